@@ -1,0 +1,73 @@
+"""``robusthide bench api``: embed and extract times of the Watermarker on 512x512, 1080p and 12 MP images.
+
+Median of several runs after a warm-up, on numpy uint8 images in memory (file decoding/encoding is not
+included: it depends on the format, not on robusthide). Writes ``<out>.json`` and ``<out>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SIZES = {"512x512": (512, 512), "1920x1080": (1080, 1920), "12MP (4000x3000)": (3000, 4000)}
+
+
+def _image(h: int, w: int) -> np.ndarray:
+    from PIL import Image
+    from skimage import data
+
+    return np.asarray(Image.fromarray(data.astronaut()).resize((w, h), Image.BICUBIC))
+
+
+def run(out: str, model: str = "default", repeats: int = 7) -> dict:
+    from robusthide.watermark.watermarker import Watermarker
+
+    wm = Watermarker.from_pretrained(model)
+    bits = wm.encode_message(1234)
+    rows = []
+    for name, (h, w) in SIZES.items():
+        img = _image(h, w)
+        marked = wm.embed_bits(img, bits)
+        wm.extract(marked)
+        te, tx = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            marked = wm.embed_bits(img, bits)
+            t1 = time.perf_counter()
+            res = wm.extract(marked)
+            t2 = time.perf_counter()
+            te.append(t1 - t0)
+            tx.append(t2 - t1)
+        rows.append({"size": name, "embed_ms": round(1000 * statistics.median(te), 1),
+                     "extract_ms": round(1000 * statistics.median(tx), 1),
+                     "total_ms": round(1000 * (statistics.median(te) + statistics.median(tx)), 1),
+                     "decoded_ok": bool(res.detected)})
+    res = {"command": f"robusthide bench api --out {out} --model {model} --repeats {repeats}",
+           "threads": torch.get_num_threads(), "torch": torch.__version__,
+           "cpu": platform.processor() or platform.machine(), "rows": rows}
+    p = Path(out)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.with_suffix(".json").write_text(json.dumps(res, indent=1))
+    lines = [f"# Watermarker speed ({model}; {res['threads']} threads, torch {res['torch']})", "",
+             f"Command: `{res['command']}`", "",
+             "Median of runs on in-memory uint8 images (file I/O excluded). extract = decode + BCH + p-value.", "",
+             "| image | embed ms | extract ms | embed + extract ms | message read back |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['size']} | {r['embed_ms']} | {r['extract_ms']} | {r['total_ms']} | {r['decoded_ok']} |")
+    p.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    return res
+
+
+def register(bench_sub: argparse._SubParsersAction) -> None:
+    b = bench_sub.add_parser("api", help="embed/extract time for 512px, 1080p and 12 MP images")
+    b.add_argument("--out", default="docs/results/bench-api")
+    b.add_argument("--model", default="default")
+    b.add_argument("--repeats", type=int, default=7)
+    b.set_defaults(func=lambda a: print(json.dumps(run(a.out, a.model, a.repeats)["rows"])))

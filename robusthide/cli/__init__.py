@@ -1,0 +1,1 @@
+"""The ``robusthide`` command line."""

@@ -1,0 +1,211 @@
+"""``robusthide evaluate`` and ``robusthide evaluate-sweep``: robustness matrices under real codecs.
+
+Examples::
+
+    robusthide evaluate default --data data/photos --split val --n 50 --size 512 \\
+        --out docs/results/default-512
+    robusthide evaluate model.safetensors --data photos/ --attacks "jpeg:q=10,50,90;identity" --json
+    robusthide evaluate default --data data/photos --n 20 --size 512 --peers dwtDct,dwtDctSvd,rivaGan
+    robusthide evaluate-sweep default --data data/photos --attack "jpeg:q=10,30,50,70,90" \\
+        --strengths 0.6,0.8,1,1.2,1.4,2,2.4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from robusthide import RobustHideError
+
+
+def _size(text: str) -> int | str:
+    if text.strip().lower() == "full":
+        return "full"
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'full', got {text!r}") from None
+    if v < 16:
+        raise argparse.ArgumentTypeError(f"size must be at least 16, got {v}")
+    return v
+
+
+def _strengths(text: str) -> list[float]:
+    out = []
+    for t in text.split(","):
+        t = t.strip()
+        if not t:
+            continue
+        try:
+            v = float(t)
+        except ValueError:
+            raise RobustHideError(f"--strengths: not a number: {t!r}") from None
+        if not (v > 0 and math.isfinite(v)):
+            raise RobustHideError(f"--strengths: must be positive, got {t}")
+        out.append(v)
+    if not out:
+        raise RobustHideError("--strengths: no values")
+    return out
+
+
+def _default_out(model: str, suffix: str) -> Path:
+    stem = Path(model).stem if Path(model).suffix else model
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "model"
+    return Path("docs/results") / f"{stem}-{suffix}"
+
+
+def _norm_out(text: str) -> Path:
+    from robusthide.evaluation.matrix import out_paths
+
+    return out_paths(text)["md"].with_suffix("")
+
+
+def _load(a: argparse.Namespace) -> Any:
+    from robusthide.evaluation.matrix import ModelMethod
+    from robusthide.zoo import load_model
+
+    device = a.device
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    name = Path(a.model).stem if Path(a.model).suffix else a.model
+    try:
+        return ModelMethod(load_model(a.model, device=device), name=name)
+    except (RuntimeError, AssertionError) as e:  # e.g. a CUDA device that is not there
+        raise RobustHideError(f"cannot load {a.model} on {device}: {str(e).splitlines()[0]}") from None
+
+
+def _check_out(prefix: Path, model: str, data: str) -> None:
+    """Refuse output prefixes that could overwrite an input (the weights file, images in --data)."""
+    from robusthide.evaluation.matrix import out_paths
+
+    m = Path(model).resolve()
+    if any(p.resolve() == m for p in out_paths(prefix).values()):
+        raise RobustHideError(f"--out {prefix} would overwrite the model file")
+    d = Path(data).resolve()
+    if d == prefix.resolve().parent or d in prefix.resolve().parents:
+        raise RobustHideError(f"--out {prefix} is inside the data folder {data}; write results elsewhere")
+
+
+def _summary(result: dict[str, Any]) -> dict[str, Any]:
+    from robusthide.evaluation.matrix import _jsonable
+
+    return _jsonable({k: v for k, v in result.items() if k != "per_image"})
+
+
+def _evaluate(a: argparse.Namespace) -> int:
+    from robusthide.evaluation.attacks_grammar import expand_attacks, validate_attacks
+    from robusthide.evaluation.images import image_set
+    from robusthide.evaluation.matrix import (
+        matrix_markdown,
+        robustness_matrix,
+        write_comparison,
+        write_matrix,
+    )
+    from robusthide.evaluation.peers import get_peer, parse_peers
+
+    attacks = expand_attacks(a.attacks)
+    validate_attacks(attacks)          # unknown codecs fail before any work
+    peers = parse_peers(a.peers)
+    out = _norm_out(a.out) if a.out else _default_out(a.model, "matrix")
+    _check_out(out, a.model, a.data)
+    method = _load(a)
+    peer_objs = [get_peer(p, method.n_bits) for p in peers]
+    images = image_set(a.data, n=a.n, size=a.size, seed=a.seed, split=a.split, crop=a.crop)
+    progress = not a.no_progress
+    res = robustness_matrix(method, images, attacks, seed=a.seed, strength=a.strength, batch=a.batch,
+                            progress=progress)
+    paths = write_matrix(res, out)
+    results = [res]
+    for p in peer_objs:
+        r = robustness_matrix(p, images, attacks, seed=a.seed, strength=1.0, batch=a.batch, progress=progress)
+        written = write_matrix(r, out.with_name(f"{out.name}-{p.name}"))
+        paths.update({f"{p.name}.{k}": v for k, v in written.items()})
+        results.append(r)
+    if peer_objs:
+        paths.update({f"compare.{k}": v for k, v in write_comparison(results, out).items()})
+    if a.json:
+        print(json.dumps({"results": [_summary(r) for r in results], "files": paths}, indent=1))
+    else:
+        for r in results:
+            sys.stdout.write(matrix_markdown(r) + "\n")
+        print("wrote " + ", ".join(paths.values()))
+    return 0
+
+
+def _sweep(a: argparse.Namespace) -> int:
+    from robusthide.evaluation.attacks_grammar import expand_attacks, validate_attacks
+    from robusthide.evaluation.images import image_set
+    from robusthide.evaluation.matrix import strength_sweep, sweep_markdown, write_sweep
+
+    attacks = expand_attacks(a.attack)
+    validate_attacks(attacks)
+    strengths = _strengths(a.strengths)
+    out = _norm_out(a.out) if a.out else _default_out(a.model, "strength-sweep")
+    _check_out(out, a.model, a.data)
+    method = _load(a)
+    images = image_set(a.data, n=a.n, size=a.size, seed=a.seed, split=a.split, crop=a.crop)
+    res = strength_sweep(method, images, attacks, strengths, seed=a.seed, batch=a.batch,
+                         progress=not a.no_progress)
+    paths = write_sweep(res, out)
+    if a.json:
+        from robusthide.evaluation.matrix import _jsonable
+
+        print(json.dumps({"result": _jsonable(res), "files": paths}, indent=1))
+    else:
+        sys.stdout.write(sweep_markdown(res) + "\n")
+        print("wrote " + ", ".join(paths.values()))
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="zoo model name (e.g. default) or a robusthide .safetensors weights file")
+    p.add_argument("--data", required=True, metavar="DIR", help="folder of images (searched recursively)")
+    p.add_argument("--split", choices=["train", "val"], default=None,
+                   help="keep only this split of the folder (the training split by file-name hash)")
+    p.add_argument("--n", type=int, default=None, help="use N images (a seeded choice; default: all)")
+    p.add_argument("--size", type=_size, default="full", metavar="S|full",
+                   help="S: S x S crops (see --crop); full: full resolution (default)")
+    p.add_argument("--crop", choices=["random", "centre"], default="random",
+                   help="where --size S crops: seeded random position (default) or the centre")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the messages, image choice and crops (default 0)")
+    p.add_argument("--batch", type=int, default=8, help="images per model / codec batch (default 8)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from robusthide.evaluation.attacks_grammar import DEFAULT_ATTACKS
+
+    p = sub.add_parser(
+        "evaluate", help="robustness matrix of a model under real codecs (BER, word accuracy, PSNR, SSIM...)",
+        description="Embed seeded random messages, attack with real codecs, decode; write PREFIX.md/.json/"
+                    ".csv/.png. Attack list: ';' separates codecs, a bare number after a comma continues the "
+                    "previous key's sweep (jpeg:q=10,50,subsampling=444 = two attacks).")
+    _common(p)
+    p.add_argument("--attacks", default=DEFAULT_ATTACKS, metavar="SPEC",
+                   help=f"attack list (default: {DEFAULT_ATTACKS})")
+    p.add_argument("--strength", type=float, default=1.0, help="test-time strength factor (default 1)")
+    p.add_argument("--out", default=None, metavar="PREFIX",
+                   help="output prefix (default docs/results/MODEL-matrix): writes PREFIX.md/.json/.csv/.png")
+    p.add_argument("--peers", default=None, metavar="LIST",
+                   help="also evaluate invisible-watermark methods: dwtDct,dwtDctSvd,rivaGan "
+                        "(needs: pip install 'robusthide[peers]')")
+    p.set_defaults(func=_evaluate)
+
+    s = sub.add_parser("evaluate-sweep", help="PSNR against BER over strength factors (MBRS Table 3 style)")
+    _common(s)
+    s.add_argument("--attack", default="jpeg:q=50", metavar="SPEC",
+                   help="attack or attack list (default jpeg:q=50; e.g. jpeg:q=10,30,50,70,90)")
+    s.add_argument("--strengths", default="0.5,0.75,1,1.25,1.5", help="comma-separated strength factors")
+    s.add_argument("--out", default=None, metavar="PREFIX",
+                   help="output prefix (default docs/results/MODEL-strength-sweep)")
+    s.set_defaults(func=_sweep)

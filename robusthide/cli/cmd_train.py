@@ -1,0 +1,60 @@
+"""``robusthide train CONFIG``, ``robusthide export RUN``, ``robusthide plot RUN``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _train(a: argparse.Namespace) -> int:
+    from robusthide.training.config import load_config
+    from robusthide.training.trainer import Trainer
+
+    overrides = list(a.set or [])
+    if a.name:
+        overrides.append(f"name={a.name}")
+    cfg = load_config(a.config, overrides)
+    if a.resume and a.config is None:
+        raise SystemExit("--resume needs the config")
+    tr = Trainer(cfg, resume=a.resume, device=a.device, progress=not a.no_progress)
+    last = tr.run(max_steps=a.max_steps)
+    if a.json and tr.rank == 0:
+        print(json.dumps(last))
+    return 0
+
+
+def _export(a: argparse.Namespace) -> int:
+    from robusthide.zoo.export import export_run
+
+    path = export_run(a.run, a.output, name=a.name)
+    print(f"wrote {path}")
+    return 0
+
+
+def _plot(a: argparse.Namespace) -> int:
+    from robusthide.training.plot import plot_run
+
+    print(f"wrote {plot_run(a.run, a.output)}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model from a YAML config (see configs/)")
+    p.add_argument("config", nargs="?", help="YAML config file")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
+    p.add_argument("--name", help="run name (folder under out/)")
+    p.add_argument("--resume", action="store_true", help="continue exactly from the run's last checkpoint")
+    p.add_argument("--max-steps", type=int, help="stop at this step (the schedule still uses train.steps)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the last metrics as JSON")
+    p.set_defaults(func=_train)
+    e = sub.add_parser("export", help="export a run's weights to a model-zoo safetensors file")
+    e.add_argument("run", help="run folder (runs/NAME)")
+    e.add_argument("-o", "--output", required=True)
+    e.add_argument("--name", default=None)
+    e.set_defaults(func=_export)
+    q = sub.add_parser("plot", help="draw a run's training curves to PNG")
+    q.add_argument("run")
+    q.add_argument("-o", "--output", default=None)
+    q.set_defaults(func=_plot)

@@ -1,0 +1,510 @@
+"""Robustness matrix: BER / word accuracy of a watermarking model under real codecs, plus image quality.
+
+For each image (full resolution, or seeded S x S crops, see :mod:`robusthide.evaluation.images`):
+
+1. a random message of ``n_bits`` bits is drawn from ``numpy.random.default_rng(seed)`` (the same
+   messages for the same seed, whatever the model or strength);
+2. the model embeds it at the image's own size and the marked image is rounded to uint8 (what a
+   saved file holds; ``identity`` measures exactly this);
+3. every attack (a real codec, :func:`robusthide.codecs.get_codec`) is applied to the uint8 marked
+   image; images of one size are coded together in batches (codec libraries parallelise over a
+   batch; video codecs code a batch as one clip), images of different sizes separately;
+4. the decoder's logits give per-image BER, averaged over images (the BER of paper 002's tables),
+   and word accuracy (fraction of images with every bit right).
+
+Quality is reported once for marked vs cover (PSNR over RGB and over Y, SSIM, CIEDE2000 mean and
+99th percentile, APD of paper 000) and per attack for attacked vs marked (PSNR, SSIM), with the mean
+bits per pixel of the attacked image where the codec has a bitstream. Averages are over images; PSNR averages
+skip infinite values (identical images) and are infinite only when every image is identical. The
+metric definitions are those of :mod:`robusthide.metrics` (computed on the uint8 images).
+
+:func:`strength_sweep` repeats the measurement over test-time strength factors (paper 002, Sec. 4.3.1
+and Table 3: BER under JPEG Q against PSNR / SSIM).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robusthide import RobustHideError, __version__
+from robusthide.evaluation.attacks_grammar import IDENTITY, Attack, expand_attacks
+from robusthide.evaluation.images import ImageItem, image_set
+from robusthide.metrics import apd, ber_per_image, bpp, ciede2000, psnr, psnr_y, ssim
+
+# -- the method under test ----------------------------------------------------------------------------------
+
+
+class ModelMethod:
+    """A robusthide :class:`~robusthide.nets.watermark_model.WatermarkModel` on uint8 numpy batches."""
+
+    uint8_io = True
+
+    def __init__(self, model: Any, name: str | None = None):
+        import torch
+
+        self.model = model.eval() if hasattr(model, "eval") else model
+        self.n_bits = int(model.n_bits)
+        meta = getattr(model, "meta", None) or {}
+        self.name = name or meta.get("name") or type(model).__name__
+        try:
+            self.device = next(model.parameters()).device
+        except (AttributeError, StopIteration):
+            self.device = torch.device("cpu")
+
+    def _tensor(self, images: np.ndarray) -> Any:
+        import torch
+
+        t = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        return t.permute(0, 3, 1, 2).float() / 255.0
+
+    def embed(self, cover: np.ndarray, bits: np.ndarray, strength: float = 1.0) -> np.ndarray:
+        """uint8 N x H x W x 3 covers -> uint8 marked images (rounded, never truncated)."""
+        import torch
+
+        with torch.inference_mode():
+            b = torch.from_numpy(np.asarray(bits, dtype=np.float32)).to(self.device)
+            m = self.model.embed(self._tensor(cover), b, strength=strength)
+            m = (m.float().clamp(0, 1) * 255.0).round().to(torch.uint8)
+        return m.permute(0, 2, 3, 1).cpu().numpy()
+
+    def decode(self, images: np.ndarray, strength: float = 1.0) -> np.ndarray:
+        """Bit logits (N x L, float32) of uint8 N x H x W x 3 images (``strength`` is not needed)."""
+        import torch
+
+        with torch.inference_mode():
+            return self.model.decode(self._tensor(images)).float().cpu().numpy()
+
+
+def as_method(model: Any) -> Any:
+    """A model object, zoo name / weights path, or peer -> an object with uint8 ``embed`` / ``decode``."""
+    if isinstance(model, (str, Path)):
+        s = str(model)
+        from robusthide.evaluation.peers import PEERS
+
+        if s.startswith("peer:") or s in PEERS:
+            raise RobustHideError(f"give peers as objects (robusthide.evaluation.peers.get_peer('{s}'))")
+        from robusthide.zoo import load_model
+
+        return ModelMethod(load_model(s), name=Path(s).stem if Path(s).suffix else s)
+    if getattr(model, "uint8_io", False):
+        return model
+    if hasattr(model, "embed") and hasattr(model, "decode") and hasattr(model, "n_bits"):
+        return ModelMethod(model)
+    raise RobustHideError(f"not a watermarking model: {type(model).__name__}")
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+
+
+def _mean(vals: Sequence[float]) -> float | None:
+    """Mean over finite values; ``inf`` if all are infinite; None if there are none."""
+    v = np.asarray([x for x in vals if x is not None and not (isinstance(x, float) and math.isnan(x))],
+                   dtype=np.float64)
+    if v.size == 0:
+        return None
+    fin = v[np.isfinite(v)]
+    if fin.size == 0:
+        return float(v[0])
+    return float(fin.mean())
+
+
+def _chunks(items: list[ImageItem], batch: int) -> list[list[int]]:
+    """Indices of images grouped by size (first-appearance order), cut into batches of ``batch``."""
+    by_size: dict[tuple[int, int], list[int]] = {}
+    for i, it in enumerate(items):
+        by_size.setdefault(tuple(it.hw), []).append(i)
+    return [idx[k:k + batch] for idx in by_size.values() for k in range(0, len(idx), batch)]
+
+
+def _attacks(attacks: Any) -> list[Attack]:
+    if isinstance(attacks, Attack):
+        return [attacks]
+    return expand_attacks(attacks)
+
+
+def _progress(total: int, enabled: bool, desc: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="img", leave=False, dynamic_ncols=True)
+
+
+# -- the matrix ---------------------------------------------------------------------------------------------
+
+
+def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, strength: float = 1.0,
+                      batch: int = 8, progress: bool = True, *, n: int | None = None,
+                      size: int | str | None = None, split: str | None = None, crop: str = "random",
+                      workers: int | None = None) -> dict[str, Any]:
+    """Measure ``model`` (a WatermarkModel, zoo name, weights path or a peer) under ``attacks``.
+
+    ``images``: uint8 H x W x 3 arrays, or a folder (``n``, ``size``, ``split``, ``crop`` select and
+    crop them, see :func:`robusthide.evaluation.images.image_set`). ``attacks``: an attack list
+    (``'jpeg:q=10,50;identity'``, see :mod:`robusthide.evaluation.attacks_grammar`) or a list of specs.
+    Returns a JSON-ready dict: ``quality`` (marked vs cover), ``rows`` (one per attack) and
+    ``per_image`` values; write it with :func:`write_matrix`.
+    """
+    from robusthide.codecs import get_codec
+
+    t0 = time.perf_counter()
+    method = as_method(model)
+    items = image_set(images, n=n, size=size, seed=seed, split=split, crop=crop)
+    atts = _attacks(attacks)
+    if batch < 1:
+        raise RobustHideError(f"batch must be at least 1, got {batch}")
+    if not (isinstance(strength, (int, float)) and strength > 0 and math.isfinite(strength)):
+        raise RobustHideError(f"strength must be a positive number, got {strength!r}")
+    codecs = {a.spec: get_codec(a.spec, workers=workers) for a in atts if a.spec != IDENTITY}
+
+    N, L = len(items), method.n_bits
+    bits = np.random.default_rng(seed).integers(0, 2, size=(N, L), dtype=np.int64).astype(np.uint8)
+    q = {k: [math.nan] * N for k in ("psnr_rgb", "psnr_y", "ssim", "ciede2000_mean", "ciede2000_p99", "apd")}
+    per = {a.spec: {k: [math.nan] * N for k in ("ber", "psnr", "ssim", "bpp")} for a in atts}
+
+    bar = _progress(N * len(atts), progress, f"evaluate {method.name}")
+    try:
+        for idx in _chunks(items, batch):
+            covers = []
+            for i in idx:
+                im = items[i].load()
+                if tuple(im.shape[:2]) != tuple(items[i].hw) or im.dtype != np.uint8:
+                    raise RobustHideError(f"{items[i].name}: loaded {im.shape} {im.dtype}, expected "
+                                          f"{items[i].hw} uint8")
+                covers.append(im)
+            cover = np.stack(covers)
+            marked = method.embed(cover, bits[idx], strength=strength)
+            de = ciede2000(marked, cover, reduction="none")
+            for k, v in (("psnr_rgb", psnr(marked, cover, reduction="none")),
+                         ("psnr_y", psnr_y(marked, cover, reduction="none")),
+                         ("ssim", ssim(marked, cover, reduction="none")),
+                         ("ciede2000_mean", de["mean"]), ("ciede2000_p99", de["p99"]),
+                         ("apd", apd(marked, cover, reduction="none"))):
+                for j, i in enumerate(idx):
+                    q[k][i] = float(v[j])
+            for a in atts:
+                if a.spec == IDENTITY:
+                    attacked, nbytes = marked, None
+                else:
+                    res = codecs[a.spec](marked)
+                    attacked, nbytes = res.images, res.nbytes
+                logits = method.decode(attacked, strength=strength)
+                ber = ber_per_image(np.asarray(logits, dtype=np.float32), bits[idx], logits=True)
+                p = per[a.spec]
+                same = attacked.shape == marked.shape
+                if same:
+                    ps = psnr(attacked, marked, reduction="none")
+                    ss = ssim(attacked, marked, reduction="none")
+                h, w = attacked.shape[1:3]
+                rate = bpp(nbytes, h, w, reduction="none") if nbytes is not None and any(nbytes) else None
+                for j, i in enumerate(idx):
+                    p["ber"][i] = float(ber[j])
+                    if same:
+                        p["psnr"][i], p["ssim"][i] = float(ps[j]), float(ss[j])
+                    if rate is not None and nbytes[j] > 0:
+                        p["bpp"][i] = float(rate[j])
+                bar.update(len(idx))
+    finally:
+        bar.close()
+
+    rows = []
+    for a in atts:
+        p = per[a.spec]
+        ber = np.asarray(p["ber"], dtype=np.float64)
+        rows.append({
+            "attack": a.spec, "family": a.family, "group": a.group, "param": a.param, "value": a.value,
+            "ber": float(ber.mean()), "ber_std": float(ber.std()), "ber_max": float(ber.max()),
+            "word_acc": float(np.mean(ber == 0)),
+            "psnr_attacked": _mean(p["psnr"]), "ssim_attacked": _mean(p["ssim"]), "bpp": _mean(p["bpp"]),
+            "n": N,
+        })
+    sizes: dict[str, int] = {}
+    for it in items:
+        k = f"{it.hw[1]}x{it.hw[0]}"
+        sizes[k] = sizes.get(k, 0) + 1
+    return {
+        "method": method.name, "n_bits": L, "n_images": N, "seed": seed, "strength": float(strength),
+        "batch": batch, "image_sizes": sizes, "attacks": [a.spec for a in atts],
+        "quality": {k: _mean(v) for k, v in q.items()},
+        "rows": rows,
+        "per_image": {"names": [it.name for it in items], **{k: v for k, v in q.items()},
+                      "ber": {s: per[s]["ber"] for s in per}},
+        "robusthide": __version__, "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+# -- strength sweep (paper 002, Table 3) -------------------------------------------------------------------
+
+
+def strength_sweep(model: Any, images: Any, attack: Any, strengths: Sequence[float], seed: int = 0,
+                   batch: int = 8, progress: bool = True, **kw: Any) -> dict[str, Any]:
+    """PSNR / SSIM against BER over test-time strength factors (MBRS, paper 002, Sec. 4.3.1, Table 3).
+
+    ``attack`` may be one spec or an attack list (``'jpeg:q=10,30,50,70,90'`` gives Table 3's rows);
+    the same images and messages are used at every strength. Returns ``rows``: one per strength with
+    ``psnr_rgb``, ``psnr_y``, ``ssim``, ``ciede2000_mean`` and ``ber`` / ``word_acc`` per attack.
+    """
+    if not strengths:
+        raise RobustHideError("no strengths given")
+    method = as_method(model)
+    items = image_set(images, n=kw.pop("n", None), size=kw.pop("size", None), seed=seed,
+                      split=kw.pop("split", None), crop=kw.pop("crop", "random"))
+    atts = _attacks(attack)
+    rows = []
+    for s in strengths:
+        r = robustness_matrix(method, items, atts, seed=seed, strength=float(s), batch=batch,
+                              progress=progress, **kw)
+        rows.append({"strength": float(s), **r["quality"],
+                     "ber": {x["attack"]: x["ber"] for x in r["rows"]},
+                     "word_acc": {x["attack"]: x["word_acc"] for x in r["rows"]}})
+    return {"method": method.name, "n_bits": method.n_bits, "n_images": len(items), "seed": seed,
+            "attacks": [a.spec for a in atts], "rows": rows, "robusthide": __version__}
+
+
+# -- writers ------------------------------------------------------------------------------------------------
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def _fmt(x: Any, digits: int = 2, pct: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if isinstance(x, float) and math.isinf(x):
+        return "inf"
+    if pct:
+        return f"{100.0 * x:.{digits}f}"
+    return f"{x:.{digits}f}"
+
+
+OUT_EXTS = (".md", ".json", ".csv", ".png")
+
+
+def out_paths(out_prefix: str | Path, exts: Sequence[str] = OUT_EXTS) -> dict[str, Path]:
+    """``{'md': PREFIX.md, ...}`` (a prefix given with one of these extensions loses it; ``a-0.5`` stays)."""
+    p = Path(out_prefix)
+    if p.suffix in OUT_EXTS:
+        p = p.with_suffix("")
+    return {e.lstrip("."): p.with_name(p.name + e) for e in exts}
+
+
+def _prefix(out_prefix: str | Path) -> Path:
+    p = Path(out_prefix)
+    if p.suffix in OUT_EXTS:
+        p = p.with_suffix("")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def matrix_markdown(result: dict[str, Any]) -> str:
+    """The matrix as a markdown table (BER and word accuracy in percent)."""
+    q = result["quality"]
+    sizes = ", ".join(f"{k} ({v})" for k, v in result["image_sizes"].items())
+    lines = [
+        f"# Robustness matrix: {result['method']}",
+        "",
+        f"{result['n_images']} images ({sizes}), {result['n_bits']} bits, seed {result['seed']}, "
+        f"strength {result['strength']:g}, robusthide {result.get('robusthide', '?')}.",
+        "",
+        f"Marked vs cover (after uint8 rounding): PSNR RGB {_fmt(q['psnr_rgb'])} dB, "
+        f"PSNR Y {_fmt(q['psnr_y'])} dB, SSIM {_fmt(q['ssim'], 4)}, "
+        f"CIEDE2000 mean {_fmt(q['ciede2000_mean'], 3)} / p99 {_fmt(q['ciede2000_p99'], 3)}, "
+        f"APD {_fmt(q.get('apd'), 3)}/255.",
+        "",
+        "| attack | BER % | word acc. % | PSNR attacked vs marked (dB) | SSIM attacked vs marked | bpp |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        lines.append(f"| `{r['attack']}` | {_fmt(r['ber'], 2, True)} | {_fmt(r['word_acc'], 1, True)} | "
+                     f"{_fmt(r['psnr_attacked'])} | {_fmt(r['ssim_attacked'], 4)} | {_fmt(r['bpp'], 3)} |")
+    return "\n".join(lines) + "\n"
+
+
+CSV_FIELDS = ["attack", "family", "param", "value", "ber", "ber_std", "ber_max", "word_acc", "psnr_attacked",
+              "ssim_attacked", "bpp", "n",
+              "psnr_rgb", "psnr_y", "ssim", "ciede2000_mean", "ciede2000_p99", "apd"]
+
+
+def write_matrix(result: dict[str, Any], out_prefix: str | Path, plot: bool = True) -> dict[str, str]:
+    """Write ``PREFIX.md``, ``PREFIX.json``, ``PREFIX.csv`` and ``PREFIX.png`` (BER against quality)."""
+    _prefix(out_prefix)
+    paths = out_paths(out_prefix, (".md", ".json", ".csv"))
+    paths["md"].write_text(matrix_markdown(result))
+    paths["json"].write_text(json.dumps(_jsonable(result), indent=1) + "\n")
+    with paths["csv"].open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        w.writeheader()
+        for r in result["rows"]:
+            row = {k: r.get(k) for k in CSV_FIELDS}
+            row.update(result["quality"])
+            w.writerow({k: ("" if v is None else v) for k, v in _jsonable(row).items()})
+    if plot:
+        paths["png"] = out_paths(out_prefix, (".png",))["png"]
+        plot_matrix(result, paths["png"])
+    return {k: str(v) for k, v in paths.items()}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_matrix(results: dict[str, Any] | list[dict[str, Any]], path: str | Path) -> str:
+    """BER (%) against the swept parameter, one panel per codec family, one line per method.
+
+    Attacks without a numeric parameter (``identity``) are drawn as dashed horizontal lines in every
+    panel. JPEG/WebP quality, JPEG 2000 rate (x1000) and the resize factor grow with image quality;
+    H.264/H.265 CRF shrinks with it, so CRF axes are inverted.
+    """
+    plt = _pyplot()
+    results = [results] if isinstance(results, dict) else list(results)
+    panels: dict[tuple[str, str], None] = {}
+    for res in results:
+        for r in res["rows"]:
+            if r["value"] is not None and r["param"]:
+                panels.setdefault((r["family"], r["param"]), None)
+    keys = list(panels) or [("identity", "")]
+    cols = min(3, len(keys))
+    rows_n = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.4 * rows_n), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (family, param) in enumerate(keys):
+        ax = axes[k // cols][k % cols]
+        for m, res in enumerate(results):
+            c = colors[m % len(colors)]
+            groups: dict[str, list[dict[str, Any]]] = {}
+            for r in res["rows"]:
+                if (r["family"], r["param"]) == (family, param) and r["value"] is not None:
+                    groups.setdefault(r["group"], []).append(r)
+            for g, rs in groups.items():
+                rs = sorted(rs, key=lambda r: r["value"])
+                label = res["method"] if len(groups) == 1 else f"{res['method']} {g}"
+                ax.plot([r["value"] for r in rs], [100 * r["ber"] for r in rs], "o-", color=c, label=label)
+            for r in res["rows"]:
+                if r["value"] is None:
+                    ax.axhline(100 * r["ber"], color=c, ls="--", lw=0.8,
+                               label=f"{res['method']} {r['attack']}")
+        ax.set_title(family)
+        ax.set_xlabel(param)
+        ax.set_ylabel("BER (%)")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        if param == "crf":
+            ax.invert_xaxis()
+        ax.legend(fontsize=7)
+    for k in range(len(keys), rows_n * cols):
+        axes[k // cols][k % cols].axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
+def compare_markdown(results: list[dict[str, Any]]) -> str:
+    """BER (%) per attack (rows) and method (columns), with each method's marked-vs-cover PSNR."""
+    attacks: list[str] = []
+    for res in results:
+        attacks += [a for a in res["attacks"] if a not in attacks]
+    head = "| attack | " + " | ".join(f"{r['method']} ({r['n_bits']} bits)" for r in results) + " |"
+    lines = ["# BER (%) by method", "", head, "|---|" + "---:|" * len(results)]
+    for a in attacks:
+        cells = []
+        for res in results:
+            r = next((x for x in res["rows"] if x["attack"] == a), None)
+            cells.append(_fmt(r["ber"], 2, True) if r else "-")
+        lines.append(f"| `{a}` | " + " | ".join(cells) + " |")
+    psnrs = " | ".join(_fmt(r["quality"]["psnr_rgb"]) for r in results)
+    ssims = " | ".join(_fmt(r["quality"]["ssim"], 4) for r in results)
+    lines.append(f"| PSNR marked vs cover (dB) | {psnrs} |")
+    lines.append(f"| SSIM marked vs cover | {ssims} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_comparison(results: list[dict[str, Any]], out_prefix: str | Path) -> dict[str, str]:
+    """``PREFIX-compare.md`` / ``.png``: several methods (a model and its peers) side by side."""
+    p = _prefix(out_prefix)
+    md = p.with_name(p.name + "-compare.md")
+    png = p.with_name(p.name + "-compare.png")
+    md.write_text(compare_markdown(results))
+    plot_matrix(results, png)
+    return {"md": str(md), "png": str(png)}
+
+
+def sweep_markdown(result: dict[str, Any]) -> str:
+    """The sweep as MBRS Table 3: strengths as columns, BER per attack, PSNR and SSIM as rows."""
+    rows = result["rows"]
+    lines = [f"# Strength sweep: {result['method']}", "",
+             f"{result['n_images']} images, {result['n_bits']} bits, seed {result['seed']}.", "",
+             "| strength | " + " | ".join(f"{r['strength']:g}" for r in rows) + " |",
+             "|---|" + "---:|" * len(rows)]
+    for a in result["attacks"]:
+        lines.append(f"| BER % `{a}` | " + " | ".join(_fmt(r["ber"][a], 3, True) for r in rows) + " |")
+    lines.append("| PSNR RGB (dB) | " + " | ".join(_fmt(r["psnr_rgb"]) for r in rows) + " |")
+    lines.append("| PSNR Y (dB) | " + " | ".join(_fmt(r["psnr_y"]) for r in rows) + " |")
+    lines.append("| SSIM | " + " | ".join(_fmt(r["ssim"], 4) for r in rows) + " |")
+    lines.append("| CIEDE2000 mean | " + " | ".join(_fmt(r["ciede2000_mean"], 3) for r in rows) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_sweep(result: dict[str, Any], out_prefix: str | Path, plot: bool = True) -> dict[str, str]:
+    """Write ``PREFIX.md`` (Table 3 layout), ``.json``, ``.csv`` (a row per strength and attack), ``.png``."""
+    _prefix(out_prefix)
+    paths = out_paths(out_prefix, (".md", ".json", ".csv"))
+    paths["md"].write_text(sweep_markdown(result))
+    paths["json"].write_text(json.dumps(_jsonable(result), indent=1) + "\n")
+    fields = ["strength", "attack", "ber", "word_acc", "psnr_rgb", "psnr_y", "ssim", "ciede2000_mean",
+              "ciede2000_p99"]
+    with paths["csv"].open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for r in result["rows"]:
+            for a in result["attacks"]:
+                row = {k: r.get(k) for k in fields}
+                row.update(attack=a, ber=r["ber"][a], word_acc=r["word_acc"][a])
+                w.writerow({k: ("" if v is None else v) for k, v in _jsonable(row).items()})
+    if plot:
+        paths["png"] = out_paths(out_prefix, (".png",))["png"]
+        plot_sweep(result, paths["png"])
+    return {k: str(v) for k, v in paths.items()}
+
+
+def plot_sweep(result: dict[str, Any], path: str | Path) -> str:
+    """PSNR (x) against BER (y), one line per attack, points labelled with the strength factor."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.0))
+    rows = [r for r in result["rows"] if r["psnr_rgb"] is not None and math.isfinite(r["psnr_rgb"])]
+    for a in result["attacks"]:
+        xs = [r["psnr_rgb"] for r in rows]
+        ys = [100 * r["ber"][a] for r in rows]
+        ax.plot(xs, ys, "o-", label=a)
+        for r, x, y in zip(rows, xs, ys):
+            ax.annotate(f"{r['strength']:g}", (x, y), fontsize=7, textcoords="offset points", xytext=(3, 3))
+    ax.set_xlabel("PSNR marked vs cover (dB)")
+    ax.set_ylabel("BER (%)")
+    ax.set_title(f"Strength sweep: {result['method']}")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)

@@ -1,0 +1,98 @@
+"""A lean encoder/decoder family for CPU training (this project's design, not from a paper).
+
+Designed for speed on a few CPU cores: an early stride-2 convolution so most work runs at half
+resolution, 32-48 channels, no normalisation layers (so there is no train/eval mismatch, the failure
+users of the HiDDeN code report), SiLU activations. The message enters through a linear "message
+processor" to a 16 x 16 map (as MBRS does) and is read out by a linear layer on a 16 x 16 feature map.
+
+The encoder outputs a one-channel (luma) residual, linear (no tanh: a bounded output saturates while the
+message path warms up without image loss, and saturated units get no gradient when the image loss
+arrives; the image loss bounds it instead). The chroma-free residual is a
+deliberate choice: colour streaks were the visible artefact of the first models, and 4:2:0 JPEG discards
+most chroma detail anyway.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robusthide.nets.registry import register_model
+
+
+def conv(cin: int, cout: int, stride: int = 1, act: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, stride, 1)]
+    if act:
+        layers.append(nn.SiLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.c1 = nn.Conv2d(ch, ch, 3, 1, 1)
+        self.c2 = nn.Conv2d(ch, ch, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.c2(F.silu(self.c1(x)))
+
+
+class LeanEncoder(nn.Module):
+    """(cover N x 3 x S x S in [0,1], bits N x L in {0,1}) -> luma residual N x 1 x S x S (about +-1)."""
+
+    def __init__(self, n_bits: int = 64, size: int = 128, ch: int = 32, msg_ch: int = 16, blocks: int = 3):
+        super().__init__()
+        if size % 16:
+            raise ValueError(f"size must be a multiple of 16, got {size}")
+        self.n_bits, self.size, self.msg_ch = n_bits, size, msg_ch
+        self.grid = min(16, size // 2)
+        self.msg_fc = nn.Linear(n_bits, msg_ch * self.grid * self.grid)
+        self.stem = nn.Sequential(conv(3, ch, 2), conv(ch, ch))
+        self.fuse = conv(ch + msg_ch, ch)
+        self.body = nn.Sequential(*[ResBlock(ch) for _ in range(blocks)])
+        self.up = nn.Sequential(nn.Conv2d(ch, 4 * 16, 3, 1, 1), nn.PixelShuffle(2), nn.SiLU(inplace=True))
+        self.head = nn.Sequential(conv(16 + 3, 16), nn.Conv2d(16, 1, 3, 1, 1))
+
+    def forward(self, cover: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = cover.shape
+        x = cover * 2 - 1
+        f = self.stem(x)
+        m = self.msg_fc(bits.to(f.dtype) * 2 - 1).view(n, self.msg_ch, self.grid, self.grid)
+        m = F.interpolate(m, size=f.shape[-2:], mode="nearest")
+        f = self.body(self.fuse(torch.cat([f, m], 1)))
+        f = self.up(f)
+        return self.head(torch.cat([f, x], 1))
+
+
+class LeanDecoder(nn.Module):
+    """image N x 3 x S x S in [0,1] -> bit logits N x L (positive = bit 1)."""
+
+    def __init__(self, n_bits: int = 64, size: int = 128, ch: int = 32, blocks: int = 2):
+        super().__init__()
+        if size % 16:
+            raise ValueError(f"size must be a multiple of 16, got {size}")
+        self.n_bits, self.size = n_bits, size
+        c2 = ch * 2
+        downs = [conv(3, ch, 2), conv(ch, c2, 2)]
+        s = size // 4
+        while s > 16:
+            downs.append(conv(c2, c2, 2))
+            s //= 2
+        self.features = nn.Sequential(*downs, *[ResBlock(c2) for _ in range(blocks)])
+        self.to_map = nn.Conv2d(c2, 4, 3, 1, 1)
+        self.fc = nn.Linear(4 * s * s, n_bits)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        f = self.to_map(self.features(img * 2 - 1))
+        return self.fc(f.flatten(1).float())
+
+
+@register_model("lean")
+def lean(n_bits: int = 64, size: int = 128, ch: int = 32, enc_blocks: int = 3, dec_blocks: int = 2,
+         **kw) -> nn.Module:
+    """The lean watermarking model (see :class:`robusthide.nets.watermark_model.WatermarkModel`)."""
+    from robusthide.nets.watermark_model import WatermarkModel
+
+    return WatermarkModel(LeanEncoder(n_bits, size, ch, blocks=enc_blocks),
+                          LeanDecoder(n_bits, size, ch, blocks=dec_blocks), **kw)

@@ -1,0 +1,56 @@
+"""Perceptual attenuation of the watermark residual (a JND-style texture and luminance mask).
+
+PSNR is blind to where the error sits: a residual of 2 grey levels in flat sky is visible, the same
+residual in foliage is not. Following the classic just-noticeable-difference models (Chou & Li 1995:
+visibility thresholds rise with local texture activity and away from mid-dark luminance), the residual is
+multiplied by a mask computed from the cover's luma at the network's working resolution::
+
+    sigma  = local standard deviation of Y over a k x k window              (texture activity)
+    t      = sigma / (sigma + sigma_half)                                   (saturating, 0..1)
+    m_tex  = floor + (1 - floor) * t
+    m_lum  = clamp(lum_lo + lum_slope * Y, lum_lo, 1)                       (dark areas: smaller steps,
+                                                                             CIELAB L* is steep there)
+    mask   = m_tex * m_lum, then a 3x3 box blur to avoid hard seams
+
+The mask is computed at the working resolution and upsampled with the residual, so it is the same for
+training and for inference at any image size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma of an N x 3 x H x W RGB batch in [0, 1] -> N x 1 x H x W."""
+    w = x.new_tensor(LUMA).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+class PerceptualMask(nn.Module):
+    """JND-style mask in [floor * lum_lo, 1] (see module docstring). No learnable parameters."""
+
+    def __init__(self, window: int = 5, sigma_half: float = 0.02, floor: float = 0.3,
+                 lum_lo: float = 0.4, lum_slope: float = 1.6):
+        super().__init__()
+        if window % 2 != 1 or window < 3:
+            raise ValueError(f"window must be odd and >= 3, got {window}")
+        self.window, self.sigma_half, self.floor = window, sigma_half, floor
+        self.lum_lo, self.lum_slope = lum_lo, lum_slope
+
+    def forward(self, cover: torch.Tensor) -> torch.Tensor:
+        y = luma(cover.float())
+        k, p = self.window, self.window // 2
+        yp = F.pad(y, (p, p, p, p), mode="replicate")
+        mu = F.avg_pool2d(yp, k, stride=1)
+        var = (F.avg_pool2d(yp * yp, k, stride=1) - mu * mu).clamp_min(0)
+        sigma = torch.sqrt(var + 1e-8)
+        t = sigma / (sigma + self.sigma_half)
+        m_tex = self.floor + (1 - self.floor) * t
+        m_lum = (self.lum_lo + self.lum_slope * y).clamp(self.lum_lo, 1.0)
+        m = m_tex * m_lum
+        return F.avg_pool2d(F.pad(m, (1, 1, 1, 1), mode="replicate"), 3, stride=1)

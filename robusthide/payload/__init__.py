@@ -1,0 +1,34 @@
+"""Payload coding: typed messages <-> N raw bits with a schema header, BCH error correction and whitening,
+plus calibrated detection (p-values). See docs/payload.md."""
+
+from robusthide.payload.codec import DecodeResult, capacity, decode_bits, encode_message, schema_table
+from robusthide.payload.detection import (
+    DEFAULT_FPR,
+    Detection,
+    Verification,
+    ball_volume,
+    binomial_tail_p_value,
+    confidence_from_p,
+    detect,
+    false_accept_probability,
+    max_detectable_errors,
+    p_value,
+    verify_bits,
+)
+from robusthide.payload.schemas import (
+    KINDS,
+    SUPPORTED_N,
+    PayloadError,
+    Schema,
+    default_schema,
+    get_schema,
+    list_schemas,
+    whitening_key,
+)
+
+__all__ = [
+    "DEFAULT_FPR", "KINDS", "SUPPORTED_N", "DecodeResult", "Detection", "PayloadError", "Schema",
+    "Verification", "ball_volume", "binomial_tail_p_value", "capacity", "confidence_from_p", "decode_bits",
+    "default_schema", "detect", "encode_message", "false_accept_probability", "get_schema", "list_schemas",
+    "max_detectable_errors", "p_value", "schema_table", "verify_bits", "whitening_key",
+]

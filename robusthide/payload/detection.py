@@ -1,0 +1,190 @@
+"""Is a watermark present? Calibrated p-values from the code parameters.
+
+Null hypothesis H0 (unmarked image): the N bits a decoder reads are i.i.d. uniform. Whitening
+(:func:`robusthide.payload.schemas.whitening_key`) keeps this plausible for real decoders, but it is a
+*model*: the empirical false-positive rate on clean photos is measured in the evaluation, not here.
+
+Decoded-payload test (unknown message). A schema with code length N accepts ``A = 2^(2 + D)`` codewords
+(kind + data bits; the 2 schema-id bits and the r reserved bits are *checked* after BCH decoding, so they
+do not count). Hamming balls of radius e <= t around distinct codewords are disjoint, hence for a uniform
+random word y::
+
+    P_fa(schema, e) = P(d(y, nearest accepted codeword) <= e) = A * sum_{i<=e} C(N, i) / 2^N
+
+exactly for e <= t (a union bound, still valid, for e > t, reached only by Chase soft decoding). The
+decoder tries all four schemas of N, so the reported p-value accounts for that search (union bound)::
+
+    p(s, e) = sum_j max{ P_fa(j, e') : e' <= t_j (+ chase bits), P_fa(j, e') <= P_fa(s, e) }
+
+i.e. the probability that *some* schema accepts a random word with evidence at least as strong. It is a
+valid p-value: P_H0(p <= alpha) <= alpha for every alpha. ``detected = ok and p <= threshold`` (default
+1e-6), so the false-positive rate under H0 is <= 1e-6 by construction; for the weaker schemas this caps
+the number of corrected errors at which presence is still declared (:func:`max_detectable_errors`).
+
+Known-message test (``verify``): with the expected codeword c, the number of matching bits X of a random
+word is Binomial(N, 1/2); p = P(X >= x) = sum_{i <= N-x} C(N, i) / 2^N (times the number of schemas
+tried, Bonferroni, when the schema is not given).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from robusthide.payload.schemas import PayloadError, Schema, get_schema, list_schemas
+
+#: design target: false-positive rate of ``detected`` on unmarked images
+DEFAULT_FPR = 1e-6
+
+
+@lru_cache(maxsize=4096)
+def ball_volume(n: int, e: int) -> int:
+    """Number of n-bit words within Hamming distance e of a given word: sum_{i<=e} C(n, i)."""
+    if e < 0:
+        return 0
+    return sum(math.comb(n, i) for i in range(min(e, n) + 1))
+
+
+def false_accept_probability(schema: Schema, errors: int) -> float:
+    """P_fa(schema, e) = 2^(2+D) * sum_{i<=e} C(N, i) / 2^N: chance that a uniform random word lies within
+    distance ``errors`` of one of the schema's accepted codewords (exact for e <= t)."""
+    if errors < 0:
+        return 0.0
+    return min(1.0, math.ldexp(float(ball_volume(schema.n_bits, errors)), schema.free_bits - schema.n_bits))
+
+
+@lru_cache(maxsize=4096)
+def _p_value(n_bits: int, schema_id: int, errors: int, extra_radius: int, single: bool) -> float:
+    schemas = list_schemas(n_bits)
+    s = schemas[schema_id]
+    p_obs = false_accept_probability(s, errors)
+    if single:
+        return p_obs
+    total = 0.0
+    for sj in schemas:
+        best = 0.0
+        for e in range(sj.t + extra_radius + 1):
+            q = false_accept_probability(sj, e)
+            if q > p_obs * (1 + 1e-12):
+                break
+            best = q
+        total += best
+    return min(1.0, total)
+
+
+def p_value(n_bits: int, schema: int | str | Schema, corrected_errors: int, extra_radius: int = 0,
+            all_schemas: bool = True) -> float:
+    """p-value of "decoding succeeded under ``schema`` with ``corrected_errors`` errors" (module docstring).
+
+    ``all_schemas``: the decoder searched every schema of N (the default, auto-detection); False when it
+    was told the schema. ``extra_radius``: Chase bits the soft decoder may flip beyond t.
+    """
+    s = get_schema(n_bits, schema)
+    return _p_value(n_bits, s.id, int(corrected_errors), int(extra_radius), not all_schemas)
+
+
+def max_detectable_errors(n_bits: int, schema: int | str | Schema | None = None,
+                          threshold: float = DEFAULT_FPR, extra_radius: int = 0) -> int:
+    """Largest number of corrected errors at which a decode under ``schema`` is still declared present
+    (p-value <= threshold); -1 if never (a decode-only schema at that threshold)."""
+    s = get_schema(n_bits, schema)
+    cap = -1
+    for e in range(s.t + extra_radius + 1):
+        if p_value(n_bits, s, e, extra_radius) <= threshold:
+            cap = e
+        else:
+            break
+    return cap
+
+
+def confidence_from_p(p: float, threshold: float = DEFAULT_FPR) -> float:
+    """Map a p-value to [0, 1] on a log scale: log(p) / log(threshold^2), clipped.
+
+    0 for p = 1 (no evidence), 0.5 exactly at the detection threshold, 1 at p <= threshold^2 (1e-12 by
+    default). Monotone in p; it is a display scale, not a probability.
+    """
+    if not p < 1.0:
+        return 0.0
+    if p <= 0.0:
+        return 1.0
+    return float(min(1.0, max(0.0, math.log(p) / (2.0 * math.log(threshold)))))
+
+
+@dataclass
+class Detection:
+    """Outcome of :func:`detect`."""
+
+    detected: bool
+    p_value: float
+    confidence: float
+    threshold: float
+    result: Any  # the DecodeResult
+
+
+def detect(bits: Any, n_bits: int | None = None, threshold: float = DEFAULT_FPR, chase_bits: int = 4,
+           logits: bool = False) -> Detection:
+    """Decode ``bits`` (hard bits or P(bit=1)) and decide presence: ``detected = ok and p <= threshold``."""
+    from robusthide.payload.codec import decode_bits
+
+    r = decode_bits(bits, n_bits, threshold=threshold, chase_bits=chase_bits, logits=logits)
+    return Detection(bool(r.detected), float(r.p_value), float(r.confidence), threshold, r)
+
+
+def binomial_tail_p_value(matching_bits: int, n_bits: int) -> float:
+    """P(X >= matching_bits) for X ~ Binomial(n_bits, 1/2) = sum_{i <= n-x} C(n, i) / 2^n."""
+    x = int(matching_bits)
+    if x <= 0:
+        return 1.0
+    return min(1.0, math.ldexp(float(ball_volume(n_bits, n_bits - x)), -n_bits))
+
+
+@dataclass
+class Verification:
+    """Outcome of :func:`verify_bits` (known-message test)."""
+
+    matched: bool           # p_value <= threshold
+    p_value: float          # Binomial tail, Bonferroni over schemas tried
+    confidence: float
+    matching_bits: int      # agreeing raw bits with the expected codeword (best schema)
+    n_bits: int
+    schema: int             # schema of the best match
+    threshold: float
+
+
+def verify_bits(bits: Any, expected: Any, n_bits: int | None = None,
+                schema: int | str | Schema | None = None, kind: str | None = None,
+                threshold: float = DEFAULT_FPR, logits: bool = False) -> Verification:
+    """Known-message test: does ``bits`` carry ``expected``? (Binomial tail of matching raw bits.)
+
+    The expected message is encoded as it would have been embedded (same kind rules as
+    :func:`robusthide.payload.encode_message`). ``schema=None`` tries every schema the message fits in and
+    multiplies the smallest p-value by their number (Bonferroni).
+    """
+    from robusthide.payload.codec import _as_word, encode_message
+
+    hard, _ = _as_word(bits, n_bits, logits)
+    n = hard.size
+    candidates = [get_schema(n, schema)] if schema is not None else list(list_schemas(n))
+    best: tuple[float, int, int] | None = None
+    tried = 0
+    last_err: PayloadError | None = None
+    for s in candidates:
+        try:
+            cw = encode_message(expected, n, schema=s, kind=kind)
+        except PayloadError as e:
+            last_err = e
+            continue
+        tried += 1
+        x = int(np.count_nonzero(cw == hard))
+        p = binomial_tail_p_value(x, n)
+        if best is None or p < best[0]:
+            best = (p, x, s.id)
+    if best is None:
+        assert last_err is not None
+        raise last_err
+    p = min(1.0, best[0] * tried)
+    return Verification(p <= threshold, p, confidence_from_p(p, threshold), best[1], n, best[2], threshold)

@@ -1,0 +1,82 @@
+"""Checkpoints: tensors in safetensors (model and optimiser), the rest in JSON; written atomically.
+
+``<dir>/latest.safetensors`` holds ``model.*`` and ``optim.*`` tensors; ``<dir>/latest.json`` the step,
+the training state (loss-weight controller etc.), the optimiser's non-tensor state and the config.
+Both are written to temporary files and moved into place with ``os.replace`` (the JSON last, so a
+checkpoint is complete whenever its JSON names its step).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from robusthide import RobustHideError
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {"param_groups": sd["param_groups"], "scalars": {}}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{pid}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                meta["scalars"][f"{pid}.{k}"] = v
+    return tensors, meta
+
+
+def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if not key.startswith("optim."):
+            continue
+        _, pid, k = key.split(".", 2)
+        state.setdefault(int(pid), {})[k] = v
+    for key, v in meta.get("scalars", {}).items():
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_checkpoint(directory: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                    state: dict[str, Any], name: str = "latest") -> Path:
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    otens, ometa = optimizer_tensors(opt)
+    tensors.update(otens)
+    _atomic_write_bytes(d / f"{name}.safetensors", lambda p: save_file(tensors, str(p)))
+    doc = dict(state, optimizer=ometa)
+    _atomic_write_bytes(d / f"{name}.json", lambda p: p.write_text(json.dumps(doc, indent=1)))
+    return d / f"{name}.json"
+
+
+def load_checkpoint(directory: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer | None,
+                    name: str = "latest") -> dict[str, Any]:
+    d = Path(directory)
+    jpath, tpath = d / f"{name}.json", d / f"{name}.safetensors"
+    if not jpath.exists() or not tpath.exists():
+        raise RobustHideError(f"no checkpoint '{name}' in {d}")
+    try:
+        doc = json.loads(jpath.read_text())
+        tensors = load_file(str(tpath))
+    except Exception as e:  # corrupt file
+        raise RobustHideError(f"corrupt checkpoint in {d}: {e}") from None
+    msd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    model.load_state_dict(msd)
+    if opt is not None:
+        load_optimizer(opt, tensors, doc.pop("optimizer"))
+    return doc

@@ -1,0 +1,38 @@
+"""A contact sheet for people to judge visibility: cover | marked | residual x10, one row per photo.
+
+PSNR misses the artefacts people see (colour streaks in flat sky, patterns on skin); this sheet is the
+check. The residual panel shows ``128 + 10 * (marked - cover)`` per channel, clipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+def contact_sheet(rows: list[tuple[str, np.ndarray, np.ndarray]], out: str | Path, width: int = 384,
+                  gain: float = 10.0) -> Path:
+    """rows: (label, cover uint8 HxWx3, marked uint8 HxWx3) -> PNG at ``out``."""
+    tiles = []
+    for label, cover, marked in rows:
+        h, w = cover.shape[:2]
+        th = max(1, round(h * width / w))
+        res = np.clip(128 + gain * (marked.astype(np.float32) - cover.astype(np.float32)), 0, 255).astype(np.uint8)
+        panel = [Image.fromarray(a).resize((width, th), Image.LANCZOS if a is not res else Image.NEAREST)
+                 for a in (cover, marked, res)]
+        row = Image.new("RGB", (3 * width + 8, th + 18), "white")
+        for i, p in enumerate(panel):
+            row.paste(p, (i * (width + 4), 18))
+        ImageDraw.Draw(row).text((4, 3), f"{label}   (cover | marked | residual x{gain:g})", fill="black")
+        tiles.append(row)
+    sheet = Image.new("RGB", (max(t.width for t in tiles), sum(t.height + 6 for t in tiles)), "white")
+    y = 0
+    for t in tiles:
+        sheet.paste(t, (0, y))
+        y += t.height + 6
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, optimize=True)
+    return out

@@ -1,0 +1,144 @@
+"""``robusthide embed|extract|detect``: files, folders, JSON, bad input (one-line error, exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from robusthide.cli.main import main
+
+
+@pytest.fixture()
+def img_file(tmp_path, photos):
+    p = tmp_path / "in.png"
+    Image.fromarray(photos["astronaut"]).save(p)
+    return p
+
+
+def run(capsys, *args):
+    rc = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_embed_extract_detect(tmp_path, img_file, capsys):
+    out = tmp_path / "out.png"
+    rc, so, _ = run(capsys, "embed", img_file, "-o", out, "-m", "H")
+    assert rc == 0 and "PSNR" in so and out.exists()
+    rc, so, _ = run(capsys, "extract", out, "--json")
+    row = json.loads(so)
+    assert rc == 0 and row["detected"] and row["message"] == "H"
+    rc, so, _ = run(capsys, "detect", out)
+    assert rc == 0 and "watermark present" in so
+    rc, so, _ = run(capsys, "detect", img_file)
+    assert rc == 1 and "no watermark" in so
+
+
+def test_embed_jpeg_output_keeps_icc_and_survives(tmp_path, photos, capsys):
+    src = tmp_path / "icc.jpg"
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(photos["coffee"]).save(src, quality=95, icc_profile=icc)
+    out = tmp_path / "m.jpg"
+    rc, _, _ = run(capsys, "embed", src, "-o", out, "-m", "i", "--quality", "90")
+    assert rc == 0
+    with Image.open(out) as im:
+        assert im.info.get("icc_profile") == icc
+    rc, so, _ = run(capsys, "extract", out, "--json")
+    assert json.loads(so)["message"] == "i"
+
+
+def test_exif_orientation_is_applied(tmp_path, photos, capsys):
+    src = tmp_path / "rot.jpg"
+    im = Image.fromarray(photos["coffee"])  # 600 x 400
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 on display
+    im.save(src, quality=95, exif=exif.tobytes())
+    out = tmp_path / "rot_out.png"
+    assert run(capsys, "embed", src, "-o", out, "-m", "r")[0] == 0
+    with Image.open(out) as o:
+        assert o.size == (400, 600)
+        assert o.getexif().get(0x0112, 1) == 1
+
+
+def test_never_overwrites_input(img_file, capsys):
+    before = img_file.read_bytes()
+    rc, _, err = run(capsys, "embed", img_file, "-o", img_file, "-m", "x")
+    assert rc == 2 and "refusing to overwrite" in err and err.count("\n") == 1
+    assert img_file.read_bytes() == before
+
+
+@pytest.mark.parametrize("content,expect", [
+    (b"", "not a readable image"),
+    (b"this is not an image at all", "not a readable image"),
+])
+def test_bad_files_give_one_line_error(tmp_path, capsys, content, expect):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(content)
+    out = tmp_path / "o.png"
+    rc, _, err = run(capsys, "embed", bad, "-o", out, "-m", "x")
+    assert rc == 2 and expect in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_truncated_image(tmp_path, img_file, capsys):
+    data = img_file.read_bytes()
+    t = tmp_path / "trunc.png"
+    t.write_bytes(data[: len(data) // 2])
+    rc, _, err = run(capsys, "extract", t)
+    assert rc == 2 and "not a readable image" in err and "Traceback" not in err
+
+
+def test_message_too_long(tmp_path, img_file, capsys):
+    out = tmp_path / "o.png"
+    rc, _, err = run(capsys, "embed", img_file, "-o", out, "-m", "x" * 40)
+    assert rc == 2 and err.startswith("robusthide: error:") and not out.exists()
+
+
+def test_corrupt_weights(tmp_path, img_file, capsys):
+    w = tmp_path / "w.safetensors"
+    w.write_bytes(b"garbage")
+    rc, _, err = run(capsys, "extract", img_file, "--model", w)
+    assert rc == 2 and "safetensors" in err
+
+
+def test_folder_recursive_and_resumable(tmp_path, photos, capsys):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(photos["chelsea"]).save(src / "a.png")
+    Image.fromarray(photos["coffee"]).save(src / "sub" / "b.png")
+    dst = tmp_path / "dst"
+    rc, so, _ = run(capsys, "embed", src, "-o", dst, "-m", "b", "--recursive", "--json")
+    assert rc == 0 and len(so.strip().splitlines()) == 2
+    assert (dst / "a.png").exists() and (dst / "sub" / "b.png").exists()
+    rc, so, err = run(capsys, "embed", src, "-o", dst, "-m", "b", "--recursive")
+    assert rc == 0 and "skipped 2" in err
+    rc, so, _ = run(capsys, "extract", dst, "--recursive", "--json")
+    rows = [json.loads(x) for x in so.strip().splitlines()]
+    assert [r["message"] for r in rows] == ["b", "b"]
+
+
+def test_grayscale_file_stays_grayscale(tmp_path, photos, capsys):
+    src = tmp_path / "g.png"
+    Image.fromarray(photos["astronaut"]).convert("L").save(src)
+    out = tmp_path / "g_out.png"
+    assert run(capsys, "embed", src, "-o", out, "-m", "g")[0] == 0
+    with Image.open(out) as im:
+        assert im.mode == "L"
+
+
+def test_16bit_png_file(tmp_path, photos, capsys):
+    import cv2
+
+    src = tmp_path / "deep.png"
+    cv2.imwrite(str(src), (photos["astronaut"][..., ::-1].astype(np.uint16) * 257))
+    out = tmp_path / "deep_out.png"
+    assert run(capsys, "embed", src, "-o", out, "-m", "6")[0] == 0
+    back = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == np.uint16
+    rc, so, _ = run(capsys, "extract", out, "--json")
+    assert json.loads(so)["message"] == "6"

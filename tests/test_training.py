@@ -1,0 +1,133 @@
+"""Training system: strategies lower the loss, resume is exact, pseudo strategy passes gradient, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from robusthide import RobustHideError
+from robusthide.training.config import load_config
+from robusthide.training.trainer import Trainer
+
+
+def tiny_cfg(tmp_path, photo_dir, **over):
+    cfg = load_config(None, [
+        f"out={tmp_path}", "name=t", "seed=3",
+        "model={arch: lean, n_bits: 8, size: 32, ch: 8, enc_blocks: 1, dec_blocks: 1, amplitude: 0.05}",
+        f"data={{train: {photo_dir}, split: false, max_side: 256}}",
+        "train.steps=40", "train.batch=8", "train.full_size=[32]", "train.lr=0.005", "train.lr_final=0.001",
+        "train.warmup_msg_steps=20", "train.ramp_steps=20", "train.target_psnr=30",
+        "train.amp=false", "train.channels_last=false",
+        "val.every=0", "ckpt.every=1000",
+    ])
+    for k, v in over.items():
+        cfg["train" if k in cfg["train"] else "noise"][k] = v
+    return cfg
+
+
+@pytest.mark.parametrize("strategy", ["identity", "pseudo", "oeds", "tsr", "tsr-s", "mbrs"])
+def test_every_strategy_lowers_the_message_loss(tmp_path, photo_dir, strategy):
+    cfg = tiny_cfg(tmp_path, photo_dir, strategy=strategy, steps=60)
+    cfg["noise"]["pool"] = [{"name": "identity"}, {"name": "jpeg", "q_lo": 60, "q_hi": 90}]
+    cfg["noise"]["simulated"] = [{"name": "jpegmask"}]
+    tr = Trainer(cfg, progress=False)
+    losses = [tr.step()["msg_loss"] for _ in range(60)]
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    assert last < first - 0.02, (strategy, first, last)
+
+
+def test_resume_is_exact(tmp_path, photo_dir):
+    cfg = tiny_cfg(tmp_path / "a", photo_dir, steps=12)
+    cfg["noise"]["pool"] = [{"name": "identity"}, {"name": "jpeg", "q_lo": 50, "q_hi": 90}, {"name": "noise"}]
+    Trainer(cfg, progress=False).run(max_steps=6)
+    tr = Trainer(cfg, resume=True, progress=False)
+    assert tr.state["step"] == 6
+    tr.run()
+    cfg_b = json.loads(json.dumps(cfg))
+    cfg_b["out"] = str(tmp_path / "b")
+    straight = Trainer(cfg_b, progress=False)
+    straight.run()
+    for (k, v), (_, w) in zip(tr.model.state_dict().items(), straight.model.state_dict().items()):
+        assert torch.equal(v, w), k
+    assert tr.state["img_weight"] == straight.state["img_weight"]
+
+
+def test_refuses_to_clobber_a_run(tmp_path, photo_dir):
+    cfg = tiny_cfg(tmp_path, photo_dir, steps=2)
+    Trainer(cfg, progress=False).run()
+    with pytest.raises(RobustHideError, match="already has a checkpoint"):
+        Trainer(cfg, progress=False)
+
+
+def test_pseudo_strategy_gives_encoder_gradient_through_real_codec(tmp_path, photo_dir):
+    cfg = tiny_cfg(tmp_path, photo_dir, strategy="pseudo")
+    cfg["noise"]["pool"] = [{"name": "jpeg", "q_lo": 50, "q_hi": 50}]
+    cfg["noise"]["slices"] = 1
+    tr = Trainer(cfg, progress=False)
+    from robusthide.training.data import step_generator
+
+    g = step_generator(0, 0)
+    cover = tr.bank.sample(4, 32, g)
+    bits = torch.randint(0, 2, (4, 8), generator=g).float()
+    attack, _ = tr.strategy.at(0)
+    marked, logits = tr.net(cover, bits, attack, g, False)
+    assert attack.last == ["jpeg"]
+    torch.nn.functional.binary_cross_entropy_with_logits(logits, bits).backward()
+    grads = [p.grad for p in tr.model.encoder.parameters() if p.grad is not None]
+    assert grads and sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(RobustHideError, match="unknown key"):
+        load_config(None, ["train.nope=1"])
+    with pytest.raises(RobustHideError, match="config not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed")
+    with pytest.raises(RobustHideError, match="bad YAML"):
+        load_config(bad)
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+DDP_SCRIPT = r"""
+import json, sys, torch
+from robusthide.training.config import load_config
+from robusthide.training.trainer import Trainer
+cfg = json.loads(sys.argv[1])
+tr = Trainer(cfg, progress=False)
+tr.run()
+if tr.rank == 0:
+    torch.save({k: v.clone() for k, v in tr.model.state_dict().items()}, sys.argv[2])
+"""
+
+
+def test_ddp_two_processes_match_one_process(tmp_path, photo_dir):
+    cfg = tiny_cfg(tmp_path / "one", photo_dir, steps=4)
+    one = Trainer(cfg, progress=False)
+    one.run()
+    cfg2 = json.loads(json.dumps(cfg))
+    cfg2["out"] = str(tmp_path / "two")
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    out = tmp_path / "ddp_weights.pt"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+           str(script), json.dumps(cfg2), str(out)]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ddp = torch.load(out, weights_only=True)
+    for k, v in one.model.state_dict().items():
+        assert torch.allclose(v, ddp[k], atol=2e-5, rtol=1e-4), k

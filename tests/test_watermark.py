@@ -1,0 +1,146 @@
+"""The watermarking product on the shipped default model: round trips, image kinds, detection, bad input."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from robusthide import RobustHideError
+from robusthide.codecs import get_codec
+from robusthide.watermark.watermarker import Watermarker
+
+
+@pytest.fixture(scope="module")
+def wm():
+    return Watermarker.from_pretrained("default")
+
+
+def _jpeg(img: np.ndarray, q: int) -> np.ndarray:
+    return get_codec(f"jpeg:q={q}")(img).images
+
+
+def _sizes(photos):
+    big = np.asarray(Image.fromarray(photos["coffee"]).resize((1800, 1200), Image.BICUBIC))  # 2.2 MP, 3:2
+    small = np.ascontiguousarray(photos["chelsea"][50:210, 100:340])  # 240 x 160
+    return {"astronaut-512": photos["astronaut"], "coffee-2.2MP": big, "chelsea-240x160": small}
+
+
+@pytest.mark.parametrize("name", ["astronaut-512", "coffee-2.2MP", "chelsea-240x160"])
+def test_message_round_trip_clean_and_after_jpeg75(wm, photos, name):
+    img = _sizes(photos)[name]
+    marked = wm.embed(img, 1234)
+    assert marked.shape == img.shape and marked.dtype == np.uint8
+    for attacked in (marked, _jpeg(marked, 75)):
+        r = wm.extract(attacked)
+        assert r.detected and r.message == 1234, (name, r)
+        assert r.p_value < 1e-6
+
+
+def test_clean_images_are_not_detected(wm, photos):
+    for img in photos.values():
+        r = wm.extract(img)
+        assert not r.detected
+        assert r.message is None
+
+
+def test_message_types(wm, photos):
+    img = photos["astronaut"]
+    cap = wm.capacity()
+    assert cap["data_bits"] >= 11
+    for msg, kind in ((b"\xff", None), (2047, None), ("Z", None), ("c7", "hex")):
+        r = wm.extract(wm.embed(img, msg, kind=kind))
+        assert r.detected, (msg, r)
+        assert r.message in (msg, bytes.fromhex(msg) if kind == "hex" else msg), (msg, r.message)
+
+
+def test_message_too_long_names_the_limit(wm, photos):
+    with pytest.raises(RobustHideError, match=r"\d+"):
+        wm.embed(photos["astronaut"], "x" * 40)
+
+
+def test_alpha_is_preserved_exactly(wm, photos):
+    rgb = photos["astronaut"]
+    alpha = np.tile(np.linspace(0, 255, 512, dtype=np.uint8), (512, 1))[..., None]
+    rgba = np.concatenate([rgb, alpha], axis=2)
+    out = wm.embed(rgba, "a")
+    assert out.shape == rgba.shape
+    assert np.array_equal(out[..., 3], rgba[..., 3])
+    assert wm.extract(out).message == "a"
+
+
+def test_grayscale_in_grayscale_out(wm, photos):
+    gray = np.asarray(Image.fromarray(photos["astronaut"]).convert("L"))
+    out = wm.embed(gray, "g")
+    assert out.shape == gray.shape and out.dtype == np.uint8
+    assert wm.extract(out).message == "g"
+    pil = wm.embed(Image.fromarray(gray), "g")
+    assert isinstance(pil, Image.Image) and pil.mode == "L"
+
+
+def test_16bit_input_keeps_16bit(wm, photos):
+    img16 = photos["astronaut"].astype(np.uint16) * 257
+    out = wm.embed(img16, "d")
+    assert out.dtype == np.uint16 and out.shape == img16.shape
+    diff = np.abs(out.astype(np.int64) - img16.astype(np.int64))
+    assert diff.max() > 0 and diff.max() < 20 * 257
+    assert wm.extract(out).message == "d"
+
+
+def test_float_and_torch_inputs(wm, photos):
+    img = photos["astronaut"]
+    f = img.astype(np.float32) / 255
+    out = wm.embed(f, "f")
+    assert out.dtype == np.float32
+    t = torch.from_numpy(f).permute(2, 0, 1)
+    out_t = wm.embed(t, "t")
+    assert isinstance(out_t, torch.Tensor) and out_t.shape == t.shape
+    assert wm.extract((out_t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).message == "t"
+
+
+def test_raw_bits_round_trip_and_strength(wm, photos):
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2, wm.n_bits)
+    img = photos["coffee"]
+    weak = wm.embed_bits(img, bits, strength=0.5)
+    strong = wm.embed_bits(img, bits, strength=1.0)
+    d_weak = np.abs(weak.astype(int) - img).mean()
+    d_strong = np.abs(strong.astype(int) - img).mean()
+    assert d_weak < d_strong
+    hard, soft = wm.decode_bits(strong)
+    assert np.array_equal(hard, bits)
+    assert soft.shape == (wm.n_bits,) and ((soft >= 0) & (soft <= 1)).all()
+    with pytest.raises(RobustHideError, match="raw bits"):
+        wm.embed_bits(img, bits[:-1])
+
+
+def test_too_small_image_is_refused(wm):
+    with pytest.raises(RobustHideError, match="too small"):
+        wm.embed(np.zeros((8, 8, 3), np.uint8), "x")
+
+
+def test_corrupt_and_foreign_weights_are_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(RobustHideError, match="not a readable safetensors"):
+        Watermarker.from_pretrained(str(bad))
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(3)}, str(foreign))
+    with pytest.raises(RobustHideError, match="not a robusthide weights file"):
+        Watermarker.from_pretrained(str(foreign))
+    pickle = tmp_path / "w.pt"
+    torch.save({"w": torch.zeros(3)}, pickle)
+    with pytest.raises(RobustHideError, match="not a readable safetensors"):
+        Watermarker.from_pretrained(str(pickle))
+
+
+def test_png_bytes_round_trip(wm, photos):
+    marked = wm.embed(Image.fromarray(photos["chelsea"]), "p")
+    buf = io.BytesIO()
+    marked.save(buf, "PNG")
+    assert wm.extract(Image.open(io.BytesIO(buf.getvalue()))).message == "p"
