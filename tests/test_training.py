@@ -131,3 +131,30 @@ def test_ddp_two_processes_match_one_process(tmp_path, photo_dir):
     ddp = torch.load(out, weights_only=True)
     for k, v in one.model.state_dict().items():
         assert torch.allclose(v, ddp[k], atol=2e-5, rtol=1e-4), k
+
+
+def test_adversarial_training_with_hidden_resumes_exactly(tmp_path, photo_dir):
+    def cfg_for(out):
+        c = tiny_cfg(out, photo_dir, steps=6)
+        c["model"] = {"arch": "hidden", "n_bits": 8, "size": 32, "ch": 8, "enc_blocks": 1, "dec_blocks": 2,
+                      "disc_blocks": 1}
+        c["train"].update(msg_loss="mse", img_weight_fixed=2.8, adv_weight=1e-3)
+        return c
+
+    a = Trainer(cfg_for(tmp_path / "a"), progress=False)
+    d0 = [p.detach().clone() for p in a.model.discriminator.parameters()]
+    a.run(max_steps=3)
+    assert any(not torch.equal(p, q) for p, q in zip(a.model.discriminator.parameters(), d0))
+    a = Trainer(cfg_for(tmp_path / "a"), resume=True, progress=False)
+    a.run()
+    b = Trainer(cfg_for(tmp_path / "b"), progress=False)
+    b.run()
+    for (k, v), (_, w) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+        assert torch.equal(v, w), k
+
+
+def test_adv_weight_needs_a_discriminator(tmp_path, photo_dir):
+    cfg = tiny_cfg(tmp_path, photo_dir)
+    cfg["train"]["adv_weight"] = 1e-3
+    with pytest.raises(RobustHideError, match="no discriminator"):
+        Trainer(cfg, progress=False)

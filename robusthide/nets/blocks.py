@@ -84,3 +84,10 @@ def up_stack(cin: int, cout: int, n: int) -> nn.Sequential:
 def count_parameters(module: nn.Module) -> int:
     """Number of parameters (frozen ones included)."""
     return sum(p.numel() for p in module.parameters())
+
+
+def run_fp32(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Run ``layer`` in float32 even under autocast. Used for the encoders' last 1x1 convolution: they output
+    the whole image, and bfloat16 (8 significant bits) would put quantisation noise of up to 1/256 on it."""
+    with torch.autocast(x.device.type, enabled=False):
+        return layer(x.float())

@@ -25,23 +25,25 @@ def _atomic_write_bytes(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def optimizer_tensors(opt: torch.optim.Optimizer,
+                      prefix: str = "optim") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     sd = opt.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     meta: dict[str, Any] = {"param_groups": sd["param_groups"], "scalars": {}}
     for pid, st in sd["state"].items():
         for k, v in st.items():
             if torch.is_tensor(v):
-                tensors[f"optim.{pid}.{k}"] = v.detach().cpu().contiguous()
+                tensors[f"{prefix}.{pid}.{k}"] = v.detach().cpu().contiguous()
             else:
                 meta["scalars"][f"{pid}.{k}"] = v
     return tensors, meta
 
 
-def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
+                   prefix: str = "optim") -> None:
     state: dict[int, dict[str, Any]] = {}
     for key, v in tensors.items():
-        if not key.startswith("optim."):
+        if not key.startswith(prefix + "."):
             continue
         _, pid, k = key.split(".", 2)
         state.setdefault(int(pid), {})[k] = v
@@ -52,20 +54,28 @@ def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
 
 
 def save_checkpoint(directory: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
-                    state: dict[str, Any], name: str = "latest") -> Path:
+                    state: dict[str, Any], name: str = "latest",
+                    extra: dict[str, torch.optim.Optimizer | None] | None = None) -> Path:
+    """Save model, optimiser (and ``extra`` optimisers, e.g. the discriminator's, by prefix) and state."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     otens, ometa = optimizer_tensors(opt)
     tensors.update(otens)
-    _atomic_write_bytes(d / f"{name}.safetensors", lambda p: save_file(tensors, str(p)))
     doc = dict(state, optimizer=ometa)
+    for prefix, o in (extra or {}).items():
+        if o is not None:
+            t2, m2 = optimizer_tensors(o, prefix)
+            tensors.update(t2)
+            doc[f"optimizer_{prefix}"] = m2
+    _atomic_write_bytes(d / f"{name}.safetensors", lambda p: save_file(tensors, str(p)))
     _atomic_write_bytes(d / f"{name}.json", lambda p: p.write_text(json.dumps(doc, indent=1)))
     return d / f"{name}.json"
 
 
 def load_checkpoint(directory: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer | None,
-                    name: str = "latest") -> dict[str, Any]:
+                    name: str = "latest",
+                    extra: dict[str, torch.optim.Optimizer | None] | None = None) -> dict[str, Any]:
     d = Path(directory)
     jpath, tpath = d / f"{name}.json", d / f"{name}.safetensors"
     if not jpath.exists() or not tpath.exists():
@@ -79,4 +89,9 @@ def load_checkpoint(directory: str | Path, model: torch.nn.Module, opt: torch.op
     model.load_state_dict(msd)
     if opt is not None:
         load_optimizer(opt, tensors, doc.pop("optimizer"))
+    for prefix, o in (extra or {}).items():
+        if o is not None:
+            if f"optimizer_{prefix}" not in doc:
+                raise RobustHideError(f"checkpoint in {d} has no '{prefix}' optimiser state")
+            load_optimizer(o, tensors, doc.pop(f"optimizer_{prefix}"), prefix)
     return doc

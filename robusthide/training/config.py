@@ -29,7 +29,10 @@ DEFAULTS: dict[str, Any] = {
         "img_weight_lr": 0.002,      # per step, per dB of (smoothed) PSNR shortfall
         "img_weight_min": 0.001,
         "img_weight_max": 100.0,
-        "msg_loss": "bce",
+        "msg_loss": "bce",           # bce on logits | mse of sigmoid(logits) vs {0,1} (HiDDeN/MBRS)
+        "msg_weight": 1.0,
+        "img_weight_fixed": None,    # a fixed image-MSE weight (papers' recipes) instead of the PSNR controller
+        "adv_weight": 0.0,           # adversarial loss weight (HiDDeN 1e-3, MBRS 1e-4); needs .discriminator
         "amp": True,                 # bf16 autocast (CPU with AVX512-BF16/AMX, or CUDA)
         "channels_last": True,
         "threads": 0,                # 0 = all cores

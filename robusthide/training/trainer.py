@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from robusthide import RobustHideError
 from robusthide.nets.registry import create_model
+from robusthide.training.adversary import adversarial_losses, generator_parameters
 from robusthide.training.checkpoint import load_checkpoint, save_checkpoint
 from robusthide.training.data import ImageBank, step_generator
 from robusthide.training.strategies import build_strategy
@@ -83,10 +84,17 @@ class Trainer:
         if t.get("channels_last", True):
             self.model = self.model.to(memory_format=torch.channels_last)
         self.strategy = build_strategy(cfg)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=t["lr"])
+        self.opt = torch.optim.Adam(list(generator_parameters(self.model)), lr=t["lr"])
+        self.adv_weight = float(t.get("adv_weight") or 0.0)
+        self.d_opt = None
+        if self.adv_weight > 0:
+            if getattr(self.model, "discriminator", None) is None:
+                raise RobustHideError(f"train.adv_weight > 0 but architecture '{cfg['model']['arch']}' has no "
+                                      "discriminator")
+            self.d_opt = torch.optim.Adam(self.model.discriminator.parameters(), lr=t["lr"])
         self.state: dict[str, Any] = {"step": 0, "img_weight": float(t["img_weight_init"]), "train_seconds": 0.0}
         if resume:
-            doc = load_checkpoint(self.run_dir, self.model, self.opt)
+            doc = load_checkpoint(self.run_dir, self.model, self.opt, extra={"d_optim": self.d_opt})
             self.state.update(doc["state"])
         elif (self.run_dir / "latest.json").exists():
             raise RobustHideError(f"{self.run_dir} already has a checkpoint: use --resume, or another name")
@@ -140,12 +148,30 @@ class Trainer:
         else:
             msg_loss = F.mse_loss(torch.sigmoid(logits), bits)
         mse = F.mse_loss(marked, cover.float())
-        target_mse = 10 ** (-t["target_psnr"] / 10)
-        w_img = self.state["img_weight"] * self.img_ramp(step) if trainable == "all" else 0.0
-        loss = msg_loss + w_img * mse / target_mse
+        train_all = trainable == "all"
+        if t.get("img_weight_fixed") is not None:
+            img_term = float(t["img_weight_fixed"]) * mse if train_all else 0.0
+        else:
+            target_mse = 10 ** (-t["target_psnr"] / 10)
+            w_img = self.state["img_weight"] * self.img_ramp(step) if train_all else 0.0
+            img_term = w_img * mse / target_mse
+        loss = float(t.get("msg_weight", 1.0)) * msg_loss + img_term
+        d_loss = None
+        if self.d_opt is not None and train_all:
+            g_loss, d_loss = adversarial_losses(self.model.discriminator, cover.float(), marked)
+            loss = loss + self.adv_weight * g_loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
+        if d_loss is not None:
+            self.d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            if self.ddp:
+                for p in self.model.discriminator.parameters():
+                    if p.grad is not None:
+                        dist.all_reduce(p.grad)
+                        p.grad /= self.world
+            self.d_opt.step()
         stats = torch.stack([loss.detach(), msg_loss.detach(), mse.detach(), bit_errors(logits.detach(), bits)])
         if self.ddp:
             dist.all_reduce(stats)
@@ -155,7 +181,7 @@ class Trainer:
         ema = self.state.get("psnr_ema")
         ema = psnr if ema is None else 0.95 * ema + 0.05 * psnr
         self.state["psnr_ema"] = ema
-        if self.img_ramp(step) > 0 and trainable == "all":  # dual ascent on the image-loss weight
+        if self.img_ramp(step) > 0 and train_all and t.get("img_weight_fixed") is None:  # dual ascent
             w = self.state["img_weight"] * math.exp(t["img_weight_lr"] * (t["target_psnr"] - ema))
             self.state["img_weight"] = float(min(max(w, t.get("img_weight_min", 1e-3)), t.get("img_weight_max", 100.0)))
         self.state["step"] = step + 1
@@ -191,7 +217,8 @@ class Trainer:
 
     def save(self) -> None:
         if self.rank == 0:
-            save_checkpoint(self.run_dir, self.model, self.opt, {"state": self.state, "config": self.cfg})
+            save_checkpoint(self.run_dir, self.model, self.opt, {"state": self.state, "config": self.cfg},
+                            extra={"d_optim": self.d_opt})
 
     def run(self, max_steps: int | None = None) -> dict[str, float]:
         t = self.cfg["train"]

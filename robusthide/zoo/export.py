@@ -20,7 +20,10 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     cfg = doc["config"]
     kwargs = dict(cfg["model"])
     arch = kwargs.pop("arch")
-    tensors = {k[6:]: v.float().contiguous() for k, v in load_file(str(tpath)).items() if k.startswith("model.")}
+    tensors = {k[6:]: v.float().contiguous() for k, v in load_file(str(tpath)).items()
+               if k.startswith("model.") and not k.startswith("model.discriminator.")}
+    if any(k.startswith("model.discriminator.") for k in load_file(str(tpath))):
+        kwargs["discriminator"] = False  # the zoo ships the embedder/extractor only
     meta = {
         "format": FORMAT,
         "arch": arch,

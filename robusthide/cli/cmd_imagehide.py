@@ -1,0 +1,173 @@
+"""``robusthide hide-image|reveal-image`` and ``robusthide imagehide train|evaluate|export``: hiding whole
+images in images (paper 003; paper 000 §4). See docs/imagehiding.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from robusthide import RobustHideError
+
+#: Output formats of the container: lossless by extension, or JPEG / WebP at ``--quality``.
+LOSSY_EXTS = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def _hider(a: argparse.Namespace):
+    from robusthide.imagehiding import ImageHider
+
+    return ImageHider.from_file(a.model, device=getattr(a, "device", None))
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _write_container(path: Path, arr, inputs: list[Path], quality: int) -> None:
+    from robusthide.imagehiding.checkpoint import atomic_write
+    from robusthide.io.images import LOSSLESS_EXTENSIONS, write_image
+
+    for src in inputs:
+        if _same(path, src):
+            raise RobustHideError(f"refusing to overwrite the input file {src}")
+    ext = path.suffix.lower()
+    if ext in LOSSLESS_EXTENSIONS:
+        write_image(path, arr)
+        return
+    if ext not in LOSSY_EXTS:
+        raise RobustHideError(f"{path}: unsupported container extension '{path.suffix}' "
+                              f"(use .png, .bmp, .tif, .jpg or .webp)")
+    if path.is_dir():
+        raise RobustHideError(f"{path} is a folder")
+    from PIL import Image
+
+    def save(p: Path) -> None:
+        Image.fromarray(arr).save(p, format=LOSSY_EXTS[ext], quality=quality)
+
+    try:
+        atomic_write(path, save)
+    except OSError as e:
+        raise RobustHideError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _hide(a: argparse.Namespace) -> int:
+    from robusthide.io.images import read_image_rgb
+    from robusthide.metrics import psnr
+
+    if not 1 <= a.quality <= 100:
+        raise RobustHideError(f"--quality must be 1..100, got {a.quality}")
+    cover_p, secret_ps, out = Path(a.cover), [Path(s) for s in a.secrets], Path(a.output)
+    cover = read_image_rgb(cover_p)
+    secrets = [read_image_rgb(p) for p in secret_ps]
+    h = _hider(a)
+    if len(secrets) != h.n_secrets:
+        raise RobustHideError(f"the model {a.model} hides exactly {h.n_secrets} secret image(s), "
+                              f"got {len(secrets)}")
+    container = h.hide(cover, secrets)
+    _write_container(out, container, [cover_p, *secret_ps], a.quality)
+    row = {"cover": str(cover_p), "secrets": [str(p) for p in secret_ps], "output": str(out),
+           "size": [int(cover.shape[1]), int(cover.shape[0])], "psnr": round(psnr(cover, container), 2)}
+    print(json.dumps(row) if a.json else f"{out}: container PSNR {row['psnr']:.2f} dB "
+          f"({h.n_secrets} secret image(s) at {h.size} x {h.size})")
+    return 0
+
+
+def _reveal(a: argparse.Namespace) -> int:
+    from robusthide.io.images import read_image_rgb, write_image
+
+    src, out = Path(a.container), Path(a.output)
+    if out.exists() and not out.is_dir():
+        raise RobustHideError(f"{out} exists and is not a folder (-o names the output folder)")
+    img = read_image_rgb(src)
+    h = _hider(a)
+    revealed = h.reveal(img)
+    paths = []
+    for i, s in enumerate(revealed, 1):
+        p = out / f"{a.prefix}{i}.png"
+        write_image(p, s, overwrite_guard_src=src)
+        paths.append(str(p))
+    print(json.dumps({"container": str(src), "outputs": paths}) if a.json else
+          "\n".join(f"wrote {p} ({h.size} x {h.size})" for p in paths))
+    return 0
+
+
+def _train(a: argparse.Namespace) -> int:
+    from robusthide.imagehiding.train import run_from_args
+
+    return run_from_args(a)
+
+
+def _evaluate(a: argparse.Namespace) -> int:
+    from robusthide.imagehiding.evaluate import DEFAULT_ATTACKS, evaluate, write_report
+
+    attacks = [s.strip() for s in a.attacks.split(",") if s.strip()] if a.attacks else list(DEFAULT_ATTACKS)
+    doc = evaluate(a.model, a.data, n=a.n, split=a.split, attacks=attacks, seed=a.seed,
+                   cover_size=a.cover_size, progress=not a.json)
+    out = a.out or f"docs/results/imagehide-{Path(a.model).stem}"
+    j, m = write_report(doc, out)
+    if a.json:
+        print(json.dumps(doc))
+    else:
+        c = doc["container"]
+        print(f"container PSNR {c['psnr']:.2f} dB, SSIM {c['ssim']:.4f}, APD {c['apd']:.2f}")
+        for name, r in doc["attacks"].items():
+            print(f"  {name:22s} revealed PSNR {r['psnr']:6.2f} dB  SSIM {r['ssim']:.4f}  APD {r['apd']:.2f}")
+        print(f"wrote {j} and {m}")
+    return 0
+
+
+def _export(a: argparse.Namespace) -> int:
+    from robusthide.imagehiding.checkpoint import export_model
+
+    print(f"wrote {export_model(a.run, a.output, a.name)}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    h = sub.add_parser("hide-image", help="hide 1-3 secret images in a cover image (paper 003)")
+    h.add_argument("cover", help="cover image (any size; the container keeps it)")
+    h.add_argument("secrets", nargs="+", metavar="SECRET", help="secret image(s), resized to the model's size")
+    h.add_argument("-o", "--output", required=True, help="container file (.png; or .jpg / .webp at --quality)")
+    h.add_argument("--model", required=True, help="exported image-hiding model (.safetensors)")
+    h.add_argument("--quality", type=int, default=95, help="JPEG / WebP quality of a lossy container (95)")
+    h.add_argument("--device", default=None, help="cpu (default) or cuda")
+    h.add_argument("--json", action="store_true")
+    h.set_defaults(func=_hide)
+    r = sub.add_parser("reveal-image", help="recover the secret images hidden in a container")
+    r.add_argument("container")
+    r.add_argument("-o", "--output", required=True, help="output folder (secret_1.png, ...)")
+    r.add_argument("--model", required=True, help="exported image-hiding model (.safetensors)")
+    r.add_argument("--prefix", default="secret_", help="file name prefix of the revealed images")
+    r.add_argument("--device", default=None)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=_reveal)
+
+    g = sub.add_parser("imagehide", help="train, evaluate, export image-hiding models")
+    gs = g.add_subparsers(dest="imagehide_command", metavar="ACTION")
+    t = gs.add_parser("train", help="train from a YAML config (configs/imagehide-003.yaml, -000.yaml)")
+    from robusthide.imagehiding.train import add_train_arguments
+
+    add_train_arguments(t)
+    t.set_defaults(func=_train)
+    e = gs.add_parser("evaluate", help="PSNR / SSIM / APD with and without attacks -> OUT.md / OUT.json")
+    e.add_argument("model", help="exported model (.safetensors)")
+    e.add_argument("--data", required=True, help="folder of photos")
+    e.add_argument("--split", default="val", help="val (default), train or all")
+    e.add_argument("--n", type=int, default=100, help="number of (cover, secrets) groups")
+    e.add_argument("--attacks", default=None, help="comma-separated attack names (default: all)")
+    e.add_argument("--cover-size", type=int, default=None, help="cover crop size (default: the model's)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--out", default=None, help="output prefix (default docs/results/imagehide-MODELNAME)")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_evaluate)
+    x = gs.add_parser("export", help="export a run's generator networks for hide-image / reveal-image")
+    x.add_argument("run", help="run folder (runs/NAME)")
+    x.add_argument("-o", "--output", required=True, help="model file (.safetensors)")
+    x.add_argument("--name", default=None)
+    x.set_defaults(func=_export)
+    g.set_defaults(func=lambda a: (g.print_help(), 1)[1])

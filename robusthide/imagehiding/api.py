@@ -1,0 +1,140 @@
+"""Python API: :class:`ImageHider` -- hide 1-3 secret images in a cover image, reveal them again.
+
+```python
+from robusthide.imagehiding import ImageHider
+h = ImageHider.from_file("imagehide-003.safetensors")
+container = h.hide(cover, [secret])        # uint8 H x W x 3, the cover's size
+secrets = h.reveal(container)              # list of uint8 S x S x 3 (S = h.size)
+```
+
+Sizes. The networks work at one square size ``S`` (``h.size``, the training size).
+
+* Secrets of any size are resized (area-averaged / bicubic) to ``S x S``; the revealed secrets are
+  ``S x S``.
+* The cover keeps its own size: it is resized to ``S x S``, the embedder computes the residual ``R`` there,
+  ``R`` is upsampled bilinearly to the cover's size and added to the full-size cover (the approach of
+  TrustMark / VideoSeal, ANCHORS.md), then clamped and rounded to 8 bits. For a cover of exactly
+  ``S x S`` this is exactly ``round(clamp(C + R))``. Aspect ratios other than square are squeezed into
+  ``S x S`` and back, so very elongated covers spread the residual unevenly.
+* :meth:`ImageHider.reveal` resizes the container of any size to ``S x S`` (area averaging) first: the
+  downscaled container is the downscaled cover plus (approximately) ``R``, which is what the networks were
+  trained on (paper 003 trains against rescaling too).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from robusthide import RobustHideError
+from robusthide.imagehiding.checkpoint import load_model
+from robusthide.imagehiding.nets import HidingNetwork
+
+ImageLike = Any  # uint8 H x W x 3 numpy array, or a path to an image file
+
+
+def _as_image(x: ImageLike, what: str) -> np.ndarray:
+    if isinstance(x, (str, os.PathLike)):
+        from robusthide.io.images import read_image_rgb
+
+        return read_image_rgb(x)
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    if not isinstance(x, np.ndarray):
+        raise RobustHideError(f"{what} must be a uint8 H x W x 3 array or an image path, got {type(x).__name__}")
+    if x.ndim == 2:
+        x = np.repeat(x[..., None], 3, axis=2)
+    if x.ndim != 3 or x.shape[2] not in (3, 4):
+        raise RobustHideError(f"{what} must be an H x W x 3 RGB image, got shape {x.shape}")
+    if x.dtype != np.uint8:
+        raise RobustHideError(f"{what} must have uint8 pixels, got {x.dtype}")
+    if min(x.shape[:2]) < 8:
+        raise RobustHideError(f"{what} is too small ({x.shape[1]} x {x.shape[0]} pixels; at least 8 x 8)")
+    return np.ascontiguousarray(x[..., :3])
+
+
+def _to_tensor(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(img).permute(2, 0, 1).float().unsqueeze(0) / 255.0
+
+
+def _to_uint8(t: torch.Tensor) -> np.ndarray:
+    return (t[0].detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def resize_tensor(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Resize ``N x 3 x H x W``: area averaging when shrinking, bicubic (clamped) when enlarging."""
+    if tuple(x.shape[-2:]) == (h, w):
+        return x
+    if h <= x.shape[-2] and w <= x.shape[-1]:
+        return F.interpolate(x, size=(h, w), mode="area")
+    return F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+class ImageHider:
+    """Hide and reveal images with a trained :class:`~robusthide.imagehiding.nets.HidingNetwork`."""
+
+    def __init__(self, net: HidingNetwork, meta: dict[str, str] | None = None, device: str | None = None):
+        self.device = torch.device(device or "cpu")
+        self.net = net.to(self.device).eval()
+        self.meta = dict(meta or {})
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, device: str | None = None) -> ImageHider:
+        """Load an exported model (``format = robusthide-imagehide/1`` safetensors)."""
+        net, meta = load_model(Path(path))
+        return cls(net, meta, device)
+
+    @property
+    def size(self) -> int:
+        """The working size ``S`` (secrets are revealed at ``S x S``)."""
+        return self.net.size
+
+    @property
+    def n_secrets(self) -> int:
+        return self.net.n_secrets
+
+    def _secrets(self, secrets: Sequence[ImageLike] | ImageLike) -> list[torch.Tensor]:
+        if isinstance(secrets, np.ndarray) and secrets.ndim == 3 or isinstance(secrets, (str, os.PathLike)):
+            secrets = [secrets]
+        secrets = list(secrets)
+        if len(secrets) != self.n_secrets:
+            raise RobustHideError(f"this model hides exactly {self.n_secrets} secret image(s), "
+                                  f"got {len(secrets)}")
+        S = self.size
+        return [resize_tensor(_to_tensor(_as_image(s, f"secret {i + 1}")), S, S).to(self.device)
+                for i, s in enumerate(secrets)]
+
+    @torch.no_grad()
+    def residual(self, cover: ImageLike, secrets: Sequence[ImageLike] | ImageLike) -> torch.Tensor:
+        """The residual ``R`` at the working size (``1 x 3 x S x S`` float tensor)."""
+        c = _to_tensor(_as_image(cover, "cover")).to(self.device)
+        S = self.size
+        _, r = self.net.hide(resize_tensor(c, S, S), self._secrets(secrets))
+        return r.float()
+
+    @torch.no_grad()
+    def hide(self, cover: ImageLike, secrets: Sequence[ImageLike] | ImageLike) -> np.ndarray:
+        """The container: uint8 ``H x W x 3`` at the cover's size (see the module docstring)."""
+        img = _as_image(cover, "cover")
+        c = _to_tensor(img).to(self.device)
+        h, w = img.shape[:2]
+        S = self.size
+        _, r = self.net.hide(resize_tensor(c, S, S), self._secrets(secrets))
+        r = r.float()
+        if (h, w) != (S, S):
+            r = F.interpolate(r, size=(h, w), mode="bilinear", align_corners=False)
+        return _to_uint8(c + r)
+
+    @torch.no_grad()
+    def reveal(self, container: ImageLike) -> list[np.ndarray]:
+        """The revealed secrets: a list of ``n_secrets`` uint8 ``S x S x 3`` images."""
+        m = _to_tensor(_as_image(container, "container")).to(self.device)
+        S = self.size
+        rev, _, _ = self.net.reveal(resize_tensor(m, S, S))
+        return [_to_uint8(s) for s in rev]
