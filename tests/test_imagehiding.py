@@ -128,6 +128,8 @@ def test_lsgan_and_generator_losses():
     assert terms["residual"] == pytest.approx(0.0) and terms["cover"] == pytest.approx(0.0)
     assert "adv_container" not in terms and terms["adv_secret"] == 0.0
     assert float(total) == pytest.approx(0.1 + 0.2)
+    _, terms = generator_losses(w, c, [c], c, c * 0, [c], None, None, 10.0, revealed_teacher=[c + 0.3])
+    assert terms["teacher"] == pytest.approx(0.3) and "cover" not in terms and "residual" not in terms
     with pytest.raises(RobustHideError, match="unknown loss keys"):
         check_weights({"perceptual": 1})
     with pytest.raises(RobustHideError, match="l1 or l2"):
@@ -212,6 +214,8 @@ def test_config_errors(tmp_path, photo_dir):
         load_config({"model": {"n_secrets": 4}})
     with pytest.raises(RobustHideError, match="multiple of"):
         load_config({"model": {"size": 40}})
+    with pytest.raises(RobustHideError, match="unknown keys in 'train': stpes"):
+        load_config({"train": {"stpes": 3}})
     with pytest.raises(RobustHideError, match="unknown model keys"):
         load_config({"model": {"width": 3}})
     cfg = load_config(None, ["model.n_secrets=2", "train.batch=2"])

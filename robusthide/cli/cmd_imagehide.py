@@ -128,6 +128,17 @@ def _export(a: argparse.Namespace) -> int:
     return 0
 
 
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="YAML config (configs/imagehide-003.yaml, configs/imagehide-000.yaml)")
+    p.add_argument("--resume", action="store_true", help="continue exactly from the run's last checkpoint")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
+    p.add_argument("--name", help="run name (folder under the config's out/)")
+    p.add_argument("--max-steps", type=int, help="stop at this step (the schedule still uses train.steps)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the last metrics as JSON")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     h = sub.add_parser("hide-image", help="hide 1-3 secret images in a cover image (paper 003)")
     h.add_argument("cover", help="cover image (any size; the container keeps it)")
@@ -150,8 +161,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("imagehide", help="train, evaluate, export image-hiding models")
     gs = g.add_subparsers(dest="imagehide_command", metavar="ACTION")
     t = gs.add_parser("train", help="train from a YAML config (configs/imagehide-003.yaml, -000.yaml)")
-    from robusthide.imagehiding.train import add_train_arguments
-
     add_train_arguments(t)
     t.set_defaults(func=_train)
     e = gs.add_parser("evaluate", help="PSNR / SSIM / APD with and without attacks -> OUT.md / OUT.json")

@@ -184,7 +184,12 @@ def load_model(path: str | Path) -> tuple[HidingNetwork, dict[str, str]]:
         net.load_state_dict(tensors)
     except RobustHideError as e:
         raise RobustHideError(f"{p}: bad architecture metadata ({e})") from None
-    except (KeyError, ValueError, TypeError, RuntimeError) as e:
-        raise RobustHideError(f"{p}: damaged model file ({str(e).splitlines()[0]})") from None
+    except RuntimeError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else "")
+        raise RobustHideError(f"{p}: the weights do not match the architecture in its metadata "
+                              f"({detail[:300]})") from None
+    except (KeyError, ValueError, TypeError) as e:
+        raise RobustHideError(f"{p}: damaged model file ({type(e).__name__}: {e})") from None
     net.eval()
     return net, meta

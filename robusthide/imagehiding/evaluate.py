@@ -148,7 +148,7 @@ def to_markdown(doc: dict[str, Any]) -> str:
         "",
         f"Model `{doc['model']}` (step {doc.get('step', '?')}), {doc['n_secrets']} secret image(s) at "
         f"{doc['size']} x {doc['size']}, covers {doc['cover_size']} x {doc['cover_size']}; trained against "
-        f"`{doc.get('train_attack', '')}`. {doc['n']} groups of random crops of `{doc['data']}` "
+        f"`{doc.get('train_attack') or '(not recorded)'}`. {doc['n']} groups of random crops of `{doc['data']}` "
         f"(split {doc['split']}, seed {doc['seed']}). All metrics on 8-bit images; APD in units of 1/255.",
         "",
         f"Container vs cover: PSNR {_fmt(c['psnr'])} dB, SSIM {c['ssim']:.4f}, APD {c['apd']:.2f}.",

@@ -18,8 +18,17 @@ What the text lost (symbols and numbers did not survive the conversion; we do no
   [.]") and the image size ("resize the images to the size of [.]").
 
 Weights (defaults, ours): ``container`` 1 (||M - C||), ``secret`` 1 (mean over the n secrets of
-||S^_i - S_i||), ``cover`` 0.5 (||C^ - C||), ``residual`` 0.5 (||R^ - a R||), ``adv_container`` 0.01 and
-``adv_secret`` 0.01 (LS-GAN generator terms).
+||S^_i - S_i||), ``cover`` 0.5 (||C^ - C||), ``residual`` 0.5 (||R^ - a R||, the target ``a R`` detached:
+it supervises the decoupler, it does not pull the embedder), ``adv_container`` 0.01 and ``adv_secret`` 0.01
+(LS-GAN generator terms).
+
+One term is ours, not the paper's: ``teacher`` (default 1) = mean over secrets of ||R(a R) - S_i||, the
+reveal network applied to the *true* amplified residual (teacher forcing of the progressive pipeline).
+Without it the secret loss reaches the embedder only through two U-Nets (reveal and decoupling) and, in
+short CPU-sized trainings, the container loss wins: the residual collapses to zero and nothing is hidden.
+The teacher path gives the embedder and the reveal network a short path (E -> R -> reveal) from the start;
+the decoupler then learns to extract ``a R`` from attacked containers. Set ``teacher: 0`` for the paper's
+objective.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ DEFAULT_WEIGHTS: dict[str, Any] = {
     "residual": 0.5,
     "adv_container": 0.01,
     "adv_secret": 0.01,
+    "teacher": 1.0,
 }
 
 
@@ -86,11 +96,14 @@ def generator_losses(
     d_container_scores: torch.Tensor | None = None,
     d_secret_scores: torch.Tensor | None = None,
     container_weight: float | None = None,
+    revealed_teacher: Sequence[torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The generator (E, D, R) objective of paper 003 §2.4; returns ``(total, terms)``.
 
     ``container_weight`` overrides ``w['container']`` (the optional PSNR controller of the trainer).
     ``r_hat`` / ``c_hat`` are None without progressive recovery (their terms are then absent).
+    ``revealed_teacher``: the reveal network's output on the true amplified residual ``a R`` (the
+    ``teacher`` term, ours).
     """
     dist = w["distance"]
     terms: dict[str, torch.Tensor] = {}
@@ -103,6 +116,10 @@ def generator_losses(
     if r_hat is not None and w["residual"] > 0:
         terms["residual"] = distance(r_hat, amplify * residual.detach(), dist)
         weights["residual"] = w["residual"]
+    if revealed_teacher is not None and w["teacher"] > 0:
+        terms["teacher"] = torch.stack([distance(s_hat, s, dist)
+                                        for s_hat, s in zip(revealed_teacher, secrets)]).mean()
+        weights["teacher"] = w["teacher"]
     if d_container_scores is not None and w["adv_container"] > 0:
         terms["adv_container"], weights["adv_container"] = lsgan_g(d_container_scores), w["adv_container"]
     if d_secret_scores is not None and w["adv_secret"] > 0:

@@ -111,7 +111,8 @@ class _Decoder(nn.Module):
     the skip features of every encoder branch (paper 003 §2.1, "the features from the branches are all
     concatenated with the output of the previous layer")."""
 
-    def __init__(self, n_enc: int, channels: list[int], cout: int, norm: str, act: str, out_gain: float):
+    def __init__(self, n_enc: int, channels: list[int], cout: int, norm: str, act: str, out_gain: float,
+                 raw_channels: int = 0):
         super().__init__()
         L = len(channels)
         self.stem = conv_block(n_enc * channels[-1], channels[-1], norm, act)
@@ -121,11 +122,13 @@ class _Decoder(nn.Module):
                 conv_block(channels[i + 1] + n_enc * channels[i], channels[i], norm, act),
                 conv_block(channels[i], channels[i], norm, act),
             ))
-        self.head = nn.Conv2d(channels[0], cout, 1)
+        # the output convolution also sees the raw inputs (as MBRS's encoder does, ANCHORS.md), so maps
+        # close to the identity (C^ ~ attacked image) or to a scaled input are easy to learn
+        self.head = nn.Conv2d(channels[0] + raw_channels, cout, 1)
         with torch.no_grad():
             self.head.weight.mul_(out_gain)
 
-    def forward(self, feats: list[list[torch.Tensor]]) -> torch.Tensor:
+    def forward(self, feats: list[list[torch.Tensor]], raw: list[torch.Tensor]) -> torch.Tensor:
         L = len(feats[0])
         x = self.stem(torch.cat([f[-1] for f in feats], dim=1))
         for j, up in enumerate(self.ups):
@@ -133,7 +136,7 @@ class _Decoder(nn.Module):
             skip = [f[i] for f in feats]
             x = F.interpolate(x, size=skip[0].shape[-2:], mode="bilinear", align_corners=False)
             x = up(torch.cat([x, *skip], dim=1))
-        return self.head(x)
+        return self.head(torch.cat([x, *raw], dim=1))
 
 
 class MultiBranchUNet(nn.Module):
@@ -154,8 +157,8 @@ class MultiBranchUNet(nn.Module):
         ch = check_arch(channels, norm, act)
         self.depth = len(ch) - 1
         self.encoders = nn.ModuleList([_Encoder(c, ch, norm, act) for c in in_channels])
-        self.decoders = nn.ModuleList([_Decoder(len(in_channels), ch, out_channels, norm, act, out_gain)
-                                       for _ in range(n_out)])
+        self.decoders = nn.ModuleList([_Decoder(len(in_channels), ch, out_channels, norm, act, out_gain,
+                                                sum(in_channels)) for _ in range(n_out)])
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         if len(inputs) != len(self.encoders):
@@ -164,8 +167,9 @@ class MultiBranchUNet(nn.Module):
         m = 2 ** self.depth
         if h % m or w % m:
             raise RobustHideError(f"image sides must be multiples of {m} for this network, got {h} x {w}")
-        feats = [enc(x * 2 - 1) for enc, x in zip(self.encoders, inputs)]
-        return [dec(feats) for dec in self.decoders]
+        raw = [x * 2 - 1 for x in inputs]
+        feats = [enc(x) for enc, x in zip(self.encoders, raw)]
+        return [dec(feats, raw) for dec in self.decoders]
 
 
 class Embedder(nn.Module):

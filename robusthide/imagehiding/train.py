@@ -63,7 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "train": {
         "steps": 4000,
         "batch": 8,
-        "lr": 5e-4,           # generator (E, D, R); paper 003: Adam, default betas, lr lost in the text
+        "lr": 1e-3,           # generator (E, D, R); paper 003: Adam, default betas, lr lost in the text
         "lr_d": 2e-4,         # discriminators
         "lr_final": 0.1,      # cosine decay to this fraction of lr / lr_d
         "quantize": True,     # container clamped and rounded to 8 bits (identity gradient)
@@ -104,6 +104,14 @@ def load_config(path: str | Path | dict[str, Any] | None = None,
     for k in ("model", "loss"):  # free-form sections, validated below
         if k in doc and isinstance(doc[k], dict):
             cfg[k].update(doc.pop(k))
+    for sec, v in doc.items():
+        if isinstance(DEFAULTS[sec], dict):
+            if not isinstance(v, dict):
+                raise RobustHideError(f"config section '{sec}' must be a mapping, got {v!r}")
+            bad = sorted(set(v) - set(DEFAULTS[sec]))
+            if bad:
+                raise RobustHideError(f"unknown keys in '{sec}': {', '.join(bad)} "
+                                      f"(known: {', '.join(DEFAULTS[sec])})")
     deep_update(cfg, doc)
     for o in overrides or []:
         key = o.partition("=")[0].strip()
@@ -179,7 +187,7 @@ class ImageHideTrainer:
         self.disc = Discriminators(d["channels"], d["layers"], d["norm"]).to(self.device)
         self.opt_g = torch.optim.Adam(self.gen_net.parameters(), lr=t["lr"])
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=t["lr_d"])
-        self.attack = build_attack(cfg["attack"]["spec"], seed=cfg["seed"])
+        self.attack = build_attack(cfg["attack"]["spec"], seed=cfg["seed"]).to(self.device)
         self.attack_gens = attack_generators(self.attack)
         self.state: dict[str, Any] = {"step": 0, "train_seconds": 0.0, "container_weight": None,
                                       "psnr_ema": None}
@@ -237,17 +245,21 @@ class ImageHideTrainer:
             container, residual = net.hide(cover, secrets)
         container, residual = container.float(), residual.float()
         x = quantize_ste(container) if t.get("quantize", True) else container
-        attacked = x if step < self.cfg["attack"].get("warmup_steps", 0) else self.attack(x, cover)
+        warm = step < self.cfg["attack"].get("warmup_steps", 0)
+        attacked = x if warm else self.attack(x, cover)
         with torch.autocast(dev, dtype=torch.bfloat16, enabled=amp):
             revealed, r_hat, c_hat = net.reveal(attacked.float())
             dm = disc.container(x) if self.disc_on else None
             ds = disc.secret(torch.cat(revealed)) if self.disc_on else None
+            teacher = (net.revealer(net.amplify * residual) if net.progressive and self.loss_w["teacher"] > 0
+                       else None)
         revealed = [s.float() for s in revealed]
         cw = self.state.get("container_weight")
         loss_g, terms = generator_losses(self.loss_w, cover, secrets, container, residual, revealed,
                                          None if r_hat is None else r_hat.float(),
                                          None if c_hat is None else c_hat.float(), net.amplify, dm, ds,
-                                         container_weight=cw)
+                                         container_weight=cw,
+                                         revealed_teacher=None if teacher is None else [s.float() for s in teacher])
         if not math.isfinite(float(loss_g.detach())):
             raise RobustHideError(f"the loss became {float(loss_g.detach())} at step {step}: lower train.lr")
         self.opt_g.zero_grad(set_to_none=True)
@@ -282,7 +294,7 @@ class ImageHideTrainer:
         row.update({f"l_{k}": v for k, v in terms.items()})
         if self.state.get("container_weight") is not None:
             row["container_weight"] = self.state["container_weight"]
-        branch = getattr(self.attack, "last_choice", None)
+        branch = "warmup" if warm else getattr(self.attack, "last_choice", None)
         if branch is not None:
             row["attack"] = branch if isinstance(branch, str) else int(branch)
         return row
@@ -386,17 +398,6 @@ def train(config: str | Path | dict[str, Any], overrides: list[str] | None = Non
     return ImageHideTrainer(cfg, resume=resume, device=device, progress=progress).run(max_steps)
 
 
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="YAML config (configs/imagehide-003.yaml, configs/imagehide-000.yaml)")
-    p.add_argument("--resume", action="store_true", help="continue exactly from the run's last checkpoint")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
-    p.add_argument("--name", help="run name (folder under the config's out/)")
-    p.add_argument("--max-steps", type=int, help="stop at this step (the schedule still uses train.steps)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--json", action="store_true", help="print the last metrics as JSON")
-
-
 def run_from_args(a: argparse.Namespace) -> int:
     overrides = list(a.set or [])
     if a.name:
@@ -409,6 +410,8 @@ def run_from_args(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from robusthide.cli.cmd_imagehide import add_train_arguments
+
     p = argparse.ArgumentParser(prog="python -m robusthide.imagehiding.train", description=__doc__.splitlines()[0])
     add_train_arguments(p)
     a = p.parse_args(argv)

@@ -1,0 +1,1 @@
+"""Training data sets that can be built without internet (see :mod:`robusthide.data.photos`)."""
