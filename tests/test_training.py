@@ -158,3 +158,19 @@ def test_adv_weight_needs_a_discriminator(tmp_path, photo_dir):
     cfg["train"]["adv_weight"] = 1e-3
     with pytest.raises(RobustHideError, match="no discriminator"):
         Trainer(cfg, progress=False)
+
+
+def test_export_bakes_the_strength_into_the_amplitude(tmp_path, photo_dir):
+    from robusthide.zoo.export import export_run
+    from robusthide.zoo.registry import load_model
+
+    cfg = tiny_cfg(tmp_path, photo_dir, steps=2)
+    Trainer(cfg, progress=False).run()
+    one = load_model(export_run(tmp_path / "t", tmp_path / "one.safetensors"))
+    two = load_model(export_run(tmp_path / "t", tmp_path / "two.safetensors", strength=2.0))
+    assert two.amplitude == pytest.approx(2 * one.amplitude)
+    cover, bits = torch.rand(1, 3, 32, 32), torch.randint(0, 2, (1, 8)).float()
+    with torch.no_grad():
+        torch.testing.assert_close(two.residual(cover, bits), 2 * one.residual(cover, bits))
+    with pytest.raises(RobustHideError, match="strength must be in"):
+        export_run(tmp_path / "t", tmp_path / "bad.safetensors", strength=0)

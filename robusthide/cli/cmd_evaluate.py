@@ -1,4 +1,5 @@
-"""``robusthide evaluate`` and ``robusthide evaluate-sweep``: robustness matrices under real codecs.
+"""``robusthide evaluate``, ``robusthide evaluate-sweep`` and ``robusthide reproduce``: robustness matrices
+under real codecs, and same-budget reruns of the papers' comparison tables.
 
 Examples::
 
@@ -8,6 +9,8 @@ Examples::
     robusthide evaluate default --data data/photos --n 20 --size 512 --peers dwtDct,dwtDctSvd,rivaGan
     robusthide evaluate-sweep default --data data/photos --attack "jpeg:q=10,30,50,70,90" \\
         --strengths 0.6,0.8,1,1.2,1.4,2,2.4
+    robusthide reproduce --list
+    robusthide reproduce p000-table1            # writes docs/results/p000-table1.md / .json
 """
 
 from __future__ import annotations
@@ -164,6 +167,39 @@ def _sweep(a: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(a: argparse.Namespace) -> int:
+    from robusthide.evaluation.reproduce import estimate_minutes, list_reproductions, run_reproduction
+
+    if a.list:
+        reps = list_reproductions()
+        if a.json:
+            print(json.dumps([{"name": r.name, "title": r.title, "source": r.source, "kind": r.kind,
+                               "columns": [c.label for c in r.columns], "rows": [x.label for x in r.rows],
+                               "steps": r.budget.steps, "estimated_minutes": round(estimate_minutes(r), 1)}
+                              for r in reps], indent=1, ensure_ascii=False))
+            return 0
+        for r in reps:
+            what = f"{len(r.columns)} columns x {r.budget.steps} steps" if r.kind == "train" else \
+                f"{len(r.columns)} strengths, no training"
+            print(f"{r.name:16s} {r.source}")
+            print(f"{'':16s} {what}, {r.budget.net if r.kind == 'train' else r.model}, {r.budget.n_bits} bits, "
+                  f"{r.budget.size}x{r.budget.size}; about {estimate_minutes(r):.0f} min on 2 cores")
+        return 0
+    if not a.name:
+        raise RobustHideError("give a reproduction NAME (robusthide reproduce --list shows them)")
+    doc = run_reproduction(a.name, steps=a.steps, n_test=a.n_test, data=a.data, runs=a.runs, out=a.out,
+                           progress=not a.no_progress)
+    if a.json:
+        from robusthide.evaluation.matrix import _jsonable
+
+        print(json.dumps(_jsonable(doc), indent=1, ensure_ascii=False))
+    else:
+        for c in doc["claims"]:
+            print(f"- {c['sentence']}")
+        print(f"wrote {Path(a.out) / (a.name + '.md')}, {Path(a.out) / (a.name + '.json')}")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="zoo model name (e.g. default) or a robusthide .safetensors weights file")
     p.add_argument("--data", required=True, metavar="DIR", help="folder of images (searched recursively)")
@@ -209,3 +245,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", default=None, metavar="PREFIX",
                    help="output prefix (default docs/results/MODEL-strength-sweep)")
     s.set_defaults(func=_sweep)
+
+    r = sub.add_parser(
+        "reproduce", help="train and evaluate a scaled-down, same-budget rerun of a paper's comparison table",
+        description="Train every column of a paper's comparison with one budget (steps, image size, payload, "
+                    "net), evaluate under real codecs on the validation photos, and write OUT/NAME.md / .json: "
+                    "our table, the paper's beside it, the budget, the command and whether each of the paper's "
+                    "orderings holds. Resumable: finished columns are skipped, interrupted ones resumed.")
+    r.add_argument("name", nargs="?", help="reproduction name (see --list)")
+    r.add_argument("--list", action="store_true", help="list the reproductions with their budgets")
+    r.add_argument("--steps", type=int, default=None, help="training steps per column (default: the budget's)")
+    r.add_argument("--n-test", type=int, default=None, help="number of test crops (default: the budget's)")
+    r.add_argument("--data", default="data/photos/train", metavar="DIR",
+                   help="photo folder: its train split trains, its val split tests (default data/photos/train)")
+    r.add_argument("--runs", default="runs/reproduce", metavar="DIR",
+                   help="training runs go to DIR/NAME/COLUMN (default runs/reproduce)")
+    r.add_argument("--out", default="docs/results", metavar="DIR",
+                   help="write DIR/NAME.md and DIR/NAME.json (default docs/results)")
+    r.add_argument("--json", action="store_true", help="print the result document as JSON")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.set_defaults(func=_reproduce)

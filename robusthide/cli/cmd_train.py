@@ -26,7 +26,7 @@ def _train(a: argparse.Namespace) -> int:
 def _export(a: argparse.Namespace) -> int:
     from robusthide.zoo.export import export_run
 
-    path = export_run(a.run, a.output, name=a.name)
+    path = export_run(a.run, a.output, name=a.name, strength=a.strength)
     print(f"wrote {path}")
     return 0
 
@@ -53,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("run", help="run folder (runs/NAME)")
     e.add_argument("-o", "--output", required=True)
     e.add_argument("--name", default=None)
+    e.add_argument("--strength", type=float, default=1.0,
+                   help="bake a strength factor into the shipped amplitude (the model's operating point)")
     e.set_defaults(func=_export)
     q = sub.add_parser("plot", help="draw a run's training curves to PNG")
     q.add_argument("run")

@@ -11,7 +11,15 @@ from robusthide import RobustHideError
 from robusthide.zoo.registry import FORMAT
 
 
-def export_run(run: str | Path, output: str | Path, name: str | None = None, checkpoint: str = "latest") -> Path:
+def export_run(run: str | Path, output: str | Path, name: str | None = None, checkpoint: str = "latest",
+               strength: float = 1.0) -> Path:
+    """Write the run's embedder/extractor to ``output``.
+
+    ``strength`` bakes a test-time strength factor (MBRS §3.4: ``cover + s * residual``) into the
+    shipped model's amplitude, so the zoo model's strength 1.0 is the chosen operating point.
+    """
+    if not (0 < strength <= 4):
+        raise RobustHideError(f"strength must be in (0, 4], got {strength}")
     run = Path(run)
     jpath, tpath = run / f"{checkpoint}.json", run / f"{checkpoint}.safetensors"
     if not jpath.exists() or not tpath.exists():
@@ -20,6 +28,10 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     cfg = doc["config"]
     kwargs = dict(cfg["model"])
     arch = kwargs.pop("arch")
+    if strength != 1.0:
+        if "amplitude" not in kwargs:
+            raise RobustHideError(f"architecture {arch!r} has no amplitude to scale by --strength")
+        kwargs["amplitude"] = float(kwargs["amplitude"]) * strength
     tensors = {k[6:]: v.float().contiguous() for k, v in load_file(str(tpath)).items()
                if k.startswith("model.") and not k.startswith("model.discriminator.")}
     if any(k.startswith("model.discriminator.") for k in load_file(str(tpath))):
@@ -30,6 +42,7 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
         "kwargs": json.dumps(kwargs),
         "name": name or cfg["name"],
         "step": str(doc["state"]["step"]),
+        "strength": f"{strength:g}",
         "train_seconds": f"{doc['state'].get('train_seconds', 0):.0f}",
         "config": json.dumps(cfg),
     }

@@ -1,0 +1,213 @@
+"""``robusthide latent embed|extract|decode|train-codec|train-decoder|bench``: paper 004, hiding a message
+while compressing by editing the latent of a learned codec. See docs/latent.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from robusthide import RobustHideError
+
+
+def _edit_args(p: argparse.ArgumentParser, iters: int = 1500) -> None:
+    g = p.add_argument_group("code editing (paper 004 eq. 1; defaults are the paper's)")
+    g.add_argument("--iters", type=int, default=iters, help=f"Adam iterations on y (default {iters})")
+    g.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    g.add_argument("--lambda1", type=float, default=None, help="MSE weight (default: codec lambda * 255^2)")
+    g.add_argument("--lambda2", type=float, default=16.0, help="perceptual (1 - SSIM) weight (16)")
+    g.add_argument("--lambda3", type=float, default=1.0, help="adversarial weight (1; no discriminator here)")
+    g.add_argument("--lambda4", type=float, default=1 / 244, help="total-variation weight (1/244)")
+    g.add_argument("--lambda5", type=float, default=1 / 48, help="message cross-entropy weight (1/48)")
+    g.add_argument("--ce-reduction", choices=["sum", "mean"], default="sum",
+                   help="message cross-entropy summed over the bits (default) or averaged (docs/latent.md)")
+    g.add_argument("--rounding", choices=["noise", "ste"], default="noise",
+                   help="rounding relaxation: additive uniform noise (paper) or straight-through")
+
+
+def _edit_cfg(a: argparse.Namespace):
+    from robusthide.latent.editing import EditConfig
+
+    if a.iters < 0:
+        raise RobustHideError("--iters must be >= 0")
+    return EditConfig(iters=a.iters, lr=a.lr, lambda1=a.lambda1, lambda2=a.lambda2, lambda3=a.lambda3,
+                      lambda4=a.lambda4, lambda5=a.lambda5, rounding=a.rounding,
+                      ce_reduction=a.ce_reduction)
+
+
+def _models(a: argparse.Namespace, decoder: bool = True):
+    from robusthide.latent.api import resolve_codec, resolve_decoder
+
+    return resolve_codec(a.codec), (resolve_decoder(a.decoder) if decoder else None)
+
+
+def _read_rhl(path: str) -> bytes:
+    p = Path(path)
+    if not p.is_file():
+        raise RobustHideError(f"no such file: {p}")
+    return p.read_bytes()
+
+
+def _embed(a: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from robusthide.io.images import read_image_rgb
+    from robusthide.latent import api
+    from robusthide.latent import message as msg
+
+    if (a.message is None) == (a.bits is None):
+        raise RobustHideError("give exactly one of -m MESSAGE or --bits BITS")
+    bits, kind = (msg.text_to_bits(a.message), api.KIND_TEXT) if a.message is not None else (
+        msg.parse_bits(a.bits), api.KIND_BITS)
+    if len(bits) == 0:
+        raise RobustHideError("empty message")
+    out = Path(a.output)
+    if out.suffix.lower() != ".rhl":
+        raise RobustHideError(f"{out}: the output must be a .rhl file")
+    arr = read_image_rgb(a.image)
+    cover = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].float() / 255.0
+    codec, dec = _models(a)
+    data, info = api.embed(codec, dec, cover, bits, kind, a.key, _edit_cfg(a))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    h, w = arr.shape[:2]
+    print(f"wrote {out}: {len(data)} bytes, {info.bpp:.3f} bpp ({h}x{w}); {len(bits)} message bits,"
+          f" raw bit accuracy {100 * info.raw_accuracy:.1f} %, message {'verified' if info.recovered else 'NOT'}"
+          " recovered from the file")
+    if not info.recovered:
+        print("robusthide: warning: the message does not read back; raise --iters / --lambda5 or shorten it",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _extract(a: argparse.Namespace) -> int:
+    from robusthide.latent import api
+    from robusthide.latent import message as msg
+
+    codec, dec = _models(a)
+    bits, kind = api.extract(codec, dec, _read_rhl(a.file), a.key)
+    if kind == api.KIND_TEXT and not a.bits:
+        if len(bits) % 8:
+            raise RobustHideError("corrupt .rhl file: text message length is not whole bytes")
+        print(msg.bits_to_text(bits))
+    else:
+        print("".join(str(int(b)) for b in bits))
+    return 0
+
+
+def _decode(a: argparse.Namespace) -> int:
+    from robusthide.io.images import write_image
+    from robusthide.latent import api
+
+    codec, _ = _models(a, decoder=False)
+    x = api.decode_bytes(codec, _read_rhl(a.file))
+    arr = (x[0].permute(1, 2, 0) * 255).round().byte().numpy()
+    write_image(a.output, arr, overwrite_guard_src=a.file)
+    print(f"wrote {a.output} ({arr.shape[0]}x{arr.shape[1]})")
+    return 0
+
+
+def _train_codec(a: argparse.Namespace) -> int:
+    from robusthide.latent.train import train_codec
+
+    train_codec(a.data, a.out, steps=a.steps, lmbda=a.lmbda, N=a.N, M=a.M, size=a.size, batch=a.batch, lr=a.lr,
+                seed=a.seed, max_side=a.max_side, log_every=a.log_every, quality=a.quality)
+    print(f"wrote {Path(a.out) / 'codec.safetensors'}")
+    return 0
+
+
+def _train_decoder(a: argparse.Namespace) -> int:
+    from robusthide.latent.train import train_decoder
+
+    train_decoder(a.data, a.out, steps=a.steps, data_depth=a.depth, hidden=a.hidden, size=a.size, batch=a.batch,
+                  lr=a.lr, seed=a.seed, max_side=a.max_side, log_every=a.log_every)
+    print(f"wrote {Path(a.out) / 'decoder.safetensors'}")
+    return 0
+
+
+def _bench(a: argparse.Namespace) -> int:
+    from robusthide.latent import bench
+    from robusthide.latent.api import DEFAULT_DECODER
+
+    dec = a.decoder or (str(DEFAULT_DECODER) if DEFAULT_DECODER.is_file() else "fnns-r:0")
+    cmd = "robusthide latent " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    r = bench.run(a.codec or [], dec, a.data, a.out, n=a.n, size=a.size, iters=a.iters, fnns_steps=a.fnns_steps,
+                  edit=_edit_cfg(a), seed=a.seed, max_side=a.max_side, command=cmd)
+    print(f"wrote {Path(a.out).with_suffix('.md')} and .json ({len(r['rows'])} rows)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("latent", help="hide a message while compressing (learned codec, paper 004)")
+    ls = p.add_subparsers(dest="latent_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda a: (p.print_help(), 1)[1])
+
+    def models(q: argparse.ArgumentParser, decoder: bool = True) -> None:
+        q.add_argument("--codec", help="codec weights (.safetensors, or a CompressAI bmshj2018-hyperprior"
+                                       " .pth.tar); default: the shipped one")
+        if decoder:
+            q.add_argument("--decoder", help="steganography decoder: weights file or fnns-r:SEED[:D[:HIDDEN]]"
+                                             " (default: the shipped one, else fnns-r:0)")
+            q.add_argument("--key", type=int, default=0, help="message whitening key (default 0)")
+
+    e = ls.add_parser("embed", help="compress IMAGE into a .rhl bitstream carrying a message")
+    e.add_argument("image")
+    e.add_argument("-m", "--message", help="UTF-8 text to hide")
+    e.add_argument("--bits", help="a bit string (0/1) to hide instead of text")
+    e.add_argument("-o", "--output", required=True, help="output FILE.rhl")
+    models(e)
+    _edit_args(e)
+    e.set_defaults(func=_embed)
+
+    x = ls.add_parser("extract", help="read the message of a .rhl file")
+    x.add_argument("file")
+    x.add_argument("--bits", action="store_true", help="print bits even for a text message")
+    models(x)
+    x.set_defaults(func=_extract)
+
+    d = ls.add_parser("decode", help="decode a .rhl file to an image")
+    d.add_argument("file")
+    d.add_argument("-o", "--output", required=True, help="output image (.png recommended)")
+    models(d, decoder=False)
+    d.set_defaults(func=_decode)
+
+    def data_args(q: argparse.ArgumentParser, steps: int, size: int) -> None:
+        q.add_argument("--out", required=True, help="output folder")
+        q.add_argument("--data", default="data/photos/train", help="photo folder (train split by name hash)")
+        q.add_argument("--steps", type=int, default=steps)
+        q.add_argument("--size", type=int, default=size, help="crop size in px")
+        q.add_argument("--batch", type=int, default=8)
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--max-side", type=int, default=512, help="photos are downscaled to this shorter side")
+        q.add_argument("--log-every", type=int, default=100)
+
+    tc = ls.add_parser("train-codec", help="train a scale-hyperprior codec (CompressAI's R-D loss)")
+    data_args(tc, 20000, 64)
+    tc.add_argument("--lmbda", type=float, default=0.0130, help="R-D lambda (CompressAI q1..8: 0.0018..0.18)")
+    tc.add_argument("--N", type=int, default=64, help="filters (CompressAI: 128)")
+    tc.add_argument("--M", type=int, default=192, help="latent channels (CompressAI: 192)")
+    tc.add_argument("--lr", type=float, default=1e-4)
+    tc.add_argument("--quality", default="", help="label stored in the weights (e.g. 4)")
+    tc.set_defaults(func=_train_codec)
+
+    td = ls.add_parser("train-decoder", help="train the FNNS steganography decoder (SteganoGAN BasicDecoder)")
+    data_args(td, 3000, 64)
+    td.add_argument("--depth", type=int, default=1, help="bits per pixel D")
+    td.add_argument("--hidden", type=int, default=32)
+    td.add_argument("--lr", type=float, default=1e-3)
+    td.set_defaults(func=_train_decoder)
+
+    b = ls.add_parser("bench", help="paper 004 Tables 1-4 on validation photos")
+    b.add_argument("--out", required=True, help="output path without extension (writes .md and .json)")
+    b.add_argument("--codec", action="append", help="[LABEL=]PATH of codec weights; repeat for several")
+    b.add_argument("--decoder", help="steganography decoder (default: shipped, else fnns-r:0)")
+    b.add_argument("--data", default="data/photos/train", help="photo folder (its val split is used)")
+    b.add_argument("--n", type=int, default=8, help="number of images")
+    b.add_argument("--size", type=int, default=128, help="crop size in px")
+    b.add_argument("--fnns-steps", type=int, default=30, help="FNNS L-BFGS steps")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--max-side", type=int, default=512)
+    _edit_args(b, iters=300)
+    b.set_defaults(func=_bench)

@@ -1,0 +1,431 @@
+"""``robusthide reproduce NAME``: a scaled-down, same-budget rerun of a paper's comparison table (issue 7).
+
+The registry (:mod:`robusthide.evaluation.reproduce_specs`) names paper 000's Tables 1-4 and MBRS's Tables 3,
+5 and 6. Running one:
+
+1. trains every column with :class:`robusthide.training.trainer.Trainer` under one budget (net, payload,
+   image size, batch, steps), in ``RUNS/NAME/<column>``: a finished column is skipped, an interrupted one
+   resumed exactly (a run folder holding another config is refused);
+2. builds the test set: ``n_test`` crops of the photos' validation split (``split_of``), each a random square
+   of side 1-4x the net size from the photo downscaled to ``max_side``, resized to the net size (the training
+   crops' distribution);
+3. calibrates each column's test-time strength factor to the budget's PSNR (MBRS's protocol for its
+   Tables 5 and 6), then measures BER under the rows' real codecs (:func:`robustness_matrix`);
+4. writes ``OUT/NAME.md`` and ``.json``: our table, the paper's beside it, the budget with the measured
+   training minutes per column, the command, and one sentence per claim of the paper
+   (:mod:`robusthide.evaluation.claims`).
+
+``mbrs-table3`` trains nothing: it sweeps the test-time strength factor of the shipped ``default`` model.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import math
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robusthide import RobustHideError, __version__
+from robusthide.evaluation.claims import judge, sentence
+from robusthide.evaluation.reproduce_specs import REPRODUCTIONS, Budget, Column, Reproduction
+
+DEFAULT_DATA = "data/photos/train"
+DEFAULT_RUNS = "runs/reproduce"
+DEFAULT_OUT = "docs/results"
+SEC_PER_STEP = 1.0   # lean net, 128x128, batch 16, 2 free CPU cores (measured ~1 step/s; video codecs a bit more)
+
+
+# -- registry -----------------------------------------------------------------------------------------------
+
+
+def list_reproductions() -> list[Reproduction]:
+    return list(REPRODUCTIONS.values())
+
+
+def get_reproduction(name: str) -> Reproduction:
+    if name not in REPRODUCTIONS:
+        raise RobustHideError(f"unknown reproduction '{name}' (known: {', '.join(REPRODUCTIONS)}; "
+                              "see robusthide reproduce --list)")
+    return REPRODUCTIONS[name]
+
+
+def estimate_minutes(rep: Reproduction, steps: int | None = None, n_test: int | None = None) -> float:
+    """Rough wall-clock minutes on 2 free cores: training (SEC_PER_STEP) plus evaluation."""
+    steps = rep.budget.steps if steps is None else steps
+    n = rep.budget.n_test if n_test is None else n_test
+    train = len(rep.columns) * steps * SEC_PER_STEP if rep.kind == "train" else 0.0
+    evaluate = len(rep.columns) * n * sum(r.attack is not None for r in rep.rows) * 0.02 + 15 * len(rep.columns)
+    return (train + evaluate) / 60
+
+
+# -- test images --------------------------------------------------------------------------------------------
+
+
+def test_images(data: str | Path, n: int, size: int, seed: int = 0, max_side: int = 512) -> list[np.ndarray]:
+    """``n`` uint8 ``size`` x ``size`` crops of the validation photos under ``data`` (seeded; see the module
+    docstring), cycling over the photos."""
+    from PIL import Image
+
+    from robusthide.evaluation.images import crop_square, list_image_files
+
+    if n < 1:
+        raise RobustHideError(f"--n-test must be at least 1, got {n}")
+    files = list_image_files(data, split="val")
+    cache: dict[Path, np.ndarray] = {}
+    out = []
+    for i in range(n):
+        p = files[i % len(files)]
+        if p not in cache:
+            with Image.open(p) as im:
+                im = im.convert("RGB")
+                f = max_side / min(im.size)
+                if f < 1:
+                    im = im.resize((max(1, round(im.width * f)), max(1, round(im.height * f))), Image.BICUBIC)
+                cache[p] = np.asarray(im)
+        a = cache[p]
+        rng = np.random.default_rng([seed, i])
+        side = min(a.shape[:2])
+        c = int(rng.integers(min(size, side), min(side, 4 * size) + 1))
+        crop = crop_square(a, c, rng)
+        if c != size:
+            crop = np.asarray(Image.fromarray(crop).resize((size, size), Image.BICUBIC))
+        out.append(np.ascontiguousarray(crop))
+    return out
+
+
+# -- training -----------------------------------------------------------------------------------------------
+
+
+def column_config(rep: Reproduction, col: Column, steps: int, data: str | Path, runs: str | Path) -> dict[str, Any]:
+    """The training config of one column: the budget, then the column's overrides."""
+    from robusthide.training.config import DEFAULTS, deep_update
+
+    b: Budget = rep.budget
+    cfg = copy.deepcopy(DEFAULTS)
+    model: dict[str, Any] = {"arch": b.net, "n_bits": b.n_bits, "size": b.size}
+    if b.net == "lean":
+        model["amplitude"] = DEFAULTS["model"]["amplitude"]
+    cfg["model"] = model
+    deep_update(cfg, {
+        "name": col.slug, "seed": b.seed, "out": str(Path(runs) / rep.name),
+        "data": {"train": str(Path(data).resolve()), "val": None, "split": True, "max_side": b.max_side},
+        "train": {"steps": steps, "batch": b.batch, "full_size": [b.size],
+                  "warmup_msg_steps": steps // 6, "ramp_steps": max(1, steps // 6),
+                  "target_psnr": b.psnr if b.psnr is not None else DEFAULTS["train"]["target_psnr"]},
+        "noise": {"slices": 1, "pool": [{"name": "identity", "p": 1.0}]},
+        "val": {"every": 0},
+        "ckpt": {"every": max(1, min(50, steps))},
+    })
+    deep_update(cfg, copy.deepcopy(col.overrides))
+    return json.loads(json.dumps(cfg))  # plain JSON types, as the checkpoint stores it
+
+
+def _differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """``key: old there, new now`` for every leaf where config ``a`` (new) differs from ``b`` (stored)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b))
+                for d in _differences(a.get(k), b.get(k), f"{path}.{k}" if path else k)]
+    return [] if a == b else [f"{path}: {b!r} there, {a!r} now"]
+
+
+_IGNORED = ("out", "name", "ckpt")  # where the run lives and how often it saves do not change the result
+
+
+def train_column(cfg: dict[str, Any], progress: bool = True) -> dict[str, Any]:
+    """Train (or resume, or skip when finished) one column; returns ``status``, ``step``, ``train_seconds``."""
+    from robusthide.training.trainer import Trainer
+
+    run_dir = Path(cfg["out"]) / cfg["name"]
+    status = "trained"
+    latest = run_dir / "latest.json"
+    if latest.exists():
+        doc = json.loads(latest.read_text())
+        diff = _differences({k: v for k, v in cfg.items() if k not in _IGNORED},
+                            {k: v for k, v in doc["config"].items() if k not in _IGNORED})
+        if diff:
+            more = f" and {len(diff) - 2} more" if len(diff) > 2 else ""
+            raise RobustHideError(f"{run_dir} holds a run with another config ({'; '.join(diff[:2])}{more}); "
+                                  "delete it or pass --runs DIR")
+        if doc["state"]["step"] >= cfg["train"]["steps"]:
+            return {"status": "skipped (finished)", "step": doc["state"]["step"],
+                    "train_seconds": float(doc["state"].get("train_seconds", 0.0))}
+        status = "resumed"
+    elif (run_dir / "metrics.jsonl").exists():
+        (run_dir / "metrics.jsonl").unlink()  # a run that died before its first checkpoint
+    tr = Trainer(cfg, resume=status == "resumed", device="cpu", progress=progress)
+    tr.run()
+    if tr.state["step"] < cfg["train"]["steps"]:  # stopped by SIGTERM: saved, not finished
+        raise RobustHideError(f"training of {run_dir} stopped at step {tr.state['step']}; run the same command "
+                              "again to resume")
+    return {"status": status, "step": tr.state["step"], "train_seconds": float(tr.state["train_seconds"])}
+
+
+def load_column_model(cfg: dict[str, Any]) -> Any:
+    from robusthide.training.checkpoint import load_checkpoint
+    from robusthide.training.trainer import model_from_config
+
+    model = model_from_config(cfg)
+    load_checkpoint(Path(cfg["out"]) / cfg["name"], model, None)
+    return model.eval()
+
+
+# -- measuring ----------------------------------------------------------------------------------------------
+
+
+def _finite_mean(v: Any) -> float:
+    v = np.asarray(v, dtype=np.float64)
+    fin = v[np.isfinite(v)]
+    return float(fin.mean()) if fin.size else float("inf")
+
+
+def calibrate_strength(method: Any, covers: list[np.ndarray], target: float, seed: int = 0,
+                       iters: int = 14, tol: float = 0.05) -> float:
+    """The strength factor in [1/64, 64] whose marked images have mean PSNR ``target`` (dB), within ``tol``.
+
+    The residual's MSE grows as the square of the factor (up to clamping and uint8 rounding), so the next
+    guess is ``s * 10 ** ((PSNR - target) / 20)``, safeguarded by bisection (in log space) of the bracket.
+    """
+    from robusthide.metrics import psnr
+
+    x = np.stack(covers)
+    bits = np.random.default_rng(seed).integers(0, 2, size=(len(x), method.n_bits)).astype(np.uint8)
+
+    def mean_psnr(s: float) -> float:
+        vals = [psnr(method.embed(x[k:k + 16], bits[k:k + 16], strength=s), x[k:k + 16], reduction="none")
+                for k in range(0, len(x), 16)]
+        return min(_finite_mean(np.concatenate(vals)), 120.0)  # unmarked (inf) reads as 120 dB
+
+    lo, hi = 1 / 64, 64.0      # PSNR(lo) > target > PSNR(hi) is assumed, then checked at the ends
+    s = 1.0
+    for _ in range(iters):
+        p = mean_psnr(s)
+        if abs(p - target) <= tol:
+            return round(s, 4)
+        lo, hi = (s, hi) if p > target else (lo, s)
+        guess = s * 10 ** ((p - target) / 20)
+        s = guess if lo < guess < hi else math.sqrt(lo * hi)
+        if hi / lo < 1.0005:
+            break
+    return round(s, 4)
+
+
+def _se(values: Any) -> float:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
+
+
+def measure(method: Any, images: list[np.ndarray], rep: Reproduction, strength: float,
+            seed: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """BER (%) per row and PSNR / SSIM of one method: ``{row label: {value, se, per_image}}``, and the
+    codecs' own PSNR / bpp per row."""
+    from robusthide.evaluation.attacks_grammar import expand_attacks
+    from robusthide.evaluation.matrix import robustness_matrix
+
+    specs = {r.label: expand_attacks(r.attack)[0].spec for r in rep.rows if r.attack is not None}
+    res = robustness_matrix(method, images, list(dict.fromkeys(specs.values())), seed=seed, strength=strength,
+                            batch=16, progress=False)
+    by = {r["attack"]: r for r in res["rows"]}
+    per = res["per_image"]
+    samples = {lab: [100 * v for v in per["ber"][s]] for lab, s in specs.items()}
+    samples["PSNR"], samples["SSIM"] = list(per["psnr_rgb"]), list(per["ssim"])
+    values = {lab: 100 * by[s]["ber"] for lab, s in specs.items()}
+    values["PSNR"], values["SSIM"] = res["quality"]["psnr_rgb"], res["quality"]["ssim"]
+    cells = {lab: {"value": values[lab], "se": _se(v), "per_image": v} for lab, v in samples.items()}
+    codec = {lab: {"psnr": by[s]["psnr_attacked"], "bpp": by[s]["bpp"]} for lab, s in specs.items()}
+    return cells, codec
+
+
+# -- the run ------------------------------------------------------------------------------------------------
+
+
+def command_line(name: str, steps: int | None = None, n_test: int | None = None, data: str = DEFAULT_DATA,
+                 runs: str = DEFAULT_RUNS, out: str = DEFAULT_OUT) -> str:
+    parts = ["robusthide", "reproduce", name]
+    for flag, v, default in (("--steps", steps, None), ("--n-test", n_test, None), ("--data", data, DEFAULT_DATA),
+                             ("--runs", runs, DEFAULT_RUNS), ("--out", out, DEFAULT_OUT)):
+        if v is not None and str(v) != str(default):
+            parts += [flag, str(v)]
+    return shlex.join(parts)
+
+
+def run_reproduction(name: str, steps: int | None = None, n_test: int | None = None, data: str = DEFAULT_DATA,
+                     runs: str = DEFAULT_RUNS, out: str = DEFAULT_OUT, progress: bool = True) -> dict[str, Any]:
+    """Train and evaluate reproduction ``name``; write ``OUT/NAME.md`` / ``.json``; return the JSON document."""
+    import torch
+    from tqdm import tqdm
+
+    from robusthide.evaluation.matrix import ModelMethod
+
+    rep = get_reproduction(name)
+    if steps is not None and rep.kind != "train":
+        raise RobustHideError(f"{name} trains nothing (a test-time sweep of the '{rep.model}' model): "
+                              "--steps does not apply")
+    if steps is not None and steps < 1:
+        raise RobustHideError(f"--steps must be at least 1, got {steps}")
+    b = rep.budget
+    steps = b.steps if steps is None else steps
+    n = b.n_test if n_test is None else n_test
+    t0 = time.time()
+    images = test_images(data, n, b.size, seed=b.seed, max_side=b.max_side)
+    ours: dict[str, dict[str, dict[str, Any]]] = {}
+    codec: dict[str, Any] = {}
+    cols: list[dict[str, Any]] = []
+    bar = tqdm(total=len(rep.columns), desc=f"reproduce {name}", unit="column", disable=not progress,
+               dynamic_ncols=True)
+    try:
+        if rep.kind == "sweep":
+            from robusthide.zoo import load_model
+
+            method = ModelMethod(load_model(rep.model or "default"), name=rep.model)
+            for col, s in zip(rep.columns, rep.strengths):
+                ours[col.label], c = measure(method, images, rep, s, b.seed)
+                codec = codec or c
+                cols.append({"label": col.label, "strength": s})
+                bar.update(1)
+        else:
+            for col in rep.columns:
+                cfg = column_config(rep, col, steps, data, runs)
+                bar.set_postfix_str(col.label[:30])
+                info = train_column(cfg, progress)
+                method = ModelMethod(load_column_model(cfg), name=col.label)
+                s = calibrate_strength(method, images, b.psnr, b.seed) if b.psnr is not None else 1.0
+                ours[col.label], c = measure(method, images, rep, s, b.seed)
+                codec = codec or c
+                cols.append({"label": col.label, "note": col.note, "overrides": col.overrides,
+                             "run_dir": str(Path(cfg["out"]) / cfg["name"]), **info,
+                             "train_minutes": round(info["train_seconds"] / 60, 2), "strength": s})
+                bar.update(1)
+    finally:
+        bar.close()
+    # the same images and messages in every column: claims use paired differences (per_image)
+    flat = {(c, r): (v["value"], v["per_image"]) for c, rows in ours.items() for r, v in rows.items()}
+    claims = [dict(judge(cl, rep.paper, flat), sentence=sentence(cl, rep.paper, flat)) for cl in rep.claims]
+    for c in claims:
+        c.pop("pairs")
+    doc = {
+        "name": rep.name, "title": rep.title, "source": rep.source, "kind": rep.kind,
+        "command": command_line(name, None if steps == b.steps or rep.kind != "train" else steps,
+                                None if n == b.n_test else n, data, runs, out),
+        "budget": {"net": b.net if rep.kind == "train" else f"{rep.model} (zoo)", "n_bits": b.n_bits,
+                   "size": b.size, "batch": b.batch, "steps": steps if rep.kind == "train" else 0,
+                   "psnr_target": b.psnr, "n_test": n, "max_side": b.max_side, "seed": b.seed,
+                   "threads": torch.get_num_threads(), "data": str(data),
+                   "train_minutes_total": round(sum(c.get("train_minutes", 0) for c in cols), 2)},
+        "columns": cols,
+        "rows": [{"label": r.label, "attack": r.attack} for r in rep.rows],
+        "ours": ours,
+        "codec": codec,
+        "paper": rep.paper,
+        "claims": claims,
+        "notes": list(rep.notes),
+        "seconds": round(time.time() - t0, 1),
+        "robusthide": __version__,
+        "date": datetime.date.today().isoformat(),
+    }
+    write_results(doc, rep, out)
+    return doc
+
+
+# -- writing ------------------------------------------------------------------------------------------------
+
+
+def _num(v: Any, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, str):
+        return v
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    if v != 0 and abs(v) < 0.01:
+        return f"{v:.2g}"
+    return f"{v:.{digits}f}"
+
+
+def _paper_num(v: Any) -> str:
+    """A paper's number as printed, without trailing zeros (12.63, 0.00063, 0)."""
+    return v if isinstance(v, str) else ("-" if v is None else f"{v:.6g}")
+
+
+def _table(head: list[str], body: list[list[str]], align: str = "") -> list[str]:
+    """A markdown table; ``align``: one of ``l`` / ``r`` per column after the first (default: all ``r``)."""
+    align = align or "r" * (len(head) - 1)
+    return ["| " + " | ".join(head) + " |", "|---|" + "".join("---:|" if a == "r" else "---|" for a in align),
+            *("| " + " | ".join(r) + " |" for r in body)]
+
+
+def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
+    b = doc["budget"]
+    labels = [c["label"] for c in doc["columns"]]
+    ber_rows = [r for r in rep.rows if r.attack is not None]
+    q_rows = ["PSNR", "SSIM"]
+    lines = [f"# Reproduction `{rep.name}`: {rep.title}", "", f"Source: {rep.source}.", "",
+             "Command" + (" (resumable: finished columns are skipped):" if rep.kind == "train" else ":"), "",
+             "```", doc["command"], "```", ""]
+    lines += ["## Budget (the same for every column)", ""]
+    if rep.kind == "train":
+        lines.append(f"Net `{b['net']}`, payload {b['n_bits']} bits, images {b['size']}x{b['size']}, batch "
+                     f"{b['batch']}, **{b['steps']} steps per column** on the train split of `{b['data']}` "
+                     f"(photos downscaled to {b['max_side']} px), {b['threads']} CPU thread(s). Training time "
+                     f"measured by the trainer (`train_seconds`, wall clock of the steps): "
+                     f"{b['train_minutes_total']:.1f} min in all.")
+        lines.append("")
+        lines += _table(["column", "training (min)", "status", "strength factor", "note"],
+                        [[c["label"], _num(c["train_minutes"], 1), c["status"], _num(c["strength"], 3),
+                          c.get("note", "")] for c in doc["columns"]], "rlrl")
+        lines.append("")
+        lines.append(f"Test: {b['n_test']} crops of the validation photos ({b['size']}x{b['size']}), the same "
+                     f"images and messages for every column; each column's test-time strength factor is "
+                     f"calibrated to PSNR {b['psnr_target']} dB (marked vs cover) before the codecs are applied.")
+    else:
+        lines.append(f"No training: model `{rep.model}` from the zoo; {b['n_bits']} bits; test on {b['n_test']} "
+                     f"crops of the validation photos ({b['size']}x{b['size']}).")
+    res = 100.0 / (b["n_test"] * b["n_bits"])
+    lines += ["", f"BER resolution: one bit in {b['n_test']} x {b['n_bits']} = {res:.3g} %. Our cells are "
+              "mean ± standard error over images. The images and messages are the same in every column, so a "
+              "claim compares two cells by their per-image differences: a difference within two standard errors "
+              "of that paired difference counts as a tie (≈).", ""]
+    lines += ["## Ours (BER %)", ""]
+    body = []
+    for r in ber_rows:
+        cells = [f"{_num(doc['ours'][c][r.label]['value'])} ± {_num(doc['ours'][c][r.label]['se'])}" for c in labels]
+        cd = doc["codec"].get(r.label, {})
+        body.append([f"{r.label} (`{r.attack}`)", *cells, f"{_num(cd.get('psnr'), 1)} / {_num(cd.get('bpp'))}"])
+    for q in q_rows:
+        body.append([f"{q} marked vs cover", *[_num(doc["ours"][c][q]["value"], 4 if q == "SSIM" else 2)
+                                               for c in labels], ""])
+    lines += _table(["test", *labels, "codec PSNR (dB) / bpp"], body)
+    lines += ["", "## Paper", ""]
+    paper_rows = [r.label for r in rep.rows if r.label in rep.paper] + [r for r in rep.paper
+                                                                         if r not in {x.label for x in rep.rows}]
+    lines += _table(["test", *labels], [[r, *[_paper_num(rep.paper[r].get(c)) for c in labels]] for r in paper_rows])
+    lines += ["", "`-`: not reported; `lost`: lost in the text conversion of the paper; `≈`: stated in the prose.",
+              "", "## Claims: does our ordering agree with the paper's?", ""]
+    lines += [f"- {c['sentence']}" for c in doc["claims"]]
+    n_ag = sum(c["verdict"] in ("agrees", "agrees where resolved") for c in doc["claims"])
+    lines += ["", f"{n_ag} of {len(doc['claims'])} claims agree (at least where resolved)."]
+    lines += ["", "## Notes: substitutions, and why ours may differ", ""]
+    lines += [f"- {t}" for t in rep.notes]
+    if rep.kind == "train":
+        lines.append(f"- Budget: {b['steps']} steps per column is a small fraction of the papers' training "
+                     "(tens of thousands of steps on 10k images); orderings that depend on long training "
+                     "(e.g. simulators over-fitting) may not have formed yet.")
+    lines += ["", f"robusthide {doc['robusthide']}, {doc['date']}, {doc['seconds']:.0f} s in all.", ""]
+    return "\n".join(lines)
+
+
+def write_results(doc: dict[str, Any], rep: Reproduction, out: str | Path) -> dict[str, str]:
+    from robusthide.evaluation.matrix import _jsonable
+
+    d = Path(out)
+    d.mkdir(parents=True, exist_ok=True)
+    md, js = d / f"{rep.name}.md", d / f"{rep.name}.json"
+    md.write_text(render_markdown(doc, rep))
+    js.write_text(json.dumps(_jsonable(doc), indent=1, ensure_ascii=False) + "\n")
+    return {"md": str(md), "json": str(js)}

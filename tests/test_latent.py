@@ -1,0 +1,144 @@
+"""Paper 004 (latent code editing): bitstream round trip, code editing, steganalysis, CLI (issue 5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("constriction")
+
+from robusthide import RobustHideError  # noqa: E402
+from robusthide.latent import steganalysis as sa  # noqa: E402
+from robusthide.latent.container import RhlFile  # noqa: E402
+from robusthide.latent.editing import EditConfig, edit_latent  # noqa: E402
+from robusthide.latent.models import (  # noqa: E402
+    ScaleHyperprior,
+    load_codec,
+    load_compressai_state_dict,
+    pad,
+    save_codec,
+)
+from robusthide.latent.stegnet import load_decoder, random_decoder  # noqa: E402
+
+
+def _tensor(im: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)[None].float() / 255.0
+
+
+@pytest.fixture(scope="module")
+def codec_file(tmp_path_factory, photo_dir):
+    """A tiny codec (N=16, M=192) trained for 30 steps: enough for a latent that drives its image."""
+    from robusthide.latent.train import train_codec
+
+    out = tmp_path_factory.mktemp("codec")
+    train_codec(photo_dir, out, steps=30, N=16, M=192, size=64, batch=4, lr=3e-3, max_side=256, log_every=0,
+                echo=False)
+    return out / "codec.safetensors"
+
+
+@pytest.fixture(scope="module")
+def codec(codec_file):
+    return load_codec(codec_file)
+
+
+def test_bitstream_round_trip_is_bit_exact(codec, photos):
+    x = _tensor(photos["astronaut"][100:180, 150:250])  # 80 x 100: padded to 128 x 128
+    c = codec.compress(x)
+    y_dec = codec.decompress_latent(c.y_string, c.z_string, c.z_shape)
+    assert torch.equal(y_dec, c.y_hat)
+    assert torch.equal(codec.synthesize(y_dec, (80, 100)), codec.synthesize(c.y_hat, (80, 100)))
+    # escapes: latents far outside every table still code exactly
+    y = codec.g_a(pad(x)).detach() * 40
+    y[0, 0, 0, 0] = 20000.0
+    c2 = codec.compress_latent(y)
+    assert torch.equal(codec.decompress_latent(c2.y_string, c2.z_string, c2.z_shape), torch.round(y))
+    assert len(c2.y_string) > len(c.y_string)
+
+
+def test_code_editing_lowers_message_loss(codec, photos):
+    x = _tensor(photos["astronaut"][100:164, 200:264])
+    dec = random_decoder(0)
+    target = (torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    cfg = EditConfig(iters=10, lr=0.1, lambda1=0.0, lambda2=0.0, lambda4=0.0, lambda5=1000.0, ce_reduction="mean",
+                     log_every=1)
+    h = edit_latent(codec, dec, x, target, cfg).history
+    assert h[-1]["msg_loss"] < h[0]["msg_loss"] - 0.02
+    assert h[-1]["acc"] > h[0]["acc"] + 0.03
+
+
+def test_paper_defaults(codec):
+    cfg = EditConfig()
+    assert (cfg.iters, cfg.lr, cfg.lambda2, cfg.lambda3) == (1500, 1e-3, 16.0, 1.0)
+    assert cfg.lambda4 == pytest.approx(1 / 244) and cfg.lambda5 == pytest.approx(1 / 48)
+    assert cfg.rounding == "noise" and cfg.lambda1 is None  # AUN; l1 from the codec's own lambda
+
+
+def test_steganalysis_flags_lsb_not_clean(photos):
+    for name in ("astronaut", "coffee"):
+        clean = photos[name]
+        stego = sa.lsb_embed(clean, rate=1.0, seed=3)
+        fc, fs = sa.flags(sa.analyse(clean)), sa.flags(sa.analyse(stego))
+        assert all(fs.values()), (name, sa.analyse(stego))
+        assert not any(fc.values()), (name, sa.analyse(clean))
+
+
+def test_compressai_state_dict_layout(codec):
+    """A state dict in CompressAI's published bmshj2018-hyperprior layout loads (ParameterList names)."""
+    sd = {}
+    for k, v in codec.state_dict().items():
+        for ours, theirs in (("_matrix", "_matrices."), ("_bias", "_biases."), ("_factor", "_factors.")):
+            if k.startswith(f"entropy_bottleneck.{ours}"):
+                k = f"entropy_bottleneck.{theirs}{k[len('entropy_bottleneck.') + len(ours):]}"
+        sd[k] = v.clone()
+    sd["entropy_bottleneck._quantized_cdf"] = torch.zeros(16, 10, dtype=torch.int32)
+    sd["gaussian_conditional._offset"] = torch.zeros(64, dtype=torch.int32)
+    assert "entropy_bottleneck._matrices.0" in sd
+    m = load_compressai_state_dict(ScaleHyperprior(16, 192), sd)
+    assert m.model_id() == codec.model_id()
+    with pytest.raises(RobustHideError):
+        load_compressai_state_dict(ScaleHyperprior(16, 192), {"g_a.0.weight": sd["g_a.0.weight"]})
+
+
+def test_files_round_trip(codec, tmp_path):
+    save_codec(codec, tmp_path / "c.safetensors")
+    assert load_codec(tmp_path / "c.safetensors").model_id() == codec.model_id()
+    assert load_decoder("fnns-r:0").decoder_id() == random_decoder(0).decoder_id()
+    with pytest.raises(RobustHideError):
+        load_codec(tmp_path / "missing.safetensors")
+
+
+def test_rhl_refuses_corrupt():
+    r = RhlFile(64, 64, (1, 1), "00" * 8, "11" * 8, 16, 1, b"\x01\x02\x03\x04", b"\x05\x06\x07\x08")
+    data = r.to_bytes()
+    assert RhlFile.from_bytes(data) == r
+    for bad in (b"PNG" + data[3:], data[:20], data[:-1] + bytes([data[-1] ^ 1])):
+        with pytest.raises(RobustHideError):
+            RhlFile.from_bytes(bad)
+
+
+def test_cli_round_trip(codec_file, photos, tmp_path, capsys):
+    from PIL import Image
+
+    from robusthide.cli.main import main
+
+    img = tmp_path / "cover.png"
+    Image.fromarray(np.ascontiguousarray(photos["coffee"][100:164, 200:264])).save(img)
+    rhl = tmp_path / "stego.rhl"
+    common = ["--codec", str(codec_file), "--decoder", "fnns-r:0", "--key", "7"]
+    edit = ["--iters", "12", "--lr", "0.1", "--lambda1", "0", "--lambda2", "0", "--lambda4", "0", "--lambda5", "1000",
+            "--ce-reduction", "mean"]
+    assert main(["latent", "embed", str(img), "-m", "hi", "-o", str(rhl), *common, *edit]) == 0
+    capsys.readouterr()
+    assert main(["latent", "extract", str(rhl), *common]) == 0
+    assert capsys.readouterr().out.strip() == "hi"
+    out = tmp_path / "decoded.png"
+    assert main(["latent", "decode", str(rhl), "-o", str(out), "--codec", str(codec_file)]) == 0
+    assert np.asarray(Image.open(out)).shape == (64, 64, 3)
+    bad = tmp_path / "bad.rhl"
+    bad.write_bytes(rhl.read_bytes()[:-3])
+    capsys.readouterr()
+    assert main(["latent", "extract", str(bad), *common]) == 2
+    assert "corrupt .rhl file" in capsys.readouterr().err
+    assert main(["latent", "embed", str(img), "-m", "x" * 600, "-o", str(rhl), *common, "--iters", "1"]) == 2
+    assert "message too long" in capsys.readouterr().err

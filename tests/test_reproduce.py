@@ -1,0 +1,160 @@
+"""``robusthide reproduce``: registry, claim logic, a 2-step run of a small reproduction, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from robusthide import RobustHideError
+from robusthide.cli.main import main
+from robusthide.evaluation.claims import classify, diff_se, judge, relation, sentence, verdict
+from robusthide.evaluation.reproduce import column_config, get_reproduction, list_reproductions, train_column
+from robusthide.evaluation.reproduce_specs import REPRODUCTIONS, Claim
+from robusthide.training.data import split_of
+from robusthide.training.strategies import build_strategy
+from robusthide.training.trainer import Trainer
+
+NAMES = {"p000-table1", "p000-tables2-4", "mbrs-table5", "mbrs-table6", "mbrs-table3"}
+
+
+def test_registry_lists_all_with_paper_numbers(capsys):
+    assert {r.name for r in list_reproductions()} == NAMES
+    for r in list_reproductions():
+        labels = {c.label for c in r.columns}
+        rows = {x.label for x in r.rows}
+        assert r.paper and r.claims
+        for row, cells in r.paper.items():
+            assert row in rows and set(cells) <= labels, (r.name, row)
+        for cl in r.claims:  # every claim names existing cells
+            for lo, hi in cl.pairs:
+                assert lo[0] in labels and hi[0] in labels and {lo[1], hi[1]} <= rows | {"PSNR", "SSIM"}
+    assert REPRODUCTIONS["p000-table1"].paper["JPEG-50"]["Ours (pseudo-differentiable)"] == 12.63
+    assert REPRODUCTIONS["mbrs-table6"].paper["Q=10"]["OEDS"] == 49.01
+    assert REPRODUCTIONS["mbrs-table5"].paper["JPEG Q=50"]["JPEG-Mask"] == "lost"
+    assert REPRODUCTIONS["mbrs-table3"].paper["SSIM"]["S=2.4"] == 0.8690
+    assert main(["reproduce", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(n in out for n in NAMES) and "min on 2 cores" in out
+
+
+def test_claim_logic_on_hand_made_numbers():
+    paper = {"Q50": {"A": 12.63, "B": 15.85}, "Q90": {"A": 0.0, "B": 0.0}, "Q10": {"A": "lost", "B": "≈50"}}
+    one = Claim("A below B at Q50", ((("A", "Q50"), ("B", "Q50")),))
+    assert relation(1.0, 2.0) == "<" and relation(2.0, 1.0) == ">" and relation(1.0, 1.2, se=0.2) == "≈"
+    s = sentence(one, paper, {("A", "Q50"): (3.1, 0.1), ("B", "Q50"): (4.2, 0.1)})
+    assert s == "A below B at Q50. Paper: A 12.63 < B 15.85; ours: A 3.1 < B 4.2 — agrees."
+    s = sentence(one, paper, {("A", "Q50"): (5.0, 0.1), ("B", "Q50"): (4.2, 0.1)})
+    assert s.endswith("ours: A 5 > B 4.2 — disagrees.")
+    assert "within noise" in sentence(one, paper, {("A", "Q50"): (4.1, 0.1), ("B", "Q50"): (4.2, 0.1)})
+    # per-image values of the same images: the paired difference resolves what the spread over images hides
+    paired = {("A", "Q50"): (1.0, [0.0, 1.0, 2.0]), ("B", "Q50"): (1.5, [0.4, 1.5, 2.6])}
+    assert judge(one, paper, paired)["verdict"] == "agrees"
+    assert relation(1.0, 1.5, se=diff_se(0.58, 0.64)) == "≈"
+    # a paper tie accepts our strict order; a lost cell is skipped; "≈50" compares as 50
+    assert classify("=", "<") == "ok" and classify("=", ">") == "bad" and classify("<", "≈") == "noise"
+    multi = Claim("A below B", ((("A", "Q50"), ("B", "Q50")), (("A", "Q90"), ("B", "Q90")),
+                                (("A", "Q10"), ("B", "Q10"))))
+    ours = {("A", "Q50"): (5.0, 0.0), ("B", "Q50"): (4.0, 0.0), ("A", "Q90"): (0.0, 0.0), ("B", "Q90"): (1.0, 0.0),
+            ("A", "Q10"): (30.0, 0.0), ("B", "Q10"): (49.0, 0.0)}
+    j = judge(multi, paper, ours)
+    assert (j["checked"], j["agree"], j["verdict"]) == (2, 1, "partly agrees")
+    assert "reversed in 1 (Q50)" in sentence(multi, paper, ours)
+    assert verdict(["ok", "noise"]) == "agrees where resolved" and verdict(["bad", "noise"]) == "disagrees"
+    trend = Claim("falls", ((("A", "Q90"), ("A", "Q50")),))
+    assert judge(trend, paper, ours)["verdict"] == "agrees"  # paper 0.0 < 12.63; ours 0 < 5
+    nopaper = Claim("C below A", ((("C", "Q50"), ("A", "Q50")),))
+    assert judge(nopaper, paper, {("C", "Q50"): (1.0, 0.0), **ours})["verdict"].startswith("cannot check")
+
+
+def _photos(root: Path) -> Path:
+    """A tiny photo folder with both splits (names chosen by ``split_of``)."""
+    d = root / "photos"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    want = {"train": 4, "val": 2}
+    i = 0
+    while any(want.values()):
+        name = f"p{i:03d}.png"
+        i += 1
+        sp = split_of(name)
+        if want[sp] == 0:
+            continue
+        want[sp] -= 1
+        yy, xx = np.mgrid[0:160, 0:176]
+        img = np.stack([(xx * (1 + c) + yy * 2 + 40 * c) % 256 for c in range(3)], -1).astype(np.float64)
+        img += rng.normal(0, 12, img.shape)
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(d / name)
+    return d
+
+
+def test_small_run_writes_md_json_and_resumes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    data = _photos(tmp_path)
+    runs, out = tmp_path / "runs", tmp_path / "results"
+    args = ["reproduce", "mbrs-table6", "--steps", "2", "--n-test", "2", "--data", str(data), "--runs", str(runs),
+            "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    rep = get_reproduction("mbrs-table6")
+    doc = json.loads((out / "mbrs-table6.json").read_text())
+    md = (out / "mbrs-table6.md").read_text()
+    cmd = f"robusthide reproduce mbrs-table6 --steps 2 --n-test 2 --data {data} --runs {runs} --out {out}"
+    assert doc["command"] == cmd and cmd in md
+    assert [c["label"] for c in doc["columns"]] == ["OEDS", "TSR", "TSR-S", "MBRS"]
+    assert all(c["step"] == 2 and c["status"] == "trained" and c["train_seconds"] > 0 for c in doc["columns"])
+    assert doc["budget"]["steps"] == 2 and doc["budget"]["n_test"] == 2 and doc["budget"]["n_bits"] == 64
+    for c in doc["columns"]:
+        assert set(doc["ours"][c["label"]]) == {r.label for r in rep.rows} | {"PSNR", "SSIM"}
+        assert abs(doc["ours"][c["label"]]["PSNR"]["value"] - 40.0) < 1.0  # calibrated strength
+        assert (runs / "mbrs-table6" / c["label"].lower() / "latest.json").exists()
+    assert len(doc["claims"]) == len(rep.claims) and all(c["sentence"] in md for c in doc["claims"])
+    for label in ("## Ours (BER %)", "## Paper", "| Q=50 (`jpeg:q=50`) |", "36.08", "2 steps per column"):
+        assert label in md
+    # a second run skips the finished columns; another budget on the same run folders is refused
+    assert main(args) == 0
+    doc2 = json.loads((out / "mbrs-table6.json").read_text())
+    assert all(c["status"] == "skipped (finished)" for c in doc2["columns"])
+    assert doc2["ours"] == doc["ours"]
+    capsys.readouterr()
+    assert main([*args[:3], "3", *args[4:]]) == 2
+    assert "another config (train.steps: 2 there, 3 now)" in capsys.readouterr().err
+    # an interrupted column is resumed, not restarted
+    cfg = column_config(rep, rep.columns[-1], 2, data, tmp_path / "runs2")
+    Trainer(cfg, progress=False).run(max_steps=1)
+    info = train_column(cfg, progress=False)
+    assert info["status"] == "resumed" and info["step"] == 2
+
+
+def test_every_column_builds_its_training_attack():
+    """Each column's strategy builds and runs on a tiny batch (catches typos in the registry's specs)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 64, 64, generator=gen)
+    for rep in list_reproductions():
+        if rep.kind != "train":
+            continue
+        for col in rep.columns:
+            cfg = column_config(rep, col, 12, "data", "runs")
+            for step in (0, 11):
+                attack, trainable = build_strategy(cfg).at(step)
+                y = attack(x, x, gen)
+                assert y.shape == x.shape and trainable in ("all", "decoder"), (rep.name, col.label)
+
+
+def test_errors(tmp_path, capsys):
+    assert main(["reproduce", "no-such-table"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("robusthide: error: unknown reproduction 'no-such-table'") and "mbrs-table5" in err
+    assert main(["reproduce"]) == 2
+    assert "--list" in capsys.readouterr().err
+    assert main(["reproduce", "mbrs-table3", "--steps", "5"]) == 2
+    assert "--steps does not apply" in capsys.readouterr().err
+    with pytest.raises(RobustHideError, match="data folder not found"):
+        from robusthide.evaluation.reproduce import run_reproduction
+
+        run_reproduction("mbrs-table5", steps=1, n_test=1, data=str(tmp_path / "none"), runs=str(tmp_path),
+                         out=str(tmp_path), progress=False)
