@@ -142,3 +142,11 @@ def test_16bit_png_file(tmp_path, photos, capsys):
     assert back.dtype == np.uint16
     rc, so, _ = run(capsys, "extract", out, "--json")
     assert json.loads(so)["message"] == "6"
+
+
+def test_demo_default_message_round_trips(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "demo.json").read_text())
+    rows = {r["attack"]: r for r in doc}
+    assert rows["identity"]["message"] == 1234 and rows["identity"]["detected"]
+    assert rows["jpeg:q=75"]["message"] == 1234

@@ -27,7 +27,7 @@ def _demo(a: argparse.Namespace) -> int:
     cover = skdata.astronaut()  # 512 x 512, public domain (NASA)
     out = Path(a.out)
     wm = Watermarker.from_pretrained(a.model)
-    msg = a.message
+    msg = int(a.message) if a.message.isdigit() else a.message  # digits: an integer message
     marked = wm.embed(cover, msg)
     write_bytes_atomic(out / "cover.png", encode_image(cover, "PNG"))
     write_bytes_atomic(out / "marked.png", encode_image(marked, "PNG"))
@@ -63,6 +63,6 @@ def _demo(a: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("demo", help="mark a sample photo, attack it with real codecs, read the message back")
     d.add_argument("--model", default="default")
-    d.add_argument("-m", "--message", default="robusthide!")
+    d.add_argument("-m", "--message", default="1234")
     d.add_argument("--out", default="demo-out")
     d.set_defaults(func=_demo)

@@ -285,6 +285,8 @@ def _contact(a: argparse.Namespace) -> int:
         cover = skdata.astronaut()
         marked = wm.embed_bits(cover, rng.integers(0, 2, wm.n_bits))
         rows.append(("skimage astronaut (512x512, face at 1:1)", cover[20:308, 64:448], marked[20:308, 64:448]))
+    if Path(a.out).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise RobustHideError(f"--out must end in .png, .jpg or .webp, got {a.out!r}")
     out = contact_sheet(rows, a.out, width=a.crop_w)
     print(f"wrote {out}")
     return 0
