@@ -142,3 +142,12 @@ def test_cli_round_trip(codec_file, photos, tmp_path, capsys):
     assert "corrupt .rhl file" in capsys.readouterr().err
     assert main(["latent", "embed", str(img), "-m", "x" * 600, "-o", str(rhl), *common, "--iters", "1"]) == 2
     assert "message too long" in capsys.readouterr().err
+
+
+def test_pickled_codec_checkpoint_is_refused(tmp_path):
+    from robusthide.latent.models import load_codec
+
+    p = tmp_path / "bmshj2018-hyperprior.pth.tar"
+    p.write_bytes(b"\x80\x04not a safetensors file")
+    with pytest.raises(RobustHideError, match="must be a .safetensors file"):
+        load_codec(p)

@@ -188,8 +188,8 @@ def save_codec(model: ScaleHyperprior, path: str | Path, half: bool = False, **m
 
 
 def load_codec(path: str | Path) -> ScaleHyperprior:
-    """A codec from our safetensors file, or from a CompressAI ``bmshj2018-hyperprior`` checkpoint
-    (``.pth.tar``/``.pth`` read with ``torch.load(weights_only=True)``, or ``.safetensors`` in its layout)."""
+    """A codec from our safetensors file, or from a CompressAI ``bmshj2018-hyperprior`` state dict saved as
+    ``.safetensors`` in CompressAI's layout. Pickled checkpoints (``.pth.tar``) are refused: safetensors only."""
     p = Path(path)
     if not p.is_file():
         raise RobustHideError(f"codec weights not found: {p}")
@@ -208,15 +208,8 @@ def load_codec(path: str | Path) -> ScaleHyperprior:
             model.meta = dict(meta)
             return model.eval()
         return _from_compressai(sd, p.name)
-    try:
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise RobustHideError(f"cannot read checkpoint {p} as plain tensors: {e}") from None
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict):
-        raise RobustHideError(f"{p} holds no state dict")
-    return _from_compressai(obj, p.name)
+    raise RobustHideError(f"{p}: codec weights must be a .safetensors file (robusthide never unpickles); convert a "
+                          "CompressAI .pth.tar once with safetensors.torch.save_file(state_dict, 'x.safetensors')")
 
 
 def _from_compressai(sd: dict[str, Tensor], name: str) -> ScaleHyperprior:
