@@ -79,7 +79,8 @@ def _jpeg_matched(covers: list, target_bpp: float) -> dict:
 
     best = None
     for q in range(5, 100, 5):
-        rs = [get_codec(f"jpeg:q={q}")(c) for c in covers]
+        jpeg = get_codec(f"jpeg:q={q}")
+        rs = [jpeg(c) for c in covers]
         b = float(np.mean([r.bpp()[0] for r in rs]))
         if best is None or abs(b - target_bpp) < abs(best["bpp"] - target_bpp):
             best = {"q": q, "bpp": b, "psnr": float(np.mean([psnr(r.images, c) for r, c in zip(rs, covers)]))}
@@ -131,7 +132,8 @@ def run(
     plain_f = [fnns_embed(dec, x, t, fcfg) for x, t in zip(covers, targets)]
     rows.append(_row("FNNS", plain_f, covers, covers, [_acc(dec, s, t) for s, t in zip(plain_f, targets)],
                      [96.0] * n))
-    png = [get_codec("png")(s) for s in plain_f]
+    png_codec = get_codec("png")
+    png = [png_codec(s) for s in plain_f]
     rows.append(_row("FNNS-png", [r.images for r in png], covers, covers,
                      [_acc(dec, r.images, t) for r, t in zip(png, targets)], [r.bpp()[0] for r in png]))
     for q in qualities:
