@@ -338,3 +338,27 @@ def test_cli_bad_input_one_line_errors(tmp_path, photos, capsys):
         h.hide(photos["chelsea"].astype(np.float32), [photos["coffee"]])
     with pytest.raises(RobustHideError, match="too small"):
         h.reveal(np.zeros((4, 4, 3), np.uint8))
+
+
+def test_shipped_model_cli_round_trip(tmp_path, photos):
+    """The shipped imagehide-003 (docs/results/imagehide-003.md): hide a fixture photo in another, save the
+    container as JPEG 90, reveal it by the default model name; the revealed secret resembles the secret far
+    more than it resembles an unrelated image."""
+    from robusthide.metrics import psnr
+
+    cover, secret = tmp_path / "cover.png", tmp_path / "secret.png"
+    Image.fromarray(photos["astronaut"]).save(cover)
+    Image.fromarray(photos["coffee"]).save(secret)
+    out = tmp_path / "container.jpg"
+    assert cli(["hide-image", str(cover), str(secret), "-o", str(out), "--quality", "90"]) == 0
+    container = np.asarray(Image.open(out).convert("RGB"))
+    assert container.shape == photos["astronaut"].shape
+    assert psnr(container, photos["astronaut"]) > 20.0
+    assert cli(["reveal-image", str(out), "-o", str(tmp_path / "rev")]) == 0
+    revealed = np.asarray(Image.open(tmp_path / "rev" / "secret_1.png").convert("RGB"))
+    size = ImageHider.from_pretrained().size
+    assert revealed.shape == (size, size, 3)
+    small = lambda a: np.asarray(Image.fromarray(a).resize((size, size), Image.BICUBIC))  # noqa: E731
+    p_secret, p_other = psnr(revealed, small(photos["coffee"])), psnr(revealed, small(photos["chelsea"]))
+    print(f"container {psnr(container, photos['astronaut']):.2f} dB, revealed {p_secret:.2f} dB, other {p_other:.2f}")
+    assert p_secret > 13.0 and p_secret > p_other + 2.0

@@ -151,3 +151,24 @@ def test_pickled_codec_checkpoint_is_refused(tmp_path):
     p.write_bytes(b"\x80\x04not a safetensors file")
     with pytest.raises(RobustHideError, match="must be a .safetensors file"):
         load_codec(p)
+
+
+def test_cli_round_trip_with_shipped_weights(photos, tmp_path, capsys):
+    """The shipped codec and decoder (robusthide/latent/weights, docs/results/latent.md) carry a short text
+    message through a real .rhl bitstream on a 64 x 64 fixture crop: embed, extract, decode."""
+    from PIL import Image
+
+    from robusthide.cli.main import main
+    from robusthide.latent.api import DEFAULT_CODEC, DEFAULT_DECODER
+
+    assert DEFAULT_CODEC.is_file() and DEFAULT_DECODER.is_file()
+    img = tmp_path / "cover.png"
+    Image.fromarray(np.ascontiguousarray(photos["astronaut"][0:64, 150:214])).save(img)
+    rhl = tmp_path / "stego.rhl"
+    assert main(["latent", "embed", str(img), "-m", "hi", "-o", str(rhl), "--iters", "300", "--lr", "1e-2"]) == 0
+    assert "message verified recovered" in capsys.readouterr().out
+    assert main(["latent", "extract", str(rhl)]) == 0
+    assert capsys.readouterr().out.strip() == "hi"
+    out = tmp_path / "decoded.png"
+    assert main(["latent", "decode", str(rhl), "-o", str(out)]) == 0
+    assert np.asarray(Image.open(out)).shape == (64, 64, 3)

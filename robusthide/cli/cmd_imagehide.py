@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 
 from robusthide import RobustHideError
@@ -108,6 +110,7 @@ def _evaluate(a: argparse.Namespace) -> int:
     attacks = [s.strip() for s in a.attacks.split(",") if s.strip()] if a.attacks else list(DEFAULT_ATTACKS)
     doc = evaluate(a.model, a.data, n=a.n, split=a.split, attacks=attacks, seed=a.seed,
                    cover_size=a.cover_size, progress=not a.json)
+    doc["command"] = "robusthide " + " ".join(shlex.quote(x) for x in sys.argv[1:])
     out = a.out or f"docs/results/imagehide-{Path(a.model).stem}"
     j, m = write_report(doc, out)
     if a.json:
@@ -144,7 +147,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("cover", help="cover image (any size; the container keeps it)")
     h.add_argument("secrets", nargs="+", metavar="SECRET", help="secret image(s), resized to the model's size")
     h.add_argument("-o", "--output", required=True, help="container file (.png; or .jpg / .webp at --quality)")
-    h.add_argument("--model", required=True, help="exported image-hiding model (.safetensors)")
+    h.add_argument("--model", default="imagehide-003",
+                   help="exported image-hiding model (.safetensors) or a shipped name (imagehide-003, the default)")
     h.add_argument("--quality", type=int, default=95, help="JPEG / WebP quality of a lossy container (95)")
     h.add_argument("--device", default=None, help="cpu (default) or cuda")
     h.add_argument("--json", action="store_true")
@@ -152,7 +156,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("reveal-image", help="recover the secret images hidden in a container")
     r.add_argument("container")
     r.add_argument("-o", "--output", required=True, help="output folder (secret_1.png, ...)")
-    r.add_argument("--model", required=True, help="exported image-hiding model (.safetensors)")
+    r.add_argument("--model", default="imagehide-003",
+                   help="exported image-hiding model (.safetensors) or a shipped name (imagehide-003, the default)")
     r.add_argument("--prefix", default="secret_", help="file name prefix of the revealed images")
     r.add_argument("--device", default=None)
     r.add_argument("--json", action="store_true")

@@ -76,6 +76,24 @@ def resize_tensor(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
+#: image-hiding models shipped in ``robusthide/zoo/weights`` (cards in ``robusthide/zoo/cards``)
+SHIPPED = {"imagehide-003": "imagehide-003.safetensors"}
+DEFAULT_MODEL = "imagehide-003"
+
+
+def resolve_model(name_or_path: str | os.PathLike) -> Path:
+    """A shipped model's name -> its file in the package; anything else is taken as a path."""
+    s = str(name_or_path)
+    if s in SHIPPED:
+        from importlib import resources
+
+        p = Path(str(resources.files("robusthide.zoo") / "weights" / SHIPPED[s]))
+        if not p.exists():
+            raise RobustHideError(f"shipped model '{s}' is not installed ({p} missing)")
+        return p
+    return Path(s)
+
+
 class ImageHider:
     """Hide and reveal images with a trained :class:`~robusthide.imagehiding.nets.HidingNetwork`."""
 
@@ -86,9 +104,14 @@ class ImageHider:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str | None = None) -> ImageHider:
-        """Load an exported model (``format = robusthide-imagehide/1`` safetensors)."""
-        net, meta = load_model(Path(path))
+        """Load an exported model (``format = robusthide-imagehide/1`` safetensors) or a shipped one by name."""
+        net, meta = load_model(resolve_model(path))
         return cls(net, meta, device)
+
+    @classmethod
+    def from_pretrained(cls, name: str = DEFAULT_MODEL, device: str | None = None) -> ImageHider:
+        """Load a model shipped inside the package (:data:`SHIPPED`), offline."""
+        return cls.from_file(resolve_model(name), device)
 
     @property
     def size(self) -> int:

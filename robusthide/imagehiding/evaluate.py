@@ -151,6 +151,7 @@ def to_markdown(doc: dict[str, Any]) -> str:
         f"`{doc.get('train_attack') or '(not recorded)'}`. {doc['n']} groups of random crops of `{doc['data']}` "
         f"(split {doc['split']}, seed {doc['seed']}). All metrics on 8-bit images; APD in units of 1/255.",
         "",
+        *([f"Command: `{doc['command']}`", ""] if doc.get("command") else []),
         f"Container vs cover: PSNR {_fmt(c['psnr'])} dB, SSIM {c['ssim']:.4f}, APD {c['apd']:.2f}.",
         "",
         "| attack on the container | attacked container PSNR (dB) | bpp | revealed PSNR (dB) | revealed SSIM | "
