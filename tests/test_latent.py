@@ -172,3 +172,21 @@ def test_cli_round_trip_with_shipped_weights(photos, tmp_path, capsys):
     out = tmp_path / "decoded.png"
     assert main(["latent", "decode", str(rhl), "-o", str(out)]) == 0
     assert np.asarray(Image.open(out)).shape == (64, 64, 3)
+
+
+def test_embed_that_does_not_read_back_writes_nothing(codec_file, photos, tmp_path, capsys):
+    """One editing iteration cannot carry a message: a one-line error, exit 2, no file (unless --force)."""
+    from PIL import Image
+
+    from robusthide.cli.main import main
+
+    img = tmp_path / "cover.png"
+    Image.fromarray(np.ascontiguousarray(photos["coffee"][100:164, 200:264])).save(img)
+    rhl = tmp_path / "stego.rhl"
+    argv = ["latent", "embed", str(img), "-m", "a longer message", "-o", str(rhl), "--codec", str(codec_file),
+            "--decoder", "fnns-r:0", "--iters", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "does not read back" in err and "nothing written" in err and len(err.strip().splitlines()) == 1
+    assert not rhl.exists()
+    assert main([*argv, "--force"]) == 1 and rhl.is_file()

@@ -69,15 +69,18 @@ def _embed(a: argparse.Namespace) -> int:
     cover = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].float() / 255.0
     codec, dec = _models(a)
     data, info = api.embed(codec, dec, cover, bits, kind, a.key, _edit_cfg(a))
+    h, w = arr.shape[:2]
+    if not info.recovered and not a.force:
+        raise RobustHideError(
+            f"the message does not read back from the bitstream (raw bit accuracy {100 * info.raw_accuracy:.1f} %);"
+            f" nothing written to {out}: raise --iters / --lambda5, shorten the message, or pass --force")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
-    h, w = arr.shape[:2]
     print(f"wrote {out}: {len(data)} bytes, {info.bpp:.3f} bpp ({h}x{w}); {len(bits)} message bits,"
           f" raw bit accuracy {100 * info.raw_accuracy:.1f} %, message {'verified' if info.recovered else 'NOT'}"
           " recovered from the file")
     if not info.recovered:
-        print("robusthide: warning: the message does not read back; raise --iters / --lambda5 or shorten it",
-              file=sys.stderr)
+        print("robusthide: warning: the message does not read back (written anyway: --force)", file=sys.stderr)
         return 1
     return 0
 
@@ -157,6 +160,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("-m", "--message", help="UTF-8 text to hide")
     e.add_argument("--bits", help="a bit string (0/1) to hide instead of text")
     e.add_argument("-o", "--output", required=True, help="output FILE.rhl")
+    e.add_argument("--force", action="store_true",
+                   help="write the file even when the message does not read back from it (exit status 1)")
     models(e)
     _edit_args(e)
     e.set_defaults(func=_embed)
