@@ -55,6 +55,7 @@ def _embed(a: argparse.Namespace) -> int:
     from robusthide.io.images import read_image_rgb
     from robusthide.latent import api
     from robusthide.latent import message as msg
+    from robusthide.watermark.files import write_bytes_atomic
 
     if (a.message is None) == (a.bits is None):
         raise RobustHideError("give exactly one of -m MESSAGE or --bits BITS")
@@ -74,8 +75,7 @@ def _embed(a: argparse.Namespace) -> int:
         raise RobustHideError(
             f"the message does not read back from the bitstream (raw bit accuracy {100 * info.raw_accuracy:.1f} %);"
             f" nothing written to {out}: raise --iters / --lambda5, shorten the message, or pass --force")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(data)
+    write_bytes_atomic(out, data, protect=[Path(a.image)])
     print(f"wrote {out}: {len(data)} bytes, {info.bpp:.3f} bpp ({h}x{w}); {len(bits)} message bits,"
           f" raw bit accuracy {100 * info.raw_accuracy:.1f} %, message {'verified' if info.recovered else 'NOT'}"
           " recovered from the file")

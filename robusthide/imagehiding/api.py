@@ -111,7 +111,7 @@ class ImageHider:
     @classmethod
     def from_pretrained(cls, name: str = DEFAULT_MODEL, device: str | None = None) -> ImageHider:
         """Load a model shipped inside the package (:data:`SHIPPED`), offline."""
-        return cls.from_file(resolve_model(name), device)
+        return cls.from_file(name, device)
 
     @property
     def size(self) -> int:
