@@ -108,6 +108,19 @@ def test_files_round_trip(codec, tmp_path):
         load_codec(tmp_path / "missing.safetensors")
 
 
+def test_text_checksum_round_trip_and_mismatch():
+    from robusthide.latent.message import bits_to_text, text_to_bits
+
+    bits = text_to_bits("héllo", checksum=True)
+    assert len(bits) == 8 * (len("héllo".encode()) + 2) and bits_to_text(bits, checksum=True) == "héllo"
+    assert bits_to_text(text_to_bits("héllo")) == "héllo"
+    bits[3] ^= 1
+    with pytest.raises(RobustHideError, match="CRC-16 mismatch"):
+        bits_to_text(bits, checksum=True)
+    with pytest.raises(RobustHideError, match="not whole bytes"):
+        bits_to_text(bits[:-1], checksum=True)
+
+
 def test_rhl_refuses_corrupt():
     r = RhlFile(64, 64, (1, 1), "00" * 8, "11" * 8, 16, 1, b"\x01\x02\x03\x04", b"\x05\x06\x07\x08")
     data = r.to_bytes()
@@ -126,12 +139,15 @@ def test_cli_round_trip(codec_file, photos, tmp_path, capsys):
     Image.fromarray(np.ascontiguousarray(photos["coffee"][100:164, 200:264])).save(img)
     rhl = tmp_path / "stego.rhl"
     common = ["--codec", str(codec_file), "--decoder", "fnns-r:0", "--key", "7"]
-    edit = ["--iters", "12", "--lr", "0.1", "--lambda1", "0", "--lambda2", "0", "--lambda4", "0", "--lambda5", "1000",
+    edit = ["--iters", "25", "--lr", "0.1", "--lambda1", "0", "--lambda2", "0", "--lambda4", "0", "--lambda5", "1000",
             "--ce-reduction", "mean"]
     assert main(["latent", "embed", str(img), "-m", "hi", "-o", str(rhl), *common, *edit]) == 0
     capsys.readouterr()
     assert main(["latent", "extract", str(rhl), *common]) == 0
     assert capsys.readouterr().out.strip() == "hi"
+    # the text carries a CRC-16: read with the wrong key, it is refused instead of printed as garbage
+    assert main(["latent", "extract", str(rhl), *common[:-1], "8"]) == 2
+    assert "does not verify (CRC-16 mismatch)" in capsys.readouterr().err
     out = tmp_path / "decoded.png"
     assert main(["latent", "decode", str(rhl), "-o", str(out), "--codec", str(codec_file)]) == 0
     assert np.asarray(Image.open(out)).shape == (64, 64, 3)
@@ -190,3 +206,7 @@ def test_embed_that_does_not_read_back_writes_nothing(codec_file, photos, tmp_pa
     assert "does not read back" in err and "nothing written" in err and len(err.strip().splitlines()) == 1
     assert not rhl.exists()
     assert main([*argv, "--force"]) == 1 and rhl.is_file()
+    capsys.readouterr()
+    assert main(["latent", "extract", str(rhl), "--codec", str(codec_file), "--decoder", "fnns-r:0"]) == 2
+    assert "does not verify" in capsys.readouterr().err
+    assert main([*argv[:4], "", *argv[5:]]) == 2 and "empty message" in capsys.readouterr().err

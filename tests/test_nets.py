@@ -21,6 +21,8 @@ TINY = {
 VARIANTS = {
     **{k: (k, v) for k, v in TINY.items()},
     # 10 bits, not a square: only possible through the diffusion layers (64 = 8 x 8 map, k = 2)
+    # the encoder body at a quarter of the working size
+    "lean-stride4": ("lean", dict(n_bits=L, size=S, ch=8, enc_blocks=1, dec_blocks=1, stem_stride=4)),
     "mbrs-diffusion": ("mbrs", dict(n_bits=10, size=S, ch=8, blocks=2, disc_blocks=2, diffusion=True,
                                     diffusion_length=64)),
 }
@@ -51,6 +53,16 @@ def bits_for(model, n: int, seed: int = 1) -> torch.Tensor:
 
 def test_every_registered_arch_is_covered():
     assert set(list_models()) == set(TINY)
+
+
+def test_lean_stem_stride_runs_the_body_at_a_quarter():
+    m = make("lean-stride4")
+    seen = []
+    m.encoder.body.register_forward_hook(lambda mod, i, o: seen.append(tuple(o.shape[-2:])))
+    m.embed(torch.rand(2, 3, S, S), torch.zeros(2, L))
+    assert seen == [(S // 4, S // 4)]
+    with pytest.raises(ValueError, match="stem_stride must be 2 or 4"):
+        create_model("lean", n_bits=L, size=S, stem_stride=3)
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

@@ -106,6 +106,11 @@ def test_small_run_writes_md_json_and_resumes(tmp_path, monkeypatch, capsys):
     assert [c["label"] for c in doc["columns"]] == ["OEDS", "TSR", "TSR-S", "MBRS"]
     assert all(c["step"] == 2 and c["status"] == "trained" and c["train_seconds"] > 0 for c in doc["columns"])
     assert doc["budget"]["steps"] == 2 and doc["budget"]["n_test"] == 2 and doc["budget"]["n_bits"] == 64
+    # one shared warm start (150 of 450 budget steps, scaled to --steps 2: 1 step), then every column from it
+    assert doc["budget"]["warm_steps"] == 1 and "shared warm start: 1 steps" in md
+    assert json.loads((runs / "mbrs-table6" / "warm-start" / "latest.json").read_text())["state"]["step"] == 1
+    cfg0 = column_config(rep, rep.columns[0], 2, data, runs)
+    assert cfg0["train"]["init_from"] == str(runs / "mbrs-table6" / "warm-start")
     for c in doc["columns"]:
         assert set(doc["ours"][c["label"]]) == {r.label for r in rep.rows} | {"PSNR", "SSIM"}
         assert abs(doc["ours"][c["label"]]["PSNR"]["value"] - 40.0) < 1.0  # calibrated strength
@@ -114,7 +119,11 @@ def test_small_run_writes_md_json_and_resumes(tmp_path, monkeypatch, capsys):
     for label in ("## Ours (BER %)", "## Paper", "| Q=50 (`jpeg:q=50`) |", "36.08", "2 steps per column"):
         assert label in md
     # a second run skips the finished columns; another budget on the same run folders is refused
+    md_path = out / "mbrs-table6.md"
+    md_path.write_text(md + "\n## Reading (hand-written)\n\nOurs differs because of X.\n")
     assert main(args) == 0
+    assert md_path.read_text().endswith("## Reading (hand-written)\n\nOurs differs because of X.\n")
+    assert md_path.read_text().count("## Ours (BER %)") == 1
     doc2 = json.loads((out / "mbrs-table6.json").read_text())
     assert all(c["status"] == "skipped (finished)" for c in doc2["columns"])
     assert doc2["ours"] == doc["ours"]
@@ -122,7 +131,7 @@ def test_small_run_writes_md_json_and_resumes(tmp_path, monkeypatch, capsys):
     assert main([*args[:3], "3", *args[4:]]) == 2
     assert "another config (train.steps: 2 there, 3 now)" in capsys.readouterr().err
     # an interrupted column is resumed, not restarted
-    cfg = column_config(rep, rep.columns[-1], 2, data, tmp_path / "runs2")
+    cfg = column_config(rep, rep.columns[-1], 2, data, tmp_path / "runs2", warm=False)
     Trainer(cfg, progress=False).run(max_steps=1)
     info = train_column(cfg, progress=False)
     assert info["status"] == "resumed" and info["step"] == 2

@@ -58,6 +58,22 @@ def test_resume_is_exact(tmp_path, photo_dir):
     assert tr.state["img_weight"] == straight.state["img_weight"]
 
 
+def test_init_from_starts_from_another_runs_weights(tmp_path, photo_dir):
+    first = Trainer(tiny_cfg(tmp_path / "a", photo_dir, steps=2), progress=False)
+    first.run()
+    cfg = tiny_cfg(tmp_path / "b", photo_dir, steps=2)
+    cfg["train"]["init_from"] = str(tmp_path / "a" / first.cfg["name"])
+    warm = Trainer(cfg, progress=False)
+    for (k, v), (_, w) in zip(warm.model.state_dict().items(), first.model.state_dict().items()):
+        assert torch.equal(v, w), k
+    cold = Trainer(tiny_cfg(tmp_path / "c", photo_dir, steps=2), progress=False)
+    assert any(not torch.equal(v, w) for v, w in zip(cold.model.state_dict().values(),
+                                                     first.model.state_dict().values()))
+    cfg["train"]["init_from"] = str(tmp_path / "nowhere")
+    with pytest.raises(RobustHideError, match="init_from: no weights at"):
+        Trainer(cfg, progress=False)
+
+
 def test_refuses_to_clobber_a_run(tmp_path, photo_dir):
     cfg = tiny_cfg(tmp_path, photo_dir, steps=2)
     Trainer(cfg, progress=False).run()

@@ -59,7 +59,9 @@ def _embed(a: argparse.Namespace) -> int:
 
     if (a.message is None) == (a.bits is None):
         raise RobustHideError("give exactly one of -m MESSAGE or --bits BITS")
-    bits, kind = (msg.text_to_bits(a.message), api.KIND_TEXT) if a.message is not None else (
+    if a.message == "":
+        raise RobustHideError("empty message")
+    bits, kind = (msg.text_to_bits(a.message, checksum=True), api.KIND_TEXT_CRC) if a.message is not None else (
         msg.parse_bits(a.bits), api.KIND_BITS)
     if len(bits) == 0:
         raise RobustHideError("empty message")
@@ -91,10 +93,8 @@ def _extract(a: argparse.Namespace) -> int:
 
     codec, dec = _models(a)
     bits, kind = api.extract(codec, dec, _read_rhl(a.file), a.key)
-    if kind == api.KIND_TEXT and not a.bits:
-        if len(bits) % 8:
-            raise RobustHideError("corrupt .rhl file: text message length is not whole bytes")
-        print(msg.bits_to_text(bits))
+    if kind in (api.KIND_TEXT, api.KIND_TEXT_CRC) and not a.bits:
+        print(msg.bits_to_text(bits, checksum=kind == api.KIND_TEXT_CRC))
     else:
         print("".join(str(int(b)) for b in bits))
     return 0

@@ -102,8 +102,36 @@ def test_images(data: str | Path, n: int, size: int, seed: int = 0, max_side: in
 # -- training -----------------------------------------------------------------------------------------------
 
 
-def column_config(rep: Reproduction, col: Column, steps: int, data: str | Path, runs: str | Path) -> dict[str, Any]:
-    """The training config of one column: the budget, then the column's overrides."""
+WARM = Column("warm start", {"train": {"strategy": "identity"}},
+              "shared by every column: message path only (no image loss), no attack")
+
+
+def warm_steps(rep: Reproduction, steps: int | None = None) -> int:
+    """Warm-start steps: the budget's, scaled with ``--steps`` (at least 1 when the budget has a warm start)."""
+    b = rep.budget
+    if not b.warm_steps or steps is None or steps == b.steps:
+        return b.warm_steps
+    return max(1, round(b.warm_steps * steps / b.steps))
+
+
+def warm_config(rep: Reproduction, data: str | Path, runs: str | Path, steps: int | None = None) -> dict[str, Any]:
+    """The shared warm start of a reproduction: ``budget.warm_steps`` steps of the message path alone.
+
+    The lesson of our first default model: from scratch, a network under a JPEG layer and an image loss sits
+    at chance for hundreds of steps. Every column therefore starts from one checkpoint whose message path
+    has learned on clean (uint8-rounded) images with the image loss off; the columns then differ only in
+    what they train afterwards, for the same number of steps.
+    """
+    cfg = column_config(rep, WARM, warm_steps(rep, steps), data, runs, warm=False)
+    cfg["train"]["warmup_msg_steps"] = cfg["train"]["steps"]
+    return cfg
+
+
+def column_config(rep: Reproduction, col: Column, steps: int, data: str | Path, runs: str | Path,
+                  warm: bool = True) -> dict[str, Any]:
+    """The training config of one column: the budget, then the column's overrides. With ``warm`` (and a
+    budget with ``warm_steps``) the column starts from the shared warm start and ramps the image loss in
+    over its first third."""
     from robusthide.training.config import DEFAULTS, deep_update
 
     b: Budget = rep.budget
@@ -122,6 +150,9 @@ def column_config(rep: Reproduction, col: Column, steps: int, data: str | Path, 
         "val": {"every": 0},
         "ckpt": {"every": max(1, min(50, steps))},
     })
+    if warm and b.warm_steps:
+        deep_update(cfg, {"train": {"init_from": str(Path(runs) / rep.name / WARM.slug), "warmup_msg_steps": 0,
+                                    "ramp_steps": max(1, steps // 3)}})
     deep_update(cfg, copy.deepcopy(col.overrides))
     return json.loads(json.dumps(cfg))  # plain JSON types, as the checkpoint stores it
 
@@ -277,6 +308,7 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
     ours: dict[str, dict[str, dict[str, Any]]] = {}
     codec: dict[str, Any] = {}
     cols: list[dict[str, Any]] = []
+    warm_info: dict[str, Any] | None = None
     bar = tqdm(total=len(rep.columns), desc=f"reproduce {name}", unit="column", disable=not progress,
                dynamic_ncols=True)
     try:
@@ -290,6 +322,9 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
                 cols.append({"label": col.label, "strength": s})
                 bar.update(1)
         else:
+            if b.warm_steps:
+                bar.set_postfix_str(WARM.label)
+                warm_info = train_column(warm_config(rep, data, runs, steps), progress)
             for col in rep.columns:
                 cfg = column_config(rep, col, steps, data, runs)
                 bar.set_postfix_str(col.label[:30])
@@ -317,7 +352,9 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
                    "size": b.size, "batch": b.batch, "steps": steps if rep.kind == "train" else 0,
                    "psnr_target": b.psnr, "n_test": n, "max_side": b.max_side, "seed": b.seed,
                    "threads": torch.get_num_threads(), "data": str(data),
-                   "train_minutes_total": round(sum(c.get("train_minutes", 0) for c in cols), 2)},
+                   "train_minutes_total": round(sum(c.get("train_minutes", 0) for c in cols), 2),
+                   "warm_steps": warm_steps(rep, steps) if rep.kind == "train" else 0,
+                   "warm_minutes": round(warm_info["train_seconds"] / 60, 2) if warm_info else 0.0},
         "columns": cols,
         "rows": [{"label": r.label, "attack": r.attack} for r in rep.rows],
         "ours": ours,
@@ -375,6 +412,10 @@ def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
                      f"(photos downscaled to {b['max_side']} px), {b['threads']} CPU thread(s). Training time "
                      f"measured by the trainer (`train_seconds`, wall clock of the steps): "
                      f"{b['train_minutes_total']:.1f} min in all.")
+        if b.get("warm_steps"):
+            lines.append(f"Every column starts from one shared warm start: {b['warm_steps']} steps of the message "
+                         f"path alone (no image loss, no attack; {b['warm_minutes']:.1f} min), then trains its "
+                         f"{b['steps']} steps with the image loss ramped in over the first third.")
         lines.append("")
         lines += _table(["column", "training (min)", "status", "strength factor", "note"],
                         [[c["label"], _num(c["train_minutes"], 1), c["status"], _num(c["strength"], 3),
@@ -420,12 +461,23 @@ def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
     return "\n".join(lines)
 
 
+READING_HEADING = "## Reading (hand-written)"
+
+
 def write_results(doc: dict[str, Any], rep: Reproduction, out: str | Path) -> dict[str, str]:
+    """Write ``OUT/NAME.md`` and ``.json``. A section headed :data:`READING_HEADING` at the end of an existing
+    ``NAME.md`` (a person's interpretation of the numbers) is kept below the regenerated tables."""
     from robusthide.evaluation.matrix import _jsonable
 
     d = Path(out)
     d.mkdir(parents=True, exist_ok=True)
     md, js = d / f"{rep.name}.md", d / f"{rep.name}.json"
-    md.write_text(render_markdown(doc, rep))
+    text = render_markdown(doc, rep)
+    if md.exists():  # a person's reading of the results survives a rerun
+        old = md.read_text()
+        at = old.find(READING_HEADING)
+        if at >= 0:
+            text = text.rstrip("\n") + "\n\n" + old[at:]
+    md.write_text(text)
     js.write_text(json.dumps(_jsonable(doc), indent=1, ensure_ascii=False) + "\n")
     return {"md": str(md), "json": str(js)}

@@ -30,6 +30,7 @@ class Budget:
     psnr: float | None = 36.0      # training PSNR target and the test-time calibration target (dB)
     max_side: int = 512            # photos downscaled so the shorter side is at most this (COCO-like scale)
     seed: int = 0
+    warm_steps: int = 150          # shared warm start: message path only, identity, before every column
 
 
 @dataclass(frozen=True)

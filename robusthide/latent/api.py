@@ -24,7 +24,7 @@ from robusthide.latent.stegnet import BasicDecoder, load_decoder
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_CODEC = WEIGHTS_DIR / "hyperprior.safetensors"
 DEFAULT_DECODER = WEIGHTS_DIR / "fnns-decoder.safetensors"
-KIND_BITS, KIND_TEXT = 0, 1
+KIND_BITS, KIND_TEXT, KIND_TEXT_CRC = 0, 1, 2  # KIND_TEXT: files of robusthide <= 0.1.0 (no CRC)
 
 
 def resolve_codec(path: str | Path | None) -> ScaleHyperprior:

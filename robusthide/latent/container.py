@@ -3,7 +3,7 @@
 Layout (little endian)::
 
     magic  b"RHLATENT"  (8 bytes)
-    version u8 = 1,  kind u8 (0: bits, 1: UTF-8 text)
+    version u8 = 1,  kind u8 (0: bits, 1: UTF-8 text, 2: UTF-8 text + CRC-16)
     height u32, width u32                 original image size (decoded image is cropped to it)
     z_h u16, z_w u16                      hyper-latent size
     codec_id 8 bytes, decoder_id 8 bytes  first 8 bytes of the weights' SHA-256 (models.state_hash)

@@ -4,10 +4,14 @@ A message (UTF-8 text or a bit string) of n bits is repeated over the whole capa
 i occupies positions i*n .. i*n + n - 1, the last copy may be partial) and XORed with a keystream drawn
 from ``key`` (so the hidden bits look like the paper's Bernoulli(1/2) messages, §4.1). Reading sums the
 clipped, key-corrected logits of all copies of each bit (soft majority vote). The number of bits n is
-stored in the .rhl header; the repetition is the error correction (n <= C; each extra copy helps).
+stored in the .rhl header; the repetition is the error correction (n <= C; each extra copy helps). Text
+messages carry a CRC-16 after their bytes (kind ``text+crc16``), so a message that did not survive is
+reported as such rather than printed as garbage.
 """
 
 from __future__ import annotations
+
+import binascii
 
 import numpy as np
 import torch
@@ -15,13 +19,30 @@ from torch import Tensor
 
 from robusthide import RobustHideError
 
-
-def text_to_bits(text: str) -> np.ndarray:
-    return np.unpackbits(np.frombuffer(text.encode("utf-8"), dtype=np.uint8)).astype(np.uint8)
+CHECK_BITS = 16
 
 
-def bits_to_text(bits: np.ndarray) -> str:
-    return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().decode("utf-8", errors="replace")
+def text_to_bits(text: str, checksum: bool = False) -> np.ndarray:
+    """The UTF-8 bits of ``text``; with ``checksum``, followed by its CRC-16/CCITT (16 bits, big endian)."""
+    raw = text.encode("utf-8")
+    if checksum:
+        raw += binascii.crc_hqx(raw, 0xFFFF).to_bytes(2, "big")
+    return np.unpackbits(np.frombuffer(raw, dtype=np.uint8)).astype(np.uint8)
+
+
+def bits_to_text(bits: np.ndarray, checksum: bool = False) -> str:
+    """Inverse of :func:`text_to_bits`; with ``checksum``, a message whose CRC-16 does not match is refused
+    (a one-line error) instead of printed as garbage."""
+    bits = np.asarray(bits, dtype=np.uint8)
+    if len(bits) % 8 or (checksum and len(bits) < 8 + CHECK_BITS):
+        raise RobustHideError("corrupt .rhl file: text message length is not whole bytes")
+    raw = np.packbits(bits).tobytes()
+    if checksum:
+        raw, crc = raw[: -CHECK_BITS // 8], int.from_bytes(raw[-CHECK_BITS // 8:], "big")
+        if binascii.crc_hqx(raw, 0xFFFF) != crc:
+            raise RobustHideError("the message does not verify (CRC-16 mismatch): wrong --key, or a file "
+                                  "written with --force whose message did not read back")
+    return raw.decode("utf-8", errors="replace")
 
 
 def parse_bits(s: str) -> np.ndarray:

@@ -95,3 +95,22 @@ def load_checkpoint(directory: str | Path, model: torch.nn.Module, opt: torch.op
                 raise RobustHideError(f"checkpoint in {d} has no '{prefix}' optimiser state")
             load_optimizer(o, tensors, doc.pop(f"optimizer_{prefix}"), prefix)
     return doc
+
+
+def load_model_weights(source: str | Path, model: torch.nn.Module) -> None:
+    """Load only the model weights of a run folder (its ``latest`` checkpoint) or of a safetensors file
+    (checkpoint ``model.*`` keys or bare keys): the ``train.init_from`` warm start."""
+    p = Path(source)
+    tpath = p / "latest.safetensors" if p.is_dir() else p
+    if not tpath.exists():
+        raise RobustHideError(f"train.init_from: no weights at {tpath}")
+    try:
+        tensors = load_file(str(tpath))
+    except Exception as e:  # corrupt or foreign file
+        raise RobustHideError(f"train.init_from: cannot read {tpath}: {e}") from None
+    msd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")} or tensors
+    try:
+        model.load_state_dict(msd)
+    except RuntimeError as e:
+        raise RobustHideError(f"train.init_from: {tpath} does not fit this model "
+                              f"({str(e).splitlines()[0]})") from None

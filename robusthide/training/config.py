@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
         "amp": True,                 # bf16 autocast (CPU with AVX512-BF16/AMX, or CUDA)
         "channels_last": True,
         "threads": 0,                # 0 = all cores
+        "init_from": None,           # start from these weights (a run folder or a weights file), not from scratch
     },
     "noise": {"slices": 4, "pool": [{"name": "identity", "p": 1.0}]},
     "val": {"every": 500, "n": 32, "size": 256, "codec": "jpeg:q=50"},

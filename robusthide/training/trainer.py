@@ -27,7 +27,7 @@ from tqdm import tqdm
 from robusthide import RobustHideError
 from robusthide.nets.registry import create_model
 from robusthide.training.adversary import adversarial_losses, generator_parameters
-from robusthide.training.checkpoint import load_checkpoint, save_checkpoint
+from robusthide.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from robusthide.training.data import ImageBank, step_generator
 from robusthide.training.strategies import build_strategy
 
@@ -98,6 +98,8 @@ class Trainer:
             self.state.update(doc["state"])
         elif (self.run_dir / "latest.json").exists():
             raise RobustHideError(f"{self.run_dir} already has a checkpoint: use --resume, or another name")
+        elif t.get("init_from"):
+            load_model_weights(t["init_from"], self.model)
         self.net = EmbedAttackDecode(self.model)
         if self.ddp:
             self.net = torch.nn.parallel.DistributedDataParallel(self.net, find_unused_parameters=True)
