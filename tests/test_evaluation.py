@@ -307,11 +307,17 @@ def test_cli_evaluate(tiny_weights, photo_dir, tmp_path, capsys):
     assert [r["attack"] for r in res["rows"]] == ["jpeg:q=50", "identity"]
     for ext in ("md", "json", "csv", "png"):
         assert (tmp_path / "res" / f"tiny.{ext}").stat().st_size > 0
+    # the report names the command that reproduces it (defaults left out)
+    cmd = (f"robusthide evaluate {tiny_weights} --data {photo_dir} --n 3 --size 64 --seed 2 --attacks "
+           f"'jpeg:q=50;identity' --strength 20 --out {out}")
+    assert res["command"] == cmd and f"Command: `{cmd}`" in (tmp_path / "res" / "tiny.md").read_text()
     rc = main(["evaluate-sweep", str(tiny_weights), "--data", str(photo_dir), "--attack", "jpeg:q=50",
                "--strengths", "10,30", "--n", "2", "--size", "64", "--out", str(tmp_path / "sw"),
                "--no-progress"])
     assert rc == 0 and "| strength | 10 | 30 |" in capsys.readouterr().out
     assert (tmp_path / "sw.png").exists()
+    assert (f"Command: `robusthide evaluate-sweep {tiny_weights} --data {photo_dir} --n 2 --size 64 "
+            f"--strengths 10,30 --out {tmp_path / 'sw'}`") in (tmp_path / "sw.md").read_text()
 
 
 @pytest.mark.parametrize("extra, words", [

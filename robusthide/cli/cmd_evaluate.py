@@ -102,6 +102,26 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
     return _jsonable({k: v for k, v in result.items() if k != "per_image"})
 
 
+_FLAGS = (("data", "--data", None), ("split", "--split", None), ("n", "--n", None), ("size", "--size", "full"),
+          ("crop", "--crop", "random"), ("seed", "--seed", 0), ("attacks", "--attacks", None),
+          ("attack", "--attack", "jpeg:q=50"), ("strengths", "--strengths", None), ("strength", "--strength", 1.0),
+          ("peers", "--peers", None), ("out", "--out", None))
+
+
+def command_line(sub: str, a: argparse.Namespace) -> str:
+    """The ``robusthide evaluate ...`` command that reproduces a report (options at their defaults left out;
+    ``--attacks`` / ``--strengths`` always written, so the report names what it measured)."""
+    import shlex
+
+    parts = ["robusthide", sub, str(a.model)]
+    for key, flag, default in _FLAGS:
+        v = getattr(a, key, None)
+        if v is None or (v == default and key not in ("attacks", "strengths")):
+            continue
+        parts += [flag, f"{v:g}" if isinstance(v, float) else str(v)]
+    return shlex.join(parts)
+
+
 def _evaluate(a: argparse.Namespace) -> int:
     from robusthide.evaluation.attacks_grammar import expand_attacks, validate_attacks
     from robusthide.evaluation.images import image_set
@@ -124,10 +144,12 @@ def _evaluate(a: argparse.Namespace) -> int:
     progress = not a.no_progress
     res = robustness_matrix(method, images, attacks, seed=a.seed, strength=a.strength, batch=a.batch,
                             progress=progress)
+    res["command"] = command_line("evaluate", a)
     paths = write_matrix(res, out)
     results = [res]
     for p in peer_objs:
         r = robustness_matrix(p, images, attacks, seed=a.seed, strength=1.0, batch=a.batch, progress=progress)
+        r["command"] = res["command"]
         written = write_matrix(r, out.with_name(f"{out.name}-{p.name}"))
         paths.update({f"{p.name}.{k}": v for k, v in written.items()})
         results.append(r)
@@ -156,6 +178,7 @@ def _sweep(a: argparse.Namespace) -> int:
     images = image_set(a.data, n=a.n, size=a.size, seed=a.seed, split=a.split, crop=a.crop)
     res = strength_sweep(method, images, attacks, strengths, seed=a.seed, batch=a.batch,
                          progress=not a.no_progress)
+    res["command"] = command_line("evaluate-sweep", a)
     paths = write_sweep(res, out)
     if a.json:
         from robusthide.evaluation.matrix import _jsonable

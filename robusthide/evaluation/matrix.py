@@ -321,6 +321,7 @@ def matrix_markdown(result: dict[str, Any]) -> str:
         f"{result['n_images']} images ({sizes}), {result['n_bits']} bits, seed {result['seed']}, "
         f"strength {result['strength']:g}, robusthide {result.get('robusthide', '?')}.",
         "",
+        *([f"Command: `{result['command']}`", ""] if result.get("command") else []),
         f"Marked vs cover (after uint8 rounding): PSNR RGB {_fmt(q['psnr_rgb'])} dB, "
         f"PSNR Y {_fmt(q['psnr_y'])} dB, SSIM {_fmt(q['ssim'], 4)}, "
         f"CIEDE2000 mean {_fmt(q['ciede2000_mean'], 3)} / p99 {_fmt(q['ciede2000_p99'], 3)}, "
@@ -436,6 +437,10 @@ def compare_markdown(results: list[dict[str, Any]]) -> str:
     ssims = " | ".join(_fmt(r["quality"]["ssim"], 4) for r in results)
     lines.append(f"| PSNR marked vs cover (dB) | {psnrs} |")
     lines.append(f"| SSIM marked vs cover | {ssims} |")
+    for key, label in (("ciede2000_mean", "CIEDE2000 mean"), ("ciede2000_p99", "CIEDE2000 p99")):
+        lines.append(f"| {label} | " + " | ".join(_fmt(r["quality"][key], 3) for r in results) + " |")
+    if results and results[0].get("command"):
+        lines += ["", f"Command: `{results[0]['command']}`"]
     return "\n".join(lines) + "\n"
 
 
@@ -454,6 +459,7 @@ def sweep_markdown(result: dict[str, Any]) -> str:
     rows = result["rows"]
     lines = [f"# Strength sweep: {result['method']}", "",
              f"{result['n_images']} images, {result['n_bits']} bits, seed {result['seed']}.", "",
+             *([f"Command: `{result['command']}`", ""] if result.get("command") else []),
              "| strength | " + " | ".join(f"{r['strength']:g}" for r in rows) + " |",
              "|---|" + "---:|" * len(rows)]
     for a in result["attacks"]:
