@@ -20,9 +20,9 @@ TINY = {
 }
 VARIANTS = {
     **{k: (k, v) for k, v in TINY.items()},
-    # 10 bits, not a square: only possible through the diffusion layers (64 = 8 x 8 map, k = 2)
     # the encoder body at a quarter of the working size
     "lean-stride4": ("lean", dict(n_bits=L, size=S, ch=8, enc_blocks=1, dec_blocks=1, stem_stride=4)),
+    # 10 bits, not a square: only possible through the diffusion layers (64 = 8 x 8 map, k = 2)
     "mbrs-diffusion": ("mbrs", dict(n_bits=10, size=S, ch=8, blocks=2, disc_blocks=2, diffusion=True,
                                     diffusion_length=64)),
 }
