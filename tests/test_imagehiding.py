@@ -297,6 +297,9 @@ def test_cli_round_trip(tmp_path, photo_dir, photos, capsys):
     assert np.isfinite(doc["container"]["psnr"]) and doc["attacks"]["jpeg:q=50"]["bpp"] > 0
     assert len(doc["attacks"]["none"]["per_secret"]) == 2
     assert "| `webp:q=50` |" in (tmp_path / "eval.md").read_text()
+    # the report's command comes from the parsed arguments (under pytest, sys.argv is pytest's)
+    assert doc["command"] == (f"robusthide imagehide evaluate {model} --data {photo_dir} --split all --n 2 --attacks "
+                              f"none,jpeg:q=50,resize:0.5,blur:1,noise:0.02,jpeg2000:x1000=50,webp:q=50 --out {res}")
 
 
 def test_cli_bad_input_one_line_errors(tmp_path, photos, capsys):

@@ -108,18 +108,10 @@ _FLAGS = (("data", "--data", None), ("split", "--split", None), ("n", "--n", Non
           ("peers", "--peers", None), ("out", "--out", None))
 
 
-def command_line(sub: str, a: argparse.Namespace) -> str:
-    """The ``robusthide evaluate ...`` command that reproduces a report (options at their defaults left out;
-    ``--attacks`` / ``--strengths`` always written, so the report names what it measured)."""
-    import shlex
+def _command(sub: str, a: argparse.Namespace) -> str:
+    from robusthide.cli.command import command_line
 
-    parts = ["robusthide", sub, str(a.model)]
-    for key, flag, default in _FLAGS:
-        v = getattr(a, key, None)
-        if v is None or (v == default and key not in ("attacks", "strengths")):
-            continue
-        parts += [flag, f"{v:g}" if isinstance(v, float) else str(v)]
-    return shlex.join(parts)
+    return command_line([sub, str(a.model)], a, _FLAGS, always=("attacks", "strengths"))
 
 
 def _evaluate(a: argparse.Namespace) -> int:
@@ -144,7 +136,7 @@ def _evaluate(a: argparse.Namespace) -> int:
     progress = not a.no_progress
     res = robustness_matrix(method, images, attacks, seed=a.seed, strength=a.strength, batch=a.batch,
                             progress=progress)
-    res["command"] = command_line("evaluate", a)
+    res["command"] = _command("evaluate", a)
     paths = write_matrix(res, out)
     results = [res]
     for p in peer_objs:
@@ -178,7 +170,7 @@ def _sweep(a: argparse.Namespace) -> int:
     images = image_set(a.data, n=a.n, size=a.size, seed=a.seed, split=a.split, crop=a.crop)
     res = strength_sweep(method, images, attacks, strengths, seed=a.seed, batch=a.batch,
                          progress=not a.no_progress)
-    res["command"] = command_line("evaluate-sweep", a)
+    res["command"] = _command("evaluate-sweep", a)
     paths = write_sweep(res, out)
     if a.json:
         from robusthide.evaluation.matrix import _jsonable

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 from pathlib import Path
 
 from robusthide import RobustHideError
@@ -104,13 +102,19 @@ def _train(a: argparse.Namespace) -> int:
     return run_from_args(a)
 
 
+_EVAL_FLAGS = (("data", "--data", None), ("split", "--split", "val"), ("n", "--n", 100),
+               ("attacks", "--attacks", None), ("cover_size", "--cover-size", None), ("seed", "--seed", 0),
+               ("out", "--out", None))
+
+
 def _evaluate(a: argparse.Namespace) -> int:
+    from robusthide.cli.command import command_line
     from robusthide.imagehiding.evaluate import DEFAULT_ATTACKS, evaluate, write_report
 
     attacks = [s.strip() for s in a.attacks.split(",") if s.strip()] if a.attacks else list(DEFAULT_ATTACKS)
     doc = evaluate(a.model, a.data, n=a.n, split=a.split, attacks=attacks, seed=a.seed,
                    cover_size=a.cover_size, progress=not a.json)
-    doc["command"] = "robusthide " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+    doc["command"] = command_line(["imagehide", "evaluate", str(a.model)], a, _EVAL_FLAGS, always=("n",))
     out = a.out or f"docs/results/imagehide-{Path(a.model).stem}"
     j, m = write_report(doc, out)
     if a.json:

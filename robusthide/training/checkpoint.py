@@ -53,6 +53,11 @@ def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
+def model_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The model's state dict inside a checkpoint's tensors (keys ``model.*``, prefix removed)."""
+    return {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+
+
 def save_checkpoint(directory: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
                     state: dict[str, Any], name: str = "latest",
                     extra: dict[str, torch.optim.Optimizer | None] | None = None) -> Path:
@@ -85,8 +90,7 @@ def load_checkpoint(directory: str | Path, model: torch.nn.Module, opt: torch.op
         tensors = load_file(str(tpath))
     except Exception as e:  # corrupt file
         raise RobustHideError(f"corrupt checkpoint in {d}: {e}") from None
-    msd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    model.load_state_dict(msd)
+    model.load_state_dict(model_tensors(tensors))
     if opt is not None:
         load_optimizer(opt, tensors, doc.pop("optimizer"))
     for prefix, o in (extra or {}).items():
@@ -108,7 +112,7 @@ def load_model_weights(source: str | Path, model: torch.nn.Module) -> None:
         tensors = load_file(str(tpath))
     except Exception as e:  # corrupt or foreign file
         raise RobustHideError(f"train.init_from: cannot read {tpath}: {e}") from None
-    msd = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")} or tensors
+    msd = model_tensors(tensors) or tensors
     try:
         model.load_state_dict(msd)
     except RuntimeError as e:
