@@ -365,3 +365,57 @@ def test_shipped_model_cli_round_trip(tmp_path, photos):
     p_secret, p_other = psnr(revealed, small(photos["coffee"])), psnr(revealed, small(photos["chelsea"]))
     print(f"container {psnr(container, photos['astronaut']):.2f} dB, revealed {p_secret:.2f} dB, other {p_other:.2f}")
     assert p_secret > 13.0 and p_secret > p_other + 2.0
+
+
+# -- paper 003 Table 2 ablations -------------------------------------------------------------------------
+
+def test_ablation_variants_change_one_component_each(tmp_path, photo_dir):
+    from robusthide.imagehiding.ablation import variant_config
+
+    base = tiny_cfg(tmp_path, photo_dir, attack={"spec": "paper003(quality=30..90, base_quality=90)"})
+    full = variant_config(base, "full", steps=7, size=32, target_psnr=30)
+    assert full["name"] == "run-t2-full" and full["train"]["steps"] == 7 and full["train"]["target_psnr"] == 30
+    assert variant_config(base, "unet", 7)["model"]["multi_branch"] is False
+    assert variant_config(base, "no-progressive", 7)["model"]["progressive"] is False
+    assert variant_config(base, "no-disc", 7)["disc"]["enabled"] is False
+    sim = variant_config(base, "no-simulator", 7)["attack"]["spec"]
+    assert sim == "paper003(kinds=jpegmask-hidden, quality=30..90, base_quality=90)"
+    from robusthide.attacks import build_attack
+
+    assert build_attack(sim).kinds == ("jpegmask-hidden",)
+    assert base["name"] == "run" and base["model"]["multi_branch"] is True  # the base is not modified
+    with pytest.raises(RobustHideError, match="paper003 attack spec"):
+        variant_config(tiny_cfg(tmp_path, photo_dir), "no-simulator", 7)
+    with pytest.raises(RobustHideError, match="unknown ablation variant 'bogus'"):
+        variant_config(base, "bogus", 7)
+
+
+def test_ablation_trains_measures_and_resumes(tmp_path, photo_dir):
+    """Two variants, 2 steps each: the table has the paper's row and ours; a rerun does not train again and
+    keeps a hand-written reading."""
+    from robusthide.evaluation.reproduce import READING_HEADING
+    from robusthide.imagehiding.ablation import ablate, write_results
+
+    cfg = tiny_cfg(tmp_path, photo_dir)
+    kw = dict(variants=["no-disc", "full"], steps=2, size=None, data=photo_dir, n=2, attacks=("none",))
+    doc = ablate(cfg, **kw, progress=False)
+    assert list(doc["variants"]) == ["no-disc", "full"] and doc["column"] == "jpeg:q=50"
+    for v in ("no-disc", "full"):
+        r = doc["variants"][v]
+        assert r["steps"] == 2 and set(r["attacks"]) == {"none", "jpeg:q=50"}
+        assert (tmp_path / "runs" / f"run-t2-{v}" / "model.safetensors").exists()
+    paths = write_results(doc, tmp_path / "out" / "t2")
+    md = Path(paths["md"]).read_text()
+    assert "| Without any discriminator (`no-disc`) | 15.37 / 0.726 |" in md
+    assert "| Fully implemented (`full`) | 26.68 / 0.875 |" in md
+    assert Path(paths["png"]).stat().st_size > 1000 and json.loads(Path(paths["json"]).read_text())["steps"] == 2
+    Path(paths["md"]).write_text(md + f"\n{READING_HEADING}\n\nmine\n")
+    again = ablate(cfg, **kw, progress=False)
+    for v in ("no-disc", "full"):
+        assert again["variants"][v]["train_seconds"] == doc["variants"][v]["train_seconds"]
+        psnr_again, psnr_first = (d["variants"][v]["attacks"]["none"]["psnr"] for d in (again, doc))
+        assert psnr_again == pytest.approx(psnr_first)
+    write_results(again, tmp_path / "out" / "t2")
+    assert Path(paths["md"]).read_text().endswith(f"{READING_HEADING}\n\nmine\n")
+    with pytest.raises(RobustHideError, match="unknown ablation variant"):
+        ablate(cfg, variants=["full", "nope"], steps=2)

@@ -128,6 +128,32 @@ def _evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+_ABLATE_FLAGS = (("variants", "--variants", None), ("steps", "--steps", 1200), ("size", "--size", 32),
+                 ("target_psnr", "--target-psnr", 28.0), ("data", "--data", None), ("n", "--n", 50),
+                 ("seed", "--seed", 0), ("out", "--out", None))
+
+
+def _ablate(a: argparse.Namespace) -> int:
+    from robusthide.cli.command import command_line
+    from robusthide.imagehiding.ablation import VARIANTS, ablate, write_results
+
+    variants = [v.strip() for v in a.variants.split(",") if v.strip()] if a.variants else list(VARIANTS)
+    doc = ablate(a.config, variants, steps=a.steps, size=a.size, target_psnr=a.target_psnr, data=a.data, n=a.n,
+                 overrides=a.set or [], seed=a.seed, progress=not a.no_progress)
+    words = ["imagehide", "ablate", str(a.config), *(w for s in a.set or [] for w in ("--set", s))]
+    doc["command"] = command_line(words, a, _ABLATE_FLAGS, always=("steps", "size", "n"))
+    out = a.out or f"docs/results/{doc['base']}-table2"
+    paths = write_results(doc, out)
+    if a.json:
+        print(json.dumps(doc))
+    else:
+        for v, r in doc["variants"].items():
+            print(f"{v:15s} container {r['container']['psnr']:6.2f} dB  revealed after {doc['column']} "
+                  f"{r['attacks'][doc['column']]['psnr']:6.2f} dB")
+        print("wrote " + ", ".join(paths.values()))
+    return 0
+
+
 def _export(a: argparse.Namespace) -> int:
     from robusthide.imagehiding.checkpoint import export_model
 
@@ -183,6 +209,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", default=None, help="output prefix (default docs/results/imagehide-MODELNAME)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_evaluate)
+    b = gs.add_parser("ablate", help="paper 003 Table 2: train and measure each ablation at one budget")
+    b.add_argument("config", help="base YAML config (configs/imagehide-003.yaml)")
+    b.add_argument("--variants", default=None,
+                   help="comma-separated: no-progressive, no-disc, unet, no-simulator, full (default: all)")
+    b.add_argument("--steps", type=int, default=1200, help="training steps of every variant (1200)")
+    b.add_argument("--size", type=int, default=32, help="working size of every variant (32)")
+    b.add_argument("--target-psnr", type=float, default=28.0, help="container PSNR held by the controller (28)")
+    b.add_argument("--data", default=None, help="photos to measure on (default: the config's, validation split)")
+    b.add_argument("--n", type=int, default=50, help="validation groups per variant (50)")
+    b.add_argument("--seed", type=int, default=0, help="evaluation seed")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base config value")
+    b.add_argument("--out", default=None, help="output prefix (default docs/results/NAME-table2)")
+    b.add_argument("--no-progress", action="store_true")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=_ablate)
+
     x = gs.add_parser("export", help="export a run's generator networks for hide-image / reveal-image")
     x.add_argument("run", help="run folder (runs/NAME)")
     x.add_argument("-o", "--output", required=True, help="model file (.safetensors)")
