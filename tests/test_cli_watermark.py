@@ -150,3 +150,18 @@ def test_demo_default_message_round_trips(tmp_path, capsys):
     rows = {r["attack"]: r for r in doc}
     assert rows["identity"]["message"] == 1234 and rows["identity"]["detected"]
     assert rows["jpeg:q=75"]["message"] == 1234
+
+
+def test_models_lists_the_zoo_and_prints_cards(capsys):
+    from robusthide.zoo import PRETRAINED, describe
+
+    rc, so, _ = run(capsys, "models", "--json")
+    rows = json.loads(so)
+    assert rc == 0 and [r["name"] for r in rows] == list(PRETRAINED)
+    d = describe("default")
+    assert d["n_bits"] == 64 and d["size"] == 128 and d["strength"] == pytest.approx(1.3) and d["steps"] == 4500
+    assert 0.5 < d["megabytes"] < 10
+    rc, so, _ = run(capsys, "models", "--card", "default")
+    assert rc == 0 and so.startswith("# Model card: `default`")
+    rc, _, err = run(capsys, "models", "--card", "nope")
+    assert rc == 2 and err.strip() == f"robusthide: error: no model named 'nope' (known: {', '.join(PRETRAINED)})"

@@ -4,6 +4,6 @@ Each entry names a safetensors file under ``robusthide/zoo/weights/`` and a mode
 ``robusthide/zoo/cards/`` (data, recipe command, steps, CPU hours, measured results).
 """
 
-from robusthide.zoo.registry import PRETRAINED, load_model, model_card
+from robusthide.zoo.registry import PRETRAINED, describe, list_models, load_model, model_card
 
-__all__ = ["PRETRAINED", "load_model", "model_card"]
+__all__ = ["PRETRAINED", "describe", "list_models", "load_model", "model_card"]

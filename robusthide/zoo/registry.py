@@ -23,7 +23,8 @@ FORMAT = "robusthide/1"
 
 #: name -> weights file, card, and headline figures (filled from the card's measured results).
 PRETRAINED: dict[str, dict[str, Any]] = {
-    "default": {"file": "default-lean64.safetensors", "card": "default-lean64.md"},
+    "default": {"file": "default-lean64.safetensors", "card": "default-lean64.md",
+                "summary": "64 bits; 42 dB; BER 1.1 % after JPEG Q50 at 512 px"},
 }
 
 
@@ -76,7 +77,29 @@ def load_model(name_or_path: str | Path = "default", device: str | torch.device 
     return model
 
 
+def describe(name: str) -> dict[str, Any]:
+    """A zoo model's facts from its weights metadata (no tensors are loaded): payload bits, working size,
+    strength baked in, training steps, file size, card, summary."""
+    path = resolve(name)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:
+        raise RobustHideError(f"{path}: not a readable safetensors weights file ({e})") from None
+    kw = json.loads(meta.get("kwargs", "{}"))
+    entry = PRETRAINED.get(name, {})
+    return {"name": name, "arch": meta.get("arch"), "n_bits": kw.get("n_bits"), "size": kw.get("size"),
+            "strength": float(meta.get("strength", 1)), "steps": int(meta.get("step", 0) or 0),
+            "megabytes": round(path.stat().st_size / 2**20, 2), "file": str(path),
+            "card": f"robusthide/zoo/cards/{entry['card']}" if entry else None, "summary": entry.get("summary", "")}
+
+
+def list_models() -> list[dict[str, Any]]:
+    """:func:`describe` of every model of :data:`PRETRAINED`, in registry order."""
+    return [describe(n) for n in PRETRAINED]
+
+
 def model_card(name: str) -> str:
     if name not in PRETRAINED:
-        raise RobustHideError(f"no model named '{name}'")
+        raise RobustHideError(f"no model named '{name}' (known: {', '.join(PRETRAINED)})")
     return _package_file("cards", PRETRAINED[name]["card"]).read_text()
