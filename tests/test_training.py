@@ -190,3 +190,21 @@ def test_export_bakes_the_strength_into_the_amplitude(tmp_path, photo_dir):
         torch.testing.assert_close(two.residual(cover, bits), 2 * one.residual(cover, bits))
     with pytest.raises(RobustHideError, match="strength must be in"):
         export_run(tmp_path / "t", tmp_path / "bad.safetensors", strength=0)
+
+
+def test_export_sets_the_mask_floor(tmp_path, photo_dir):
+    """--mask-floor changes the share of the residual kept in flat areas, and only there."""
+    from robusthide.zoo.export import export_run
+    from robusthide.zoo.registry import load_model
+
+    cfg = tiny_cfg(tmp_path, photo_dir, steps=1)
+    Trainer(cfg, progress=False).run()
+    base = load_model(export_run(tmp_path / "t", tmp_path / "base.safetensors"))
+    low = load_model(export_run(tmp_path / "t", tmp_path / "low.safetensors", mask_floor=0.1))
+    assert base.mask.floor == 0.3 and low.mask.floor == 0.1
+    flat = torch.full((1, 3, 32, 32), 0.6)
+    with torch.no_grad():
+        ratio = low.mask(flat) / base.mask(flat)
+    assert 0.32 < float(ratio.min()) <= float(ratio.max()) < 0.36  # (0.1 + ~0) / (0.3 + ~0) in flat areas
+    with pytest.raises(RobustHideError, match=r"mask floor must be in \[0, 1\]"):
+        export_run(tmp_path / "t", tmp_path / "bad.safetensors", mask_floor=1.5)

@@ -26,7 +26,7 @@ def _train(a: argparse.Namespace) -> int:
 def _export(a: argparse.Namespace) -> int:
     from robusthide.zoo.export import export_run
 
-    path = export_run(a.run, a.output, name=a.name, strength=a.strength)
+    path = export_run(a.run, a.output, name=a.name, strength=a.strength, mask_floor=a.mask_floor)
     print(f"wrote {path}")
     return 0
 
@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--name", default=None)
     e.add_argument("--strength", type=float, default=1.0,
                    help="bake a strength factor into the shipped amplitude (the model's operating point)")
+    e.add_argument("--mask-floor", type=float, default=None,
+                   help="floor of the perceptual mask's texture term, 0..1 (training default 0.3): the share "
+                        "of the residual kept in flat areas")
     e.set_defaults(func=_export)
     q = sub.add_parser("plot", help="draw a run's training curves to PNG")
     q.add_argument("run")
