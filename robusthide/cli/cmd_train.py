@@ -26,7 +26,8 @@ def _train(a: argparse.Namespace) -> int:
 def _export(a: argparse.Namespace) -> int:
     from robusthide.zoo.export import export_run
 
-    path = export_run(a.run, a.output, name=a.name, strength=a.strength, mask_floor=a.mask_floor)
+    path = export_run(a.run, a.output, name=a.name, strength=a.strength, mask_floor=a.mask_floor,
+                      refine_steps=a.refine)
     print(f"wrote {path}")
     return 0
 
@@ -58,6 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--mask-floor", type=float, default=None,
                    help="floor of the perceptual mask's texture term, 0..1 (training default 0.3): the share "
                         "of the residual kept in flat areas")
+    e.add_argument("--refine", type=int, default=0, metavar="STEPS",
+                   help="embed-time refinement against the decoder, at most STEPS Adam steps per image (0: off)")
     e.set_defaults(func=_export)
     q = sub.add_parser("plot", help="draw a run's training curves to PNG")
     q.add_argument("run")

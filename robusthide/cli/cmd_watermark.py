@@ -58,10 +58,10 @@ def _embed_one(wm, src: Path, dst: Path, a: argparse.Namespace, bits) -> dict[st
         from robusthide.watermark.video import embed_video
 
         return embed_video(wm, src, dst, bits, strength=a.strength, crf=a.crf, codec=a.video_codec,
-                           in_place=a.in_place)
+                           in_place=a.in_place, refine=a.refine or 0)  # frames: fast path unless asked
     fmt = output_format(dst, a.format)
     f = read_image_file(src)
-    marked = wm.embed_bits(f.array, bits, strength=a.strength)
+    marked = wm.embed_bits(f.array, bits, strength=a.strength, refine=a.refine)
     data = encode_image(marked, fmt, a.quality, f.icc, f.exif)
     write_bytes_atomic(dst, data, protect=[] if a.in_place else [src])
     x, y = f.array.astype(np.float64), marked.astype(np.float64)
@@ -206,6 +206,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--kind", choices=["text", "hex", "bytes", "int"], default=None,
                    help="how to read -m (default: text)")
     e.add_argument("--strength", type=float, default=1.0, help="residual strength factor (MBRS), default 1")
+    e.add_argument("--refine", type=int, default=None, metavar="STEPS",
+                   help="embed-time refinement steps against the decoder (default: the model's; 0 = fast path; "
+                        "videos: 0 unless given)")
     e.add_argument("--format", help="output format: png (default by extension), jpeg, webp, tiff")
     e.add_argument("--quality", type=int, default=95, help="JPEG/WebP output quality")
     e.add_argument("--in-place", action="store_true", help="overwrite the input file(s)")

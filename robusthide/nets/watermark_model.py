@@ -10,6 +10,12 @@ The networks run at a fixed working resolution S (e.g. 128). To mark an image of
    full-resolution cover, times a test-time strength factor (MBRS's strength factor);
 4. the decoder reads an antialiased S x S resize of whatever image it is given.
 
+Optional embed-time refinement (``refine``): the encoder's output is a starting point that a few Adam steps
+then adjust, per image, against the fixed decoder -- the fixed-network optimisation of FNNS (paper 004's
+baseline, Kishore et al. 2021) applied to our residual: a hinge on the decoder's logit margin, on the marked
+image and on a differentiable JPEG of it, plus an L2 penalty that keeps the change small. It fixes the
+images whose bits the feed-forward encoder gets wrong even before any attack.
+
 Training runs exactly this pipeline with the attacks applied at the full resolution, so the network
 learns the deployment path.
 """
@@ -31,30 +37,83 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
 
 
+#: Defaults of the embed-time refinement (``refine={"steps": N, ...}``; steps 0 = off).
+REFINE_DEFAULTS = {"steps": 0, "lr": 0.02, "margin": 1.0, "weight": 1.0, "quality": 50}
+
+
+def decoder_view(r: torch.Tensor, factor: int = 4) -> torch.Tensor:
+    """How the decoder sees a working-size residual once it has been upsampled to a large image and the
+    image resized back (bilinear up by ``factor``, antialiased bilinear down): a mild blur."""
+    s = r.shape[-2:]
+    up = F.interpolate(r, scale_factor=factor, mode="bilinear", align_corners=False)
+    return F.interpolate(up, size=tuple(s), mode="bilinear", align_corners=False, antialias=True)
+
+
 class WatermarkModel(nn.Module):
     """Encoder + decoder + perceptual mask, working at ``encoder.size`` and applied at any size."""
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, amplitude: float = 6 / 255,
-                 mask: dict | None = None):
+                 mask: dict | None = None, refine: dict | None = None):
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
         self.n_bits: int = encoder.n_bits
         self.size: int = encoder.size
         self.amplitude = float(amplitude)
         self.mask = PerceptualMask(**(mask or {}))
+        unknown = sorted(set(refine or {}) - set(REFINE_DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown refine keys {unknown} (known: {sorted(REFINE_DEFAULTS)})")
+        self.refine_cfg = {**REFINE_DEFAULTS, **(refine or {})}
 
-    def small_residual(self, small: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
-        """The masked luma residual at the working resolution, from the cover resized to S x S."""
-        return self.encoder(small, bits).float() * self.mask(small) * self.amplitude
+    def small_residual(self, small: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
+                       refine: int | None = None) -> torch.Tensor:
+        """The masked luma residual at the working resolution, from the cover resized to S x S (``strength``
+        is the factor it will be applied with; only the refinement uses it). ``refine``: refinement steps
+        for this call (None: the model's ``refine`` setting; 0: off, the fast feed-forward path)."""
+        m = self.mask(small) * self.amplitude
+        r = self.encoder(small, bits).float()
+        steps = self.refine_cfg["steps"] if refine is None else int(refine)
+        if steps > 0:
+            r = self.refine(small, bits, r.detach(), m, strength, steps)
+        return r * m
 
-    def residual(self, cover: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    def refine(self, small: torch.Tensor, bits: torch.Tensor, r0: torch.Tensor, m: torch.Tensor,
+               strength: float = 1.0, steps: int | None = None) -> torch.Tensor:
+        """Adjust the encoder output ``r0`` per image against the fixed decoder (see the module docstring):
+        minimise ``mean(relu(margin - logit * sign(bit)))`` over the marked image and its differentiable
+        JPEG at ``quality`` (:class:`robusthide.attacks.simulators.jpeg.DiffJPEG`, straight-through
+        rounding), plus ``weight * mean(delta ** 2)``; stop early once every margin holds."""
+        from robusthide.attacks.simulators.jpeg import DiffJPEG
+
+        c = self.refine_cfg
+        jpeg = DiffJPEG(int(c["quality"]), rounding="ste", backend="own")
+        # callers may run under no_grad or inference_mode: leave both, and copy their (inference) tensors
+        with torch.inference_mode(False), torch.enable_grad():
+            small, r0, m = (t.detach().float().clone() for t in (small, r0, m))
+            sign = (bits.detach().float().clone() * 2 - 1).repeat(2, 1)
+            delta = torch.zeros_like(r0, requires_grad=True)
+            opt = torch.optim.Adam([delta], lr=float(c["lr"]))
+            for _ in range(int(c["steps"] if steps is None else steps)):
+                x = (small + strength * decoder_view((r0 + delta) * m)).clamp(0, 1)
+                margin = self.decoder(torch.cat([x, jpeg(x)])).float() * sign
+                hinge = F.relu(float(c["margin"]) - margin)
+                if not bool((hinge > 0).any()):
+                    break
+                loss = hinge.mean() + float(c["weight"]) * delta.pow(2).mean()
+                (delta.grad,) = torch.autograd.grad(loss, [delta])
+                opt.step()
+        return r0 + delta.detach()
+
+    def residual(self, cover: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
+                 refine: int | None = None) -> torch.Tensor:
         """The masked luma residual at full resolution (N x 1 x H x W), before the strength factor."""
         small = resize(cover, (self.size, self.size))
-        return resize(self.small_residual(small, bits), tuple(cover.shape[-2:]))
+        return resize(self.small_residual(small, bits, strength, refine), tuple(cover.shape[-2:]))
 
-    def embed(self, cover: torch.Tensor, bits: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+    def embed(self, cover: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
+              refine: int | None = None) -> torch.Tensor:
         """Marked image (N x 3 x H x W in [0, 1], not yet rounded) for covers of any size."""
-        r = self.residual(cover, bits)
+        r = self.residual(cover, bits, strength, refine)
         return (cover + strength * r).clamp(0, 1)
 
     def decode(self, image: torch.Tensor) -> torch.Tensor:

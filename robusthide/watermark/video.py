@@ -31,7 +31,8 @@ def _open(path: Path):
 
 
 def embed_video(wm, src: Path, dst: Path, bits: np.ndarray, strength: float = 1.0, crf: int = 18,
-                codec: str = "h264", in_place: bool = False, keyframes_only: bool = False) -> dict[str, Any]:
+                codec: str = "h264", in_place: bool = False, keyframes_only: bool = False,
+                refine: int | None = 0) -> dict[str, Any]:
     import os
 
     import av
@@ -82,7 +83,7 @@ def embed_video(wm, src: Path, dst: Path, bits: np.ndarray, strength: float = 1.
                 x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div(255).to(wm.device)
                 with torch.no_grad():
                     if residual is None or not keyframes_only or frame.key_frame:
-                        residual = wm.model.residual(x, bits_t)
+                        residual = wm.model.residual(x, bits_t, strength, refine)
                     y = (x + strength * residual).clamp(0, 1)
                 marked = (y[0].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
                 mse = float(np.mean((marked.astype(np.float64) - rgb) ** 2))

@@ -98,16 +98,19 @@ class Watermarker:
         return b[None].to(self.device)
 
     @torch.no_grad()
-    def embed_bits(self, image: Any, bits: Any, strength: float = 1.0) -> Any:
-        """Mark ``image`` with exactly these raw bits (no error correction, no header)."""
+    def embed_bits(self, image: Any, bits: Any, strength: float = 1.0, refine: int | None = None) -> Any:
+        """Mark ``image`` with exactly these raw bits (no error correction, no header). ``refine``: steps of
+        the embed-time refinement against the decoder (None: the model's setting, 0: the fast path)."""
         if not (0 < strength <= 4):
             raise RobustHideError(f"strength must be in (0, 4], got {strength}")
+        if refine is not None and (isinstance(refine, bool) or not isinstance(refine, int) or refine < 0):
+            raise RobustHideError(f"refine must be a number of steps >= 0, got {refine!r}")
         fast = _uint8_view(image)
         if fast is not None and self.device.type == "cpu":
-            return self._embed_uint8(fast, image, self._bits_tensor(bits), strength)
+            return self._embed_uint8(fast, image, self._bits_tensor(bits), strength, refine)
         d = to_image_data(image)
         cover = d.rgb.to(self.device, torch.float32)
-        marked = self.model.embed(cover, self._bits_tensor(bits), strength=strength)
+        marked = self.model.embed(cover, self._bits_tensor(bits), strength=strength, refine=refine)
         return from_image_data(d, marked)
 
     def _small(self, rgb: np.ndarray) -> torch.Tensor:
@@ -122,7 +125,7 @@ class Watermarker:
         return torch.from_numpy(small.copy()).permute(2, 0, 1)[None].float().div_(255)
 
     def _embed_uint8(self, view: tuple[np.ndarray, np.ndarray | None], original: Any, bits: torch.Tensor,
-                     strength: float) -> Any:
+                     strength: float, refine: int | None = None) -> Any:
         """Fast path for 8-bit images: only the residual is computed in float at full size."""
         import torch.nn.functional as F
 
@@ -131,7 +134,7 @@ class Watermarker:
         from robusthide.watermark.imagedata import _check_size
 
         _check_size(h, w)
-        r = self.model.small_residual(self._small(rgb), bits)
+        r = self.model.small_residual(self._small(rgb), bits, strength, refine)
         r = F.interpolate(r, size=(h, w), mode="bilinear", align_corners=False)[0, 0].mul_(255 * strength)
         x = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy()).float()
         out = (x.add_(r[..., None]) if rgb.ndim == 3 else x.add_(r)).round_().clamp_(0, 255).to(torch.uint8).numpy()
@@ -172,9 +175,10 @@ class Watermarker:
         return encode_message(message, self.n_bits, schema=self._schema(schema), kind=kind)
 
     def embed(self, image: Any, message: Any, strength: float = 1.0, kind: str | None = None,
-              schema: int | None = None) -> Any:
-        """Mark ``image`` with ``message`` (text, bytes, hex with kind='hex', or int), error-corrected."""
-        return self.embed_bits(image, self.encode_message(message, kind, schema), strength)
+              schema: int | None = None, refine: int | None = None) -> Any:
+        """Mark ``image`` with ``message`` (text, bytes, hex with kind='hex', or int), error-corrected.
+        ``refine``: embed-time refinement steps (None: the model's setting; 0: fast, feed-forward only)."""
+        return self.embed_bits(image, self.encode_message(message, kind, schema), strength, refine)
 
     def extract(self, image: Any) -> ExtractResult:
         """Decode the payload and test for presence (see :mod:`robusthide.payload.detection`)."""
