@@ -165,3 +165,12 @@ def test_models_lists_the_zoo_and_prints_cards(capsys):
     assert rc == 0 and so.startswith("# Model card: `default`")
     rc, _, err = run(capsys, "models", "--card", "nope")
     assert rc == 2 and err.strip() == f"robusthide: error: no model named 'nope' (known: {', '.join(PRETRAINED)})"
+
+
+def test_schema_by_name_or_id(capsys):
+    rc, so, _ = run(capsys, "capacity", "--schema", "large", "--json")
+    by_name = json.loads(so)
+    rc2, so2, _ = run(capsys, "capacity", "--schema", "2", "--json")
+    assert rc == rc2 == 0 and by_name == json.loads(so2) and by_name["schema_name"] == "large"
+    rc, _, err = run(capsys, "capacity", "--schema", "bogus")
+    assert rc == 2 and "unknown schema 'bogus'" in err and err.count("\n") == 1

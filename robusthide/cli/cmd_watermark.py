@@ -190,9 +190,15 @@ def _capacity(a: argparse.Namespace) -> int:
     return 0
 
 
+def schema_arg(s: str) -> int | str:
+    """A payload schema on the command line: its id (0-3) or its name (robust, balanced, large, max)."""
+    return int(s) if s.strip().isdigit() else s.strip()
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="default", help="zoo name or path to a robusthide .safetensors")
-    p.add_argument("--schema", type=int, default=None, help="payload schema (default: the model's default)")
+    p.add_argument("--schema", type=schema_arg, default=None,
+                   help="payload schema, id or name: robust (default), balanced, large, max")
     p.add_argument("--json", action="store_true", help="JSON lines output")
     p.add_argument("--recursive", action="store_true", help="process every image in a folder")
     p.add_argument("--workers", type=int, default=2, help="parallel workers for folders")
@@ -228,7 +234,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(d)
     c = sub.add_parser("capacity", help="payload capacity of a model and schema")
     c.add_argument("--model", default="default")
-    c.add_argument("--schema", type=int, default=None)
+    c.add_argument("--schema", type=schema_arg, default=None, help="id or name (default: all schemas)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=_capacity)
     register_fpr(sub)
@@ -298,7 +304,7 @@ def _contact(a: argparse.Namespace) -> int:
 def register_contact(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("contact-sheet", help="cover | marked | residual x10 for photos, for people to judge")
     c.add_argument("--model", default="default")
-    c.add_argument("--schema", type=int, default=None)
+    c.add_argument("--schema", type=schema_arg, default=None, help="id or name (default: all schemas)")
     c.add_argument("--data", default="data/photos/train")
     c.add_argument("--names", help="comma-separated file-name prefixes")
     c.add_argument("--resize", type=int, default=1024, help="resize photos to this width first (web size)")
