@@ -208,3 +208,9 @@ def test_export_sets_the_mask_floor(tmp_path, photo_dir):
     assert 0.32 < float(ratio.min()) <= float(ratio.max()) < 0.36  # (0.1 + ~0) / (0.3 + ~0) in flat areas
     with pytest.raises(RobustHideError, match=r"mask floor must be in \[0, 1\]"):
         export_run(tmp_path / "t", tmp_path / "bad.safetensors", mask_floor=1.5)
+    capped = load_model(export_run(tmp_path / "t", tmp_path / "cap.safetensors", jnd_cap=0.5, refine_steps=3))
+    assert capped.mask.cap_k == 0.5 and capped.refine_cfg["steps"] == 3 and base.mask.cap(flat) is None
+    expected = 0.5 * (3 * (0.6 * 255 - 127) / 128 + 3) / 255  # Chou-Li above mid-grey; sigma ~ 0 when flat
+    assert float(capped.mask.cap(flat).max()) == pytest.approx(expected, abs=1e-4)
+    with pytest.raises(RobustHideError, match=r"JND cap must be in"):
+        export_run(tmp_path / "t", tmp_path / "bad.safetensors", jnd_cap=0)

@@ -174,3 +174,20 @@ def test_embed_time_refinement_widens_the_decoder_margin(wm, photos):
     assert np.array_equal(wm.embed_bits(img, bits, refine=0), fast)
     with pytest.raises(RobustHideError, match="refine must be a number of steps"):
         wm.embed_bits(img, bits, refine=-1)
+
+
+def test_jnd_cap_bounds_the_mark_in_flat_areas(wm):
+    """The shipped default caps the applied residual at 0.5 x the Chou-Li luminance JND in flat areas
+    (robusthide/nets/masking.py): 1.5 grey levels on mid-grey (6.6 on near-black), with or without
+    refinement, where the encoder alone would put more."""
+    assert wm.model.mask.cap_k == 0.5
+    flat = np.full((256, 256, 3), 128, np.uint8)
+    for refine in (None, 0):
+        assert np.abs(wm.embed(flat, 7, refine=refine).astype(int) - flat).max() <= 2
+    dark = np.full((256, 256, 3), 20, np.uint8)
+    assert np.abs(wm.embed(dark, 7).astype(int) - dark).max() <= 7
+    wm.model.mask.cap_k = None
+    try:
+        assert np.abs(wm.embed(flat, 7, refine=0).astype(int) - flat).max() > 2
+    finally:
+        wm.model.mask.cap_k = 0.5

@@ -27,7 +27,7 @@ def _export(a: argparse.Namespace) -> int:
     from robusthide.zoo.export import export_run
 
     path = export_run(a.run, a.output, name=a.name, strength=a.strength, mask_floor=a.mask_floor,
-                      refine_steps=a.refine)
+                      refine_steps=a.refine, jnd_cap=a.jnd_cap)
     print(f"wrote {path}")
     return 0
 
@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--mask-floor", type=float, default=None,
                    help="floor of the perceptual mask's texture term, 0..1 (training default 0.3): the share "
                         "of the residual kept in flat areas")
+    e.add_argument("--jnd-cap", type=float, default=None, metavar="K",
+                   help="bound the applied residual per pixel by K x the Chou-Li luminance JND + half the local "
+                        "standard deviation (flat areas get at most a few grey levels)")
     e.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="embed-time refinement against the decoder, at most STEPS Adam steps per image (0: off)")
     e.set_defaults(func=_export)

@@ -14,6 +14,13 @@ multiplied by a mask computed from the cover's luma at the network's working res
 
 The mask is computed at the working resolution and upsampled with the residual, so it is the same for
 training and for inference at any image size.
+
+The mask scales the encoder's output, and an encoder can learn to undo a scale: the shipped model's
+output is largest where the mask is smallest, in flat sky. :meth:`PerceptualMask.cap` therefore also
+bounds the final residual per pixel (``cap`` = k, off by default), in grey levels::
+
+    T_lum(Y) = 17 (1 - sqrt(Y / 127)) + 3    if Y < 127, else  3 (Y - 127) / 128 + 3   (Chou & Li 1995)
+    cap      = k * T_lum(Y) + tex * sigma                                               (sigma in grey levels)
 """
 
 from __future__ import annotations
@@ -35,20 +42,33 @@ class PerceptualMask(nn.Module):
     """JND-style mask in [floor * lum_lo, 1] (see module docstring). No learnable parameters."""
 
     def __init__(self, window: int = 5, sigma_half: float = 0.02, floor: float = 0.3,
-                 lum_lo: float = 0.4, lum_slope: float = 1.6):
+                 lum_lo: float = 0.4, lum_slope: float = 1.6, cap: float | None = None, tex: float = 0.5):
         super().__init__()
+        self.cap_k, self.tex = cap, tex
         if window % 2 != 1 or window < 3:
             raise ValueError(f"window must be odd and >= 3, got {window}")
         self.window, self.sigma_half, self.floor = window, sigma_half, floor
         self.lum_lo, self.lum_slope = lum_lo, lum_slope
 
-    def forward(self, cover: torch.Tensor) -> torch.Tensor:
-        y = luma(cover.float())
+    def _sigma(self, y: torch.Tensor) -> torch.Tensor:
         k, p = self.window, self.window // 2
         yp = F.pad(y, (p, p, p, p), mode="replicate")
         mu = F.avg_pool2d(yp, k, stride=1)
         var = (F.avg_pool2d(yp * yp, k, stride=1) - mu * mu).clamp_min(0)
-        sigma = torch.sqrt(var + 1e-8)
+        return torch.sqrt(var + 1e-8)
+
+    def cap(self, cover: torch.Tensor) -> torch.Tensor | None:
+        """Per-pixel bound of the applied residual (in [0, 1] units; module docstring), None when off."""
+        if self.cap_k is None:
+            return None
+        y = luma(cover.float())
+        g = y * 255
+        t_lum = torch.where(g < 127, 17 * (1 - torch.sqrt(g.clamp_min(0) / 127)) + 3, 3 * (g - 127) / 128 + 3)
+        return (self.cap_k * t_lum + self.tex * self._sigma(y) * 255) / 255
+
+    def forward(self, cover: torch.Tensor) -> torch.Tensor:
+        y = luma(cover.float())
+        sigma = self._sigma(y)
         t = sigma / (sigma + self.sigma_half)
         m_tex = self.floor + (1 - self.floor) * t
         m_lum = (self.lum_lo + self.lum_slope * y).clamp(self.lum_lo, 1.0)

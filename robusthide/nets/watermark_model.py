@@ -71,14 +71,24 @@ class WatermarkModel(nn.Module):
         is the factor it will be applied with; only the refinement uses it). ``refine``: refinement steps
         for this call (None: the model's ``refine`` setting; 0: off, the fast feed-forward path)."""
         m = self.mask(small) * self.amplitude
+        cap = self.mask.cap(small)
         r = self.encoder(small, bits).float()
         steps = self.refine_cfg["steps"] if refine is None else int(refine)
         if steps > 0:
-            r = self.refine(small, bits, r.detach(), m, strength, steps)
-        return r * m
+            r = self.refine(small, bits, r.detach(), m, strength, steps, cap)
+        return self.bound(r * m, cap, strength)
+
+    @staticmethod
+    def bound(res: torch.Tensor, cap: torch.Tensor | None, strength: float = 1.0) -> torch.Tensor:
+        """Clamp the residual so that ``strength * res`` stays within the per-pixel ``cap`` (None: as is)."""
+        if cap is None:
+            return res
+        c = cap / max(float(strength), 1e-6)
+        return torch.maximum(torch.minimum(res, c), -c)
 
     def refine(self, small: torch.Tensor, bits: torch.Tensor, r0: torch.Tensor, m: torch.Tensor,
-               strength: float = 1.0, steps: int | None = None) -> torch.Tensor:
+               strength: float = 1.0, steps: int | None = None,
+               cap: torch.Tensor | None = None) -> torch.Tensor:
         """Adjust the encoder output ``r0`` per image against the fixed decoder (see the module docstring):
         minimise ``mean(relu(margin - logit * sign(bit)))`` over the marked image and its differentiable
         JPEG at ``quality`` (:class:`robusthide.attacks.simulators.jpeg.DiffJPEG`, straight-through
@@ -90,11 +100,12 @@ class WatermarkModel(nn.Module):
         # callers may run under no_grad or inference_mode: leave both, and copy their (inference) tensors
         with torch.inference_mode(False), torch.enable_grad():
             small, r0, m = (t.detach().float().clone() for t in (small, r0, m))
+            cap = None if cap is None else cap.detach().float().clone()
             sign = (bits.detach().float().clone() * 2 - 1).repeat(2, 1)
             delta = torch.zeros_like(r0, requires_grad=True)
             opt = torch.optim.Adam([delta], lr=float(c["lr"]))
             for _ in range(int(c["steps"] if steps is None else steps)):
-                x = (small + strength * decoder_view((r0 + delta) * m)).clamp(0, 1)
+                x = (small + strength * decoder_view(self.bound((r0 + delta) * m, cap, strength))).clamp(0, 1)
                 margin = self.decoder(torch.cat([x, jpeg(x)])).float() * sign
                 hinge = F.relu(float(c["margin"]) - margin)
                 if not bool((hinge > 0).any()):

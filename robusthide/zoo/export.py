@@ -12,13 +12,16 @@ from robusthide.zoo.registry import FORMAT
 
 
 def export_run(run: str | Path, output: str | Path, name: str | None = None, checkpoint: str = "latest",
-               strength: float = 1.0, mask_floor: float | None = None, refine_steps: int = 0) -> Path:
+               strength: float = 1.0, mask_floor: float | None = None, refine_steps: int = 0,
+               jnd_cap: float | None = None) -> Path:
     """Write the run's embedder/extractor to ``output``.
 
     ``strength`` bakes a test-time strength factor (MBRS §3.4: ``cover + s * residual``) into the
     shipped model's amplitude, so the zoo model's strength 1.0 is the chosen operating point.
     ``mask_floor`` sets the floor of the perceptual mask's texture term
     (:class:`robusthide.nets.masking.PerceptualMask`): the share of the residual kept in flat areas.
+    ``jnd_cap`` bounds the applied residual per pixel by that multiple of the Chou-Li luminance JND plus
+    half the local standard deviation (:meth:`robusthide.nets.masking.PerceptualMask.cap`).
     ``refine_steps`` > 0 turns on the embed-time refinement against the decoder
     (:meth:`robusthide.nets.watermark_model.WatermarkModel.refine`, at most that many Adam steps per image).
     """
@@ -26,6 +29,8 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
         raise RobustHideError(f"strength must be in (0, 4], got {strength}")
     if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or not (0 <= refine_steps <= 1000):
         raise RobustHideError(f"refine steps must be an integer in [0, 1000], got {refine_steps!r}")
+    if jnd_cap is not None and not (0 < jnd_cap <= 10):
+        raise RobustHideError(f"JND cap must be in (0, 10], got {jnd_cap}")
     if mask_floor is not None and not (0 <= mask_floor <= 1):
         raise RobustHideError(f"mask floor must be in [0, 1], got {mask_floor}")
     run = Path(run)
@@ -44,6 +49,10 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
         if "amplitude" not in kwargs:
             raise RobustHideError(f"architecture {arch!r} has no perceptual mask to set --mask-floor on")
         kwargs["mask"] = {**kwargs.get("mask", {}), "floor": float(mask_floor)}
+    if jnd_cap is not None:
+        if "amplitude" not in kwargs:
+            raise RobustHideError(f"architecture {arch!r} has no perceptual mask to set --jnd-cap on")
+        kwargs["mask"] = {**kwargs.get("mask", {}), "cap": float(jnd_cap)}
     if refine_steps:
         if "amplitude" not in kwargs:
             raise RobustHideError(f"architecture {arch!r} has no residual to refine")
