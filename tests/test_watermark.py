@@ -191,3 +191,16 @@ def test_jnd_cap_bounds_the_mark_in_flat_areas(wm):
         assert np.abs(wm.embed(flat, 7, refine=0).astype(int) - flat).max() > 2
     finally:
         wm.model.mask.cap_k = 0.5
+
+
+def test_lean128_carries_a_ten_character_text(photos):
+    """The 128-bit zoo model (robusthide/zoo/cards/lean128.md): schema 'large' holds 10 ASCII characters
+    with BCH correcting 6 errors; the text survives JPEG 75 on fixtures of several sizes."""
+    wm = Watermarker.from_pretrained("lean128", schema="large")
+    assert wm.n_bits == 128 and wm.capacity()["max_text_ascii_chars"] == 10
+    text = "(c) J.Doe!"
+    for img in _sizes(photos).values():
+        res = wm.extract(_jpeg(wm.embed(img, text), 75))
+        assert res.message == text and res.detected, (img.shape, res)
+    with pytest.raises(RobustHideError, match="too long"):
+        wm.embed(photos["astronaut"], "eleven char")

@@ -25,6 +25,8 @@ FORMAT = "robusthide/1"
 PRETRAINED: dict[str, dict[str, Any]] = {
     "default": {"file": "default-lean64.safetensors", "card": "default-lean64.md",
                 "summary": "64 bits; 42.2 dB; BER 0.11 % after JPEG Q50 at 512 px"},
+    "lean128": {"file": "lean128.safetensors", "card": "lean128.md",
+                "summary": "128 bits: 10 ASCII characters with --schema large; see its card"},
 }
 
 
