@@ -464,6 +464,17 @@ def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
 READING_HEADING = "## Reading (hand-written)"
 
 
+def write_keeping_reading(md: Path, text: str) -> None:
+    """Write the regenerated Markdown ``text`` to ``md``, keeping the section headed :data:`READING_HEADING`
+    of an existing ``md`` (a person's interpretation of the numbers) at its end."""
+    if md.exists():
+        old = md.read_text()
+        at = old.find(READING_HEADING)
+        if at >= 0:
+            text = text.rstrip("\n") + "\n\n" + old[at:]
+    md.write_text(text)
+
+
 def write_results(doc: dict[str, Any], rep: Reproduction, out: str | Path) -> dict[str, str]:
     """Write ``OUT/NAME.md`` and ``.json``. A section headed :data:`READING_HEADING` at the end of an existing
     ``NAME.md`` (a person's interpretation of the numbers) is kept below the regenerated tables."""
@@ -472,12 +483,6 @@ def write_results(doc: dict[str, Any], rep: Reproduction, out: str | Path) -> di
     d = Path(out)
     d.mkdir(parents=True, exist_ok=True)
     md, js = d / f"{rep.name}.md", d / f"{rep.name}.json"
-    text = render_markdown(doc, rep)
-    if md.exists():  # a person's reading of the results survives a rerun
-        old = md.read_text()
-        at = old.find(READING_HEADING)
-        if at >= 0:
-            text = text.rstrip("\n") + "\n\n" + old[at:]
-    md.write_text(text)
+    write_keeping_reading(md, render_markdown(doc, rep))
     js.write_text(json.dumps(_jsonable(doc), indent=1, ensure_ascii=False) + "\n")
     return {"md": str(md), "json": str(js)}

@@ -208,18 +208,12 @@ def plot(doc: dict[str, Any], path: str | Path) -> Path:
 
 def write_results(doc: dict[str, Any], out: str | Path) -> dict[str, str]:
     """``OUT.md``, ``OUT.json``, ``OUT.png``; a hand-written Reading section of ``OUT.md`` survives."""
-    from robusthide.evaluation.reproduce import READING_HEADING
+    from robusthide.evaluation.reproduce import write_keeping_reading
 
     base = Path(out)
     base.parent.mkdir(parents=True, exist_ok=True)
     md, js, png = (base.with_name(base.name + s) for s in (".md", ".json", ".png"))
-    text = to_markdown(doc)
-    if md.exists():
-        old = md.read_text()
-        at = old.find(READING_HEADING)
-        if at >= 0:
-            text = text.rstrip("\n") + "\n\n" + old[at:]
-    md.write_text(text)
+    write_keeping_reading(md, to_markdown(doc))
     js.write_text(json.dumps(doc, indent=1) + "\n")
     plot(doc, png)
     return {"md": str(md), "json": str(js), "png": str(png)}

@@ -41,25 +41,23 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     cfg = doc["config"]
     kwargs = dict(cfg["model"])
     arch = kwargs.pop("arch")
+    options = {"--strength": strength != 1.0, "--mask-floor": mask_floor is not None,
+               "--jnd-cap": jnd_cap is not None, "--refine": bool(refine_steps)}
+    used = [flag for flag, on in options.items() if on]
+    if used and "amplitude" not in kwargs:  # only WatermarkModel architectures have residual, mask, refinement
+        raise RobustHideError(f"architecture {arch!r} has no masked residual for {', '.join(used)}")
     if strength != 1.0:
-        if "amplitude" not in kwargs:
-            raise RobustHideError(f"architecture {arch!r} has no amplitude to scale by --strength")
         kwargs["amplitude"] = float(kwargs["amplitude"]) * strength
     if mask_floor is not None:
-        if "amplitude" not in kwargs:
-            raise RobustHideError(f"architecture {arch!r} has no perceptual mask to set --mask-floor on")
         kwargs["mask"] = {**kwargs.get("mask", {}), "floor": float(mask_floor)}
     if jnd_cap is not None:
-        if "amplitude" not in kwargs:
-            raise RobustHideError(f"architecture {arch!r} has no perceptual mask to set --jnd-cap on")
         kwargs["mask"] = {**kwargs.get("mask", {}), "cap": float(jnd_cap)}
     if refine_steps:
-        if "amplitude" not in kwargs:
-            raise RobustHideError(f"architecture {arch!r} has no residual to refine")
         kwargs["refine"] = {**kwargs.get("refine", {}), "steps": refine_steps}
-    tensors = {k[6:]: v.float().contiguous() for k, v in load_file(str(tpath)).items()
+    state = load_file(str(tpath))
+    tensors = {k[6:]: v.float().contiguous() for k, v in state.items()
                if k.startswith("model.") and not k.startswith("model.discriminator.")}
-    if any(k.startswith("model.discriminator.") for k in load_file(str(tpath))):
+    if any(k.startswith("model.discriminator.") for k in state):
         kwargs["discriminator"] = False  # the zoo ships the embedder/extractor only
     meta = {
         "format": FORMAT,
