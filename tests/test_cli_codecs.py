@@ -238,3 +238,19 @@ def test_bench_codecs_writes_json_and_md(capsys, tmp_path):
     assert "`resize:0.5\\|png`" in md
     rc, _, err = run(capsys, "bench", "codecs", "--out", str(out), "--codecs", "nosuch")
     assert rc == 2 and "unknown codec" in err
+
+
+# -- robusthide bench train ----------------------------------------------------------------------------------
+
+def test_bench_train_writes_rows_per_arch_and_autocast(tmp_path):
+    from robusthide.bench.train import cpu_bf16_flags
+    from robusthide.bench.train import run as bench_train
+
+    res = bench_train(str(tmp_path / "bt"), ["lean", "nosuch"], size=32, batch=2)
+    lean = [r for r in res["rows"] if r["arch"] == "lean"]
+    assert [r["amp"] for r in lean] == [False, True] and all(r["img_per_s"] > 0 for r in lean)
+    assert all("error" in r for r in res["rows"] if r["arch"] == "nosuch")
+    assert res["cpu_bf16"] == cpu_bf16_flags()
+    md = (tmp_path / "bt.md").read_text()
+    assert res["command"] in md and "CPU bf16 instructions" in md
+    assert json.loads((tmp_path / "bt.json").read_text())["rows"] == res["rows"]
