@@ -159,7 +159,7 @@ def test_models_lists_the_zoo_and_prints_cards(capsys):
     rows = json.loads(so)
     assert rc == 0 and [r["name"] for r in rows] == list(PRETRAINED)
     d = describe("default")
-    assert d["n_bits"] == 64 and d["size"] == 128 and d["strength"] == pytest.approx(1.56) and d["steps"] == 4500
+    assert d["n_bits"] == 64 and d["size"] == 128 and d["strength"] == pytest.approx(1.0) and d["steps"] == 10000
     assert 0.5 < d["megabytes"] < 10
     rc, so, _ = run(capsys, "models", "--card", "default")
     assert rc == 0 and so.startswith("# Model card: `default`")

@@ -204,3 +204,24 @@ def test_lean128_carries_a_ten_character_text(photos):
         assert res.message == text and res.detected, (img.shape, res)
     with pytest.raises(RobustHideError, match="too long"):
         wm.embed(photos["astronaut"], "eleven char")
+
+
+def test_refinement_sees_the_deployment_path(wm, photos):
+    """With the full-size cover at hand the refinement optimises through ``deployment_view`` (upsampling,
+    clipping, 8-bit rounding, the decoder's resize): that view is what the decoder reads from the saved
+    uint8 image, also for a cover whose highlights clip the mark."""
+    from robusthide.nets.watermark_model import deployment_view
+
+    img = _sizes(photos)["coffee-2.2MP"].copy()
+    img[:400] = 255  # a blown-out sky: the positive half of the mark is clipped there
+    bits = wm._bits_tensor(np.random.default_rng(5).integers(0, 2, wm.n_bits))
+    cover = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    marked = wm.embed_bits(img, bits[0].numpy().astype(np.uint8), refine=0)
+    with torch.no_grad():
+        res = wm.model.small_residual(wm._small(img), bits, refine=0)
+        seen = deployment_view(cover, wm.model.size)(res)
+    real = wm._small(marked)
+    assert float((seen - real).abs().mean()) < 0.4 / 255 and float((seen - real).abs().max()) < 1.5 / 255
+    naive = (wm._small(img) + res).clamp(0, 1)  # the working-size view ignores the clipping
+    assert float((naive - real).abs().mean()) > 3 * float((seen - real).abs().mean())
+

@@ -14,13 +14,18 @@ Optional embed-time refinement (``refine``): the encoder's output is a starting 
 then adjust, per image, against the fixed decoder -- the fixed-network optimisation of FNNS (paper 004's
 baseline, Kishore et al. 2021) applied to our residual: a hinge on the decoder's logit margin, on the marked
 image and on a differentiable JPEG of it, plus an L2 penalty that keeps the change small. It fixes the
-images whose bits the feed-forward encoder gets wrong even before any attack.
+images whose bits the feed-forward encoder gets wrong even before any attack. When the full-resolution
+cover is at hand (:meth:`WatermarkModel.embed`, the Watermarker), the refinement sees the exact deployment
+path (:func:`deployment_view`: upsampling, clipping to [0, 1] and 8-bit rounding at full size, then the
+decoder's resize), so saturated pixels and rounding cannot undo what it optimised at the working size.
 
 Training runs exactly this pipeline with the attacks applied at the full resolution, so the network
 learns the deployment path.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +54,30 @@ def decoder_view(r: torch.Tensor, factor: int = 4) -> torch.Tensor:
     return F.interpolate(up, size=tuple(s), mode="bilinear", align_corners=False, antialias=True)
 
 
+#: Above this many pixels the deployment view runs on a copy of the cover resized to this area.
+EXACT_VIEW_MAX_PIXELS = 2048 * 2048
+
+
+def deployment_view(cover: torch.Tensor, size: int, strength: float = 1.0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The decoder's input as a differentiable function of the working-size residual ``res`` (N x 1 x S x S)
+    for this full-size ``cover`` (N x C x H x W in [0, 1], C = 1 or 3): ``resize_S(round8(clip(cover +
+    strength * up(res))))``, with the 8-bit rounding straight-through. Covers above
+    :data:`EXACT_VIEW_MAX_PIXELS` are first resized to that area (rounding then averages out anyway)."""
+    h, w = cover.shape[-2:]
+    if h * w > EXACT_VIEW_MAX_PIXELS:
+        k = (EXACT_VIEW_MAX_PIXELS / (h * w)) ** 0.5
+        cover = resize(cover, (max(size, round(h * k)), max(size, round(w * k))))
+    cover = cover.detach().float()
+
+    def view(res: torch.Tensor) -> torch.Tensor:
+        x = (cover + strength * resize(res, tuple(cover.shape[-2:]))).clamp(0, 1)
+        x = x + ((x * 255).round() / 255 - x).detach()
+        x = resize(x, (size, size))
+        return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+    return view
+
+
 class WatermarkModel(nn.Module):
     """Encoder + decoder + perceptual mask, working at ``encoder.size`` and applied at any size."""
 
@@ -66,16 +95,18 @@ class WatermarkModel(nn.Module):
         self.refine_cfg = {**REFINE_DEFAULTS, **(refine or {})}
 
     def small_residual(self, small: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
-                       refine: int | None = None) -> torch.Tensor:
+                       refine: int | None = None, cover: torch.Tensor | None = None) -> torch.Tensor:
         """The masked luma residual at the working resolution, from the cover resized to S x S (``strength``
         is the factor it will be applied with; only the refinement uses it). ``refine``: refinement steps
-        for this call (None: the model's ``refine`` setting; 0: off, the fast feed-forward path)."""
+        for this call (None: the model's ``refine`` setting; 0: off, the fast feed-forward path). ``cover``:
+        the full-size cover, if at hand: the refinement then optimises through :func:`deployment_view`."""
         m = self.mask(small) * self.amplitude
         cap = self.mask.cap(small)
         r = self.encoder(small, bits).float()
         steps = self.refine_cfg["steps"] if refine is None else int(refine)
         if steps > 0:
-            r = self.refine(small, bits, r.detach(), m, strength, steps, cap)
+            view = None if cover is None else deployment_view(cover, self.size, strength)
+            r = self.refine(small, bits, r.detach(), m, strength, steps, cap, view)
         return self.bound(r * m, cap, strength)
 
     @staticmethod
@@ -88,11 +119,13 @@ class WatermarkModel(nn.Module):
 
     def refine(self, small: torch.Tensor, bits: torch.Tensor, r0: torch.Tensor, m: torch.Tensor,
                strength: float = 1.0, steps: int | None = None,
-               cap: torch.Tensor | None = None) -> torch.Tensor:
+               cap: torch.Tensor | None = None,
+               view: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         """Adjust the encoder output ``r0`` per image against the fixed decoder (see the module docstring):
         minimise ``mean(relu(margin - logit * sign(bit)))`` over the marked image and its differentiable
         JPEG at ``quality`` (:class:`robusthide.attacks.simulators.jpeg.DiffJPEG`, straight-through
-        rounding), plus ``weight * mean(delta ** 2)``; stop early once every margin holds."""
+        rounding), plus ``weight * mean(delta ** 2)``; stop early once every margin holds. ``view`` maps
+        the working-size residual to the decoder's input (default: ``small`` plus :func:`decoder_view`)."""
         from robusthide.attacks.simulators.jpeg import DiffJPEG
 
         c = self.refine_cfg
@@ -105,7 +138,8 @@ class WatermarkModel(nn.Module):
             delta = torch.zeros_like(r0, requires_grad=True)
             opt = torch.optim.Adam([delta], lr=float(c["lr"]))
             for _ in range(int(c["steps"] if steps is None else steps)):
-                x = (small + strength * decoder_view(self.bound((r0 + delta) * m, cap, strength))).clamp(0, 1)
+                res = self.bound((r0 + delta) * m, cap, strength)
+                x = (small + strength * decoder_view(res)).clamp(0, 1) if view is None else view(res)
                 margin = self.decoder(torch.cat([x, jpeg(x)])).float() * sign
                 hinge = F.relu(float(c["margin"]) - margin)
                 if not bool((hinge > 0).any()):
@@ -119,7 +153,7 @@ class WatermarkModel(nn.Module):
                  refine: int | None = None) -> torch.Tensor:
         """The masked luma residual at full resolution (N x 1 x H x W), before the strength factor."""
         small = resize(cover, (self.size, self.size))
-        return resize(self.small_residual(small, bits, strength, refine), tuple(cover.shape[-2:]))
+        return resize(self.small_residual(small, bits, strength, refine, cover), tuple(cover.shape[-2:]))
 
     def embed(self, cover: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
               refine: int | None = None) -> torch.Tensor:

@@ -134,9 +134,12 @@ class Watermarker:
         from robusthide.watermark.imagedata import _check_size
 
         _check_size(h, w)
-        r = self.model.small_residual(self._small(rgb), bits, strength, refine)
-        r = F.interpolate(r, size=(h, w), mode="bilinear", align_corners=False)[0, 0].mul_(255 * strength)
         x = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy()).float()
+        steps = self.model.refine_cfg["steps"] if refine is None else refine
+        cover = (x.permute(2, 0, 1) if rgb.ndim == 3 else x[None])[None].div(255) if steps else None
+        r = self.model.small_residual(self._small(rgb), bits, strength, refine, cover=cover)
+        del cover
+        r = F.interpolate(r, size=(h, w), mode="bilinear", align_corners=False)[0, 0].mul_(255 * strength)
         out = (x.add_(r[..., None]) if rgb.ndim == 3 else x.add_(r)).round_().clamp_(0, 255).to(torch.uint8).numpy()
         if alpha is not None:
             out = np.concatenate([out if out.ndim == 3 else out[..., None], alpha], axis=2)
