@@ -243,8 +243,8 @@ def test_bench_codecs_writes_json_and_md(capsys, tmp_path):
 # -- robusthide bench train ----------------------------------------------------------------------------------
 
 def test_bench_train_writes_rows_per_arch_and_autocast(tmp_path):
-    from robusthide.bench.train import cpu_bf16_flags
     from robusthide.bench.train import run as bench_train
+    from robusthide.training.hardware import cpu_bf16_flags
 
     res = bench_train(str(tmp_path / "bt"), ["lean", "nosuch"], size=32, batch=2)
     lean = [r for r in res["rows"] if r["arch"] == "lean"]

@@ -174,3 +174,20 @@ def test_schema_by_name_or_id(capsys):
     assert rc == rc2 == 0 and by_name == json.loads(so2) and by_name["schema_name"] == "large"
     rc, _, err = run(capsys, "capacity", "--schema", "bogus")
     assert rc == 2 and "unknown schema 'bogus'" in err and err.count("\n") == 1
+
+
+def test_contact_sheet_writes_png_and_residual_numbers(capsys, tmp_path, photos):
+    """``robusthide contact-sheet`` draws the rows and writes the residual RMS / p99 / max of each crop."""
+    data = tmp_path / "photos"
+    data.mkdir()
+    Image.fromarray(photos["coffee"]).save(data / "coffee.png")
+    Image.fromarray(np.full((300, 400, 3), 128, np.uint8)).save(data / "flat.png")
+    out = tmp_path / "sheet.png"
+    rc, so, _ = run(capsys, "contact-sheet", "--data", str(data), "--resize", "400", "--out", str(out))
+    assert rc == 0 and Image.open(out).size[0] == 3 * 384 + 8
+    doc = json.loads(out.with_suffix(".json").read_text())
+    rows = {r["label"].split(" ")[0]: r for r in doc["rows"]}
+    assert set(rows) == {"coffee.png", "flat.png"} and doc["model"] == "default"
+    assert 0 < rows["coffee.png"]["rms"] <= rows["coffee.png"]["p99"] <= rows["coffee.png"]["max"]
+    assert rows["flat.png"]["max"] <= 2  # the JND cap on mid-grey: at most 1.5 grey levels, rounded
+    assert "residual RMS" in so

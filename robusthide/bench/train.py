@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from robusthide.nets.registry import create_model
+from robusthide.training.hardware import cpu_bf16_flags
 
 
 def time_train_step(arch: str, size: int = 128, batch: int = 16, amp: bool = True, steps: int = 8,
@@ -45,15 +46,6 @@ def time_train_step(arch: str, size: int = 128, batch: int = 16, amp: bool = Tru
             step()
         rates.append(steps * batch / (time.perf_counter() - t0))
     return statistics.median(rates)
-
-
-def cpu_bf16_flags() -> list[str]:
-    """The CPU's native bf16 instruction sets (bf16 autocast is slower than fp32 without them)."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return []
-    return sorted(flags & {"avx512_bf16", "amx_bf16", "amx_tile"})
 
 
 def run(out: str, archs: list[str], size: int, batch: int) -> dict:

@@ -269,7 +269,7 @@ def _contact(a: argparse.Namespace) -> int:
     from PIL import Image
 
     from robusthide.training.data import list_images
-    from robusthide.watermark.contact_sheet import contact_sheet
+    from robusthide.watermark.contact_sheet import contact_sheet, residual_stats
 
     wm = _wm(a)
     files = list_images(a.data, None)
@@ -297,7 +297,13 @@ def _contact(a: argparse.Namespace) -> int:
     if Path(a.out).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise RobustHideError(f"--out must end in .png, .jpg or .webp, got {a.out!r}")
     out = contact_sheet(rows, a.out, width=a.crop_w)
-    print(f"wrote {out}")
+    stats = [{"label": label, **residual_stats(c, m)} for label, c, m in rows]
+    doc = {"model": str(a.model), "unit": "grey levels (0-255), all channels of the crop shown", "rows": stats}
+    side = out.with_suffix(".json")
+    side.write_text(json.dumps(doc, indent=1) + "\n")
+    for r in stats:
+        print(f"{r['label']}: residual RMS {r['rms']:.2f}, p99 {r['p99']:.2f}, max {r['max']:.0f}")
+    print(f"wrote {out}, {side}")
     return 0
 
 

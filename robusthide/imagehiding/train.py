@@ -48,6 +48,7 @@ from robusthide.imagehiding.losses import check_weights, generator_losses, lsgan
 from robusthide.imagehiding.nets import Discriminators, HidingNetwork, check_model_kwargs
 from robusthide.training.config import deep_update, set_override
 from robusthide.training.data import ImageBank, step_generator
+from robusthide.training.hardware import cpu_has_bf16
 
 DEFAULTS: dict[str, Any] = {
     "name": "imagehide",
@@ -139,13 +140,6 @@ def attack_generators(module: torch.nn.Module) -> list[torch.Generator]:
     return list(seen.values())
 
 
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
 
 def quantize_ste(x: torch.Tensor) -> torch.Tensor:
     """Clamp to [0, 1] and round to 8-bit levels in the forward pass; identity gradient."""
@@ -175,7 +169,7 @@ class ImageHideTrainer:
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
         torch.set_flush_denormal(True)
-        self.amp = bool(t.get("amp")) and (self.device.type == "cuda" or _cpu_has_bf16())
+        self.amp = bool(t.get("amp")) and (self.device.type == "cuda" or cpu_has_bf16())
         self.run_dir = Path(cfg["out"]) / cfg["name"]
         self.progress = progress
         self.loss_w = cfg["loss"]

@@ -103,11 +103,15 @@ class WatermarkModel(nn.Module):
         m = self.mask(small) * self.amplitude
         cap = self.mask.cap(small)
         r = self.encoder(small, bits).float()
-        steps = self.refine_cfg["steps"] if refine is None else int(refine)
+        steps = self.refine_steps(refine)
         if steps > 0:
             view = None if cover is None else deployment_view(cover, self.size, strength)
             r = self.refine(small, bits, r.detach(), m, strength, steps, cap, view)
         return self.bound(r * m, cap, strength)
+
+    def refine_steps(self, refine: int | None = None) -> int:
+        """Refinement steps of a call: ``refine``, or the model's setting when None (0 = the fast path)."""
+        return int(self.refine_cfg["steps"] if refine is None else refine)
 
     @staticmethod
     def bound(res: torch.Tensor, cap: torch.Tensor | None, strength: float = 1.0) -> torch.Tensor:

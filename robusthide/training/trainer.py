@@ -29,6 +29,7 @@ from robusthide.nets.registry import create_model
 from robusthide.training.adversary import adversarial_losses, generator_parameters
 from robusthide.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from robusthide.training.data import ImageBank, step_generator
+from robusthide.training.hardware import cpu_has_bf16
 from robusthide.training.strategies import build_strategy
 
 
@@ -76,7 +77,7 @@ class Trainer:
         if t.get("threads"):
             torch.set_num_threads(int(t["threads"]))
         torch.set_flush_denormal(True)  # denormals make CPU training crawl when losses get tiny
-        self.amp = bool(t.get("amp", True)) and (self.device.type == "cuda" or _cpu_has_bf16())
+        self.amp = bool(t.get("amp", True)) and (self.device.type == "cuda" or cpu_has_bf16())
         self.run_dir = Path(cfg["out"]) / cfg["name"]
         self.progress = progress and self.rank == 0
         torch.manual_seed(cfg["seed"])
@@ -261,10 +262,3 @@ class Trainer:
                 signal.signal(signal.SIGTERM, old)
         return last
 
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags

@@ -1,7 +1,8 @@
 """A contact sheet for people to judge visibility: cover | marked | residual x10, one row per photo.
 
 PSNR misses the artefacts people see (colour streaks in flat sky, patterns on skin); this sheet is the
-check. The residual panel shows ``128 + 10 * (marked - cover)`` per channel, clipped.
+check. The residual panel shows ``128 + 10 * (marked - cover)`` per channel, clipped;
+:func:`residual_stats` puts numbers on each panel (RMS and 99th percentile, in grey levels).
 """
 
 from __future__ import annotations
@@ -36,3 +37,11 @@ def contact_sheet(rows: list[tuple[str, np.ndarray, np.ndarray]], out: str | Pat
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, optimize=True)
     return out
+
+
+def residual_stats(cover: np.ndarray, marked: np.ndarray) -> dict[str, float]:
+    """``marked - cover`` over every channel of the crop, in grey levels: RMS, 99th percentile of |d|, max."""
+    d = marked.astype(np.float64) - cover.astype(np.float64)
+    a = np.abs(d)
+    return {"rms": round(float(np.sqrt((d ** 2).mean())), 3), "p99": round(float(np.percentile(a, 99)), 3),
+            "max": round(float(a.max()), 3)}

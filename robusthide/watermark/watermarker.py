@@ -135,8 +135,8 @@ class Watermarker:
 
         _check_size(h, w)
         x = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy()).float()
-        steps = self.model.refine_cfg["steps"] if refine is None else refine
-        cover = (x.permute(2, 0, 1) if rgb.ndim == 3 else x[None])[None].div(255) if steps else None
+        full = self.model.refine_steps(refine) > 0  # the refinement optimises through the full-size cover
+        cover = (x.permute(2, 0, 1) if rgb.ndim == 3 else x[None])[None].div(255) if full else None
         r = self.model.small_residual(self._small(rgb), bits, strength, refine, cover=cover)
         del cover
         r = F.interpolate(r, size=(h, w), mode="bilinear", align_corners=False)[0, 0].mul_(255 * strength)
