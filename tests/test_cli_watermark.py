@@ -159,7 +159,7 @@ def test_models_lists_the_zoo_and_prints_cards(capsys):
     rows = json.loads(so)
     assert rc == 0 and [r["name"] for r in rows] == list(PRETRAINED)
     d = describe("default")
-    assert d["n_bits"] == 64 and d["size"] == 128 and d["strength"] == pytest.approx(1.0) and d["steps"] == 10000
+    assert d["n_bits"] == 64 and d["size"] == 128 and d["strength"] == pytest.approx(0.97) and d["steps"] == 5000
     assert 0.5 < d["megabytes"] < 10
     rc, so, _ = run(capsys, "models", "--card", "default")
     assert rc == 0 and so.startswith("# Model card: `default`")
@@ -190,4 +190,21 @@ def test_contact_sheet_writes_png_and_residual_numbers(capsys, tmp_path, photos)
     assert set(rows) == {"coffee.png", "flat.png"} and doc["model"] == "default"
     assert 0 < rows["coffee.png"]["rms"] <= rows["coffee.png"]["p99"] <= rows["coffee.png"]["max"]
     assert rows["flat.png"]["max"] <= 2  # the JND cap on mid-grey: at most 1.5 grey levels, rounded
+    assert rows["flat.png"]["rms_texture"] is None and rows["flat.png"]["rms_flat"] == rows["flat.png"]["rms"]
+    assert doc["mean"]["rms"] == pytest.approx((rows["coffee.png"]["rms"] + rows["flat.png"]["rms"]) / 2, abs=1e-3)
     assert "residual RMS" in so
+
+
+def test_residual_stats_split_flat_and_texture():
+    """residual_stats: RMS over the cover's flat pixels and over its textured ones, separately."""
+    from robusthide.watermark.contact_sheet import residual_stats
+
+    rng = np.random.default_rng(0)
+    cover = np.full((40, 80, 3), 100, np.uint8)
+    cover[:, 40:] = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    marked = cover.astype(int)
+    marked[:, :30] += 1
+    marked[:, 38:] = np.clip(marked[:, 38:] + 4, 0, 255)  # every textured pixel (a few clip at 255)
+    r = residual_stats(cover, marked.astype(np.uint8))
+    assert r["rms_flat"] == pytest.approx(np.sqrt(30 / 38), abs=1e-3)  # columns 0-37 are flat (5x5 window)
+    assert 3.9 < r["rms_texture"] <= 4.0 and r["max"] == 4

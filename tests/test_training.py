@@ -92,7 +92,7 @@ def test_pseudo_strategy_gives_encoder_gradient_through_real_codec(tmp_path, pho
     cover = tr.bank.sample(4, 32, g)
     bits = torch.randint(0, 2, (4, 8), generator=g).float()
     attack, _ = tr.strategy.at(0)
-    marked, logits = tr.net(cover, bits, attack, g, False)
+    marked, logits, _ = tr.net(cover, bits, attack, g, False)
     assert attack.last == ["jpeg"]
     torch.nn.functional.binary_cross_entropy_with_logits(logits, bits).backward()
     grads = [p.grad for p in tr.model.encoder.parameters() if p.grad is not None]
@@ -214,3 +214,67 @@ def test_export_sets_the_mask_floor(tmp_path, photo_dir):
     assert float(capped.mask.cap(flat).max()) == pytest.approx(expected, abs=1e-4)
     with pytest.raises(RobustHideError, match=r"JND cap must be in"):
         export_run(tmp_path / "t", tmp_path / "bad.safetensors", jnd_cap=0)
+    ngd = load_model(export_run(tmp_path / "t", tmp_path / "ngd.safetensors", refine_steps=5,
+                                refine_optimizer="ngd", refine_lr=0.01))
+    assert ngd.refine_cfg == {**capped.refine_cfg, "steps": 5, "optimizer": "ngd", "lr": 0.01}
+    boosted = load_model(export_run(tmp_path / "t", tmp_path / "boost.safetensors", refine_steps=5, refine_boost=2))
+    assert boosted.refine_cfg["boost"] == 2 and ngd.refine_cfg["boost"] == 0
+    with pytest.raises(RobustHideError, match=r"refine boost must be an integer in \[0, 10\]"):
+        export_run(tmp_path / "t", tmp_path / "bad.safetensors", refine_steps=5, refine_boost=11)
+    with pytest.raises(RobustHideError, match=r"need --refine STEPS > 0"):
+        export_run(tmp_path / "t", tmp_path / "bad.safetensors", refine_optimizer="ngd")
+    with pytest.raises(RobustHideError, match=r"refine optimizer must be adam or ngd"):
+        export_run(tmp_path / "t", tmp_path / "bad.safetensors", refine_steps=2, refine_optimizer="sgd")
+
+
+def test_whole_photo_covers_are_the_photo_squeezed(tmp_path, photos):
+    """``data.whole_p``: a cover is the whole photo resized to S x S (as at deployment), not a crop."""
+    import torch.nn.functional as F
+    from PIL import Image
+
+    from robusthide.training.data import ImageBank
+
+    Image.fromarray(photos["coffee"]).save(tmp_path / "coffee.png")
+    bank = ImageBank(tmp_path, max_side=400)
+    whole = F.interpolate(bank.images[0].float()[None] / 255, size=(64, 64), mode="bilinear", antialias=True,
+                          align_corners=False)[0]
+    whole = (whole.clamp(0, 1) * 255).round() / 255
+    got = bank.sample(6, 64, torch.Generator().manual_seed(0), whole_p=1.0)
+    for im in got:
+        assert torch.equal(im, whole) or torch.equal(im, whole.flip(-1))
+    crops = bank.sample(6, 64, torch.Generator().manual_seed(0), max_zoom=2.0)
+    assert all(not torch.equal(im, whole) and not torch.equal(im, whole.flip(-1)) for im in crops)
+
+
+def test_jnd_weight_moves_the_mark_out_of_flat_areas(tmp_path, photo_dir):
+    """``train.jnd_weight`` divides the image error by the per-pixel JND (robusthide/nets/masking.py), so
+    the same training puts less of the residual on flat areas relative to texture than without it."""
+    ratios = {}
+    for w in (0.0, 20.0):
+        cfg = tiny_cfg(tmp_path / str(w), photo_dir, steps=60, warmup_msg_steps=0, ramp_steps=1, jnd_weight=w)
+        tr = Trainer(cfg, progress=False)
+        rows = [tr.step() for _ in range(60)]
+        assert ("jnd_mse" in rows[-1]) == (w > 0)
+        g = torch.Generator().manual_seed(1)
+        cover = torch.full((8, 3, 32, 32), 0.5)
+        cover[..., 16:] = torch.rand(8, 3, 32, 16, generator=g)  # right half: texture
+        with torch.no_grad():
+            d = (tr.model.embed(cover, torch.randint(0, 2, (8, 8), generator=g).float()) - cover).abs()
+        ratios[w] = float(d[..., 2:14].mean() / d[..., 18:30].mean())
+    assert ratios[20.0] < 0.8 * ratios[0.0], ratios
+
+
+def test_jnd_is_chou_li_plus_local_sigma():
+    """PerceptualMask.jnd: Chou-Li's luminance threshold (20 grey levels at black, 3 at mid-grey, 6 at white)
+    plus the local standard deviation; ``lum_max`` limits the luminance term."""
+    from robusthide.nets.masking import PerceptualMask
+
+    m = PerceptualMask()
+    grey = torch.tensor([0.0, 127 / 255, 1.0]).view(3, 1, 1, 1).expand(3, 3, 8, 8)
+    flat = m.jnd(grey)[:, 0, 4, 4] * 255
+    assert flat.tolist() == pytest.approx([20.0, 3.0, 6.0], abs=0.03)  # sigma of a flat patch: ~0.03
+    assert (m.jnd(grey, lum_max=6)[:, 0, 4, 4] * 255).tolist() == pytest.approx([6.0, 3.0, 6.0], abs=0.03)
+    stripes = torch.zeros(1, 3, 8, 8)
+    stripes[..., ::2] = 20 / 255
+    t_lum = 17 * (1 - (20 / 127) ** 0.5) + 3  # the centre pixel is 20; its 5 x 5 window: 3 columns of 20, 2 of 0
+    assert float(m.jnd(stripes)[0, 0, 4, 4] * 255) == pytest.approx(t_lum + 96 ** 0.5, abs=0.05)

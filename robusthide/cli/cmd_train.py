@@ -27,7 +27,8 @@ def _export(a: argparse.Namespace) -> int:
     from robusthide.zoo.export import export_run
 
     path = export_run(a.run, a.output, name=a.name, strength=a.strength, mask_floor=a.mask_floor,
-                      refine_steps=a.refine, jnd_cap=a.jnd_cap)
+                      refine_steps=a.refine, jnd_cap=a.jnd_cap, refine_optimizer=a.refine_optimizer,
+                      refine_lr=a.refine_lr, refine_boost=a.refine_boost)
     print(f"wrote {path}")
     return 0
 
@@ -63,7 +64,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="bound the applied residual per pixel by K x the Chou-Li luminance JND + half the local "
                         "standard deviation (flat areas get at most a few grey levels)")
     e.add_argument("--refine", type=int, default=0, metavar="STEPS",
-                   help="embed-time refinement against the decoder, at most STEPS Adam steps per image (0: off)")
+                   help="embed-time refinement against the decoder, at most STEPS steps per image (0: off)")
+    e.add_argument("--refine-optimizer", choices=["adam", "ngd"], default=None,
+                   help="refinement steps: adam (default) or ngd (normalised gradient descent: each step has RMS "
+                        "LR, pixels moved in proportion to their gradient)")
+    e.add_argument("--refine-lr", type=float, default=None, metavar="LR", help="refinement step size (default 0.02)")
+    e.add_argument("--refine-boost", type=int, default=None, metavar="N",
+                   help="images whose bits do not all read back, also after JPEG, are refined again at a 15%% "
+                        "higher strength, at most N times (default 0)")
     e.set_defaults(func=_export)
     q = sub.add_parser("plot", help="draw a run's training curves to PNG")
     q.add_argument("run")

@@ -298,11 +298,14 @@ def _contact(a: argparse.Namespace) -> int:
         raise RobustHideError(f"--out must end in .png, .jpg or .webp, got {a.out!r}")
     out = contact_sheet(rows, a.out, width=a.crop_w)
     stats = [{"label": label, **residual_stats(c, m)} for label, c, m in rows]
-    doc = {"model": str(a.model), "unit": "grey levels (0-255), all channels of the crop shown", "rows": stats}
+    doc = {"model": str(a.model), "unit": "grey levels (0-255), all channels of the crop shown", "rows": stats,
+           "mean": {k: round(float(np.mean([r[k] for r in stats if r[k] is not None])), 3)
+                    for k in ("rms", "p99", "rms_flat", "rms_texture") if any(r[k] is not None for r in stats)}}
     side = out.with_suffix(".json")
     side.write_text(json.dumps(doc, indent=1) + "\n")
     for r in stats:
-        print(f"{r['label']}: residual RMS {r['rms']:.2f}, p99 {r['p99']:.2f}, max {r['max']:.0f}")
+        split = "".join(f", {k[4:]} {r[k]:.2f}" for k in ("rms_flat", "rms_texture") if r[k] is not None)
+        print(f"{r['label']}: residual RMS {r['rms']:.2f}{split}, p99 {r['p99']:.2f}, max {r['max']:.0f}")
     print(f"wrote {out}, {side}")
     return 0
 

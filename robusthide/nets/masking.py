@@ -38,6 +38,13 @@ def luma(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(1, keepdim=True)
 
 
+def luminance_threshold(y: torch.Tensor) -> torch.Tensor:
+    """Chou & Li's (1995) background-luminance visibility threshold ``T_lum``, in grey levels, of luma
+    ``y`` in [0, 1] (module docstring)."""
+    g = y * 255
+    return torch.where(g < 127, 17 * (1 - torch.sqrt(g.clamp_min(0) / 127)) + 3, 3 * (g - 127) / 128 + 3)
+
+
 class PerceptualMask(nn.Module):
     """JND-style mask in [floor * lum_lo, 1] (see module docstring). No learnable parameters."""
 
@@ -62,9 +69,18 @@ class PerceptualMask(nn.Module):
         if self.cap_k is None:
             return None
         y = luma(cover.float())
-        g = y * 255
-        t_lum = torch.where(g < 127, 17 * (1 - torch.sqrt(g.clamp_min(0) / 127)) + 3, 3 * (g - 127) / 128 + 3)
-        return (self.cap_k * t_lum + self.tex * self._sigma(y) * 255) / 255
+        return (self.cap_k * luminance_threshold(y) + self.tex * self._sigma(y) * 255) / 255
+
+    def jnd(self, cover: torch.Tensor, lum_max: float | None = None) -> torch.Tensor:
+        """A per-pixel visibility threshold (N x 1 x H x W, [0, 1] units): ``T_lum(Y) + sigma``, the cap's
+        two terms at full weight, with ``T_lum`` limited to ``lum_max`` grey levels when given (Chou-Li's
+        threshold rises to 20 at black, which lets dark flat areas carry a visible mark). Training divides
+        the residual by it (``train.jnd_weight``), so a grey level costs more in flat sky than in foliage."""
+        y = luma(cover.float())
+        t_lum = luminance_threshold(y)
+        if lum_max is not None:
+            t_lum = t_lum.clamp(max=float(lum_max))
+        return (t_lum + self._sigma(y) * 255) / 255
 
     def forward(self, cover: torch.Tensor) -> torch.Tensor:
         y = luma(cover.float())

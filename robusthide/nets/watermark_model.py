@@ -11,7 +11,8 @@ The networks run at a fixed working resolution S (e.g. 128). To mark an image of
 4. the decoder reads an antialiased S x S resize of whatever image it is given.
 
 Optional embed-time refinement (``refine``): the encoder's output is a starting point that a few Adam steps
-then adjust, per image, against the fixed decoder -- the fixed-network optimisation of FNNS (paper 004's
+(or, with ``optimizer: ngd``, normalised gradient steps, which move pixels in proportion to their
+gradient) then adjust, per image, against the fixed decoder -- the fixed-network optimisation of FNNS (paper 004's
 baseline, Kishore et al. 2021) applied to our residual: a hinge on the decoder's logit margin, on the marked
 image and on a differentiable JPEG of it, plus an L2 penalty that keeps the change small. It fixes the
 images whose bits the feed-forward encoder gets wrong even before any attack. When the full-resolution
@@ -43,7 +44,9 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 #: Defaults of the embed-time refinement (``refine={"steps": N, ...}``; steps 0 = off).
-REFINE_DEFAULTS = {"steps": 0, "lr": 0.02, "margin": 1.0, "weight": 1.0, "quality": 50}
+REFINE_DEFAULTS = {"steps": 0, "lr": 0.02, "margin": 1.0, "weight": 1.0, "quality": 50, "optimizer": "adam",
+                   "boost": 0, "boost_factor": 1.15}
+REFINE_OPTIMIZERS = ("adam", "ngd")
 
 
 def decoder_view(r: torch.Tensor, factor: int = 4) -> torch.Tensor:
@@ -69,12 +72,15 @@ def deployment_view(cover: torch.Tensor, size: int, strength: float = 1.0) -> Ca
         cover = resize(cover, (max(size, round(h * k)), max(size, round(w * k))))
     cover = cover.detach().float()
 
-    def view(res: torch.Tensor) -> torch.Tensor:
+    def marked(res: torch.Tensor) -> torch.Tensor:
         x = (cover + strength * resize(res, tuple(cover.shape[-2:]))).clamp(0, 1)
         x = x + ((x * 255).round() / 255 - x).detach()
-        x = resize(x, (size, size))
         return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
+    def view(res: torch.Tensor) -> torch.Tensor:
+        return resize(marked(res), (size, size))
+
+    view.marked = marked  # the full-size (or 4 MP) marked image, for checks at the deployment size
     return view
 
 
@@ -93,6 +99,9 @@ class WatermarkModel(nn.Module):
         if unknown:
             raise ValueError(f"unknown refine keys {unknown} (known: {sorted(REFINE_DEFAULTS)})")
         self.refine_cfg = {**REFINE_DEFAULTS, **(refine or {})}
+        opt = self.refine_cfg["optimizer"]
+        if opt not in REFINE_OPTIMIZERS:
+            raise ValueError(f"refine optimizer must be one of {REFINE_OPTIMIZERS}, got {opt!r}")
 
     def small_residual(self, small: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
                        refine: int | None = None, cover: torch.Tensor | None = None) -> torch.Tensor:
@@ -104,10 +113,49 @@ class WatermarkModel(nn.Module):
         cap = self.mask.cap(small)
         r = self.encoder(small, bits).float()
         steps = self.refine_steps(refine)
-        if steps > 0:
-            view = None if cover is None else deployment_view(cover, self.size, strength)
-            r = self.refine(small, bits, r.detach(), m, strength, steps, cap, view)
-        return self.bound(r * m, cap, strength)
+        if steps <= 0:
+            return self.bound(r * m, cap, strength)
+        r = r.detach()
+
+        def refined(i: torch.Tensor, s: float) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor] | None]:
+            """Refined, capped residual of images ``i`` applied at strength ``s``, and their view."""
+            c = None if cap is None else cap[i]
+            view = None if cover is None else deployment_view(cover[i], self.size, s)
+            return self.bound(self.refine(small[i], bits[i], r[i], m[i], s, steps, c, view) * m[i], c, s), view
+
+        every = torch.arange(small.shape[0], device=small.device)
+        out, view = refined(every, strength)
+        todo = every[~self.reads(out, small, bits, strength, view)] if self.refine_cfg["boost"] else every[:0]
+        for k in range(1, int(self.refine_cfg["boost"]) + 1):
+            if todo.numel() == 0:
+                break
+            s = strength * float(self.refine_cfg["boost_factor"]) ** k
+            sub, view = refined(todo, s)
+            out[todo] = sub * (s / strength)  # the caller applies ``strength``
+            todo = todo[~self.reads(sub, small[todo], bits[todo], s, view)]
+        return out
+
+    @torch.no_grad()
+    def reads(self, res: torch.Tensor, small: torch.Tensor, bits: torch.Tensor, strength: float,
+              view: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """Per image: does the decoder read every bit right from the marked image (``view`` of the residual,
+        default: ``small`` plus :func:`decoder_view`) and from its JPEG at the refinement's quality (this
+        package's DiffJPEG with hard rounding; at the full size when ``view`` is a :func:`deployment_view`)?
+        The check of the refinement's ``boost``: images that fail it are refined again at a strength
+        ``boost_factor`` times higher (at most ``boost`` times); the per-pixel cap still holds."""
+        from robusthide.attacks.simulators.jpeg import DiffJPEG
+
+        jpeg = DiffJPEG(int(self.refine_cfg["quality"]), rounding="ste", backend="own")  # hard rounding forward
+        if view is None:
+            x = (small + strength * decoder_view(res)).clamp(0, 1).float()
+            xj = jpeg(x)
+        else:  # JPEG at the size the image is saved at, as a platform would compress it
+            full = view.marked(res).float()
+            x, xj = resize(full, (self.size, self.size)), resize(jpeg(full), (self.size, self.size))
+        n = x.shape[0]
+        sign = bits.float() * 2 - 1
+        logits = self.decoder(torch.cat([x, xj])).float()
+        return ((logits[:n] * sign > 0) & (logits[n:] * sign > 0)).all(dim=1)
 
     def refine_steps(self, refine: int | None = None) -> int:
         """Refinement steps of a call: ``refine``, or the model's setting when None (0 = the fast path)."""
@@ -140,7 +188,8 @@ class WatermarkModel(nn.Module):
             cap = None if cap is None else cap.detach().float().clone()
             sign = (bits.detach().float().clone() * 2 - 1).repeat(2, 1)
             delta = torch.zeros_like(r0, requires_grad=True)
-            opt = torch.optim.Adam([delta], lr=float(c["lr"]))
+            lr = float(c["lr"])
+            opt = torch.optim.Adam([delta], lr=lr) if c["optimizer"] == "adam" else None
             for _ in range(int(c["steps"] if steps is None else steps)):
                 res = self.bound((r0 + delta) * m, cap, strength)
                 x = (small + strength * decoder_view(res)).clamp(0, 1) if view is None else view(res)
@@ -149,9 +198,23 @@ class WatermarkModel(nn.Module):
                 if not bool((hinge > 0).any()):
                     break
                 loss = hinge.mean() + float(c["weight"]) * delta.pow(2).mean()
-                (delta.grad,) = torch.autograd.grad(loss, [delta])
-                opt.step()
+                (g,) = torch.autograd.grad(loss, [delta])
+                if opt is None:  # ngd: a step of RMS lr per image, pixels moved in proportion to their gradient
+                    rms = g.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt().clamp_min(1e-12)
+                    delta.data.sub_(lr * g / rms)
+                else:
+                    delta.grad = g
+                    opt.step()
         return r0 + delta.detach()
+
+    def embed_parts(self, cover: torch.Tensor, bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The training forward pass (no refinement): ``(marked, unbounded, small)``, where ``unbounded`` is
+        the masked working-size residual before the per-pixel cap and ``small`` the cover at S x S. A loss on
+        ``unbounded`` reaches the encoder also where the cap clips its output (the clip passes no gradient)."""
+        small = resize(cover, (self.size, self.size))
+        unbounded = self.encoder(small, bits).float() * (self.mask(small) * self.amplitude)
+        res = self.bound(unbounded, self.mask.cap(small))
+        return (cover + resize(res, tuple(cover.shape[-2:]))).clamp(0, 1), unbounded, small
 
     def residual(self, cover: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
                  refine: int | None = None) -> torch.Tensor:

@@ -14,7 +14,9 @@ DEFAULTS: dict[str, Any] = {
     "name": "run",
     "seed": 0,
     "model": {"arch": "lean", "n_bits": 64, "size": 128, "amplitude": 6 / 255},
-    "data": {"train": "data/photos", "val": None, "split": True, "max_side": 1024},
+    "data": {"train": "data/photos", "val": None, "split": True, "max_side": 1024,
+             "max_zoom": 4.0,             # crops of side [S, max_zoom * S], resized to the cover size S
+             "whole_p": 0.0},             # share of covers that are whole photos squeezed to S x S
     "train": {
         "strategy": "pseudo",
         "steps": 10000,
@@ -31,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
         "img_weight_max": 100.0,
         "msg_loss": "bce",           # bce on logits | mse of sigmoid(logits) vs {0,1} (HiDDeN/MBRS)
         "msg_weight": 1.0,
+        "jnd_weight": 0.0,           # + this x mean((uncapped residual / per-pixel JND)^2): the mark out of flat areas
+        "jnd_lum_max": None,         # limit the JND's luminance term to this many grey levels (Chou-Li: 20 at black)
         "img_weight_fixed": None,    # a fixed image-MSE weight (papers' recipes) instead of the PSNR controller
         "adv_weight": 0.0,           # adversarial loss weight (HiDDeN 1e-3, MBRS 1e-4); needs .discriminator
         "amp": True,                 # bf16 autocast (CPU with AVX512-BF16/AMX, or CUDA)

@@ -63,19 +63,26 @@ class ImageBank:
     def __len__(self) -> int:
         return len(self.images)
 
-    def sample(self, n: int, size: int, gen: torch.Generator, max_zoom: float = 4.0) -> torch.Tensor:
-        """n random crops resized to size x size, float in [0, 1]; crop side in [size, max_zoom*size]."""
+    def sample(self, n: int, size: int, gen: torch.Generator, max_zoom: float = 4.0,
+               whole_p: float = 0.0) -> torch.Tensor:
+        """n random crops resized to size x size, float in [0, 1]; crop side in [size, max_zoom*size].
+
+        With probability ``whole_p`` an item is instead the whole photo squeezed to size x size (its aspect
+        ratio lost), which is what the networks see when a full photo is marked at deployment."""
         out = torch.empty(n, 3, size, size)
         for i in range(n):
             im = self.images[int(torch.randint(len(self.images), (1,), generator=gen))]
             h, w = im.shape[1:]
-            hi = int(min(h, w, size * max_zoom))
-            lo = min(size, hi)
-            c = int(torch.randint(lo, hi + 1, (1,), generator=gen))
-            y = int(torch.randint(0, h - c + 1, (1,), generator=gen))
-            x = int(torch.randint(0, w - c + 1, (1,), generator=gen))
-            crop = im[:, y:y + c, x:x + c].float().unsqueeze(0) / 255.0
-            if c != size:
+            if whole_p > 0 and bool(torch.rand((), generator=gen) < whole_p):
+                y, x, ch, cw = 0, 0, h, w
+            else:
+                hi = int(min(h, w, size * max_zoom))
+                lo = min(size, hi)
+                ch = cw = int(torch.randint(lo, hi + 1, (1,), generator=gen))
+                y = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
+                x = int(torch.randint(0, w - cw + 1, (1,), generator=gen))
+            crop = im[:, y:y + ch, x:x + cw].float().unsqueeze(0) / 255.0
+            if (ch, cw) != (size, size):
                 crop = F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
             if bool(torch.rand((), generator=gen) < 0.5):
                 crop = crop.flip(-1)

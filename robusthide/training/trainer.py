@@ -46,14 +46,22 @@ class EmbedAttackDecode(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, cover, bits, attack, gen, amp: bool):
+    def forward(self, cover, bits, attack, gen, amp: bool, jnd: bool = False, jnd_lum_max: float | None = None):
+        """(marked, logits, jnd_mse): ``jnd_mse`` (with ``jnd``) is the mean squared ratio of the uncapped
+        working-size residual to the per-pixel JND of the small cover (``train.jnd_weight``), else None."""
         dev = cover.device.type
+        jnd_mse = None
         with torch.autocast(dev, dtype=torch.bfloat16, enabled=amp):
-            marked = self.model.embed(cover, bits).float()
+            if jnd:
+                marked, unbounded, small = self.model.embed_parts(cover, bits)
+                jnd_mse = (unbounded.float() / self.model.mask.jnd(small, jnd_lum_max)).pow(2).mean()
+            else:
+                marked = self.model.embed(cover, bits)
+            marked = marked.float()
         attacked = attack(marked, cover, gen)
         with torch.autocast(dev, dtype=torch.bfloat16, enabled=amp):
             logits = self.model.decode(attacked.contiguous(memory_format=torch.channels_last))
-        return marked, logits.float()
+        return marked, logits.float(), jnd_mse
 
 
 def bit_errors(logits: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
@@ -86,6 +94,9 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.strategy = build_strategy(cfg)
         self.opt = torch.optim.Adam(list(generator_parameters(self.model)), lr=t["lr"])
+        if float(t.get("jnd_weight") or 0.0) > 0 and not hasattr(self.model, "embed_parts"):
+            raise RobustHideError(f"train.jnd_weight > 0 but architecture '{cfg['model']['arch']}' has no masked "
+                                  "residual (use a WatermarkModel architecture such as 'lean')")
         self.adv_weight = float(t.get("adv_weight") or 0.0)
         self.d_opt = None
         if self.adv_weight > 0:
@@ -132,7 +143,9 @@ class Trainer:
         sizes = t["full_size"] if isinstance(t["full_size"], list) else [t["full_size"]]
         full = sizes[int(torch.randint(len(sizes), (1,), generator=gen))]
         B = t["batch"]
-        cover = self.bank.sample(B, full, gen)
+        d = self.cfg["data"]
+        cover = self.bank.sample(B, full, gen, max_zoom=float(d.get("max_zoom", 4.0)),
+                                 whole_p=float(d.get("whole_p", 0.0)))
         bits = torch.randint(0, 2, (B, self.model.n_bits), generator=gen).float()
         if self.ddp:
             per = B // self.world
@@ -145,13 +158,14 @@ class Trainer:
         noise_gen = step_generator(self.cfg["seed"] + 7919 * (self.rank + 1), step)
         for g in self.opt.param_groups:
             g["lr"] = self.lr_at(step)
-        marked, logits = self.net(cover, bits, attack, noise_gen, self.amp)
+        train_all = trainable == "all"
+        jnd_w = float(t.get("jnd_weight") or 0.0) if train_all else 0.0
+        marked, logits, jnd_mse = self.net(cover, bits, attack, noise_gen, self.amp, jnd_w > 0, t.get("jnd_lum_max"))
         if t["msg_loss"] == "bce":
             msg_loss = F.binary_cross_entropy_with_logits(logits, bits)
         else:
             msg_loss = F.mse_loss(torch.sigmoid(logits), bits)
         mse = F.mse_loss(marked, cover.float())
-        train_all = trainable == "all"
         if t.get("img_weight_fixed") is not None:
             img_term = float(t["img_weight_fixed"]) * mse if train_all else 0.0
         else:
@@ -159,6 +173,8 @@ class Trainer:
             w_img = self.state["img_weight"] * self.img_ramp(step) if train_all else 0.0
             img_term = w_img * mse / target_mse
         loss = float(t.get("msg_weight", 1.0)) * msg_loss + img_term
+        if jnd_mse is not None:
+            loss = loss + jnd_w * jnd_mse
         d_loss = None
         if self.d_opt is not None and train_all:
             g_loss, d_loss = adversarial_losses(self.model.discriminator, cover.float(), marked)
@@ -188,8 +204,11 @@ class Trainer:
             w = self.state["img_weight"] * math.exp(t["img_weight_lr"] * (t["target_psnr"] - ema))
             self.state["img_weight"] = float(min(max(w, t.get("img_weight_min", 1e-3)), t.get("img_weight_max", 100.0)))
         self.state["step"] = step + 1
-        return {"step": step + 1, "loss": loss_v, "msg_loss": msg_v, "psnr": psnr, "ber": ber_v,
-                "img_weight": self.state["img_weight"], "lr": self.lr_at(step)}
+        row = {"step": step + 1, "loss": loss_v, "msg_loss": msg_v, "psnr": psnr, "ber": ber_v,
+               "img_weight": self.state["img_weight"], "lr": self.lr_at(step)}
+        if jnd_mse is not None:
+            row["jnd_mse"] = float(jnd_mse.detach())
+        return row
 
     # -- validation with real codecs -----------------------------------------------------------------
     @torch.no_grad()

@@ -2,7 +2,9 @@
 
 PSNR misses the artefacts people see (colour streaks in flat sky, patterns on skin); this sheet is the
 check. The residual panel shows ``128 + 10 * (marked - cover)`` per channel, clipped;
-:func:`residual_stats` puts numbers on each panel (RMS and 99th percentile, in grey levels).
+:func:`residual_stats` puts numbers on each panel (RMS and 99th percentile, in grey levels), and splits
+the RMS between flat and textured parts of the cover: a residual that follows the content is much
+weaker on flat areas than on texture.
 """
 
 from __future__ import annotations
@@ -39,9 +41,32 @@ def contact_sheet(rows: list[tuple[str, np.ndarray, np.ndarray]], out: str | Pat
     return out
 
 
-def residual_stats(cover: np.ndarray, marked: np.ndarray) -> dict[str, float]:
-    """``marked - cover`` over every channel of the crop, in grey levels: RMS, 99th percentile of |d|, max."""
+#: Local standard deviation of the cover's luma (5 x 5 window, grey levels) below which a pixel counts
+#: as flat, and at or above which it counts as texture, in :func:`residual_stats`.
+FLAT_SIGMA, TEXTURE_SIGMA = 1.5, 8.0
+
+
+def local_sigma(rgb: np.ndarray, window: int = 5) -> np.ndarray:
+    """Standard deviation of BT.601 luma over a ``window`` x ``window`` neighbourhood, in grey levels."""
+    from scipy.ndimage import uniform_filter
+
+    y = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if rgb.ndim == 3 else rgb.astype(np.float64)
+    mu = uniform_filter(y, window, mode="nearest")
+    return np.sqrt(np.clip(uniform_filter(y * y, window, mode="nearest") - mu * mu, 0, None))
+
+
+def residual_stats(cover: np.ndarray, marked: np.ndarray) -> dict[str, float | None]:
+    """``marked - cover`` over every channel of the crop, in grey levels: RMS, 99th percentile of |d|, max,
+    and the RMS over the cover's flat pixels (``rms_flat``, local sigma < :data:`FLAT_SIGMA`) and textured
+    ones (``rms_texture``, sigma >= :data:`TEXTURE_SIGMA`), None where the crop has no such pixels."""
     d = marked.astype(np.float64) - cover.astype(np.float64)
     a = np.abs(d)
+    sigma = local_sigma(cover)
+    d2 = (d ** 2).reshape(*sigma.shape, -1).mean(-1)
+
+    def rms(sel: np.ndarray) -> float | None:
+        return round(float(np.sqrt(d2[sel].mean())), 3) if sel.any() else None
+
     return {"rms": round(float(np.sqrt((d ** 2).mean())), 3), "p99": round(float(np.percentile(a, 99)), 3),
-            "max": round(float(a.max()), 3)}
+            "max": round(float(a.max()), 3), "rms_flat": rms(sigma < FLAT_SIGMA),
+            "rms_texture": rms(sigma >= TEXTURE_SIGMA)}

@@ -13,7 +13,8 @@ from robusthide.zoo.registry import FORMAT
 
 def export_run(run: str | Path, output: str | Path, name: str | None = None, checkpoint: str = "latest",
                strength: float = 1.0, mask_floor: float | None = None, refine_steps: int = 0,
-               jnd_cap: float | None = None) -> Path:
+               jnd_cap: float | None = None, refine_optimizer: str | None = None,
+               refine_lr: float | None = None, refine_boost: int | None = None) -> Path:
     """Write the run's embedder/extractor to ``output``.
 
     ``strength`` bakes a test-time strength factor (MBRS §3.4: ``cover + s * residual``) into the
@@ -23,12 +24,24 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     ``jnd_cap`` bounds the applied residual per pixel by that multiple of the Chou-Li luminance JND plus
     half the local standard deviation (:meth:`robusthide.nets.masking.PerceptualMask.cap`).
     ``refine_steps`` > 0 turns on the embed-time refinement against the decoder
-    (:meth:`robusthide.nets.watermark_model.WatermarkModel.refine`, at most that many Adam steps per image).
+    (:meth:`robusthide.nets.watermark_model.WatermarkModel.refine`, at most that many steps per image),
+    with ``refine_optimizer`` (``adam`` or ``ngd``) and step size ``refine_lr`` when given; ``refine_boost``
+    re-refines the images whose bits do not all read back (also after JPEG) at a higher strength, at most
+    that many times (:meth:`robusthide.nets.watermark_model.WatermarkModel.reads`).
     """
     if not (0 < strength <= 4):
         raise RobustHideError(f"strength must be in (0, 4], got {strength}")
     if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or not (0 <= refine_steps <= 1000):
         raise RobustHideError(f"refine steps must be an integer in [0, 1000], got {refine_steps!r}")
+    if (refine_optimizer is not None or refine_lr is not None or refine_boost) and not refine_steps:
+        raise RobustHideError("--refine-optimizer, --refine-lr and --refine-boost need --refine STEPS > 0")
+    if refine_boost is not None and (isinstance(refine_boost, bool) or not isinstance(refine_boost, int)
+                                     or not 0 <= refine_boost <= 10):
+        raise RobustHideError(f"refine boost must be an integer in [0, 10], got {refine_boost!r}")
+    if refine_optimizer is not None and refine_optimizer not in ("adam", "ngd"):
+        raise RobustHideError(f"refine optimizer must be adam or ngd, got {refine_optimizer!r}")
+    if refine_lr is not None and not (0 < refine_lr <= 1):
+        raise RobustHideError(f"refine lr must be in (0, 1], got {refine_lr}")
     if jnd_cap is not None and not (0 < jnd_cap <= 10):
         raise RobustHideError(f"JND cap must be in (0, 10], got {jnd_cap}")
     if mask_floor is not None and not (0 <= mask_floor <= 1):
@@ -54,6 +67,12 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
         kwargs["mask"] = {**kwargs.get("mask", {}), "cap": float(jnd_cap)}
     if refine_steps:
         kwargs["refine"] = {**kwargs.get("refine", {}), "steps": refine_steps}
+        if refine_optimizer is not None:
+            kwargs["refine"]["optimizer"] = refine_optimizer
+        if refine_lr is not None:
+            kwargs["refine"]["lr"] = float(refine_lr)
+        if refine_boost is not None:
+            kwargs["refine"]["boost"] = refine_boost
     state = load_file(str(tpath))
     tensors = {k[6:]: v.float().contiguous() for k, v in state.items()
                if k.startswith("model.") and not k.startswith("model.discriminator.")}
