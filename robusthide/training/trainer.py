@@ -6,7 +6,9 @@ and of state saved in the checkpoint; so ``--resume`` continues exactly where a 
 
 Losses (configurable, after HiDDeN/MBRS): message BCE on logits (or MSE on sigmoid outputs) plus an
 image MSE whose weight is adapted by dual ascent to hold ``target_psnr``; the message path is warmed up
-first (image loss off for ``warmup_msg_steps``, then ramped in over ``ramp_steps``).
+first (image loss off for ``warmup_msg_steps``, then ramped in over ``ramp_steps``). ``jnd_weight`` adds
+the mean squared ratio of the residual (before the per-pixel cap) to a per-pixel JND
+(:meth:`robusthide.nets.masking.PerceptualMask.jnd`), which moves the mark from flat areas into texture.
 """
 
 from __future__ import annotations
