@@ -38,6 +38,16 @@ def luma(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(1, keepdim=True)
 
 
+def local_sigma(y: torch.Tensor, window: int = 5) -> torch.Tensor:
+    """Standard deviation of ``y`` (N x 1 x H x W) over a ``window`` x ``window`` neighbourhood (edges
+    replicated), in the units of ``y``."""
+    p = window // 2
+    yp = F.pad(y, (p, p, p, p), mode="replicate")
+    mu = F.avg_pool2d(yp, window, stride=1)
+    var = (F.avg_pool2d(yp * yp, window, stride=1) - mu * mu).clamp_min(0)
+    return torch.sqrt(var + 1e-8)
+
+
 def luminance_threshold(y: torch.Tensor) -> torch.Tensor:
     """Chou & Li's (1995) background-luminance visibility threshold ``T_lum``, in grey levels, of luma
     ``y`` in [0, 1] (module docstring)."""
@@ -58,11 +68,7 @@ class PerceptualMask(nn.Module):
         self.lum_lo, self.lum_slope = lum_lo, lum_slope
 
     def _sigma(self, y: torch.Tensor) -> torch.Tensor:
-        k, p = self.window, self.window // 2
-        yp = F.pad(y, (p, p, p, p), mode="replicate")
-        mu = F.avg_pool2d(yp, k, stride=1)
-        var = (F.avg_pool2d(yp * yp, k, stride=1) - mu * mu).clamp_min(0)
-        return torch.sqrt(var + 1e-8)
+        return local_sigma(y, self.window)
 
     def cap(self, cover: torch.Tensor) -> torch.Tensor | None:
         """Per-pixel bound of the applied residual (in [0, 1] units; module docstring), None when off."""

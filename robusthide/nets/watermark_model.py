@@ -61,16 +61,22 @@ def decoder_view(r: torch.Tensor, factor: int = 4) -> torch.Tensor:
 EXACT_VIEW_MAX_PIXELS = 2048 * 2048
 
 
+def view_cover(cover: torch.Tensor, size: int) -> torch.Tensor:
+    """The cover :func:`deployment_view` works on: as is, or resized to :data:`EXACT_VIEW_MAX_PIXELS` when
+    larger (a no-op on a cover that is already a view cover)."""
+    h, w = cover.shape[-2:]
+    if h * w > EXACT_VIEW_MAX_PIXELS:
+        k = (EXACT_VIEW_MAX_PIXELS / (h * w)) ** 0.5
+        cover = resize(cover, (max(size, round(h * k)), max(size, round(w * k))))
+    return cover.detach().float()
+
+
 def deployment_view(cover: torch.Tensor, size: int, strength: float = 1.0) -> Callable[[torch.Tensor], torch.Tensor]:
     """The decoder's input as a differentiable function of the working-size residual ``res`` (N x 1 x S x S)
     for this full-size ``cover`` (N x C x H x W in [0, 1], C = 1 or 3): ``resize_S(round8(clip(cover +
     strength * up(res))))``, with the 8-bit rounding straight-through. Covers above
     :data:`EXACT_VIEW_MAX_PIXELS` are first resized to that area (rounding then averages out anyway)."""
-    h, w = cover.shape[-2:]
-    if h * w > EXACT_VIEW_MAX_PIXELS:
-        k = (EXACT_VIEW_MAX_PIXELS / (h * w)) ** 0.5
-        cover = resize(cover, (max(size, round(h * k)), max(size, round(w * k))))
-    cover = cover.detach().float()
+    cover = view_cover(cover, size)
 
     def marked(res: torch.Tensor) -> torch.Tensor:
         x = (cover + strength * resize(res, tuple(cover.shape[-2:]))).clamp(0, 1)
@@ -109,13 +115,13 @@ class WatermarkModel(nn.Module):
         is the factor it will be applied with; only the refinement uses it). ``refine``: refinement steps
         for this call (None: the model's ``refine`` setting; 0: off, the fast feed-forward path). ``cover``:
         the full-size cover, if at hand: the refinement then optimises through :func:`deployment_view`."""
-        m = self.mask(small) * self.amplitude
+        r, m = self.encode(small, bits)
         cap = self.mask.cap(small)
-        r = self.encoder(small, bits).float()
         steps = self.refine_steps(refine)
         if steps <= 0:
             return self.bound(r * m, cap, strength)
         r = r.detach()
+        cover = None if cover is None else view_cover(cover, self.size)  # shrunk once, for every boost round
 
         def refined(i: torch.Tensor, s: float) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor] | None]:
             """Refined, capped residual of images ``i`` applied at strength ``s``, and their view."""
@@ -157,6 +163,11 @@ class WatermarkModel(nn.Module):
         logits = self.decoder(torch.cat([x, xj])).float()
         return ((logits[:n] * sign > 0) & (logits[n:] * sign > 0)).all(dim=1)
 
+    def encode(self, small: torch.Tensor, bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(r, m)``: the encoder's raw output for the S x S cover and the scale it is applied with (the
+        perceptual mask times ``amplitude``); the residual before the cap is ``r * m``."""
+        return self.encoder(small, bits).float(), self.mask(small) * self.amplitude
+
     def refine_steps(self, refine: int | None = None) -> int:
         """Refinement steps of a call: ``refine``, or the model's setting when None (0 = the fast path)."""
         return int(self.refine_cfg["steps"] if refine is None else refine)
@@ -176,8 +187,9 @@ class WatermarkModel(nn.Module):
         """Adjust the encoder output ``r0`` per image against the fixed decoder (see the module docstring):
         minimise ``mean(relu(margin - logit * sign(bit)))`` over the marked image and its differentiable
         JPEG at ``quality`` (:class:`robusthide.attacks.simulators.jpeg.DiffJPEG`, straight-through
-        rounding), plus ``weight * mean(delta ** 2)``; stop early once every margin holds. ``view`` maps
-        the working-size residual to the decoder's input (default: ``small`` plus :func:`decoder_view`)."""
+        rounding), plus ``weight * mean(delta ** 2)``, with Adam (``optimizer: adam``) or normalised
+        gradient steps of RMS ``lr`` (``ngd``); stop early once every margin holds. ``view`` maps the
+        working-size residual to the decoder's input (default: ``small`` plus :func:`decoder_view`)."""
         from robusthide.attacks.simulators.jpeg import DiffJPEG
 
         c = self.refine_cfg
@@ -212,7 +224,8 @@ class WatermarkModel(nn.Module):
         the masked working-size residual before the per-pixel cap and ``small`` the cover at S x S. A loss on
         ``unbounded`` reaches the encoder also where the cap clips its output (the clip passes no gradient)."""
         small = resize(cover, (self.size, self.size))
-        unbounded = self.encoder(small, bits).float() * (self.mask(small) * self.amplitude)
+        r, m = self.encode(small, bits)
+        unbounded = r * m
         res = self.bound(unbounded, self.mask.cap(small))
         return (cover + resize(res, tuple(cover.shape[-2:]))).clamp(0, 1), unbounded, small
 

@@ -46,13 +46,16 @@ def contact_sheet(rows: list[tuple[str, np.ndarray, np.ndarray]], out: str | Pat
 FLAT_SIGMA, TEXTURE_SIGMA = 1.5, 8.0
 
 
-def local_sigma(rgb: np.ndarray, window: int = 5) -> np.ndarray:
-    """Standard deviation of BT.601 luma over a ``window`` x ``window`` neighbourhood, in grey levels."""
-    from scipy.ndimage import uniform_filter
+def cover_sigma(rgb: np.ndarray, window: int = 5) -> np.ndarray:
+    """Local standard deviation of the cover's BT.601 luma, in grey levels (the perceptual mask's texture
+    measure, :func:`robusthide.nets.masking.local_sigma`)."""
+    import torch
 
-    y = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if rgb.ndim == 3 else rgb.astype(np.float64)
-    mu = uniform_filter(y, window, mode="nearest")
-    return np.sqrt(np.clip(uniform_filter(y * y, window, mode="nearest") - mu * mu, 0, None))
+    from robusthide.nets.masking import local_sigma, luma
+
+    t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32))
+    t = t.permute(2, 0, 1)[None] if t.ndim == 3 else t[None, None].expand(1, 3, -1, -1)
+    return local_sigma(luma(t), window)[0, 0].numpy()
 
 
 def residual_stats(cover: np.ndarray, marked: np.ndarray) -> dict[str, float | None]:
@@ -61,7 +64,7 @@ def residual_stats(cover: np.ndarray, marked: np.ndarray) -> dict[str, float | N
     ones (``rms_texture``, sigma >= :data:`TEXTURE_SIGMA`), None where the crop has no such pixels."""
     d = marked.astype(np.float64) - cover.astype(np.float64)
     a = np.abs(d)
-    sigma = local_sigma(cover)
+    sigma = cover_sigma(cover)
     d2 = (d ** 2).reshape(*sigma.shape, -1).mean(-1)
 
     def rms(sel: np.ndarray) -> float | None:
