@@ -108,6 +108,10 @@ def test_config_errors(tmp_path):
     bad.write_text("train: [unclosed")
     with pytest.raises(RobustHideError, match="bad YAML"):
         load_config(bad)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# only a comment\n")
+    with pytest.raises(RobustHideError, match="is empty"):
+        load_config(empty)
 
 
 def _free_port() -> int:
@@ -225,6 +229,15 @@ def test_export_sets_the_mask_floor(tmp_path, photo_dir):
         export_run(tmp_path / "t", tmp_path / "bad.safetensors", refine_optimizer="ngd")
     with pytest.raises(RobustHideError, match=r"refine optimizer must be adam or ngd"):
         export_run(tmp_path / "t", tmp_path / "bad.safetensors", refine_steps=2, refine_optimizer="sgd")
+    aware = load_model(export_run(tmp_path / "t", tmp_path / "codecs.safetensors", refine_steps=5,
+                                  refine_codecs="h264:crf=28; webp:q=50"))
+    assert aware.refine_cfg["codecs"] == ["h264:crf=28", "webp:q=50"] and boosted.refine_cfg["codecs"] == []
+    assert [c.spec for c in aware.refine_codecs] == ["h264:crf=28", "webp:q=50"]
+    with pytest.raises(RobustHideError, match=r"need --refine STEPS > 0"):
+        export_run(tmp_path / "t", tmp_path / "bad.safetensors", refine_codecs="webp:q=50")
+    with pytest.raises(RobustHideError, match=r"unknown codec 'h263'"):
+        export_run(tmp_path / "t", tmp_path / "bad.safetensors", refine_steps=5, refine_codecs="h263:q=5")
+    assert not (tmp_path / "bad.safetensors").exists()
 
 
 def test_whole_photo_covers_are_the_photo_squeezed(tmp_path, photos):

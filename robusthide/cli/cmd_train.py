@@ -28,7 +28,7 @@ def _export(a: argparse.Namespace) -> int:
 
     path = export_run(a.run, a.output, name=a.name, strength=a.strength, mask_floor=a.mask_floor,
                       refine_steps=a.refine, jnd_cap=a.jnd_cap, refine_optimizer=a.refine_optimizer,
-                      refine_lr=a.refine_lr, refine_boost=a.refine_boost)
+                      refine_lr=a.refine_lr, refine_boost=a.refine_boost, refine_codecs=a.refine_codecs)
     print(f"wrote {path}")
     return 0
 
@@ -72,6 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--refine-boost", type=int, default=None, metavar="N",
                    help="images whose bits do not all read back, also after JPEG, are refined again at a 15%% "
                         "higher strength, at most N times (default 0)")
+    e.add_argument("--refine-codecs", default=None, metavar="SPECS",
+                   help="real codecs the refinement also optimises through (forward real, backward identity) and "
+                        "the boost checks, ';' between specs, e.g. 'h264:crf=28;webp:q=50'")
     e.set_defaults(func=_export)
     q = sub.add_parser("plot", help="draw a run's training curves to PNG")
     q.add_argument("run")

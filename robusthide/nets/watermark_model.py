@@ -19,6 +19,10 @@ images whose bits the feed-forward encoder gets wrong even before any attack. Wh
 cover is at hand (:meth:`WatermarkModel.embed`, the Watermarker), the refinement sees the exact deployment
 path (:func:`deployment_view`: upsampling, clipping to [0, 1] and 8-bit rounding at full size, then the
 decoder's resize), so saturated pixels and rounding cannot undo what it optimised at the working size.
+With ``codecs`` (codec specs, e.g. ``["h264:crf=28"]``) the hinge also covers the marked image after each
+real codec at the size it is saved at, forward real and backward identity: paper 000's pseudo-differentiable
+codec, applied per image at embed time instead of in training. ``boost`` then re-refines, at a higher
+strength, the images whose bits still do not all read back (:meth:`WatermarkModel.reads`).
 
 Training runs exactly this pipeline with the attacks applied at the full resolution, so the network
 learns the deployment path.
@@ -45,7 +49,7 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 #: Defaults of the embed-time refinement (``refine={"steps": N, ...}``; steps 0 = off).
 REFINE_DEFAULTS = {"steps": 0, "lr": 0.02, "margin": 1.0, "weight": 1.0, "quality": 50, "optimizer": "adam",
-                   "boost": 0, "boost_factor": 1.15}
+                   "boost": 0, "boost_factor": 1.15, "codecs": []}
 REFINE_OPTIMIZERS = ("adam", "ngd")
 
 
@@ -90,6 +94,24 @@ def deployment_view(cover: torch.Tensor, size: int, strength: float = 1.0) -> Ca
     return view
 
 
+def refine_codecs(specs: list[str]) -> list:
+    """The real codecs of the refinement's ``codecs`` setting (codec specs; ``;`` may join several in one
+    string); a malformed or unavailable spec raises the codec registry's one-line error."""
+    from robusthide.codecs import get_codec
+
+    return [get_codec(t.strip()) for s in specs for t in s.split(";") if t.strip()]
+
+
+def through_codecs(full: torch.Tensor, codecs: list, size: int) -> list[torch.Tensor]:
+    """``full`` after each real codec, resized to ``size`` x ``size`` for the decoder: forward the real
+    codec, backward identity (the pseudo-differentiable codec of paper 000, §3.3)."""
+    outs = []
+    for c in codecs:
+        y = c(full.detach().float()).images.to(full.dtype)
+        outs.append(resize(full + (y - full).detach(), (size, size)))
+    return outs
+
+
 class WatermarkModel(nn.Module):
     """Encoder + decoder + perceptual mask, working at ``encoder.size`` and applied at any size."""
 
@@ -108,6 +130,17 @@ class WatermarkModel(nn.Module):
         opt = self.refine_cfg["optimizer"]
         if opt not in REFINE_OPTIMIZERS:
             raise ValueError(f"refine optimizer must be one of {REFINE_OPTIMIZERS}, got {opt!r}")
+        self._codecs: tuple[tuple[str, ...], list] = ((), [])
+        self.refine_codecs  # noqa: B018 -- a malformed or unavailable codec spec fails at construction
+
+    @property
+    def refine_codecs(self) -> list:
+        """The real codecs of ``refine_cfg["codecs"]`` (built once per setting)."""
+        specs = self.refine_cfg["codecs"]
+        key = tuple([specs] if isinstance(specs, str) else specs)
+        if self._codecs[0] != key:
+            self._codecs = (key, refine_codecs(list(key)))
+        return self._codecs[1]
 
     def small_residual(self, small: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
                        refine: int | None = None, cover: torch.Tensor | None = None) -> torch.Tensor:
@@ -145,23 +178,24 @@ class WatermarkModel(nn.Module):
     def reads(self, res: torch.Tensor, small: torch.Tensor, bits: torch.Tensor, strength: float,
               view: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         """Per image: does the decoder read every bit right from the marked image (``view`` of the residual,
-        default: ``small`` plus :func:`decoder_view`) and from its JPEG at the refinement's quality (this
-        package's DiffJPEG with hard rounding; at the full size when ``view`` is a :func:`deployment_view`)?
+        default: ``small`` plus :func:`decoder_view`), from its JPEG at the refinement's quality (this
+        package's DiffJPEG with hard rounding) and after each real codec of the ``codecs`` setting (both at
+        the full size when ``view`` is a :func:`deployment_view`)?
         The check of the refinement's ``boost``: images that fail it are refined again at a strength
         ``boost_factor`` times higher (at most ``boost`` times); the per-pixel cap still holds."""
         from robusthide.attacks.simulators.jpeg import DiffJPEG
 
         jpeg = DiffJPEG(int(self.refine_cfg["quality"]), rounding="ste", backend="own")  # hard rounding forward
         if view is None:
-            x = (small + strength * decoder_view(res)).clamp(0, 1).float()
+            full = x = (small + strength * decoder_view(res)).clamp(0, 1).float()
             xj = jpeg(x)
         else:  # JPEG at the size the image is saved at, as a platform would compress it
             full = view.marked(res).float()
             x, xj = resize(full, (self.size, self.size)), resize(jpeg(full), (self.size, self.size))
-        n = x.shape[0]
-        sign = bits.float() * 2 - 1
-        logits = self.decoder(torch.cat([x, xj])).float()
-        return ((logits[:n] * sign > 0) & (logits[n:] * sign > 0)).all(dim=1)
+        xs = [x, xj, *through_codecs(full, self.refine_codecs, self.size)]
+        sign = (bits.float() * 2 - 1).repeat(len(xs), 1)
+        ok = (self.decoder(torch.cat(xs)).float() * sign > 0).view(len(xs), x.shape[0], -1)
+        return ok.all(dim=2).all(dim=0)
 
     def encode(self, small: torch.Tensor, bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(r, m)``: the encoder's raw output for the S x S cover and the scale it is applied with (the
@@ -185,11 +219,13 @@ class WatermarkModel(nn.Module):
                cap: torch.Tensor | None = None,
                view: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         """Adjust the encoder output ``r0`` per image against the fixed decoder (see the module docstring):
-        minimise ``mean(relu(margin - logit * sign(bit)))`` over the marked image and its differentiable
-        JPEG at ``quality`` (:class:`robusthide.attacks.simulators.jpeg.DiffJPEG`, straight-through
-        rounding), plus ``weight * mean(delta ** 2)``, with Adam (``optimizer: adam``) or normalised
-        gradient steps of RMS ``lr`` (``ngd``); stop early once every margin holds. ``view`` maps the
-        working-size residual to the decoder's input (default: ``small`` plus :func:`decoder_view`)."""
+        minimise ``mean(relu(margin - logit * sign(bit)))`` over the marked image, its differentiable JPEG
+        at ``quality`` (:class:`robusthide.attacks.simulators.jpeg.DiffJPEG`, straight-through rounding) and
+        the marked image after each real codec of ``codecs`` (forward real, backward identity; at the full
+        size when ``view`` is a :func:`deployment_view`), plus ``weight * mean(delta ** 2)``, with Adam
+        (``optimizer: adam``) or normalised gradient steps of RMS ``lr`` (``ngd``); stop early once every
+        margin holds. ``view`` maps the working-size residual to the decoder's input (default: ``small``
+        plus :func:`decoder_view`)."""
         from robusthide.attacks.simulators.jpeg import DiffJPEG
 
         c = self.refine_cfg
@@ -198,14 +234,19 @@ class WatermarkModel(nn.Module):
         with torch.inference_mode(False), torch.enable_grad():
             small, r0, m = (t.detach().float().clone() for t in (small, r0, m))
             cap = None if cap is None else cap.detach().float().clone()
-            sign = (bits.detach().float().clone() * 2 - 1).repeat(2, 1)
+            sign = (bits.detach().float().clone() * 2 - 1).repeat(2 + len(self.refine_codecs), 1)
             delta = torch.zeros_like(r0, requires_grad=True)
             lr = float(c["lr"])
             opt = torch.optim.Adam([delta], lr=lr) if c["optimizer"] == "adam" else None
             for _ in range(int(c["steps"] if steps is None else steps)):
                 res = self.bound((r0 + delta) * m, cap, strength)
-                x = (small + strength * decoder_view(res)).clamp(0, 1) if view is None else view(res)
-                margin = self.decoder(torch.cat([x, jpeg(x)])).float() * sign
+                if view is None:
+                    full = x = (small + strength * decoder_view(res)).clamp(0, 1)
+                else:
+                    full = view.marked(res)
+                    x = resize(full, (self.size, self.size))
+                xs = [x, jpeg(x), *through_codecs(full, self.refine_codecs, self.size)]
+                margin = self.decoder(torch.cat(xs)).float() * sign
                 hinge = F.relu(float(c["margin"]) - margin)
                 if not bool((hinge > 0).any()):
                     break

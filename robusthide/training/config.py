@@ -81,9 +81,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.exists():
             raise RobustHideError(f"config not found: {p}")
         try:
-            doc = yaml.safe_load(p.read_text()) or {}
+            doc = yaml.safe_load(p.read_text())
         except yaml.YAMLError as e:
             raise RobustHideError(f"bad YAML in {p}: {str(e).splitlines()[0]}") from None
+        if doc is None:  # an empty file would silently train the defaults
+            raise RobustHideError(f"config {p} is empty")
         if not isinstance(doc, dict):
             raise RobustHideError(f"config {p} must be a mapping")
         deep_update(cfg, doc)

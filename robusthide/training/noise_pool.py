@@ -7,7 +7,7 @@ random quality per slice. The pool is given as a list of entries ``{name, p, ...
 
 * ``identity`` (uint8 rounding only, straight-through)
 * ``jpeg`` q_lo..q_hi, ``webp`` q_lo..q_hi, ``jpeg2000`` x1000 lo..hi, ``avif`` q_lo..q_hi,
-  ``h264`` crf lo..hi — real codecs via :mod:`robusthide.codecs`
+  ``h264`` crf lo..hi (x264 ``preset``, default ultrafast) — real codecs via :mod:`robusthide.codecs`
 * ``resize`` scale lo..hi (down then back up, bilinear/bicubic/area), ``blur`` sigma lo..hi,
   ``noise`` sigma lo..hi, ``cropresize`` area lo..hi, ``brightness`` delta
 * ``resize_jpeg``: a platform chain, resize then JPEG.
@@ -77,7 +77,7 @@ def apply_entry(x: torch.Tensor, cover: torch.Tensor, e: dict[str, Any], gen: to
         return real_codec(x, f"jpeg2000:x1000={r}")
     if name == "h264":
         crf = _randint(gen, e.get("lo", 23), e.get("hi", 30))
-        return real_codec(x, f"h264:crf={crf},preset=ultrafast,mode=frames")
+        return real_codec(x, f"h264:crf={crf},preset={e.get('preset', 'ultrafast')},mode=frames")
     if name == "resize":
         s = _uniform(gen, e.get("lo", 0.5), e.get("hi", 0.9))
         small = (max(16, round(h * s)), max(16, round(w * s)))

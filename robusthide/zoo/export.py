@@ -14,7 +14,8 @@ from robusthide.zoo.registry import FORMAT
 def export_run(run: str | Path, output: str | Path, name: str | None = None, checkpoint: str = "latest",
                strength: float = 1.0, mask_floor: float | None = None, refine_steps: int = 0,
                jnd_cap: float | None = None, refine_optimizer: str | None = None,
-               refine_lr: float | None = None, refine_boost: int | None = None) -> Path:
+               refine_lr: float | None = None, refine_boost: int | None = None,
+               refine_codecs: str | None = None) -> Path:
     """Write the run's embedder/extractor to ``output``.
 
     ``strength`` bakes a test-time strength factor (MBRS §3.4: ``cover + s * residual``) into the
@@ -27,14 +28,22 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     (:meth:`robusthide.nets.watermark_model.WatermarkModel.refine`, at most that many steps per image),
     with ``refine_optimizer`` (``adam`` or ``ngd``) and step size ``refine_lr`` when given; ``refine_boost``
     re-refines the images whose bits do not all read back (also after JPEG) at a higher strength, at most
-    that many times (:meth:`robusthide.nets.watermark_model.WatermarkModel.reads`).
+    that many times (:meth:`robusthide.nets.watermark_model.WatermarkModel.reads`). ``refine_codecs``
+    (specs separated by ``;``) adds real codecs to the refinement (forward real, backward identity) and to
+    the boost's check.
     """
     if not (0 < strength <= 4):
         raise RobustHideError(f"strength must be in (0, 4], got {strength}")
     if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or not (0 <= refine_steps <= 1000):
         raise RobustHideError(f"refine steps must be an integer in [0, 1000], got {refine_steps!r}")
-    if (refine_optimizer is not None or refine_lr is not None or refine_boost) and not refine_steps:
-        raise RobustHideError("--refine-optimizer, --refine-lr and --refine-boost need --refine STEPS > 0")
+    if (refine_optimizer is not None or refine_lr is not None or refine_boost or refine_codecs) and not refine_steps:
+        raise RobustHideError("--refine-optimizer, --refine-lr, --refine-boost and --refine-codecs need --refine "
+                              "STEPS > 0")
+    codec_specs = [t.strip() for t in (refine_codecs or "").split(";") if t.strip()]
+    if codec_specs:
+        from robusthide.nets.watermark_model import refine_codecs as build_codecs
+
+        build_codecs(codec_specs)  # a malformed or unavailable spec fails here, not when the model loads
     if refine_boost is not None and (isinstance(refine_boost, bool) or not isinstance(refine_boost, int)
                                      or not 0 <= refine_boost <= 10):
         raise RobustHideError(f"refine boost must be an integer in [0, 10], got {refine_boost!r}")
@@ -73,6 +82,8 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
             kwargs["refine"]["lr"] = float(refine_lr)
         if refine_boost is not None:
             kwargs["refine"]["boost"] = refine_boost
+        if codec_specs:
+            kwargs["refine"]["codecs"] = codec_specs
     state = load_file(str(tpath))
     tensors = {k[6:]: v.float().contiguous() for k, v in state.items()
                if k.startswith("model.") and not k.startswith("model.discriminator.")}
