@@ -105,7 +105,7 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
 _FLAGS = (("data", "--data", None), ("split", "--split", None), ("n", "--n", None), ("size", "--size", "full"),
           ("crop", "--crop", "random"), ("seed", "--seed", 0), ("attacks", "--attacks", None),
           ("attack", "--attack", "jpeg:q=50"), ("strengths", "--strengths", None), ("strength", "--strength", 1.0),
-          ("peers", "--peers", None), ("out", "--out", None))
+          ("peers", "--peers", None), ("search", "--search", "none"), ("out", "--out", None))
 
 
 def _command(sub: str, a: argparse.Namespace) -> str:
@@ -135,7 +135,7 @@ def _evaluate(a: argparse.Namespace) -> int:
     images = image_set(a.data, n=a.n, size=a.size, seed=a.seed, split=a.split, crop=a.crop)
     progress = not a.no_progress
     res = robustness_matrix(method, images, attacks, seed=a.seed, strength=a.strength, batch=a.batch,
-                            progress=progress)
+                            progress=progress, search=a.search)
     res["command"] = _command("evaluate", a)
     paths = write_matrix(res, out)
     results = [res]
@@ -245,6 +245,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attacks", default=DEFAULT_ATTACKS, metavar="SPEC",
                    help=f"attack list (default: {DEFAULT_ATTACKS})")
     p.add_argument("--strength", type=float, default=1.0, help="test-time strength factor (default 1)")
+    p.add_argument("--search", choices=["none", "crop"], default="none",
+                   help="crop: decode each attacked image through the centred-crop search (robusthide models)")
     p.add_argument("--out", default=None, metavar="PREFIX",
                    help="output prefix (default docs/results/MODEL-matrix): writes PREFIX.md/.json/.csv/.png")
     p.add_argument("--peers", default=None, metavar="LIST",

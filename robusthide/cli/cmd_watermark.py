@@ -134,7 +134,7 @@ def _extract_rows(a: argparse.Namespace):
 
                 r = extract_video(wm, p)
             else:
-                r = wm.extract(read_image_file(p).array)
+                r = wm.extract(read_image_file(p).array, search=a.search)
         except RobustHideError as e:
             if len(files) == 1:
                 raise
@@ -204,6 +204,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="parallel workers for folders")
 
 
+
+def _search(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--search", choices=["none", "crop"], default="none",
+                   help="crop: also read each image as the centre of a larger frame (a crop resized back; "
+                        "images only); the p-value pays for the search")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("embed", help="hide a message in an image (or a folder of images, or a video)")
     e.add_argument("input")
@@ -227,11 +234,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     x.add_argument("input")
     x.add_argument("--bits", action="store_true", help="also print raw and soft bits")
     _common(x)
+    _search(x)
     x.set_defaults(func=_extract)
     d = sub.add_parser("detect", help="is a watermark present? exit 0 if found, 1 if not, 2 on error")
     d.add_argument("input")
     d.set_defaults(func=_detect, bits=False)
     _common(d)
+    _search(d)
     c = sub.add_parser("capacity", help="payload capacity of a model and schema")
     c.add_argument("--model", default="default")
     c.add_argument("--schema", type=schema_arg, default=None, help="id or name (default: all schemas)")
@@ -244,7 +253,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _fpr(a: argparse.Namespace) -> int:
     from robusthide.watermark.fpr import measure_fpr, write_fpr
 
-    res = measure_fpr(a.model, a.data, a.split if a.split != "all" else None, a.n, a.synthetic, a.seed)
+    res = measure_fpr(a.model, a.data, a.split if a.split != "all" else None, a.n, a.synthetic, a.seed,
+                      search=a.search)
     write_fpr(res, a.out)
     print(json.dumps(res) if a.json else f"{res['false_positives']} false positives in {res['clean_images']} "
           f"clean images -> {a.out}.md")
@@ -259,6 +269,8 @@ def register_fpr(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--n", type=int, default=10000, help="photo patches")
     f.add_argument("--synthetic", type=int, default=600)
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--search", choices=["none", "crop"], default="none",
+                   help="decode through the centred-crop search, as extract --search crop does")
     f.add_argument("--out", default="docs/results/fpr")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=_fpr)

@@ -75,12 +75,23 @@ class ModelMethod:
             m = (m.float().clamp(0, 1) * 255.0).round().to(torch.uint8)
         return m.permute(0, 2, 3, 1).cpu().numpy()
 
-    def decode(self, images: np.ndarray, strength: float = 1.0) -> np.ndarray:
-        """Bit logits (N x L, float32) of uint8 N x H x W x 3 images (``strength`` is not needed)."""
+    def decode(self, images: np.ndarray, strength: float = 1.0, search: str = "none") -> np.ndarray:
+        """Bit logits (N x L, float32) of uint8 N x H x W x 3 images (``strength`` is not needed);
+        ``search='crop'``: those of each image's most confident centred-crop hypothesis
+        (:mod:`robusthide.watermark.sync`)."""
         import torch
 
+        from robusthide.watermark.sync import crop_search_logits, most_confident
+
         with torch.inference_mode():
-            return self.model.decode(self._tensor(images)).float().cpu().numpy()
+            x = self._tensor(images)
+            if search == "none":
+                return self.model.decode(x).float().cpu().numpy()
+            rows = []
+            for i in range(x.shape[0]):
+                lg, _ = crop_search_logits(self.model.decoder, x[i:i + 1], self.model.size)
+                rows.append(lg[most_confident(lg)])
+            return torch.stack(rows).cpu().numpy()
 
 
 def as_method(model: Any) -> Any:
@@ -142,19 +153,27 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:
 def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, strength: float = 1.0,
                       batch: int = 8, progress: bool = True, *, n: int | None = None,
                       size: int | str | None = None, split: str | None = None, crop: str = "random",
-                      workers: int | None = None) -> dict[str, Any]:
+                      workers: int | None = None, search: str = "none") -> dict[str, Any]:
     """Measure ``model`` (a WatermarkModel, zoo name, weights path or a peer) under ``attacks``.
 
     ``images``: uint8 H x W x 3 arrays, or a folder (``n``, ``size``, ``split``, ``crop`` select and
     crop them, see :func:`robusthide.evaluation.images.image_set`). ``attacks``: an attack list
     (``'jpeg:q=10,50;identity'``, see :mod:`robusthide.evaluation.attacks_grammar`) or a list of specs.
     Returns a JSON-ready dict: ``quality`` (marked vs cover), ``rows`` (one per attack) and
-    ``per_image`` values; write it with :func:`write_matrix`.
+    ``per_image`` values; write it with :func:`write_matrix`. ``search='crop'`` decodes every attacked
+    image through the centred-crop search of :mod:`robusthide.watermark.sync` (robusthide models only).
     """
     from robusthide.codecs import get_codec
+    from robusthide.watermark.sync import check_search
 
     t0 = time.perf_counter()
     method = as_method(model)
+    try:
+        search = check_search(search)
+    except ValueError as e:
+        raise RobustHideError(str(e)) from None
+    if search != "none" and not isinstance(method, ModelMethod):
+        raise RobustHideError(f"--search {search} needs a robusthide model, not {method.name}")
     items = image_set(images, n=n, size=size, seed=seed, split=split, crop=crop)
     atts = _attacks(attacks)
     if batch < 1:
@@ -194,7 +213,7 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
                 else:
                     res = codecs[a.spec](marked)
                     attacked, nbytes = res.images, res.nbytes
-                logits = method.decode(attacked, strength=strength)
+                logits = method.decode(attacked, strength=strength, **({"search": search} if search != "none" else {}))
                 ber = ber_per_image(np.asarray(logits, dtype=np.float32), bits[idx], logits=True)
                 p = per[a.spec]
                 same = attacked.shape == marked.shape
@@ -229,7 +248,7 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
         k = f"{it.hw[1]}x{it.hw[0]}"
         sizes[k] = sizes.get(k, 0) + 1
     return {
-        "method": method.name, "n_bits": L, "n_images": N, "seed": seed, "strength": float(strength),
+        "method": method.name, "n_bits": L, "n_images": N, "seed": seed, "strength": float(strength), "search": search,
         "batch": batch, "image_sizes": sizes, "attacks": [a.spec for a in atts],
         "quality": {k: _mean(v) for k, v in q.items()},
         "rows": rows,
@@ -319,7 +338,8 @@ def matrix_markdown(result: dict[str, Any]) -> str:
         f"# Robustness matrix: {result['method']}",
         "",
         f"{result['n_images']} images ({sizes}), {result['n_bits']} bits, seed {result['seed']}, "
-        f"strength {result['strength']:g}, robusthide {result.get('robusthide', '?')}.",
+        f"strength {result['strength']:g}, robusthide {result.get('robusthide', '?')}"
+        + (f", decoded with the {result['search']} search" if result.get("search", "none") != "none" else "") + ".",
         "",
         *([f"Command: `{result['command']}`", ""] if result.get("command") else []),
         f"Marked vs cover (after uint8 rounding): PSNR RGB {_fmt(q['psnr_rgb'])} dB, "

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from robusthide import RobustHideError
 from robusthide.training.data import list_images, load_rgb
 
 
@@ -64,10 +65,17 @@ def photo_patches(folder: str, split: str | None, n: int, rng: np.random.Generat
 
 
 def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo: int = 10000,
-                n_synth: int = 600, seed: int = 0, progress: bool = True) -> dict:
+                n_synth: int = 600, seed: int = 0, progress: bool = True, search: str = "none") -> dict:
+    """Detections among clean images, each decoded as ``Watermarker.extract`` does (``search='crop'``:
+    through the centred-crop search, its p-values corrected for the number of hypotheses)."""
     from robusthide.payload import decode_bits
+    from robusthide.watermark.sync import check_search, crop_search_logits, decode_search
     from robusthide.zoo import load_model
 
+    try:
+        search = check_search(search)
+    except ValueError as e:
+        raise RobustHideError(str(e)) from None
     model = load_model(model_name)
     rng = np.random.default_rng(seed)
     items = photo_patches(folder, split, n_photo, rng)
@@ -75,7 +83,13 @@ def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo
     positives, pmin, kinds = 0, 1.0, []
     size = model.size
     with torch.no_grad():
-        for i in tqdm(range(0, len(items), 64), disable=not progress, desc="clean images"):
+        for c in tqdm(items if search == "crop" else [], disable=not progress, desc="clean images, crop search"):
+            r, _ = decode_search(crop_search_logits(model.decoder, c[None].float() / 255, size)[0], model.n_bits)
+            positives += bool(r.detected)
+            pmin = min(pmin, float(r.p_value))
+            kinds.append(r.ok)
+        for i in tqdm(range(0, len(items) if search == "none" else 0, 64), disable=not progress,
+                      desc="clean images"):
             chunk = items[i:i + 64]
             small = torch.cat([F.interpolate(c[None].float() / 255, size=(size, size), mode="bilinear",
                                              antialias=True, align_corners=False) for c in chunk])
@@ -89,7 +103,8 @@ def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo
     res = {"model": model_name, "clean_images": n, "photo_patches": n_photo, "synthetic": n_synth,
            "false_positives": positives, "observed_fpr": positives / n,
            "upper_95": (3.0 / n) if positives == 0 else None, "ecc_decoded_but_rejected": int(sum(kinds)) - positives,
-           "min_p_value": pmin, "design_fpr": 1e-6, "seed": seed, "data": folder, "split": split}
+           "min_p_value": pmin, "design_fpr": 1e-6, "seed": seed, "data": folder, "split": split,
+           "search": search}
     return res
 
 
@@ -98,7 +113,8 @@ def write_fpr(res: dict, out: str) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     p.with_suffix(".json").write_text(json.dumps(res, indent=1))
     cmd = (f"robusthide fpr --model {res['model']} --data {res['data']} --split {res['split']} "
-           f"--n {res['photo_patches']} --synthetic {res['synthetic']} --seed {res['seed']} --out {out}")
+           f"--n {res['photo_patches']} --synthetic {res['synthetic']} --seed {res['seed']}"
+           + (f" --search {res['search']}" if res.get("search", "none") != "none" else "") + f" --out {out}")
     ub = "-" if res["upper_95"] is None else f"{res['upper_95']:.1e}"
     p.with_suffix(".md").write_text(
         f"# False positives on clean images ({res['model']})\n\nCommand: `{cmd}`\n\n"

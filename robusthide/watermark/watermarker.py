@@ -55,6 +55,7 @@ class ExtractResult:
     schema: int | None = None
     bits: list[int] = field(default_factory=list)  # raw decoded bits (hard decisions)
     soft: list[float] = field(default_factory=list)  # P(bit = 1) per raw bit
+    crop_side: float | None = None  # with search='crop': side fraction of the centred crop found
 
     @classmethod
     def from_decoded(cls, r: Any, soft: np.ndarray) -> ExtractResult:
@@ -147,9 +148,36 @@ class Watermarker:
             return Image.fromarray(out)
         return out
 
+    def _search_logits(self, image: Any, search: str | None) -> tuple[torch.Tensor, list[float]] | None:
+        """Logits (H x L) of every hypothesis of ``search`` (:mod:`robusthide.watermark.sync`) and their
+        crop sides, or None when ``search`` is ``none``."""
+        from robusthide.watermark.sync import check_search, crop_search_logits
+
+        try:
+            mode = check_search(search)
+        except ValueError as e:
+            raise RobustHideError(str(e)) from None
+        if mode == "none":
+            return None
+        fast = _uint8_view(image)
+        if fast is not None:
+            rgb = fast[0] if fast[0].ndim == 3 else np.repeat(fast[0][..., None], 3, axis=2)
+            x = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float().div_(255)
+        else:
+            x = to_image_data(image).rgb.float()
+        logits, sides = crop_search_logits(self.model.decoder, x.to(self.device), self.model.size)
+        return logits.cpu(), sides
+
     @torch.no_grad()
-    def decode_bits(self, image: Any) -> tuple[np.ndarray, np.ndarray]:
-        """(hard bits uint8, soft P(bit=1) float) read from ``image``."""
+    def decode_bits(self, image: Any, search: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(hard bits uint8, soft P(bit=1) float) read from ``image``; ``search='crop'``: from the most
+        confident centred-crop hypothesis (:mod:`robusthide.watermark.sync`)."""
+        from robusthide.watermark.sync import most_confident
+
+        found = self._search_logits(image, search)
+        if found is not None:
+            p = torch.sigmoid(found[0][most_confident(found[0])]).numpy()
+            return (p > 0.5).astype(np.uint8), p
         fast = _uint8_view(image)
         if fast is not None and self.device.type == "cpu":
             logits = self.model.decoder(self._small(fast[0]))[0].float()
@@ -183,13 +211,28 @@ class Watermarker:
         ``refine``: embed-time refinement steps (None: the model's setting; 0: fast, feed-forward only)."""
         return self.embed_bits(image, self.encode_message(message, kind, schema), strength, refine)
 
-    def extract(self, image: Any) -> ExtractResult:
-        """Decode the payload and test for presence (see :mod:`robusthide.payload.detection`)."""
+    @torch.no_grad()
+    def extract(self, image: Any, search: str | None = None) -> ExtractResult:
+        """Decode the payload and test for presence (see :mod:`robusthide.payload.detection`).
+
+        ``search='crop'`` also reads the image as the centre of larger frames (a crop resized back,
+        :mod:`robusthide.watermark.sync`): the hypotheses are tried from the most confident on, and the
+        p-value of the one kept is multiplied by their number (Bonferroni), so ``detected`` keeps its
+        false-positive bound. ``crop_side`` then gives the side fraction found."""
         from robusthide.payload import decode_bits
 
-        hard, soft = self.decode_bits(image)
-        return ExtractResult.from_decoded(decode_bits(soft, self.n_bits), soft)
+        found = self._search_logits(image, search)
+        if found is None:
+            hard, soft = self.decode_bits(image)
+            return ExtractResult.from_decoded(decode_bits(soft, self.n_bits), soft)
+        from robusthide.watermark.sync import decode_search
 
-    def detect(self, image: Any) -> bool:
+        logits, sides = found
+        r, i = decode_search(logits, self.n_bits)
+        out = ExtractResult.from_decoded(r, torch.sigmoid(logits[i]).numpy())
+        out.crop_side = sides[i] if out.detected else None
+        return out
+
+    def detect(self, image: Any, search: str | None = None) -> bool:
         """True when a watermark of this model is present (calibrated: p-value <= 1e-6 by design)."""
-        return self.extract(image).detected
+        return self.extract(image, search).detected

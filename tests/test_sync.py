@@ -1,0 +1,93 @@
+"""The centred-crop search (robusthide/watermark/sync.py): a zoomed photo is read back, the detection
+test pays for the search, clean images stay clean."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from robusthide import RobustHideError
+from robusthide.cli.main import main
+from robusthide.watermark.sync import centred_crop_views, side_fractions
+from robusthide.watermark.watermarker import Watermarker
+
+
+@pytest.fixture(scope="module")
+def wm():
+    return Watermarker.from_pretrained("default")
+
+
+def _zoom(img: np.ndarray, area: float) -> np.ndarray:
+    """The centre keeping ``area`` of the image, resized back to the full size (a platform's zoom)."""
+    h, w = img.shape[:2]
+    k = area ** 0.5
+    ch, cw = round(h * k), round(w * k)
+    y, x = (h - ch) // 2, (w - cw) // 2
+    return np.asarray(Image.fromarray(img[y:y + ch, x:x + cw]).resize((w, h), Image.BILINEAR))
+
+
+def test_side_fractions_step_a_quarter_pixel():
+    s = side_fractions(128)
+    assert s[0] == 1.0 and len(s) == 103 and s[-1] == pytest.approx(0.80078125)
+    assert np.allclose(np.diff(s), -1 / 512)
+    with pytest.raises(ValueError, match=r"min_side must be in \(0, 1\]"):
+        side_fractions(128, 0)
+
+
+def test_the_first_view_is_the_image_the_rest_its_shrunk_centre():
+    img = torch.rand(1, 3, 256, 256)
+    views, sides = centred_crop_views(img, 64, min_side=0.75)
+    assert views.shape == (len(sides), 3, 64, 64) and sides[0] == 1.0
+    plain = torch.nn.functional.interpolate(img, size=(64, 64), mode="bilinear", antialias=True,
+                                            align_corners=False)
+    assert float((views[0] - plain).abs().mean()) < 0.02
+    fill = img.mean(dim=(2, 3))[0]
+    border = views[-1][:, :, :7]  # k = 0.75: the outer 8 columns are outside the image
+    assert torch.allclose(border.mean(dim=(1, 2)), fill, atol=1e-3)
+
+
+@pytest.mark.parametrize("area", [0.9, 0.75])
+def test_crop_search_reads_a_zoomed_photo(wm, photos, area):
+    marked = wm.embed(photos["astronaut"], 1234)
+    zoomed = _zoom(marked, area)
+    plain = wm.extract(zoomed)
+    found = wm.extract(zoomed, search="crop")
+    assert not plain.detected
+    assert found.detected and found.message == 1234
+    assert found.crop_side == pytest.approx(area ** 0.5, abs=0.004)
+    n = len(side_fractions(wm.model.size))
+    assert found.p_value >= n * wm.extract(marked).p_value * 0.999  # Bonferroni over the hypotheses
+    assert wm.extract(marked, search="crop").crop_side == 1.0
+
+
+def test_crop_search_keeps_clean_images_clean(wm, photos):
+    for name, img in photos.items():
+        r = wm.extract(img, search="crop")
+        assert not r.detected and r.message is None and r.crop_side is None, name
+    with pytest.raises(RobustHideError, match="search must be one of none, crop"):
+        wm.extract(photos["coffee"], search="rotate")
+
+
+def test_cli_extract_and_evaluate_with_crop_search(tmp_path, photos, capsys):
+    wm = Watermarker.from_pretrained("default")
+    zoomed = _zoom(wm.embed(photos["coffee"], 77), 0.85)
+    Image.fromarray(zoomed).save(tmp_path / "zoomed.png")
+    assert main(["extract", str(tmp_path / "zoomed.png"), "--search", "crop", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["detected"] and row["message"] == 77 and 0.91 < row["crop_side"] < 0.93
+    assert main(["detect", str(tmp_path / "zoomed.png")]) == 1  # without the search: not found
+    capsys.readouterr()
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for name, img in photos.items():
+        Image.fromarray(img).save(d / f"{name}.png")
+    out = tmp_path / "m"
+    assert main(["evaluate", "default", "--data", str(d), "--size", "256", "--attacks", "crop:0.9",
+                 "--search", "crop", "--no-progress", "--out", str(out)]) == 0
+    res = json.loads(out.with_suffix(".json").read_text())
+    assert res["search"] == "crop" and "--search crop" in res["command"]
+    assert res["rows"][0]["ber"] < 0.05  # without the search: 0.26
