@@ -150,6 +150,7 @@ def test_demo_default_message_round_trips(tmp_path, capsys):
     rows = {r["attack"]: r for r in doc}
     assert rows["identity"]["message"] == 1234 and rows["identity"]["detected"]
     assert rows["jpeg:q=75"]["message"] == 1234
+    assert rows["crop:0.9|jpeg:q=80"]["message"] == 1234  # read with the crop search
 
 
 def test_models_lists_the_zoo_and_prints_cards(capsys):
@@ -160,6 +161,7 @@ def test_models_lists_the_zoo_and_prints_cards(capsys):
     assert rc == 0 and [r["name"] for r in rows] == list(PRETRAINED)
     d = describe("default")
     assert d["n_bits"] == 64 and d["size"] == 128 and d["strength"] == pytest.approx(0.97) and d["steps"] == 5000
+    assert d["refine"] == {"steps": 10, "boost": 2, "codecs": ["h264:crf=28"]}
     assert 0.5 < d["megabytes"] < 10
     rc, so, _ = run(capsys, "models", "--card", "default")
     assert rc == 0 and so.startswith("# Model card: `default`")

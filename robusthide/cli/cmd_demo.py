@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 ATTACKS = ["identity", "jpeg:q=75", "jpeg:q=50", "webp:q=50", "resize:0.5|jpeg:q=80", "h264:crf=28", "avif:q=50",
-           "jpeg2000:x1000=100"]
+           "jpeg2000:x1000=100", "crop:0.9|jpeg:q=80"]
+#: attacks read with the centred-crop search (``extract --search crop``)
+SEARCH = {"crop:0.9|jpeg:q=80": "crop"}
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -44,14 +46,14 @@ def _demo(a: argparse.Namespace) -> int:
         except CodecError as e:
             print(f"{spec:24s} skipped: {e}")
             continue
-        res = wm.extract(att)
+        res = wm.extract(att, search=SEARCH.get(spec))
         sent = wm.encode_message(msg)
         errs = int(np.sum(np.array(res.bits) != sent))
         rows.append({"attack": spec, "bpp": bpp, "bit_errors": errs, "detected": res.detected,
                      "p_value": res.p_value, "message": res.message})
         bpps = f"{bpp:6.2f}" if bpp is not None else "     -"
         print(f"{spec:24s} {bpps} {errs:5d}/{wm.n_bits:<5d}  {str(res.detected):8s}  {res.p_value:8.1e}  "
-              f"{res.message!r}")
+              f"{res.message!r}" + ("  (--search crop)" if spec in SEARCH else ""))
     clean = wm.extract(cover)
     print(f"{'unmarked cover':24s} {'-':>6s} {'-':>11s}  {str(clean.detected):8s}  {clean.p_value:8.1e}  "
           f"{clean.message!r}")
