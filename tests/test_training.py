@@ -218,6 +218,15 @@ def test_export_sets_the_mask_floor(tmp_path, photo_dir):
     assert float(capped.mask.cap(flat).max()) == pytest.approx(expected, abs=1e-4)
     with pytest.raises(RobustHideError, match=r"JND cap must be in"):
         export_run(tmp_path / "t", tmp_path / "bad.safetensors", jnd_cap=0)
+    dark = torch.full((1, 3, 32, 32), 0.05)  # Chou-Li threshold about 15 grey levels
+    limited = load_model(export_run(tmp_path / "t", tmp_path / "lum.safetensors", jnd_cap=0.5, jnd_cap_lum_max=4))
+    assert limited.mask.cap_lum_max == 4 and capped.mask.cap_lum_max is None
+    assert float(limited.mask.cap(dark).max()) == pytest.approx(0.5 * 4 / 255, abs=1e-4)
+    assert float(capped.mask.cap(dark).max()) > 3 * float(limited.mask.cap(dark).max())
+    with pytest.raises(RobustHideError, match=r"the model has none \(add --jnd-cap K\)"):
+        export_run(tmp_path / "t", tmp_path / "bad.safetensors", jnd_cap_lum_max=4)
+    with pytest.raises(RobustHideError, match=r"luminance limit must be in \(0, 20\]"):
+        export_run(tmp_path / "t", tmp_path / "bad.safetensors", jnd_cap=0.5, jnd_cap_lum_max=0)
     ngd = load_model(export_run(tmp_path / "t", tmp_path / "ngd.safetensors", refine_steps=5,
                                 refine_optimizer="ngd", refine_lr=0.01))
     assert ngd.refine_cfg == {**capped.refine_cfg, "steps": 5, "optimizer": "ngd", "lr": 0.01}

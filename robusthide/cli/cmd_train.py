@@ -28,7 +28,8 @@ def _export(a: argparse.Namespace) -> int:
 
     path = export_run(a.run, a.output, name=a.name, strength=a.strength, mask_floor=a.mask_floor,
                       refine_steps=a.refine, jnd_cap=a.jnd_cap, refine_optimizer=a.refine_optimizer,
-                      refine_lr=a.refine_lr, refine_boost=a.refine_boost, refine_codecs=a.refine_codecs)
+                      refine_lr=a.refine_lr, refine_boost=a.refine_boost, refine_codecs=a.refine_codecs,
+                      jnd_cap_lum_max=a.jnd_cap_lum_max)
     print(f"wrote {path}")
     return 0
 
@@ -63,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--jnd-cap", type=float, default=None, metavar="K",
                    help="bound the applied residual per pixel by K x the Chou-Li luminance JND + half the local "
                         "standard deviation (flat areas get at most a few grey levels)")
+    e.add_argument("--jnd-cap-lum-max", type=float, default=None, metavar="G",
+                   help="limit the cap's luminance JND to G grey levels (Chou-Li's rises to 20 at black, more "
+                        "than a good display hides in dark flat areas)")
     e.add_argument("--refine", type=int, default=0, metavar="STEPS",
                    help="embed-time refinement against the decoder, at most STEPS steps per image (0: off)")
     e.add_argument("--refine-optimizer", choices=["adam", "ngd"], default=None,

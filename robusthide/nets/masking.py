@@ -59,9 +59,10 @@ class PerceptualMask(nn.Module):
     """JND-style mask in [floor * lum_lo, 1] (see module docstring). No learnable parameters."""
 
     def __init__(self, window: int = 5, sigma_half: float = 0.02, floor: float = 0.3,
-                 lum_lo: float = 0.4, lum_slope: float = 1.6, cap: float | None = None, tex: float = 0.5):
+                 lum_lo: float = 0.4, lum_slope: float = 1.6, cap: float | None = None, tex: float = 0.5,
+                 cap_lum_max: float | None = None):
         super().__init__()
-        self.cap_k, self.tex = cap, tex
+        self.cap_k, self.tex, self.cap_lum_max = cap, tex, cap_lum_max
         if window % 2 != 1 or window < 3:
             raise ValueError(f"window must be odd and >= 3, got {window}")
         self.window, self.sigma_half, self.floor = window, sigma_half, floor
@@ -71,11 +72,16 @@ class PerceptualMask(nn.Module):
         return local_sigma(y, self.window)
 
     def cap(self, cover: torch.Tensor) -> torch.Tensor | None:
-        """Per-pixel bound of the applied residual (in [0, 1] units; module docstring), None when off."""
+        """Per-pixel bound of the applied residual (in [0, 1] units; module docstring), None when off.
+        ``cap_lum_max`` limits its Chou-Li term to that many grey levels (the threshold rises to 20 at black,
+        more than a good display hides in a dark flat area)."""
         if self.cap_k is None:
             return None
         y = luma(cover.float())
-        return (self.cap_k * luminance_threshold(y) + self.tex * self._sigma(y) * 255) / 255
+        t_lum = luminance_threshold(y)
+        if self.cap_lum_max is not None:
+            t_lum = t_lum.clamp(max=float(self.cap_lum_max))
+        return (self.cap_k * t_lum + self.tex * self._sigma(y) * 255) / 255
 
     def jnd(self, cover: torch.Tensor, lum_max: float | None = None) -> torch.Tensor:
         """A per-pixel visibility threshold (N x 1 x H x W, [0, 1] units): ``T_lum(Y) + sigma``, the cap's

@@ -15,7 +15,7 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
                strength: float = 1.0, mask_floor: float | None = None, refine_steps: int = 0,
                jnd_cap: float | None = None, refine_optimizer: str | None = None,
                refine_lr: float | None = None, refine_boost: int | None = None,
-               refine_codecs: str | None = None) -> Path:
+               refine_codecs: str | None = None, jnd_cap_lum_max: float | None = None) -> Path:
     """Write the run's embedder/extractor to ``output``.
 
     ``strength`` bakes a test-time strength factor (MBRS §3.4: ``cover + s * residual``) into the
@@ -23,7 +23,8 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     ``mask_floor`` sets the floor of the perceptual mask's texture term
     (:class:`robusthide.nets.masking.PerceptualMask`): the share of the residual kept in flat areas.
     ``jnd_cap`` bounds the applied residual per pixel by that multiple of the Chou-Li luminance JND plus
-    half the local standard deviation (:meth:`robusthide.nets.masking.PerceptualMask.cap`).
+    half the local standard deviation (:meth:`robusthide.nets.masking.PerceptualMask.cap`);
+    ``jnd_cap_lum_max`` limits that luminance JND to so many grey levels (it rises to 20 at black).
     ``refine_steps`` > 0 turns on the embed-time refinement against the decoder
     (:meth:`robusthide.nets.watermark_model.WatermarkModel.refine`, at most that many steps per image),
     with ``refine_optimizer`` (``adam`` or ``ngd``) and step size ``refine_lr`` when given; ``refine_boost``
@@ -53,6 +54,8 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
         raise RobustHideError(f"refine lr must be in (0, 1], got {refine_lr}")
     if jnd_cap is not None and not (0 < jnd_cap <= 10):
         raise RobustHideError(f"JND cap must be in (0, 10], got {jnd_cap}")
+    if jnd_cap_lum_max is not None and not (0 < jnd_cap_lum_max <= 20):
+        raise RobustHideError(f"JND cap luminance limit must be in (0, 20] grey levels, got {jnd_cap_lum_max}")
     if mask_floor is not None and not (0 <= mask_floor <= 1):
         raise RobustHideError(f"mask floor must be in [0, 1], got {mask_floor}")
     run = Path(run)
@@ -64,7 +67,8 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     kwargs = dict(cfg["model"])
     arch = kwargs.pop("arch")
     options = {"--strength": strength != 1.0, "--mask-floor": mask_floor is not None,
-               "--jnd-cap": jnd_cap is not None, "--refine": bool(refine_steps)}
+               "--jnd-cap": jnd_cap is not None, "--jnd-cap-lum-max": jnd_cap_lum_max is not None,
+               "--refine": bool(refine_steps)}
     used = [flag for flag, on in options.items() if on]
     if used and "amplitude" not in kwargs:  # only WatermarkModel architectures have residual, mask, refinement
         raise RobustHideError(f"architecture {arch!r} has no masked residual for {', '.join(used)}")
@@ -74,6 +78,10 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
         kwargs["mask"] = {**kwargs.get("mask", {}), "floor": float(mask_floor)}
     if jnd_cap is not None:
         kwargs["mask"] = {**kwargs.get("mask", {}), "cap": float(jnd_cap)}
+    if jnd_cap_lum_max is not None:
+        if kwargs.get("mask", {}).get("cap") is None:
+            raise RobustHideError("--jnd-cap-lum-max limits the JND cap: the model has none (add --jnd-cap K)")
+        kwargs["mask"] = {**kwargs["mask"], "cap_lum_max": float(jnd_cap_lum_max)}
     if refine_steps:
         kwargs["refine"] = {**kwargs.get("refine", {}), "steps": refine_steps}
         if refine_optimizer is not None:
