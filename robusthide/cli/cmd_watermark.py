@@ -204,7 +204,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="parallel workers for folders")
 
 
-
 def _search(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search", choices=["none", "crop"], default="none",
                    help="crop: also read each image as the centre of a larger frame (a crop resized back; "

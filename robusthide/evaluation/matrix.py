@@ -213,7 +213,10 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
                 else:
                     res = codecs[a.spec](marked)
                     attacked, nbytes = res.images, res.nbytes
-                logits = method.decode(attacked, strength=strength, **({"search": search} if search != "none" else {}))
+                if search == "none":  # peers' decode takes no search
+                    logits = method.decode(attacked, strength=strength)
+                else:
+                    logits = method.decode(attacked, strength=strength, search=search)
                 ber = ber_per_image(np.asarray(logits, dtype=np.float32), bits[idx], logits=True)
                 p = per[a.spec]
                 same = attacked.shape == marked.shape
@@ -248,8 +251,8 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
         k = f"{it.hw[1]}x{it.hw[0]}"
         sizes[k] = sizes.get(k, 0) + 1
     return {
-        "method": method.name, "n_bits": L, "n_images": N, "seed": seed, "strength": float(strength), "search": search,
-        "batch": batch, "image_sizes": sizes, "attacks": [a.spec for a in atts],
+        "method": method.name, "n_bits": L, "n_images": N, "seed": seed, "strength": float(strength),
+        "search": search, "batch": batch, "image_sizes": sizes, "attacks": [a.spec for a in atts],
         "quality": {k: _mean(v) for k, v in q.items()},
         "rows": rows,
         "per_image": {"names": [it.name for it in items], **{k: v for k, v in q.items()},

@@ -1,25 +1,31 @@
 """Blind re-synchronisation after a centred crop (this project's design, not from a paper).
 
 The decoder reads a fixed S x S resize of the whole image. A platform that crops the centre of a photo
-and resizes it back (a zoom) moves every part of the mark: after a crop keeping 95 % of each side the
-decoder reads 16 % of the bits wrong, after 90 % of the area 34 %. Placed back where it was in the
-original frame, the same crop reads almost every bit (0 % BER after a 10 % crop of the area, 1 % after
-30 %, on the validation photos), because the mark is spread over the whole image.
+and resizes it back (a zoom) moves every part of the mark: after a crop keeping 96 % of the area the
+default model reads 20 % of the bits wrong, after 90 % 35 %. Placed back where it was in the original
+frame, the same crop reads almost every bit (0 % after a crop keeping 90 % of the area, 0.6 % at 70 %),
+because the mark is spread over the whole image (docs/results/default-crops.md and
+default-crops-search.md, commands in the default model's card).
 
 The search tries every frame the image could be the centre of: for each side fraction k from
 ``min_side`` to 1 in steps of 1 / (``oversample`` x S) (the decoder needs the alignment to about a
-quarter of a working-size pixel), the decoder's S x S view of the image is shrunk to k S x k S and placed
-in the centre of an S x S view filled with the image's mean colour (one ``grid_sample`` for all k). Every hypothesis is
-decoded in one batch; :func:`most_confident` picks the one with the largest mean absolute logit. The
-detection test pays for the search: :meth:`robusthide.watermark.watermarker.Watermarker.extract`
-multiplies the p-value by the number of hypotheses (Bonferroni), so the false-positive rate stays
-within its design bound.
+quarter of a working-size pixel), the image is shrunk to k of a 2S x 2S view, placed in its centre, the
+rest filled with the image's mean colour (one ``grid_sample`` for all k), and the view resized to S x S
+as the decoder reads any image. Every hypothesis is decoded in one batch; :func:`most_confident` picks
+the one with the largest mean absolute logit. The detection test pays for the search:
+:meth:`robusthide.watermark.watermarker.Watermarker.extract` multiplies the p-value by the number of
+hypotheses (Bonferroni), so the false-positive rate stays within its design bound.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from robusthide.payload import DecodeResult
 
 #: ``search`` modes of extraction: ``none`` (read the image as it is) and ``crop`` (centred crops).
 SEARCH_MODES = ("none", "crop")
@@ -81,7 +87,7 @@ def crop_search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
     return decoder(views).float(), sides
 
 
-def decode_search(logits: torch.Tensor, n_bits: int, threshold: float | None = None) -> tuple[object, int]:
+def decode_search(logits: torch.Tensor, n_bits: int, threshold: float | None = None) -> tuple[DecodeResult, int]:
     """The payload of the best hypothesis (logits H x L) and its index: hypotheses are decoded from the most
     confident on until one is detected; its p-value is multiplied by H (Bonferroni over the search), so
     ``detected`` (p <= ``threshold``, default the design rate 1e-6) keeps its false-positive bound. Returns
