@@ -95,11 +95,11 @@ def deployment_view(cover: torch.Tensor, size: int, strength: float = 1.0) -> Ca
 
 
 def refine_codecs(specs: list[str]) -> list:
-    """The real codecs of the refinement's ``codecs`` setting (codec specs; ``;`` may join several in one
-    string); a malformed or unavailable spec raises the codec registry's one-line error."""
+    """The real codecs of the refinement's ``codecs`` setting (a list of codec specs); a malformed or
+    unavailable spec raises the codec registry's one-line error."""
     from robusthide.codecs import get_codec
 
-    return [get_codec(t.strip()) for s in specs for t in s.split(";") if t.strip()]
+    return [get_codec(t) for t in specs]
 
 
 def through_codecs(full: torch.Tensor, codecs: list, size: int) -> list[torch.Tensor]:

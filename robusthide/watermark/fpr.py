@@ -80,25 +80,27 @@ def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo
     rng = np.random.default_rng(seed)
     items = photo_patches(folder, split, n_photo, rng)
     items += [torch.from_numpy(s).permute(2, 0, 1) for s in synthetic(rng, n_synth)]
-    positives, pmin, kinds = 0, 1.0, []
     size = model.size
+
+    def decoded():
+        """One payload decode per clean image, as ``Watermarker.extract`` does it."""
+        if search == "crop":
+            for c in tqdm(items, disable=not progress, desc="clean images, crop search"):
+                yield decode_search(crop_search_logits(model.decoder, c[None].float() / 255, size)[0],
+                                    model.n_bits)[0]
+            return
+        for i in tqdm(range(0, len(items), 64), disable=not progress, desc="clean images"):
+            small = torch.cat([F.interpolate(c[None].float() / 255, size=(size, size), mode="bilinear",
+                                             antialias=True, align_corners=False) for c in items[i:i + 64]])
+            for p in torch.sigmoid(model.decoder(small).float()).numpy():
+                yield decode_bits(p, model.n_bits)
+
+    positives, pmin, kinds = 0, 1.0, []
     with torch.no_grad():
-        for c in tqdm(items if search == "crop" else [], disable=not progress, desc="clean images, crop search"):
-            r, _ = decode_search(crop_search_logits(model.decoder, c[None].float() / 255, size)[0], model.n_bits)
+        for r in decoded():
             positives += bool(r.detected)
             pmin = min(pmin, float(r.p_value))
             kinds.append(r.ok)
-        for i in tqdm(range(0, len(items) if search == "none" else 0, 64), disable=not progress,
-                      desc="clean images"):
-            chunk = items[i:i + 64]
-            small = torch.cat([F.interpolate(c[None].float() / 255, size=(size, size), mode="bilinear",
-                                             antialias=True, align_corners=False) for c in chunk])
-            probs = torch.sigmoid(model.decoder(small).float()).numpy()
-            for p in probs:
-                r = decode_bits(p, model.n_bits)
-                positives += bool(r.detected)
-                pmin = min(pmin, float(r.p_value))
-                kinds.append(r.ok)
     n = len(items)
     res = {"model": model_name, "clean_images": n, "photo_patches": n_photo, "synthetic": n_synth,
            "false_positives": positives, "observed_fpr": positives / n,

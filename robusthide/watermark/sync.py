@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from robusthide.nets.watermark_model import resize
+
 if TYPE_CHECKING:
     from robusthide.payload import DecodeResult
 
@@ -60,8 +62,7 @@ def centred_crop_views(image: torch.Tensor, size: int, min_side: float = MIN_SID
     decoder always reads an image."""
     x = image.float()
     r = render * size
-    src = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False,
-                        antialias=r < x.shape[-2] or r < x.shape[-1])
+    src = resize(x, (r, r))
     fill = x.mean(dim=(2, 3), keepdim=True)
     sides = side_fractions(size, min_side, oversample)
     k = torch.tensor(sides, dtype=src.dtype, device=src.device).view(-1, 1, 1, 1)
@@ -69,7 +70,7 @@ def centred_crop_views(image: torch.Tensor, size: int, min_side: float = MIN_SID
     grid = torch.stack(torch.broadcast_tensors(t.view(1, -1), t.view(-1, 1)), dim=-1)[None] / k
     views = F.grid_sample((src - fill).expand(len(sides), -1, -1, -1), grid, mode="bilinear",
                           padding_mode="zeros", align_corners=False) + fill
-    return F.interpolate(views, size=(size, size), mode="bilinear", align_corners=False, antialias=True), sides
+    return resize(views, (size, size)), sides
 
 
 def most_confident(logits: torch.Tensor) -> int:

@@ -160,9 +160,9 @@ class Watermarker:
         if mode == "none":
             return None
         fast = _uint8_view(image)
-        if fast is not None:
-            rgb = fast[0] if fast[0].ndim == 3 else np.repeat(fast[0][..., None], 3, axis=2)
-            x = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float().div_(255)
+        if fast is not None:  # H x W x 3 or H x W (grayscale: one channel, the search expands it)
+            a = np.atleast_3d(np.array(fast[0], copy=True))
+            x = torch.from_numpy(a).permute(2, 0, 1)[None].float().div_(255)
         else:
             x = to_image_data(image).rgb.float()
         logits, sides = crop_search_logits(self.model.decoder, x.to(self.device), self.model.size)
