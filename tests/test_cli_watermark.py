@@ -141,7 +141,7 @@ def test_16bit_png_file(tmp_path, photos, capsys):
     back = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert back.dtype == np.uint16
     rc, so, _ = run(capsys, "extract", out, "--json")
-    assert json.loads(so)["message"] == "6"
+    assert json.loads(so)["message"] == 6  # digits are an integer (embed -m 6)
 
 
 def test_demo_default_message_round_trips(tmp_path, capsys):

@@ -208,15 +208,15 @@ def test_validation_with_real_codecs_and_interrupted_checkpoint(tmp_path, photo_
 
 
 def test_config_errors(tmp_path, photo_dir):
-    with pytest.raises(RobustHideError, match="unknown config keys"):
+    with pytest.raises(RobustHideError, match="unknown key 'modle' \\(did you mean 'model'\\?\\)"):
         load_config({"modle": {}})
     with pytest.raises(RobustHideError, match="n_secrets must be 1, 2 or 3"):
         load_config({"model": {"n_secrets": 4}})
     with pytest.raises(RobustHideError, match="multiple of"):
         load_config({"model": {"size": 40}})
-    with pytest.raises(RobustHideError, match="unknown keys in 'train': stpes"):
+    with pytest.raises(RobustHideError, match="unknown key 'train.stpes'"):
         load_config({"train": {"stpes": 3}})
-    with pytest.raises(RobustHideError, match="unknown model keys"):
+    with pytest.raises(RobustHideError, match="unknown key 'model.width'"):
         load_config({"model": {"width": 3}})
     cfg = load_config(None, ["model.n_secrets=2", "train.batch=2"])
     assert cfg["model"]["n_secrets"] == 2 and cfg["train"]["batch"] == 2

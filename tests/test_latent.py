@@ -170,8 +170,9 @@ def test_pickled_codec_checkpoint_is_refused(tmp_path):
 
 
 def test_cli_round_trip_with_shipped_weights(photos, tmp_path, capsys):
-    """The shipped codec and decoder (robusthide/latent/weights, docs/results/latent.md) carry a short text
-    message through a real .rhl bitstream on a 64 x 64 fixture crop: embed, extract, decode."""
+    """The shipped codec and decoder (zoo: latent-hyperprior, latent-fnns-decoder; docs/results/latent.md)
+    carry a short text message through a real .rhl bitstream on a 64 x 64 fixture crop: embed, extract,
+    decode."""
     from PIL import Image
 
     from robusthide.cli.main import main

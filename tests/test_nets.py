@@ -1,4 +1,4 @@
-"""Network architectures (HiDDeN, MBRS, lean) and the adversarial loss: shapes, the training-system interface,
+"""Network architectures (HiDDeN, MBRS, lean, geo) and the adversarial loss: shapes, the training-system interface,
 MBRS's fixed bugs, the strength factor, parameter counts, and that a few Adam steps learn."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ TINY = {
     "lean": dict(n_bits=L, size=S, ch=8, enc_blocks=1, dec_blocks=1),
     "hidden": dict(n_bits=L, size=S, ch=8, enc_blocks=2, dec_blocks=2, disc_blocks=2),
     "mbrs": dict(n_bits=L, size=S, ch=8, blocks=2, disc_blocks=2),
+    "geo": dict(n_bits=L, size=S, ch=8, enc_blocks=1, dec_blocks=1, msg_ch=4, feat_ch=4, period=16),
 }
 VARIANTS = {
     **{k: (k, v) for k, v in TINY.items()},

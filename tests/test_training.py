@@ -223,7 +223,7 @@ def test_export_sets_the_mask_floor(tmp_path, photo_dir):
     assert limited.mask.cap_lum_max == 4 and capped.mask.cap_lum_max is None
     assert float(limited.mask.cap(dark).max()) == pytest.approx(0.5 * 4 / 255, abs=1e-4)
     assert float(capped.mask.cap(dark).max()) > 3 * float(limited.mask.cap(dark).max())
-    with pytest.raises(RobustHideError, match=r"the model has none \(add --jnd-cap K\)"):
+    with pytest.raises(RobustHideError, match=r"the model has none \(set jnd_cap too\)"):
         export_run(tmp_path / "t", tmp_path / "bad.safetensors", jnd_cap_lum_max=4)
     with pytest.raises(RobustHideError, match=r"luminance limit must be in \(0, 20\]"):
         export_run(tmp_path / "t", tmp_path / "bad.safetensors", jnd_cap=0.5, jnd_cap_lum_max=0)
@@ -234,7 +234,7 @@ def test_export_sets_the_mask_floor(tmp_path, photo_dir):
     assert boosted.refine_cfg["boost"] == 2 and ngd.refine_cfg["boost"] == 0
     with pytest.raises(RobustHideError, match=r"refine boost must be an integer in \[0, 10\]"):
         export_run(tmp_path / "t", tmp_path / "bad.safetensors", refine_steps=5, refine_boost=11)
-    with pytest.raises(RobustHideError, match=r"need --refine STEPS > 0"):
+    with pytest.raises(RobustHideError, match=r"need refine_steps > 0"):
         export_run(tmp_path / "t", tmp_path / "bad.safetensors", refine_optimizer="ngd")
     with pytest.raises(RobustHideError, match=r"refine optimizer must be adam or ngd"):
         export_run(tmp_path / "t", tmp_path / "bad.safetensors", refine_steps=2, refine_optimizer="sgd")
@@ -242,7 +242,7 @@ def test_export_sets_the_mask_floor(tmp_path, photo_dir):
                                   refine_codecs="h264:crf=28; webp:q=50"))
     assert aware.refine_cfg["codecs"] == ["h264:crf=28", "webp:q=50"] and boosted.refine_cfg["codecs"] == []
     assert [c.spec for c in aware.refine_codecs] == ["h264:crf=28", "webp:q=50"]
-    with pytest.raises(RobustHideError, match=r"need --refine STEPS > 0"):
+    with pytest.raises(RobustHideError, match=r"need refine_steps > 0"):
         export_run(tmp_path / "t", tmp_path / "bad.safetensors", refine_codecs="webp:q=50")
     with pytest.raises(RobustHideError, match=r"unknown codec 'h263'"):
         export_run(tmp_path / "t", tmp_path / "bad.safetensors", refine_steps=5, refine_codecs="h263:q=5")

@@ -7,19 +7,20 @@ JPEG) is the baseline a simulator must beat. JPEG-Drop is random (fixed seed 0).
 
 Command (writes the table in docs/results/attacks.md)::
 
-    .venv/bin/python -m robusthide.attacks.report --write docs/results/attacks.md
+    robusthide bench simulators --write docs/results/attacks.md
 
 Acceptance (issue 3): DiffJPEG at Q50 >= 35 dB PSNR against real JPEG Q50 on every fixture.
 """
 
 from __future__ import annotations
 
-import argparse
 import platform
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+
+from robusthide.metrics import psnr_from_mse
 
 FIXTURES = ("astronaut", "coffee", "chelsea")
 
@@ -42,7 +43,7 @@ def fixtures(size: int = 256, names: Sequence[str] = FIXTURES) -> torch.Tensor:
 def psnr(a: torch.Tensor, b: torch.Tensor) -> list[float]:
     """Per-image PSNR (dB, peak 1) of two batches."""
     mse = ((a.double() - b.double()) ** 2).flatten(1).mean(1)
-    return [float(10 * torch.log10(1.0 / m)) if m > 0 else float("inf") for m in mse]
+    return [float(psnr_from_mse(m, peak=1.0)) if m > 0 else float("inf") for m in mse]
 
 
 def simulators() -> dict[str, Callable[[int], torch.nn.Module]]:
@@ -99,7 +100,7 @@ def to_markdown(results: dict[int, dict[str, list[float]]], size: int) -> str:
         "JpegDrop is random (seed 0).",
         "",
         f"torch {torch.__version__}, kornia {kornia.__version__}, {platform.machine()}.",
-        "Command: `.venv/bin/python -m robusthide.attacks.report --write docs/results/attacks.md`",
+        "Command: `robusthide bench simulators --write docs/results/attacks.md`",
         "",
     ]
     for q, rows in results.items():
@@ -122,22 +123,3 @@ def to_markdown(results: dict[int, dict[str, list[float]]], size: int) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    doc = (__doc__ or "").split("\n")[0]
-    ap = argparse.ArgumentParser(prog="python -m robusthide.attacks.report", description=doc)
-    ap.add_argument("--quality", type=int, nargs="+", default=[50, 10, 25, 75, 90])
-    ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--write", metavar="PATH", help="write the markdown table to PATH")
-    args = ap.parse_args(argv)
-    md = to_markdown(measure(args.quality, args.size), args.size)
-    print(md)
-    if args.write:
-        with open(args.write, "w", encoding="utf-8") as f:
-            f.write(md)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -7,7 +7,6 @@ with its refinement, and on the fast path (``refine=0``). Writes ``<out>.json`` 
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
@@ -15,7 +14,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 SIZES = {"512x512": (512, 512), "1920x1080": (1080, 1920), "12MP (4000x3000)": (3000, 4000)}
 
@@ -28,6 +26,8 @@ def _image(h: int, w: int) -> np.ndarray:
 
 
 def run(out: str, model: str = "default", repeats: int = 7) -> dict:
+    import torch  # lazy: `robusthide --help` must not import torch
+
     from robusthide.watermark.watermarker import Watermarker
 
     wm = Watermarker.from_pretrained(model)
@@ -67,11 +67,3 @@ def run(out: str, model: str = "default", repeats: int = 7) -> dict:
                      f"{r['total_ms']} | {r['decoded_ok']} |")
     p.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return res
-
-
-def register(bench_sub: argparse._SubParsersAction) -> None:
-    b = bench_sub.add_parser("api", help="embed/extract time for 512px, 1080p and 12 MP images")
-    b.add_argument("--out", default="docs/results/bench-api")
-    b.add_argument("--model", default="default")
-    b.add_argument("--repeats", type=int, default=7)
-    b.set_defaults(func=lambda a: print(json.dumps(run(a.out, a.model, a.repeats)["rows"])))

@@ -14,7 +14,6 @@ load, library versions). Timings depend on what else runs: pass ``--note`` to sa
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -22,11 +21,14 @@ import platform
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from robusthide.metrics import psnr_from_mse
 
 DEFAULT_SPECS = [
     "jpeg:q=50", "jpeg:q=50,backend=simplejpeg", "jpeg:q=50,backend=opencv",
@@ -68,7 +70,7 @@ def fixture_batch(n: int, size: int) -> np.ndarray:
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255 ** 2 / mse)
+    return psnr_from_mse(mse)
 
 
 def time_codec(spec: str, batch: np.ndarray, workers: int, repeats: int) -> dict[str, Any]:
@@ -179,8 +181,9 @@ def command_line(out: str, sizes: list[int], specs: list[str], batch: int, repea
 
 def run(out: str = "docs/results/bench-codecs", sizes: list[int] | None = None,
         specs: list[str] | None = None, batch: int = 16, repeats: int = 3, note: str = "",
-        progress: bool = True, gil_seconds: float = 1.0) -> dict[str, Any]:
-    """Run the benchmark, write ``<out>.json`` and ``<out>.md``, return the results."""
+        progress: Callable[[str], None] | None = None, gil_seconds: float = 1.0) -> dict[str, Any]:
+    """Run the benchmark, write ``<out>.json`` and ``<out>.md``, return the results; ``progress`` is called
+    with a line per measured row."""
     from robusthide import RobustHideError
     from robusthide.codecs import CodecError, CodecUnavailableError, get_codec
     from robusthide.codecs.base import default_workers
@@ -188,7 +191,7 @@ def run(out: str = "docs/results/bench-codecs", sizes: list[int] | None = None,
     sizes = sizes or [128, 512]
     specs = specs or list(DEFAULT_SPECS)
     if batch < 1 or repeats < 1 or any(s < 8 for s in sizes):
-        raise RobustHideError("--batch and --repeats must be >= 1 and every size >= 8")
+        raise RobustHideError(f"batch and repeats must be >= 1 and every size >= 8, got {batch}, {repeats}, {sizes}")
     for spec in specs:  # a malformed spec fails now; a missing library gives 'n/a' rows
         try:
             get_codec(spec)
@@ -211,8 +214,8 @@ def run(out: str = "docs/results/bench-codecs", sizes: list[int] | None = None,
                     row["error"] = str(e)
                 rows.append(row)
                 if progress:
-                    print(f"{spec:44s} {size:4d}px {wk:2d} worker(s): "
-                          f"{row.get('ms_per_image', row.get('error'))} ms/image", flush=True)
+                    progress(f"{spec:44s} {size:4d}px {wk:2d} worker(s): "
+                             f"{row.get('ms_per_image', row.get('error'))} ms/image")
         if gil_seconds > 0 and "error" not in rows[-1]:
             try:
                 probe = gil_probe(spec, batches[sizes[-1]][0], gil_seconds)
@@ -220,7 +223,7 @@ def run(out: str = "docs/results/bench-codecs", sizes: list[int] | None = None,
                 probe = {"error": str(e)}
             probes[spec] = probe
             if progress:
-                print(f"{spec:44s} GIL probe: {probe}", flush=True)
+                progress(f"{spec:44s} GIL probe: {probe}")
     res = {"command": command_line(out, sizes, specs, batch, repeats, note, gil_seconds), "note": note,
            "batch": batch, "repeats": repeats, "sizes": sizes, "workers": worker_counts,
            "machine": info, "seconds": round(time.time() - t_start, 1), "rows": rows, "gil_probe": probes}
@@ -270,32 +273,3 @@ def to_markdown(res: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += ["", f"Total time {res['seconds']} s.", ""]
     return "\n".join(lines)
-
-
-def _main(a: argparse.Namespace) -> int:
-    from robusthide import RobustHideError
-
-    try:
-        sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
-    except ValueError:
-        raise RobustHideError(f"--sizes must be integers separated by commas, got {a.sizes!r}") from None
-    res = run(a.out, sizes, a.codecs, a.batch, a.repeats, a.note, progress=not a.quiet,
-              gil_seconds=a.gil_seconds)
-    print(f"wrote {a.out}.json and {a.out}.md ({res['seconds']} s)")
-    return 0
-
-
-def register(bench_sub: argparse._SubParsersAction) -> None:
-    b = bench_sub.add_parser("codecs", help="ms per image of every codec at each size, 1 worker vs all cores")
-    b.add_argument("--out", default="docs/results/bench-codecs",
-                   help="output prefix: writes OUT.json and OUT.md (default docs/results/bench-codecs)")
-    b.add_argument("--sizes", default="128,512", help="image sides, comma-separated (default 128,512)")
-    b.add_argument("--codecs", nargs="+", metavar="SPEC", default=None,
-                   help="codec specs (space-separated; default: every codec at a typical setting)")
-    b.add_argument("--batch", type=int, default=16, help="images per call (default 16)")
-    b.add_argument("--repeats", type=int, default=3, help="timed calls; the median is reported (default 3)")
-    b.add_argument("--note", default="", help="a note written into the results (e.g. what else was running)")
-    b.add_argument("--gil-seconds", type=float, default=1.0,
-                   help="seconds of GIL probe per codec at the largest size (0: no probe; default 1)")
-    b.add_argument("--quiet", action="store_true", help="no per-row progress")
-    b.set_defaults(func=_main)

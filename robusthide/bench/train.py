@@ -7,22 +7,20 @@ warm-up; the median of several timed repeats. Writes ``<out>.json`` and ``<out>.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
 import time
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-
-from robusthide.nets.registry import create_model
-from robusthide.training.hardware import cpu_bf16_flags
-
 
 def time_train_step(arch: str, size: int = 128, batch: int = 16, amp: bool = True, steps: int = 8,
                     repeats: int = 3, **kw) -> float:
+    import torch  # lazy: `robusthide --help` must not import torch
+    import torch.nn.functional as F
+
+    from robusthide.nets.registry import create_model
+
     torch.manual_seed(0)
     model = create_model(arch, size=size, **kw).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), 1e-4)
@@ -49,6 +47,10 @@ def time_train_step(arch: str, size: int = 128, batch: int = 16, amp: bool = Tru
 
 
 def run(out: str, archs: list[str], size: int, batch: int) -> dict:
+    import torch
+
+    from robusthide.training.hardware import cpu_bf16_flags
+
     rows = []
     for arch in archs:
         for amp in (False, True):
@@ -72,12 +74,3 @@ def run(out: str, archs: list[str], size: int, batch: int) -> dict:
         lines.append(f"| {r['arch']} | {'bf16' if r['amp'] else 'fp32'} | {r.get('img_per_s', r.get('error'))} |")
     p.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return res
-
-
-def register(bench_sub: argparse._SubParsersAction) -> None:
-    b = bench_sub.add_parser("train", help="images/s of a training step per architecture")
-    b.add_argument("--out", default="docs/results/bench-train")
-    b.add_argument("--size", type=int, default=128)
-    b.add_argument("--batch", type=int, default=16)
-    b.add_argument("--archs", default="lean")
-    b.set_defaults(func=lambda a: print(json.dumps(run(a.out, a.archs.split(","), a.size, a.batch)["rows"])))

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from robusthide import RobustHideError
+from robusthide.metrics import psnr_from_mse
 
 _KINDS = {"robusthide.codecs.image": "image", "robusthide.codecs.video": "video",
           "robusthide.codecs.geometric": "distortion"}
@@ -59,7 +60,7 @@ def _codecs(a: argparse.Namespace) -> int:
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two uint8 images (``inf`` when identical)."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
+    return psnr_from_mse(mse)
 
 
 def _output_format(out: Path) -> str:

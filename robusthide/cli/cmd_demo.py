@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from robusthide.cli.args import message_value
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 ATTACKS = ["identity", "jpeg:q=75", "jpeg:q=50", "webp:q=50", "resize:0.5|jpeg:q=80", "h264:crf=28", "avif:q=50",
            "jpeg2000:x1000=100", "crop:0.9|jpeg:q=80"]
@@ -15,11 +19,16 @@ SEARCH = {"crop:0.9|jpeg:q=80": "crop"}
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    import numpy as np
+
+    from robusthide.metrics import psnr_from_mse
+
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    return float("inf") if mse == 0 else psnr_from_mse(np.float64(mse))
 
 
 def _demo(a: argparse.Namespace) -> int:
+    import numpy as np
     from skimage import data as skdata
 
     from robusthide.codecs import CodecError, get_codec
@@ -29,7 +38,7 @@ def _demo(a: argparse.Namespace) -> int:
     cover = skdata.astronaut()  # 512 x 512, public domain (NASA)
     out = Path(a.out)
     wm = Watermarker.from_pretrained(a.model)
-    msg = int(a.message) if a.message.isdigit() else a.message  # digits: an integer message
+    msg = message_value(a.message)  # digits: an integer message, as embed -m reads it
     marked = wm.embed(cover, msg)
     write_bytes_atomic(out / "cover.png", encode_image(cover, "PNG"))
     write_bytes_atomic(out / "marked.png", encode_image(marked, "PNG"))
@@ -65,6 +74,6 @@ def _demo(a: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("demo", help="mark a sample photo, attack it with real codecs, read the message back")
     d.add_argument("--model", default="default")
-    d.add_argument("-m", "--message", default="1234")
+    d.add_argument("-m", "--message", default="1234", help="digits are an integer, anything else text")
     d.add_argument("--out", default="demo-out")
     d.set_defaults(func=_demo)

@@ -105,7 +105,8 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
 _FLAGS = (("data", "--data", None), ("split", "--split", None), ("n", "--n", None), ("size", "--size", "full"),
           ("crop", "--crop", "random"), ("seed", "--seed", 0), ("attacks", "--attacks", None),
           ("attack", "--attack", "jpeg:q=50"), ("strengths", "--strengths", None), ("strength", "--strength", 1.0),
-          ("peers", "--peers", None), ("search", "--search", "none"), ("out", "--out", None))
+          ("peers", "--peers", None), ("search", "--search", None), ("payload", "--payload", False),
+          ("out", "--out", None))
 
 
 def _command(sub: str, a: argparse.Namespace) -> str:
@@ -135,7 +136,7 @@ def _evaluate(a: argparse.Namespace) -> int:
     images = image_set(a.data, n=a.n, size=a.size, seed=a.seed, split=a.split, crop=a.crop)
     progress = not a.no_progress
     res = robustness_matrix(method, images, attacks, seed=a.seed, strength=a.strength, batch=a.batch,
-                            progress=progress, search=a.search)
+                            progress=progress, search=a.search, payload=a.payload)
     res["command"] = _command("evaluate", a)
     paths = write_matrix(res, out)
     results = [res]
@@ -182,6 +183,36 @@ def _sweep(a: argparse.Namespace) -> int:
     return 0
 
 
+def _curves(a: argparse.Namespace) -> int:
+    from robusthide.evaluation.curves import CURVES, curves_markdown, geometry_curves, write_curves
+    from robusthide.evaluation.images import image_set
+
+    fams = [f.strip() for f in a.curves.split(",") if f.strip()]
+    unknown = [f for f in fams if f not in CURVES]
+    if unknown or not fams:
+        raise RobustHideError(f"unknown curve {(unknown or [a.curves])[0]!r} (known: {', '.join(CURVES)})")
+    out = _norm_out(a.out) if a.out else _default_out(a.model, "geometry")
+    _check_out(out, a.model, a.data)
+    method = _load(a)
+    images = image_set(a.data, n=a.n, size=a.size, seed=a.seed, split=a.split, crop=a.crop)
+    res = geometry_curves(method, images, fams, seed=a.seed, progress=not a.no_progress, search=a.search)
+    res["command"] = _command("evaluate-geometry", a) + (f" --curves {a.curves}" if a.curves != ",".join(CURVES)
+                                                         else "")
+    paths = write_curves(res, out)
+    if a.json:
+        from robusthide.evaluation.matrix import _jsonable
+
+        print(json.dumps({"result": _jsonable(res), "files": paths}, indent=1))
+    else:
+        sys.stdout.write(curves_markdown(res) + "\n")
+        print("wrote " + ", ".join(paths.values()))
+    return 0
+
+
+#: where ``robusthide reproduce`` reads photos, trains and writes by default
+REPRODUCE_DEFAULTS = {"data": "data/photos/train", "runs": "runs/reproduce", "out": "docs/results"}
+
+
 def _reproduce(a: argparse.Namespace) -> int:
     from robusthide.evaluation.reproduce import estimate_minutes, list_reproductions, run_reproduction
 
@@ -203,7 +234,7 @@ def _reproduce(a: argparse.Namespace) -> int:
     if not a.name:
         raise RobustHideError("give a reproduction NAME (robusthide reproduce --list shows them)")
     doc = run_reproduction(a.name, steps=a.steps, n_test=a.n_test, data=a.data, runs=a.runs, out=a.out,
-                           progress=not a.no_progress)
+                           progress=not a.no_progress, command_defaults=REPRODUCE_DEFAULTS)
     if a.json:
         from robusthide.evaluation.matrix import _jsonable
 
@@ -245,8 +276,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attacks", default=DEFAULT_ATTACKS, metavar="SPEC",
                    help=f"attack list (default: {DEFAULT_ATTACKS})")
     p.add_argument("--strength", type=float, default=1.0, help="test-time strength factor (default 1)")
-    p.add_argument("--search", choices=["none", "crop"], default="none",
-                   help="crop: decode each attacked image through the centred-crop search (robusthide models)")
+    p.add_argument("--search", choices=["none", "crop", "geometry"], default=None,
+                   help="decode each attacked image through a search (robusthide models; default: the model's "
+                        "own): crop (centred crops), geometry (mirror images x crop side fractions)")
+    p.add_argument("--payload", action="store_true",
+                   help="embed BCH codewords of random messages (the model's default schema) and report the "
+                        "share of images whose message is read back exactly (msg exact)")
     p.add_argument("--out", default=None, metavar="PREFIX",
                    help="output prefix (default docs/results/MODEL-matrix): writes PREFIX.md/.json/.csv/.png")
     p.add_argument("--peers", default=None, metavar="LIST",
@@ -263,6 +298,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output prefix (default docs/results/MODEL-strength-sweep)")
     s.set_defaults(func=_sweep)
 
+    g = sub.add_parser("evaluate-geometry",
+                       help="message-exact rate against rotation, area kept and scale (curves, PNG)")
+    _common(g)
+    g.add_argument("--curves", default="rotation,area,scale", help="which curves (default rotation,area,scale)")
+    g.add_argument("--search", choices=["none", "crop", "geometry"], default=None,
+                   help="extraction search (default: the model's own)")
+    g.add_argument("--out", default=None, metavar="PREFIX",
+                   help="output prefix (default docs/results/MODEL-geometry): writes PREFIX.md/.json/.png")
+    g.set_defaults(func=_curves)
+
     r = sub.add_parser(
         "reproduce", help="train and evaluate a scaled-down, same-budget rerun of a paper's comparison table",
         description="Train every column of a paper's comparison with one budget (steps, image size, payload, "
@@ -273,11 +318,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--list", action="store_true", help="list the reproductions with their budgets")
     r.add_argument("--steps", type=int, default=None, help="training steps per column (default: the budget's)")
     r.add_argument("--n-test", type=int, default=None, help="number of test crops (default: the budget's)")
-    r.add_argument("--data", default="data/photos/train", metavar="DIR",
+    r.add_argument("--data", default=REPRODUCE_DEFAULTS["data"], metavar="DIR",
                    help="photo folder: its train split trains, its val split tests (default data/photos/train)")
-    r.add_argument("--runs", default="runs/reproduce", metavar="DIR",
+    r.add_argument("--runs", default=REPRODUCE_DEFAULTS["runs"], metavar="DIR",
                    help="training runs go to DIR/NAME/COLUMN (default runs/reproduce)")
-    r.add_argument("--out", default="docs/results", metavar="DIR",
+    r.add_argument("--out", default=REPRODUCE_DEFAULTS["out"], metavar="DIR",
                    help="write DIR/NAME.md and DIR/NAME.json (default docs/results)")
     r.add_argument("--json", action="store_true", help="print the result document as JSON")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -97,9 +97,16 @@ def _reveal(a: argparse.Namespace) -> int:
 
 
 def _train(a: argparse.Namespace) -> int:
-    from robusthide.imagehiding.train import run_from_args
+    from robusthide.imagehiding.train import train
 
-    return run_from_args(a)
+    overrides = list(a.set or [])
+    if a.name:
+        overrides.append(f"name={a.name}")
+    last = train(a.config, overrides, resume=a.resume, max_steps=a.max_steps, device=a.device,
+                 progress=not a.no_progress)
+    if a.json:
+        print(json.dumps(last))
+    return 0
 
 
 _EVAL_FLAGS = (("data", "--data", None), ("split", "--split", "val"), ("n", "--n", 100),

@@ -1,9 +1,11 @@
-"""``robusthide latent embed|extract|decode|train-codec|train-decoder|bench``: paper 004, hiding a message
-while compressing by editing the latent of a learned codec. See docs/latent.md."""
+"""``robusthide latent embed|extract|compress|decode|rd|train-codec|train-decoder|train-liso|bench|bench-liso|
+bench-train``: paper 004, hiding a message while compressing by editing the latent of a learned codec, the
+codec alone, the LISO baselines and the training probes. See docs/latent.md."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -35,10 +37,36 @@ def _edit_cfg(a: argparse.Namespace):
                       ce_reduction=a.ce_reduction)
 
 
-def _models(a: argparse.Namespace, decoder: bool = True):
-    from robusthide.latent.api import resolve_codec, resolve_decoder
+def _codec(spec: str | None):
+    """``--codec``: a weights file, a zoo name, a shipped quality (``6`` or ``q6``: the zoo's latent codec of
+    that quality), or None for the zoo's default codec."""
+    import re
 
-    return resolve_codec(a.codec), (resolve_decoder(a.decoder) if decoder else None)
+    from robusthide.latent.api import resolve_codec
+    from robusthide.zoo.registry import PRETRAINED
+
+    if spec is None or Path(spec).exists() or not re.fullmatch(r"[qQ]?\d+", spec):
+        return resolve_codec(spec)
+    label = spec.lstrip("qQ")
+    shipped = {}
+    for name, entry in PRETRAINED.items():
+        if entry.get("family") == "latent" and entry.get("role") == "codec":
+            try:
+                model = resolve_codec(name)
+            except RobustHideError:  # listed but not installed
+                continue
+            shipped.setdefault(model.meta.get("quality", "?"), model)
+    if label not in shipped:
+        have = ", ".join(sorted(shipped)) or "none"
+        raise RobustHideError(f"no shipped codec of quality {label} (shipped qualities: {have}); pass a weights"
+                              " file (see 'latent train-codec')")
+    return shipped[label]
+
+
+def _models(a: argparse.Namespace, decoder: bool = True):
+    from robusthide.latent.api import resolve_decoder
+
+    return _codec(a.codec), (resolve_decoder(a.decoder) if decoder else None)
 
 
 def _read_rhl(path: str) -> bytes:
@@ -100,6 +128,30 @@ def _extract(a: argparse.Namespace) -> int:
     return 0
 
 
+def _compress(a: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from robusthide.io.images import read_image_rgb
+    from robusthide.latent import api
+    from robusthide.metrics import psnr
+    from robusthide.watermark.files import write_bytes_atomic
+
+    out = Path(a.output)
+    if out.suffix.lower() != ".rhl":
+        raise RobustHideError(f"{out}: the output must be a .rhl file")
+    arr = read_image_rgb(a.image)
+    x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].float() / 255.0
+    codec, _ = _models(a, decoder=False)
+    data, info = api.compress_bytes(codec, x)
+    quality = api.decode_bytes(codec, data)
+    write_bytes_atomic(out, data, protect=[Path(a.image)])
+    h, w = arr.shape[:2]
+    print(f"wrote {out}: {info.file_bytes} bytes, {info.bpp:.4f} bpp ({h}x{w}; codec payload {info.payload_bpp:.4f}"
+          f" bpp), PSNR {psnr(quality, x):.2f} dB")
+    return 0
+
+
 def _decode(a: argparse.Namespace) -> int:
     from robusthide.io.images import write_image
     from robusthide.latent import api
@@ -112,11 +164,17 @@ def _decode(a: argparse.Namespace) -> int:
     return 0
 
 
+def _print_row(rec: dict) -> None:
+    """A training log row, as one JSON line on stdout."""
+    print(json.dumps(rec), flush=True)
+
+
 def _train_codec(a: argparse.Namespace) -> int:
     from robusthide.latent.train import train_codec
 
     train_codec(a.data, a.out, steps=a.steps, lmbda=a.lmbda, N=a.N, M=a.M, size=a.size, batch=a.batch, lr=a.lr,
-                seed=a.seed, max_side=a.max_side, log_every=a.log_every, quality=a.quality)
+                seed=a.seed, max_side=a.max_side, log_every=a.log_every, quality=a.quality, arch=a.arch,
+                echo=_print_row, checkpoint_every=a.checkpoint_every, resume=a.resume, init_from=a.init_from)
     print(f"wrote {Path(a.out) / 'codec.safetensors'}")
     return 0
 
@@ -125,8 +183,63 @@ def _train_decoder(a: argparse.Namespace) -> int:
     from robusthide.latent.train import train_decoder
 
     train_decoder(a.data, a.out, steps=a.steps, data_depth=a.depth, hidden=a.hidden, size=a.size, batch=a.batch,
-                  lr=a.lr, seed=a.seed, max_side=a.max_side, log_every=a.log_every)
+                  lr=a.lr, seed=a.seed, max_side=a.max_side, log_every=a.log_every, echo=_print_row)
     print(f"wrote {Path(a.out) / 'decoder.safetensors'}")
+    return 0
+
+
+def _train_liso(a: argparse.Namespace) -> int:
+    from robusthide.latent.api import resolve_decoder
+    from robusthide.latent.liso import Liso, LisoTrainConfig, train_liso
+
+    if a.iters < 1:
+        raise RobustHideError("--iters must be >= 1")
+    init = None if a.init_decoder == "none" else resolve_decoder(a.init_decoder)
+    model = Liso(hidden=a.hidden, data_depth=init.data_depth if init else 1, iters=a.iters, step=a.step,
+                 jpeg=a.jpeg, decoder_hidden=init.hidden if init else 32)
+    cfg = LisoTrainConfig(steps=a.steps, size=a.size, batch=a.batch, lr=a.lr, gamma=a.gamma,
+                          mse_weight=a.mse_weight, seed=a.seed, max_side=a.max_side, log_every=a.log_every)
+    train_liso(a.data, a.out, model, cfg, init_decoder=init, echo=_print_row)
+    print(f"wrote {Path(a.out) / 'liso.safetensors'}")
+    return 0
+
+
+def _bench_liso(a: argparse.Namespace) -> int:
+    from robusthide.latent import bench_liso
+
+    cmd = "robusthide latent " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    r = bench_liso.run(a.liso, a.liso_jpeg, a.fnns_decoder, a.data, a.out, n=a.n, size=a.size, fnns_steps=a.fnns_steps,
+                       liso_iters=a.liso_iters, seed=a.seed, max_side=a.max_side, command=cmd)
+    print(f"wrote {Path(a.out).with_suffix('.md')} and .json ({len(r['rows'])} rows)")
+    return 0
+
+
+def _bench_train(a: argparse.Namespace) -> int:
+    import torch
+
+    from robusthide.latent import probe
+
+    if a.seconds <= 0 or a.max_wall <= 0 or a.threads < 1:
+        raise RobustHideError("--seconds and --max-wall must be > 0, --threads >= 1")
+    torch.set_num_threads(a.threads)
+    cmd = "robusthide latent " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    probe.run(a.out, a.data, tuple(a.arch or ["hyperprior", "elic"]), tuple(a.size or [128, 256]), a.seconds,
+              a.batch, a.lmbda, a.N, a.M, a.max_side, command=cmd, max_wall=a.max_wall)
+    print(f"wrote {Path(a.out).with_suffix('.md')} and .json")
+    return 0
+
+
+def _rd(a: argparse.Namespace) -> int:
+    from robusthide.latent import rd
+
+    codecs = []
+    for spec in a.codec or []:
+        label, sep, what = spec.partition("=")
+        model = _codec(what if sep else spec)
+        codecs.append((label if sep else model.meta.get("quality", Path(spec).stem), model))
+    cmd = "robusthide latent " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    rd.run(codecs, a.data, a.out, n=a.n, size=a.size, seed=a.seed, max_side=a.max_side, command=cmd)
+    print(f"wrote {Path(a.out).with_suffix('.md')}, .json and .png")
     return 0
 
 
@@ -148,8 +261,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda a: (p.print_help(), 1)[1])
 
     def models(q: argparse.ArgumentParser, decoder: bool = True) -> None:
-        q.add_argument("--codec", help="codec weights (.safetensors, or a CompressAI bmshj2018-hyperprior"
-                                       " .pth.tar); default: the shipped one")
+        q.add_argument("--codec", help="codec weights (.safetensors, ours or a CompressAI bmshj2018-hyperprior"
+                                       " state dict), or a shipped quality (6 or q6); default: the shipped one")
         if decoder:
             q.add_argument("--decoder", help="steganography decoder: weights file or fnns-r:SEED[:D[:HIDDEN]]"
                                              " (default: the shipped one, else fnns-r:0)")
@@ -172,7 +285,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     models(x)
     x.set_defaults(func=_extract)
 
-    d = ls.add_parser("decode", help="decode a .rhl file to an image")
+    c = ls.add_parser("compress", help="the codec alone: compress IMAGE into a .rhl bitstream (no message)")
+    c.add_argument("image")
+    c.add_argument("-o", "--output", required=True, help="output FILE.rhl")
+    models(c, decoder=False)
+    c.set_defaults(func=_compress)
+
+    d = ls.add_parser("decode", help="decode a .rhl file (from compress or embed) to an image")
     d.add_argument("file")
     d.add_argument("-o", "--output", required=True, help="output image (.png recommended)")
     models(d, decoder=False)
@@ -188,13 +307,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--max-side", type=int, default=512, help="photos are downscaled to this shorter side")
         q.add_argument("--log-every", type=int, default=100)
 
-    tc = ls.add_parser("train-codec", help="train a scale-hyperprior codec (CompressAI's R-D loss)")
+    tc = ls.add_parser("train-codec", help="train a learned codec (CompressAI's R-D loss)")
     data_args(tc, 20000, 64)
     tc.add_argument("--lmbda", type=float, default=0.0130, help="R-D lambda (CompressAI q1..8: 0.0018..0.18)")
     tc.add_argument("--N", type=int, default=64, help="filters (CompressAI: 128)")
     tc.add_argument("--M", type=int, default=192, help="latent channels (CompressAI: 192)")
     tc.add_argument("--lr", type=float, default=1e-4)
     tc.add_argument("--quality", default="", help="label stored in the weights (e.g. 4)")
+    tc.add_argument("--checkpoint-every", type=int, default=500,
+                    help="write OUT/latest.safetensors + latest.json every K steps (0: never; default 500)")
+    tc.add_argument("--resume", action="store_true",
+                    help="continue from OUT's checkpoint up to --steps (train in resumable stretches)")
+    tc.add_argument("--init-from", default=None,
+                    help="start a new run from these weights (codec file or run folder), e.g. at a larger --size")
+    tc.add_argument("--arch", choices=["hyperprior", "elic"], default="hyperprior",
+                    help="scale hyperprior (default) or the ELIC-style codec (uneven groups, space-channel context)")
     tc.set_defaults(func=_train_codec)
 
     td = ls.add_parser("train-decoder", help="train the FNNS steganography decoder (SteganoGAN BasicDecoder)")
@@ -203,6 +330,59 @@ def register(sub: argparse._SubParsersAction) -> None:
     td.add_argument("--hidden", type=int, default=32)
     td.add_argument("--lr", type=float, default=1e-3)
     td.set_defaults(func=_train_decoder)
+
+    tl = ls.add_parser("train-liso", help="train a LISO (or LISO-JPEG) learned optimiser and its decoder")
+    data_args(tl, 300, 64)
+    tl.add_argument("--jpeg", type=int, default=None, help="LISO-JPEG: real JPEG at this quality in the loop")
+    tl.add_argument("--iters", type=int, default=6, help="learned-optimiser steps (default 6)")
+    tl.add_argument("--step", type=float, default=0.05, help="largest pixel change per step (default 0.05)")
+    tl.add_argument("--hidden", type=int, default=32)
+    tl.add_argument("--lr", type=float, default=1e-3)
+    tl.add_argument("--gamma", type=float, default=0.8, help="weight decay of earlier steps in the loss")
+    tl.add_argument("--mse-weight", type=float, default=10.0)
+    tl.add_argument("--init-decoder", default=None,
+                    help="decoder to start from (default: the shipped FNNS decoder, else fnns-r:0; 'none': random)")
+    tl.set_defaults(func=_train_liso)
+
+    bl = ls.add_parser("bench-liso", help="LISO and LISO-JPEG vs FNNS on the bench's images and bits")
+    bl.add_argument("--out", required=True, help="output path without extension (writes .md and .json)")
+    bl.add_argument("--liso", required=True, help="LISO weights (from train-liso)")
+    bl.add_argument("--liso-jpeg", help="LISO-JPEG weights (from train-liso --jpeg Q)")
+    bl.add_argument("--fnns-decoder", help="FNNS decoder: file, zoo name or fnns-r:SEED (default: the zoo's)")
+    bl.add_argument("--data", default="data/photos/train", help="photo folder (its val split is used)")
+    bl.add_argument("--n", type=int, default=8, help="number of images")
+    bl.add_argument("--size", type=int, default=128, help="crop size in px")
+    bl.add_argument("--fnns-steps", type=int, default=30, help="FNNS L-BFGS steps")
+    bl.add_argument("--liso-iters", type=int, default=None, help="learned steps at embedding (default: trained)")
+    bl.add_argument("--seed", type=int, default=0)
+    bl.add_argument("--max-side", type=int, default=512)
+    bl.set_defaults(func=_bench_liso)
+
+    bt = ls.add_parser("bench-train", help="short codec training probes: CPU s/step and early learning curves")
+    bt.add_argument("--out", required=True, help="output path without extension (writes .md and .json)")
+    bt.add_argument("--arch", action="append", choices=["hyperprior", "elic"], help="repeat; default both")
+    bt.add_argument("--size", action="append", type=int, help="crop size, repeat; default 128 and 256")
+    bt.add_argument("--seconds", type=float, default=150.0, help="CPU-seconds budget of each probe (default 150)")
+    bt.add_argument("--max-wall", type=float, default=180.0, help="wall-clock cap of each probe (default 180)")
+    bt.add_argument("--batch", type=int, default=8)
+    bt.add_argument("--lmbda", type=float, default=0.0483, help="R-D lambda (default: quality 6)")
+    bt.add_argument("--N", type=int, default=64)
+    bt.add_argument("--M", type=int, default=192)
+    bt.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    bt.add_argument("--data", default="data/photos/train")
+    bt.add_argument("--max-side", type=int, default=512)
+    bt.set_defaults(func=_bench_train)
+
+    r = ls.add_parser("rd", help="the codecs alone vs Pillow JPEG and WebP: R-D table, BD-rate and plot")
+    r.add_argument("--out", required=True, help="output path without extension (writes .md, .json and .png)")
+    r.add_argument("--codec", action="append",
+                   help="[LABEL=]weights file, zoo name or shipped quality (6 or q6); repeat for several")
+    r.add_argument("--data", default="data/photos/train", help="photo folder (its val split is used)")
+    r.add_argument("--n", type=int, default=32, help="number of crops (default 32)")
+    r.add_argument("--size", type=int, default=256, help="crop size in px (default 256)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--max-side", type=int, default=512)
+    r.set_defaults(func=_rd)
 
     b = ls.add_parser("bench", help="paper 004 Tables 1-4 on validation photos")
     b.add_argument("--out", required=True, help="output path without extension (writes .md and .json)")

@@ -10,87 +10,248 @@ from pathlib import Path
 from typing import Any
 
 from robusthide import RobustHideError
+from robusthide.cli.args import STDIO, is_stdio, message_value, read_image, write_stdout
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
+#: upper bounds of the numeric options (a refinement of 10^9 steps would never end)
+MAX_REFINE, MAX_WORKERS = 1000, 64
 
 
 def _is_video(p: Path) -> bool:
     return p.suffix.lower() in VIDEO_EXTS
 
 
-def _inputs(src: Path, recursive: bool) -> list[Path]:
+def _inputs(src: Path, recursive: bool, exclude: tuple[Path, ...] = ()) -> list[Path]:
+    """The files to process: ``src`` itself, or with ``--recursive`` the regular image (of a writable format)
+    and video files under it, leaving out the ``exclude`` folders (an output folder inside the input tree)."""
+    if is_stdio(src):
+        return [src]
     if src.is_dir():
         if not recursive:
             raise RobustHideError(f"{src} is a folder: add --recursive")
-        files = sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS)
+        from robusthide.io.safe import list_images
+        from robusthide.watermark.files import FORMATS
+
+        files = list_images(src, set(FORMATS) | VIDEO_EXTS, exclude=exclude)
         if not files:
             raise RobustHideError(f"no images in {src}")
         return files
-    if not src.exists():
-        raise RobustHideError(f"{src}: no such file")
-    return [src]
+    from robusthide.io.safe import check_regular
+
+    return [check_regular(src)]
+
+
+def _check_range(name: str, v: Any, lo: float, hi: float, integer: bool = True, lo_open: bool = False) -> None:
+    bad = v is None or isinstance(v, bool) or (integer and not isinstance(v, int)) or v != v
+    if not bad:
+        bad = (v <= lo if lo_open else v < lo) or v > hi
+    if bad:
+        what = "an integer" if integer else "a number"
+        raise RobustHideError(f"{name} must be {what} in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {v!r}")
+
+
+def _check_options(a: argparse.Namespace) -> None:
+    """Every numeric option against its valid range (one line naming the option)."""
+    _check_range("--workers", a.workers, 1, MAX_WORKERS)
+    _check_range("--threads", getattr(a, "threads", 1), 0, 256)
+    if getattr(a, "max_pixels", None) is not None:
+        _check_range("--max-pixels", a.max_pixels, 1, 10**10)
+    if getattr(a, "func", None) is _embed:
+        _check_range("--quality", a.quality, 1, 100)
+        _check_range("--strength", a.strength, 0, 4, integer=False, lo_open=True)
+        if a.refine is not None:
+            _check_range("--refine", a.refine, 0, MAX_REFINE)
+        from robusthide.watermark.video import CRF_RANGE, ENCODERS
+
+        if a.video_codec not in ENCODERS:
+            raise RobustHideError(f"unknown video codec '{a.video_codec}' ({', '.join(ENCODERS)})")
+        lo, hi = CRF_RANGE.get(a.video_codec, (0, 63))
+        _check_range("--crf", a.crf, lo, hi)
+
+
+def _listed(a: argparse.Namespace) -> tuple[list[Path], Path] | None:
+    """With ``--list FILE``: (the files it names, one path a line, blank lines and ``#`` comments skipped,
+    ``-`` for stdin; as absolute paths) and their common folder, under which outputs keep their relative
+    paths; None without ``--list``."""
+    import os
+
+    lst = getattr(a, "list", None)
+    if lst is None:
+        if getattr(a, "input", None) is None:
+            raise RobustHideError("give an input (or --list FILE)")
+        return None
+    if a.input is not None:
+        raise RobustHideError("give an input or --list FILE, not both")
+    try:
+        text = sys.stdin.read() if is_stdio(lst) else Path(lst).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise RobustHideError(f"{lst}: cannot read the file list ({type(e).__name__})") from None
+    files = [Path(s).absolute() for s in (ln.strip() for ln in text.splitlines()) if s and not s.startswith("#")]
+    if not files:
+        raise RobustHideError(f"{lst}: the file list is empty")
+    return files, Path(os.path.commonpath([str(f.parent) for f in files]))
 
 
 def _wm(a: argparse.Namespace):
+    import torch
+
     from robusthide.watermark.watermarker import Watermarker
 
+    threads = getattr(a, "threads", 1)
+    if threads:  # one intra-op thread by default: with a busy core, 2 threads made a call 4-12x slower
+        torch.set_num_threads(threads)  # (docs/results/bench-threads.md); parallelism comes from --workers
     return Watermarker.from_pretrained(a.model, schema=a.schema)
 
 
 def _message(a: argparse.Namespace) -> Any:
     if a.message is None:
         raise RobustHideError("give the message with -m")
-    if a.kind == "int":
-        try:
-            return int(a.message, 0)
-        except ValueError:
-            raise RobustHideError(f"not an integer: {a.message!r}") from None
-    return a.message
+    return message_value(a.message, a.kind)
+
+
+def _file_psnr(orig: Any, back: Any) -> float:
+    """PSNR (dB) of the file as saved against the cover: :func:`robusthide.metrics.psnr` for 8-bit RGB, the
+    same formula with the right peak for gray, alpha and 16-bit images."""
+    import numpy as np
+
+    from robusthide.metrics import psnr, psnr_from_mse
+
+    x, y = np.asarray(orig), np.asarray(back)
+    if x.dtype == np.uint16 and y.dtype == np.uint8:  # 16-bit cover saved as an 8-bit format
+        x = np.rint(x.astype(np.float64) / 257).astype(np.uint8)
+    if x.shape != y.shape and x.shape[:2] == y.shape[:2]:  # gray (+ alpha) saved as RGB(A), e.g. WebP
+        x, y = _rgba(x), _rgba(y)
+    if x.shape != y.shape:
+        raise RobustHideError(f"the saved image is {y.shape}, the cover {x.shape}: the file does not hold the image")
+    if x.dtype == np.uint8 and x.ndim == 3 and x.shape[2] == 3:
+        return round(float(psnr(x, y)), 2)
+    peak = 65535.0 if x.dtype == np.uint16 else 255.0
+    mse = float(np.mean((x.astype(np.float64) - y.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else round(float(psnr_from_mse(np.float64(mse), peak)), 2)
+
+
+def _rgba(a: Any) -> Any:
+    """H x W (x 1..4) -> H x W x 4: gray repeated to RGB, alpha (or full opacity) last."""
+    import numpy as np
+
+    a = a[..., None] if a.ndim == 2 else a
+    c = a.shape[2]
+    rgb = np.repeat(a[..., :1], 3, axis=2) if c in (1, 2) else a[..., :3]
+    alpha = a[..., -1:] if c in (2, 4) else np.full(a.shape[:2] + (1,), np.iinfo(a.dtype).max, a.dtype)
+    return np.concatenate([rgb, alpha], axis=2)
+
+
+def _expected(wm, bits) -> tuple[Any, Any]:
+    """(message, kind) that ``bits`` decode to: what a read-back must find."""
+    import numpy as np
+
+    from robusthide.payload import decode_bits
+
+    r = decode_bits(np.asarray(bits, dtype=np.float64), wm.n_bits)
+    return r.message, r.kind
+
+
+def _reads_back(wm, array: Any, bits) -> bool:
+    try:
+        r = wm.extract(array)
+    except RobustHideError:
+        return False
+    return bool(r.detected) and (r.message, r.kind) == _expected(wm, bits)
+
+
+def _why_not(wm, src: Path, marked: Any, bits, fmt: str, a: argparse.Namespace, size: tuple[int, int]) -> str:
+    """Why the mark does not read back from the saved image: the cover (too small / too flat) or the
+    encoding (quality too low)."""
+    w, h = size
+    if not _reads_back(wm, marked, bits):
+        return (f"{src}: the mark does not read back even before encoding: the image ({w}x{h}) is too small or too "
+                "flat to hold it (try a larger image or --strength; --force writes it anyway)")
+    if fmt in ("JPEG", "WEBP"):
+        return (f"{src}: the mark does not read back from the saved {fmt} file: --quality {a.quality} is too low "
+                "(raise it; --force writes it anyway)")
+    return f"{src}: the mark does not read back from the saved file (--force writes it anyway)"
 
 
 def _embed_one(wm, src: Path, dst: Path, a: argparse.Namespace, bits) -> dict[str, Any]:
-    import numpy as np
+    """Mark one file, re-read what was written (before it replaces anything) and check the mark reads back;
+    the PSNR reported is that of the saved file."""
+    from robusthide.io.safe import atomic_output
+    from robusthide.watermark.files import encode_image, output_format, read_image_file
 
-    from robusthide.watermark.files import encode_image, output_format, read_image_file, write_bytes_atomic
-
+    max_px = getattr(a, "max_pixels", None)
+    force = getattr(a, "force", False)
     if _is_video(src):
-        from robusthide.watermark.video import embed_video
+        if is_stdio(dst):
+            raise RobustHideError("-o - (stdout) takes an image, not a video")
+        from robusthide.watermark.video import embed_video, extract_video, video_psnr
+
+        def check(tmp: Path) -> dict[str, Any]:
+            ok = False
+            try:
+                r = extract_video(wm, tmp)
+                ok = bool(r.detected) and (r.message, r.kind) == _expected(wm, bits)
+            except RobustHideError:
+                pass
+            if not ok and not force:
+                raise RobustHideError(f"{src}: the mark does not read back from the encoded video: --crf {a.crf} is "
+                                      "too high, or the video too small or too flat (lower --crf; --force writes it "
+                                      "anyway)")
+            return {"psnr": video_psnr(src, tmp), "verified": ok}
 
         return embed_video(wm, src, dst, bits, strength=a.strength, crf=a.crf, codec=a.video_codec,
-                           in_place=a.in_place, refine=a.refine or 0)  # frames: fast path unless asked
-    fmt = output_format(dst, a.format)
-    f = read_image_file(src)
+                           in_place=a.in_place, refine=a.refine or 0, check=check)  # frames: fast path unless asked
+    fmt = "PNG" if is_stdio(dst) and not a.format else output_format(dst, a.format)  # -o -: PNG unless --format
+    f = read_image(src, max_pixels=max_px)  # - : stdin
     marked = wm.embed_bits(f.array, bits, strength=a.strength, refine=a.refine)
     data = encode_image(marked, fmt, a.quality, f.icc, f.exif)
-    write_bytes_atomic(dst, data, protect=[] if a.in_place else [src])
-    x, y = f.array.astype(np.float64), marked.astype(np.float64)
-    peak = 65535.0 if f.array.dtype == np.uint16 else 255.0
-    mse = float(np.mean((x - y) ** 2))
-    psnr = float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)
-    return {"input": str(src), "output": str(dst), "psnr": round(psnr, 2), "bytes": len(data),
-            "size": [int(f.array.shape[1]), int(f.array.shape[0])]}
+    size = (int(f.array.shape[1]), int(f.array.shape[0]))
+    limit = max(max_px or 0, size[0] * size[1])
+
+    def verify(back: Any) -> dict[str, Any]:
+        ok = _reads_back(wm, back, bits)
+        if not ok and not force:
+            raise RobustHideError(_why_not(wm, src, marked, bits, fmt, a, size))
+        return {"psnr": _file_psnr(f.array, back), "verified": ok}
+
+    if is_stdio(dst):
+        info = verify(read_image_file(dst, max_pixels=limit, data=data).array)
+        write_stdout(data)
+    else:
+        with atomic_output(dst, protect=[] if a.in_place or is_stdio(src) else [src]) as tmp:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            info = verify(read_image_file(tmp, max_pixels=limit).array)  # the file as saved, re-read
+    return {"input": str(src), "output": str(dst), **info, "bytes": len(data), "size": list(size)}
 
 
 def _embed(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    src = Path(a.input)
-    files = _inputs(src, a.recursive)
+    _check_options(a)
+    listed = _listed(a)  # --list FILE: the files it names, outputs under -o keep paths relative to their root
+    src = listed[1] if listed else Path(a.input)
+    out_dir = (Path(a.output),) if a.output and not listed and src.is_dir() else ()  # never walk into the output
+    files = listed[0] if listed else _inputs(src, a.recursive, exclude=out_dir)
     if a.in_place:
         if a.output:
             raise RobustHideError("--in-place and -o exclude each other")
+        if is_stdio(src):
+            raise RobustHideError("--in-place needs a file, not - (stdin)")
         dests = files
     else:
         if not a.output:
             raise RobustHideError("give the output with -o (or --in-place)")
         out = Path(a.output)
-        if src.is_dir():
+        if listed or src.is_dir():
             dests = [out / f.relative_to(src) for f in files]
             if a.format:
                 dests = [d.with_suffix("." + a.format.lower().replace("jpeg", "jpg")) for d in dests]
         else:
             dests = [out]
+        if is_stdio(out) and (listed or len(files) != 1):
+            raise RobustHideError("-o - (stdout) takes one image, not a folder")
+    # with -o - the image goes to stdout: every human (or JSON) line goes to stderr
+    say = sys.stderr if is_stdio(a.output) else sys.stdout
     wm = _wm(a)
     bits = wm.encode_message(_message(a), kind=a.kind)
     todo = [(s, d) for s, d in zip(files, dests) if a.overwrite or a.in_place or not d.exists() or len(files) == 1]
@@ -106,25 +267,36 @@ def _embed(a: argparse.Namespace) -> int:
                 raise
             return {"input": str(sd[0]), "error": str(e)}
 
-    with ThreadPoolExecutor(max(1, a.workers)) as ex:
-        for row in tqdm(ex.map(work, todo), total=len(todo), disable=len(todo) < 2 or a.json, desc="embed"):
+    # one file (or one worker): in the main thread, so that Ctrl-C stops it at once
+    pool = ThreadPoolExecutor(a.workers) if len(todo) > 1 and a.workers > 1 else None
+    try:
+        # tqdm.write prints above the progress bar, so per-file lines never interleave with it
+        results = pool.map(work, todo) if pool else map(work, todo)
+        for row in tqdm(results, total=len(todo), disable=len(todo) < 2 or a.json, desc="embed"):
             rows.append(row)
             failed += "error" in row
             if a.json:
-                print(json.dumps(row), flush=True)
+                print(json.dumps(row), file=say, flush=True)
             elif "error" in row:
-                print(f"robusthide: error: {row['error']}", file=sys.stderr)
+                tqdm.write(f"robusthide: error: {row['error']}", file=sys.stderr)
             else:
-                print(f"{row['output']}: PSNR {row['psnr']:.2f} dB")
+                if not row.get("verified", True):
+                    tqdm.write(f"robusthide: warning: {row['output']}: the mark does not read back (written because "
+                               "of --force)", file=sys.stderr)
+                tqdm.write(f"{row['output']}: PSNR {row['psnr']:.2f} dB", file=say)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
     if skipped and not a.json:
         print(f"skipped {skipped} already marked (use --overwrite)", file=sys.stderr)
     return 2 if failed else 0
 
 
 def _extract_rows(a: argparse.Namespace):
-    from robusthide.watermark.files import read_image_file
-
-    files = _inputs(Path(a.input), a.recursive)
+    _check_options(a)
+    max_px = getattr(a, "max_pixels", None)
+    listed = _listed(a)
+    files = listed[0] if listed else _inputs(Path(a.input), a.recursive)
     wm = _wm(a)
 
     def work(p: Path) -> dict[str, Any]:
@@ -132,9 +304,10 @@ def _extract_rows(a: argparse.Namespace):
             if _is_video(p):
                 from robusthide.watermark.video import extract_video
 
-                r = extract_video(wm, p)
+                r = extract_video(wm, p, search=a.search)
             else:
-                r = wm.extract(read_image_file(p).array, search=a.search)
+                img = read_image(p, max_pixels=max_px)  # - : stdin
+                r = wm.extract(img.array, search=a.search)
         except RobustHideError as e:
             if len(files) == 1:
                 raise
@@ -144,7 +317,10 @@ def _extract_rows(a: argparse.Namespace):
             d.pop("bits"), d.pop("soft")
         return dict(input=str(p), **d)
 
-    with ThreadPoolExecutor(max(1, a.workers)) as ex:
+    if len(files) == 1 or a.workers == 1:
+        yield from map(work, files)
+        return
+    with ThreadPoolExecutor(a.workers) as ex:
         yield from ex.map(work, files)
 
 
@@ -201,42 +377,53 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="payload schema, id or name: robust (default), balanced, large, max")
     p.add_argument("--json", action="store_true", help="JSON lines output")
     p.add_argument("--recursive", action="store_true", help="process every image in a folder")
-    p.add_argument("--workers", type=int, default=2, help="parallel workers for folders")
+    p.add_argument("--workers", type=int, default=2, help=f"parallel workers for folders (1-{MAX_WORKERS})")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="torch intra-op threads per call (default 1: robust when cores are busy; 0: torch's default)")
+    p.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help="refuse images above N pixels, from the header before decoding (default 50 MP)")
+    p.add_argument("--list", metavar="FILE", help="process the images named in FILE (one path a line; - for "
+                                                  "stdin) instead of INPUT; embed writes them under -o FOLDER")
 
 
 def _search(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--search", choices=["none", "crop"], default="none",
-                   help="crop: also read each image as the centre of a larger frame (a crop resized back; "
-                        "images only); the p-value pays for the search")
+    p.add_argument("--search", choices=["none", "crop", "geometry"], default=None,
+                   help="default: the model's own (geometry for geo models, else none). crop: also read each "
+                        "image as the centre of a larger frame (a crop resized back); geometry: mirror images "
+                        "and the side fractions of a crop anywhere; the p-value pays for the search")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("embed", help="hide a message in an image (or a folder of images, or a video)")
-    e.add_argument("input")
-    e.add_argument("-o", "--output", help="output file (or folder with --recursive)")
-    e.add_argument("-m", "--message", help="the message (text by default)")
+    e.add_argument("input", nargs="?", help=f"image, video or folder; {STDIO} reads an image from stdin")
+    e.add_argument("-o", "--output", help=f"output file (or folder with --recursive); {STDIO} writes to stdout "
+                                          "(format from --format, default PNG)")
+    e.add_argument("-m", "--message", help="the message: digits are an integer (0..2047 by default), "
+                                           "anything else text")
     e.add_argument("--kind", choices=["text", "hex", "bytes", "int"], default=None,
-                   help="how to read -m (default: text)")
+                   help="how to read -m (default: an integer if all digits, else text)")
     e.add_argument("--strength", type=float, default=1.0, help="residual strength factor (MBRS), default 1")
     e.add_argument("--refine", type=int, default=None, metavar="STEPS",
                    help="embed-time refinement steps against the decoder (default: the model's; 0 = fast path; "
                         "videos: 0 unless given)")
     e.add_argument("--format", help="output format: png (default by extension), jpeg, webp, tiff")
-    e.add_argument("--quality", type=int, default=95, help="JPEG/WebP output quality")
+    e.add_argument("--quality", type=int, default=95, help="JPEG/WebP output quality (1-100)")
     e.add_argument("--in-place", action="store_true", help="overwrite the input file(s)")
     e.add_argument("--overwrite", action="store_true", help="re-mark outputs that already exist (folders)")
-    e.add_argument("--crf", type=int, default=18, help="video: H.264/H.265 CRF of the re-encode")
+    e.add_argument("--force", action="store_true",
+                   help="write the output even when the mark does not read back from it (a warning is printed)")
+    e.add_argument("--crf", type=int, default=18, help="video: CRF of the re-encode (0-51 H.264/H.265, 0-63 VP9/AV1)")
     e.add_argument("--video-codec", default="h264", help="video: h264 (default), h265, vp9, av1")
     _common(e)
     e.set_defaults(func=_embed)
     x = sub.add_parser("extract", help="read the message hidden in an image (or folder, or video)")
-    x.add_argument("input")
+    x.add_argument("input", nargs="?", help=f"image, video or folder; {STDIO} reads an image from stdin")
     x.add_argument("--bits", action="store_true", help="also print raw and soft bits")
     _common(x)
     _search(x)
     x.set_defaults(func=_extract)
     d = sub.add_parser("detect", help="is a watermark present? exit 0 if found, 1 if not, 2 on error")
-    d.add_argument("input")
+    d.add_argument("input", nargs="?", help=f"image, video or folder; {STDIO} reads an image from stdin")
     d.set_defaults(func=_detect, bits=False)
     _common(d)
     _search(d)
@@ -268,8 +455,8 @@ def register_fpr(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--n", type=int, default=10000, help="photo patches")
     f.add_argument("--synthetic", type=int, default=600)
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--search", choices=["none", "crop"], default="none",
-                   help="decode through the centred-crop search, as extract --search crop does")
+    f.add_argument("--search", choices=["none", "crop", "geometry"], default=None,
+                   help="decode through a search, as extract --search does (default: the model's own)")
     f.add_argument("--out", default="docs/results/fpr")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=_fpr)

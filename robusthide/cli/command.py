@@ -21,5 +21,8 @@ def command_line(words: Sequence[str], a: argparse.Namespace, flags: Sequence[Fl
         v = getattr(a, key, None)
         if v is None or (v == default and key not in always):
             continue
+        if isinstance(v, bool):  # a store_true flag
+            parts += [flag] if v else []
+            continue
         parts += [flag, f"{v:g}" if isinstance(v, float) else str(v)]
     return shlex.join(parts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from robusthide import RobustHideError, __version__
@@ -24,6 +25,9 @@ COMMAND_MODULES = [
     "cmd_demo",      # demo
     "cmd_imagehide", # hide-image, reveal-image
     "cmd_latent",    # latent embed|extract|decode
+    "cmd_onnx",      # export-onnx
+    "cmd_scale",     # scale embed|extract (Ray Data)
+    "cmd_serve",     # serve (HTTP service and web page)
 ]
 
 
@@ -42,7 +46,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``robusthide models --card X | head -1``): no traceback. stdout is
+    pointed at /dev/null so that Python's own flush at exit does not fail again; the exit status is 141
+    (128 + SIGPIPE), as for any Unix tool stopped by a closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
+    return 141
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not in Python's flush at exit
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -50,13 +77,41 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         rc = args.func(args)
+    except BrokenPipeError:  # before any broader OSError handling: a closed pipe is not an error
+        return _closed_pipe()
     except RobustHideError as e:
         print(f"robusthide: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # permission, missing path, full disk...: one line naming the path
+        print(f"robusthide: error: {_os_error(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("robusthide: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
     return int(rc or 0)
+
+
+def _os_error(e: OSError) -> str:
+    """``PATH: reason`` of an OSError (both paths of a rename), on one line."""
+    why = e.strerror or (str(e).splitlines() or [type(e).__name__])[0]
+    paths = [str(p) for p in (e.filename, e.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {why}" if paths else why
+
+
+def _interrupted() -> int:
+    """Ctrl-C: remove the temporary files of writes in progress (outputs already in place are complete), and
+    stop now even when worker threads are still inside a long computation."""
+    import threading
+
+    from robusthide.io.safe import remove_temporaries
+
+    remove_temporaries()
+    print("robusthide: interrupted", file=sys.stderr)
+    busy = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if busy and os.environ.get("ROBUSTHIDE_NO_HARD_EXIT") is None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)  # joining busy workers at exit would wait for their current file
+    return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

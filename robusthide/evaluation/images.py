@@ -15,8 +15,7 @@ import numpy as np
 from PIL import Image
 
 from robusthide import RobustHideError
-
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+from robusthide.io.safe import PHOTO_EXTENSIONS as IMAGE_EXTS  # the one list of extensions (robusthide.io.safe)
 
 
 @dataclass
@@ -81,7 +80,9 @@ def list_image_files(folder: str | Path, split: str | None = None) -> list[Path]
     folder = Path(folder)
     if not folder.is_dir():
         raise RobustHideError(f"data folder not found: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    from robusthide.io.safe import list_images
+
+    files = list_images(folder, IMAGE_EXTS)  # the one folder walk: regular files only, sorted
     if split is not None:
         if split not in ("train", "val"):
             raise RobustHideError(f"split must be 'train' or 'val', got {split!r}")

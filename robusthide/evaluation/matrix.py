@@ -75,23 +75,60 @@ class ModelMethod:
             m = (m.float().clamp(0, 1) * 255.0).round().to(torch.uint8)
         return m.permute(0, 2, 3, 1).cpu().numpy()
 
-    def decode(self, images: np.ndarray, strength: float = 1.0, search: str = "none") -> np.ndarray:
-        """Bit logits (N x L, float32) of uint8 N x H x W x 3 images (``strength`` is not needed);
-        ``search='crop'``: those of each image's most confident centred-crop hypothesis
-        (:mod:`robusthide.watermark.sync`)."""
+    @property
+    def default_search(self) -> str:
+        """The model's default extraction search (its ``search`` metadata; ``none`` if it names none)."""
+        return str(getattr(self.model, "default_search", "none"))
+
+    def hypothesis_logits(self, images: np.ndarray, search: str) -> list[Any]:
+        """Per image, the bit logits (H x L tensor) of every hypothesis of ``search``
+        (:func:`robusthide.watermark.sync.search_logits`)."""
         import torch
 
-        from robusthide.watermark.sync import crop_search_logits, most_confident
+        from robusthide.watermark.sync import search_logits
 
         with torch.inference_mode():
             x = self._tensor(images)
-            if search == "none":
-                return self.model.decode(x).float().cpu().numpy()
-            rows = []
-            for i in range(x.shape[0]):
-                lg, _ = crop_search_logits(self.model.decoder, x[i:i + 1], self.model.size)
-                rows.append(lg[most_confident(lg)])
-            return torch.stack(rows).cpu().numpy()
+            return [search_logits(self.model.decoder, x[i:i + 1], self.model.size, search)[0].cpu()
+                    for i in range(x.shape[0])]
+
+    def decode(self, images: np.ndarray, strength: float = 1.0, search: str = "none") -> np.ndarray:
+        """Bit logits (N x L, float32) of uint8 N x H x W x 3 images (``strength`` is not needed); with a
+        ``search`` (``crop``, ``geometry``), those of each image's most confident hypothesis
+        (:mod:`robusthide.watermark.sync`)."""
+        import torch
+
+        from robusthide.watermark.sync import most_confident
+
+        if search == "none":
+            with torch.inference_mode():
+                return self.model.decode(self._tensor(images)).float().cpu().numpy()
+        rows = [lg[most_confident(lg)] for lg in self.hypothesis_logits(images, search)]
+        return torch.stack(rows).numpy()
+
+
+def _payload_words(method: Any, n: int, seed: int) -> tuple[np.ndarray, list[int]]:
+    """``n`` codewords (N x L uint8) of random integer messages under the model's default schema."""
+    from robusthide.payload import capacity, encode_message
+
+    if not isinstance(method, ModelMethod):
+        raise RobustHideError(f"message exactness needs a robusthide model, not {method.name}")
+    schema = getattr(method.model, "default_schema", None)
+    bits = int(capacity(method.n_bits, schema)["data_bits"])
+    rng = np.random.default_rng(seed + 1)
+    msgs = [int.from_bytes(rng.bytes(16), "big") % (1 << min(bits, 62)) for _ in range(n)]
+    words = np.stack([encode_message(m, method.n_bits, schema=schema, kind="int") for m in msgs])
+    return words.astype(np.uint8), msgs
+
+
+def _message_read(logits: Any, n_bits: int, message: int) -> bool:
+    """Is ``message`` read back and detected from the hypotheses' logits (H x L), as ``extract`` decides?"""
+    import torch
+
+    from robusthide.watermark.sync import decode_search
+
+    r, _ = decode_search(torch.as_tensor(np.asarray(logits, dtype=np.float32)), n_bits)
+    return bool(r.detected and r.message == message)
 
 
 def as_method(model: Any) -> Any:
@@ -153,7 +190,8 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:
 def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, strength: float = 1.0,
                       batch: int = 8, progress: bool = True, *, n: int | None = None,
                       size: int | str | None = None, split: str | None = None, crop: str = "random",
-                      workers: int | None = None, search: str = "none") -> dict[str, Any]:
+                      workers: int | None = None, search: str | None = "none",
+                      payload: bool = False) -> dict[str, Any]:
     """Measure ``model`` (a WatermarkModel, zoo name, weights path or a peer) under ``attacks``.
 
     ``images``: uint8 H x W x 3 arrays, or a folder (``n``, ``size``, ``split``, ``crop`` select and
@@ -161,7 +199,11 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
     (``'jpeg:q=10,50;identity'``, see :mod:`robusthide.evaluation.attacks_grammar`) or a list of specs.
     Returns a JSON-ready dict: ``quality`` (marked vs cover), ``rows`` (one per attack) and
     ``per_image`` values; write it with :func:`write_matrix`. ``search='crop'`` decodes every attacked
-    image through the centred-crop search of :mod:`robusthide.watermark.sync` (robusthide models only).
+    image through the centred-crop search of :mod:`robusthide.watermark.sync` (robusthide models only),
+    ``'geometry'`` through the geometry search, None through the model's default search.
+    ``payload``: embed BCH codewords of random messages under the model's default schema instead of raw
+    random bits, and report ``msg_exact``, the share of images whose message is read back exactly and
+    detected (through the search's Bonferroni-corrected test, as ``robusthide extract`` decides).
     """
     from robusthide.codecs import get_codec
     from robusthide.watermark.sync import check_search
@@ -169,7 +211,8 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
     t0 = time.perf_counter()
     method = as_method(model)
     try:
-        search = check_search(search)
+        search = check_search(method.default_search if search is None and isinstance(method, ModelMethod)
+                              else search)
     except ValueError as e:
         raise RobustHideError(str(e)) from None
     if search != "none" and not isinstance(method, ModelMethod):
@@ -184,8 +227,11 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
 
     N, L = len(items), method.n_bits
     bits = np.random.default_rng(seed).integers(0, 2, size=(N, L), dtype=np.int64).astype(np.uint8)
+    messages: list[Any] = []
+    if payload:
+        bits, messages = _payload_words(method, N, seed)
     q = {k: [math.nan] * N for k in ("psnr_rgb", "psnr_y", "ssim", "ciede2000_mean", "ciede2000_p99", "apd")}
-    per = {a.spec: {k: [math.nan] * N for k in ("ber", "psnr", "ssim", "bpp")} for a in atts}
+    per = {a.spec: {k: [math.nan] * N for k in ("ber", "psnr", "ssim", "bpp", "msg_exact")} for a in atts}
 
     bar = _progress(N * len(atts), progress, f"evaluate {method.name}")
     try:
@@ -213,10 +259,18 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
                 else:
                     res = codecs[a.spec](marked)
                     attacked, nbytes = res.images, res.nbytes
+                exact = None
                 if search == "none":  # peers' decode takes no search
                     logits = method.decode(attacked, strength=strength)
+                    if payload:
+                        exact = [_message_read(lg[None], L, messages[i]) for lg, i in zip(logits, idx)]
                 else:
-                    logits = method.decode(attacked, strength=strength, search=search)
+                    hyp = method.hypothesis_logits(attacked, search)
+                    from robusthide.watermark.sync import most_confident
+
+                    logits = np.stack([h[most_confident(h)].numpy() for h in hyp])
+                    if payload:
+                        exact = [_message_read(h, L, messages[i]) for h, i in zip(hyp, idx)]
                 ber = ber_per_image(np.asarray(logits, dtype=np.float32), bits[idx], logits=True)
                 p = per[a.spec]
                 same = attacked.shape == marked.shape
@@ -231,6 +285,8 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
                         p["psnr"][i], p["ssim"][i] = float(ps[j]), float(ss[j])
                     if rate is not None and nbytes[j] > 0:
                         p["bpp"][i] = float(rate[j])
+                    if exact is not None:
+                        p["msg_exact"][i] = float(exact[j])
                 bar.update(len(idx))
     finally:
         bar.close()
@@ -243,6 +299,7 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
             "attack": a.spec, "family": a.family, "group": a.group, "param": a.param, "value": a.value,
             "ber": float(ber.mean()), "ber_std": float(ber.std()), "ber_max": float(ber.max()),
             "word_acc": float(np.mean(ber == 0)),
+            "msg_exact": float(np.mean(p["msg_exact"])) if payload else None,
             "psnr_attacked": _mean(p["psnr"]), "ssim_attacked": _mean(p["ssim"]), "bpp": _mean(p["bpp"]),
             "n": N,
         })
@@ -252,11 +309,13 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
         sizes[k] = sizes.get(k, 0) + 1
     return {
         "method": method.name, "n_bits": L, "n_images": N, "seed": seed, "strength": float(strength),
-        "search": search, "batch": batch, "image_sizes": sizes, "attacks": [a.spec for a in atts],
+        "search": search, "payload": bool(payload), "batch": batch, "image_sizes": sizes,
+        "attacks": [a.spec for a in atts],
         "quality": {k: _mean(v) for k, v in q.items()},
         "rows": rows,
         "per_image": {"names": [it.name for it in items], **{k: v for k, v in q.items()},
-                      "ber": {s: per[s]["ber"] for s in per}},
+                      "ber": {s: per[s]["ber"] for s in per},
+                      **({"msg_exact": {s: per[s]["msg_exact"] for s in per}} if payload else {})},
         "robusthide": __version__, "seconds": round(time.perf_counter() - t0, 3),
     }
 
@@ -336,6 +395,7 @@ def _prefix(out_prefix: str | Path) -> Path:
 def matrix_markdown(result: dict[str, Any]) -> str:
     """The matrix as a markdown table (BER and word accuracy in percent)."""
     q = result["quality"]
+    pay = bool(result.get("payload"))
     sizes = ", ".join(f"{k} ({v})" for k, v in result["image_sizes"].items())
     lines = [
         f"# Robustness matrix: {result['method']}",
@@ -350,16 +410,19 @@ def matrix_markdown(result: dict[str, Any]) -> str:
         f"CIEDE2000 mean {_fmt(q['ciede2000_mean'], 3)} / p99 {_fmt(q['ciede2000_p99'], 3)}, "
         f"APD {_fmt(q.get('apd'), 3)}/255.",
         "",
-        "| attack | BER % | word acc. % | PSNR attacked vs marked (dB) | SSIM attacked vs marked | bpp |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| attack | BER % | word acc. % |" + (" msg exact % |" if pay else "")
+        + " PSNR attacked vs marked (dB) | SSIM attacked vs marked | bpp |",
+        "|---|---:|---:|" + ("---:|" if pay else "") + "---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(f"| `{r['attack']}` | {_fmt(r['ber'], 2, True)} | {_fmt(r['word_acc'], 1, True)} | "
-                     f"{_fmt(r['psnr_attacked'])} | {_fmt(r['ssim_attacked'], 4)} | {_fmt(r['bpp'], 3)} |")
+                     + (f"{_fmt(r.get('msg_exact'), 1, True)} | " if pay else "")
+                     + f"{_fmt(r['psnr_attacked'])} | {_fmt(r['ssim_attacked'], 4)} | {_fmt(r['bpp'], 3)} |")
     return "\n".join(lines) + "\n"
 
 
-CSV_FIELDS = ["attack", "family", "param", "value", "ber", "ber_std", "ber_max", "word_acc", "psnr_attacked",
+CSV_FIELDS = ["attack", "family", "param", "value", "ber", "ber_std", "ber_max", "word_acc", "msg_exact",
+              "psnr_attacked",
               "ssim_attacked", "bpp", "n",
               "psnr_rgb", "psnr_y", "ssim", "ciede2000_mean", "ciede2000_p99", "apd"]
 

@@ -26,6 +26,7 @@ import json
 import math
 import shlex
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,8 @@ import numpy as np
 from robusthide import RobustHideError, __version__
 from robusthide.evaluation.claims import judge, sentence
 from robusthide.evaluation.reproduce_specs import REPRODUCTIONS, Budget, Column, Reproduction
+from robusthide.io.results import READING_HEADING, write_keeping_reading  # noqa: F401 (READING_HEADING: re-export)
 
-DEFAULT_DATA = "data/photos/train"
-DEFAULT_RUNS = "runs/reproduce"
-DEFAULT_OUT = "docs/results"
 SEC_PER_STEP = 1.0   # lean net, 128x128, batch 16, 2 free CPU cores (measured ~1 step/s; video codecs a bit more)
 
 
@@ -132,7 +131,7 @@ def column_config(rep: Reproduction, col: Column, steps: int, data: str | Path, 
     """The training config of one column: the budget, then the column's overrides. With ``warm`` (and a
     budget with ``warm_steps``) the column starts from the shared warm start and ramps the image loss in
     over its first third."""
-    from robusthide.training.config import DEFAULTS, deep_update
+    from robusthide.training.config import DEFAULTS, SCHEMA, check_config, deep_update
 
     b: Budget = rep.budget
     cfg = copy.deepcopy(DEFAULTS)
@@ -154,7 +153,7 @@ def column_config(rep: Reproduction, col: Column, steps: int, data: str | Path, 
         deep_update(cfg, {"train": {"init_from": str(Path(runs) / rep.name / WARM.slug), "warmup_msg_steps": 0,
                                     "ramp_steps": max(1, steps // 3)}})
     deep_update(cfg, copy.deepcopy(col.overrides))
-    return json.loads(json.dumps(cfg))  # plain JSON types, as the checkpoint stores it
+    return check_config(json.loads(json.dumps(cfg)), SCHEMA)  # plain JSON types, as the checkpoint stores it
 
 
 def _differences(a: Any, b: Any, path: str = "") -> list[str]:
@@ -276,18 +275,22 @@ def measure(method: Any, images: list[np.ndarray], rep: Reproduction, strength: 
 # -- the run ------------------------------------------------------------------------------------------------
 
 
-def command_line(name: str, steps: int | None = None, n_test: int | None = None, data: str = DEFAULT_DATA,
-                 runs: str = DEFAULT_RUNS, out: str = DEFAULT_OUT) -> str:
+def command_line(name: str, steps: int | None = None, n_test: int | None = None, *, data: str | Path,
+                 runs: str | Path, out: str | Path, defaults: Mapping[str, str] | None = None) -> str:
+    """The ``robusthide reproduce`` command of a run; flags whose value equals ``defaults`` (the CLI's:
+    ``{"data": ..., "runs": ..., "out": ...}``) are left out."""
+    d = defaults or {}
     parts = ["robusthide", "reproduce", name]
-    for flag, v, default in (("--steps", steps, None), ("--n-test", n_test, None), ("--data", data, DEFAULT_DATA),
-                             ("--runs", runs, DEFAULT_RUNS), ("--out", out, DEFAULT_OUT)):
+    for flag, v, default in (("--steps", steps, None), ("--n-test", n_test, None), ("--data", data, d.get("data")),
+                             ("--runs", runs, d.get("runs")), ("--out", out, d.get("out"))):
         if v is not None and str(v) != str(default):
             parts += [flag, str(v)]
     return shlex.join(parts)
 
 
-def run_reproduction(name: str, steps: int | None = None, n_test: int | None = None, data: str = DEFAULT_DATA,
-                     runs: str = DEFAULT_RUNS, out: str = DEFAULT_OUT, progress: bool = True) -> dict[str, Any]:
+def run_reproduction(name: str, steps: int | None = None, n_test: int | None = None, *, data: str | Path,
+                     runs: str | Path, out: str | Path, progress: bool = True,
+                     command_defaults: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Train and evaluate reproduction ``name``; write ``OUT/NAME.md`` / ``.json``; return the JSON document."""
     import torch
     from tqdm import tqdm
@@ -347,7 +350,8 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
     doc = {
         "name": rep.name, "title": rep.title, "source": rep.source, "kind": rep.kind,
         "command": command_line(name, None if steps == b.steps or rep.kind != "train" else steps,
-                                None if n == b.n_test else n, data, runs, out),
+                                None if n == b.n_test else n, data=data, runs=runs, out=out,
+                                defaults=command_defaults),
         "budget": {"net": b.net if rep.kind == "train" else f"{rep.model} (zoo)", "n_bits": b.n_bits,
                    "size": b.size, "batch": b.batch, "steps": steps if rep.kind == "train" else 0,
                    "psnr_target": b.psnr, "n_test": n, "max_side": b.max_side, "seed": b.seed,
@@ -459,20 +463,6 @@ def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
                      "(e.g. simulators over-fitting) may not have formed yet.")
     lines += ["", f"robusthide {doc['robusthide']}, {doc['date']}, {doc['seconds']:.0f} s in all.", ""]
     return "\n".join(lines)
-
-
-READING_HEADING = "## Reading (hand-written)"
-
-
-def write_keeping_reading(md: Path, text: str) -> None:
-    """Write the regenerated Markdown ``text`` to ``md``, keeping the section headed :data:`READING_HEADING`
-    of an existing ``md`` (a person's interpretation of the numbers) at its end."""
-    if md.exists():
-        old = md.read_text()
-        at = old.find(READING_HEADING)
-        if at >= 0:
-            text = text.rstrip("\n") + "\n\n" + old[at:]
-    md.write_text(text)
 
 
 def write_results(doc: dict[str, Any], rep: Reproduction, out: str | Path) -> dict[str, str]:

@@ -208,7 +208,7 @@ def plot(doc: dict[str, Any], path: str | Path) -> Path:
 
 def write_results(doc: dict[str, Any], out: str | Path) -> dict[str, str]:
     """``OUT.md``, ``OUT.json``, ``OUT.png``; a hand-written Reading section of ``OUT.md`` survives."""
-    from robusthide.evaluation.reproduce import write_keeping_reading
+    from robusthide.io.results import write_keeping_reading
 
     base = Path(out)
     base.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,8 @@ import torch.nn.functional as F
 from robusthide import RobustHideError
 from robusthide.imagehiding.checkpoint import load_model
 from robusthide.imagehiding.nets import HidingNetwork
+from robusthide.zoo.registry import DEFAULTS as ZOO_DEFAULTS
+from robusthide.zoo.registry import PRETRAINED, names, resolve
 
 ImageLike = Any  # uint8 H x W x 3 numpy array, or a path to an image file
 
@@ -76,21 +78,16 @@ def resize_tensor(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return F.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-#: image-hiding models shipped in ``robusthide/zoo/weights`` (cards in ``robusthide/zoo/cards``)
-SHIPPED = {"imagehide-003": "imagehide-003.safetensors"}
-DEFAULT_MODEL = "imagehide-003"
+#: image-hiding models of the one zoo (:data:`robusthide.zoo.registry.PRETRAINED`, family ``imagehide``)
+SHIPPED = {n: PRETRAINED[n]["file"] for n in names("imagehide")}
+DEFAULT_MODEL = ZOO_DEFAULTS["imagehide"]
 
 
 def resolve_model(name_or_path: str | os.PathLike) -> Path:
-    """A shipped model's name -> its file in the package; anything else is taken as a path."""
+    """A zoo model's name (family ``imagehide``) -> its file in the package; anything else is taken as a path."""
     s = str(name_or_path)
-    if s in SHIPPED:
-        from importlib import resources
-
-        p = Path(str(resources.files("robusthide.zoo") / "weights" / SHIPPED[s]))
-        if not p.exists():
-            raise RobustHideError(f"shipped model '{s}' is not installed ({p} missing)")
-        return p
+    if s in PRETRAINED:
+        return resolve(s, "imagehide")
     return Path(s)
 
 
@@ -110,7 +107,7 @@ class ImageHider:
 
     @classmethod
     def from_pretrained(cls, name: str = DEFAULT_MODEL, device: str | None = None) -> ImageHider:
-        """Load a model shipped inside the package (:data:`SHIPPED`), offline."""
+        """Load a model of the zoo (family ``imagehide``, :data:`SHIPPED`), offline."""
         return cls.from_file(name, device)
 
     @property

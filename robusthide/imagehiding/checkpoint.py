@@ -19,8 +19,6 @@ spec) and ``config`` (the training config, JSON).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,22 +34,12 @@ FORMAT = "robusthide-imagehide/1"
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` for a temporary file next to ``path``, fsync it, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Call ``write(tmp_path)`` for a temporary file next to ``path``, fsync it, then ``os.replace`` (the one
+    atomic writer, :func:`robusthide.io.safe.atomic_output`)."""
+    from robusthide.io.safe import atomic_output
+
+    with atomic_output(Path(path)) as tmp:
+        write(tmp)
 
 
 def _prefixed(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -1,7 +1,7 @@
 """Training of the image-hiding pipeline of paper 003 (and of paper 000's codec-mixture variant).
 
-``python -m robusthide.imagehiding.train CONFIG [--resume] [--set key=value] [--max-steps N]`` or
-``robusthide imagehide train CONFIG ...``. Configs: ``configs/imagehide-003.yaml`` (paper 003: the
+``robusthide imagehide train CONFIG [--resume] [--set key=value] [--max-steps N]`` (robusthide/cli/cmd_imagehide.py)
+or :func:`train`. Configs: ``configs/imagehide-003.yaml`` (paper 003: the
 Paper003Attack simulator, JPEG always present) and ``configs/imagehide-000.yaml`` (paper 000 §4: real JPEG /
 JPEG 2000 / WebP in batch slices, forward-real / backward-identity). :data:`DEFAULTS` lists every key.
 
@@ -26,27 +26,24 @@ the step. Checkpoints: :mod:`robusthide.imagehiding.checkpoint` (safetensors + J
 
 from __future__ import annotations
 
-import argparse
-import copy
 import json
 import math
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from tqdm import tqdm
 
 from robusthide import RobustHideError
 from robusthide.attacks import build_attack
 from robusthide.attacks.base import straight_through
 from robusthide.imagehiding.checkpoint import load_training_checkpoint, save_training_checkpoint
-from robusthide.imagehiding.losses import check_weights, generator_losses, lsgan_d
-from robusthide.imagehiding.nets import Discriminators, HidingNetwork, check_model_kwargs
-from robusthide.training.config import deep_update, set_override
+from robusthide.imagehiding.losses import DEFAULT_WEIGHTS, check_weights, generator_losses, lsgan_d
+from robusthide.imagehiding.nets import ARCH_KEYS, Discriminators, HidingNetwork, check_model_kwargs
+from robusthide.metrics import psnr_from_mse
+from robusthide.training.config import Schema, load_with_schema
 from robusthide.training.data import ImageBank, step_generator
 from robusthide.training.hardware import cpu_has_bf16
 
@@ -81,52 +78,28 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+#: the image-hiding trainer's config, checked by the one loader (:mod:`robusthide.training.config`); the
+#: model and loss sections are then normalised by :func:`check_model_kwargs` and :func:`check_weights`
+SCHEMA = Schema(
+    DEFAULTS,
+    types={"model.channels": "list[int]", "model.amplify": "number", "data.val": "str?",
+           "train.target_psnr": "number?", "val.codecs": "list[str]",
+           **{f"loss.{k}": "str" if k == "distance" else "number" for k in DEFAULT_WEIGHTS}},
+    ranges={"seed": (0, None), "disc.channels": (1, None), "disc.layers": (1, None), "data.max_side": (1, None),
+            "attack.warmup_steps": (0, None), "train.steps": (1, None), "train.batch": (1, None),
+            "train.lr": (0, None), "train.lr_d": (0, None), "train.lr_final": (0, None),
+            "train.target_psnr": (0, None), "train.target_lr": (0, None), "train.threads": (0, None),
+            "train.log_every": (0, None), "val.every": (0, None), "val.n": (1, None), "ckpt.every": (1, None)},
+    open={"model": lambda cfg: ARCH_KEYS, "loss": lambda cfg: tuple(DEFAULT_WEIGHTS)},
+)
+
+
 def load_config(path: str | Path | dict[str, Any] | None = None,
                 overrides: list[str] | None = None) -> dict[str, Any]:
     """:data:`DEFAULTS` updated by a YAML file (or a dict) and ``key.sub=value`` overrides; validated."""
-    cfg = copy.deepcopy(DEFAULTS)
-    if isinstance(path, dict):
-        doc: Any = copy.deepcopy(path)
-    elif path is not None:
-        p = Path(path)
-        if not p.exists():
-            raise RobustHideError(f"config not found: {p}")
-        try:
-            doc = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise RobustHideError(f"bad YAML in {p}: {str(e).splitlines()[0]}") from None
-    else:
-        doc = {}
-    if not isinstance(doc, dict):
-        raise RobustHideError(f"config {path} must be a mapping")
-    unknown = sorted(set(doc) - set(DEFAULTS))
-    if unknown:
-        raise RobustHideError(f"unknown config keys: {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
-    for k in ("model", "loss"):  # free-form sections, validated below
-        if k in doc and isinstance(doc[k], dict):
-            cfg[k].update(doc.pop(k))
-    for sec, v in doc.items():
-        if isinstance(DEFAULTS[sec], dict):
-            if not isinstance(v, dict):
-                raise RobustHideError(f"config section '{sec}' must be a mapping, got {v!r}")
-            bad = sorted(set(v) - set(DEFAULTS[sec]))
-            if bad:
-                raise RobustHideError(f"unknown keys in '{sec}': {', '.join(bad)} "
-                                      f"(known: {', '.join(DEFAULTS[sec])})")
-    deep_update(cfg, doc)
-    for o in overrides or []:
-        key = o.partition("=")[0].strip()
-        if key.startswith(("model.", "loss.")) and "=" in o:
-            sec, _, sub = key.partition(".")
-            cfg[sec][sub] = yaml.safe_load(o.partition("=")[2])
-        else:
-            set_override(cfg, o)
+    cfg = load_with_schema(SCHEMA, path, overrides)
     cfg["model"] = check_model_kwargs(cfg["model"])
     cfg["loss"] = check_weights(cfg["loss"])
-    t = cfg["train"]
-    for k in ("steps", "batch"):
-        if isinstance(t[k], bool) or not isinstance(t[k], int) or t[k] < 1:
-            raise RobustHideError(f"train.{k} must be a positive integer, got {t[k]!r}")
     return cfg
 
 
@@ -147,7 +120,7 @@ def quantize_ste(x: torch.Tensor) -> torch.Tensor:
 
 
 def _psnr(mse: float) -> float:
-    return 10 * math.log10(1 / max(mse, 1e-12))
+    return psnr_from_mse(max(mse, 1e-12), peak=1.0)
 
 
 class ImageHideTrainer:
@@ -388,33 +361,5 @@ def train(config: str | Path | dict[str, Any], overrides: list[str] | None = Non
     if resume:
         ck = Path(cfg["out"]) / cfg["name"] / "latest.json"
         if not ck.exists():
-            raise RobustHideError(f"--resume: no checkpoint at {ck}")
+            raise RobustHideError(f"resume: no checkpoint at {ck}")
     return ImageHideTrainer(cfg, resume=resume, device=device, progress=progress).run(max_steps)
-
-
-def run_from_args(a: argparse.Namespace) -> int:
-    overrides = list(a.set or [])
-    if a.name:
-        overrides.append(f"name={a.name}")
-    last = train(a.config, overrides, resume=a.resume, max_steps=a.max_steps, device=a.device,
-                 progress=not a.no_progress)
-    if a.json:
-        print(json.dumps(last))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from robusthide.cli.cmd_imagehide import add_train_arguments
-
-    p = argparse.ArgumentParser(prog="python -m robusthide.imagehiding.train", description=__doc__.splitlines()[0])
-    add_train_arguments(p)
-    a = p.parse_args(argv)
-    try:
-        return run_from_args(a)
-    except RobustHideError as e:
-        print(f"robusthide: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

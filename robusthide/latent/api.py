@@ -20,27 +20,43 @@ from robusthide.latent.container import RhlFile
 from robusthide.latent.editing import EditConfig, edit_latent
 from robusthide.latent.models import ScaleHyperprior, load_codec
 from robusthide.latent.stegnet import BasicDecoder, load_decoder
+from robusthide.zoo.registry import DEFAULTS as ZOO_DEFAULTS
+from robusthide.zoo.registry import PRETRAINED, resolve, weights_path
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-DEFAULT_CODEC = WEIGHTS_DIR / "hyperprior.safetensors"
-DEFAULT_DECODER = WEIGHTS_DIR / "fnns-decoder.safetensors"
+#: the shipped weights live in the one zoo (robusthide/zoo/weights, :mod:`robusthide.zoo.registry`)
+DEFAULT_CODEC = weights_path(ZOO_DEFAULTS["latent-codec"])
+DEFAULT_DECODER = weights_path(ZOO_DEFAULTS["latent-decoder"])
+WEIGHTS_DIR = DEFAULT_CODEC.parent
 KIND_BITS, KIND_TEXT, KIND_TEXT_CRC = 0, 1, 2  # KIND_TEXT: files of robusthide <= 0.1.0 (no CRC)
 
 
+def _zoo_file(name: str, role: str) -> Path:
+    entry = PRETRAINED[name]
+    if entry["family"] == "latent" and entry.get("role") != role:
+        raise RobustHideError(f"'{name}' is a latent {entry.get('role')}, not a {role}")
+    if entry["family"] == "latent" and not weights_path(name).is_file():
+        raise RobustHideError(f"no {role} weights: '{name}' is not installed; give a weights file")
+    return resolve(name, "latent")
+
+
 def resolve_codec(path: str | Path | None) -> ScaleHyperprior:
-    if path is None:
-        if not DEFAULT_CODEC.is_file():
-            raise RobustHideError(
-                "no codec weights: pass --codec PATH (train one with 'robusthide latent train-codec')"
-            )
-        path = DEFAULT_CODEC
-    return load_codec(path)
+    """A codec from a weights file or a zoo name (family ``latent``, role ``codec``); None: the zoo's default."""
+    name = ZOO_DEFAULTS["latent-codec"] if path is None else str(path)
+    return load_codec(_zoo_file(name, "codec") if name in PRETRAINED else Path(name))
 
 
 def resolve_decoder(spec: str | None) -> BasicDecoder:
+    """A steganography decoder from a weights file, a zoo name (role ``decoder``) or ``fnns-r:SEED``; None:
+    the zoo's default when installed, else ``fnns-r:0``."""
     if spec is None:
-        spec = str(DEFAULT_DECODER) if DEFAULT_DECODER.is_file() else "fnns-r:0"
-    return load_decoder(spec)
+        spec = ZOO_DEFAULTS["latent-decoder"] if DEFAULT_DECODER.is_file() else "fnns-r:0"
+    return load_decoder(_zoo_file(spec, "decoder") if spec in PRETRAINED else spec)
+
+
+def from_pretrained(codec: str = ZOO_DEFAULTS["latent-codec"],
+                    decoder: str = ZOO_DEFAULTS["latent-decoder"]) -> tuple[ScaleHyperprior, BasicDecoder]:
+    """The (codec, steganography decoder) pair of the zoo (names or weights files), offline."""
+    return resolve_codec(codec), resolve_decoder(decoder)
 
 
 def to_8bit(x: Tensor) -> Tensor:
@@ -74,6 +90,30 @@ def embed(
     return data, EmbedInfo(raw, bool(np.array_equal(got, bits)), rhl.payload_bytes, 8.0 * len(data) / (h * w))
 
 
+#: decoder id of a file written by :func:`compress_bytes` (no message, no steganography decoder)
+NO_DECODER = "00" * 8
+
+
+@dataclass
+class CompressInfo:
+    bpp: float  # 8 * file bytes / (H * W): the whole .rhl file, header and CRC included
+    payload_bpp: float  # 8 * (y + z string bytes) / (H * W): the codec's own rate
+    file_bytes: int
+
+
+def compress_bytes(codec: ScaleHyperprior, image: Tensor) -> tuple[bytes, CompressInfo]:
+    """The codec alone: .rhl bytes of ``image`` (1 x 3 x H x W in [0, 1]) carrying no message.
+
+    :func:`decode_bytes` of the result equals ``to_8bit(codec.synthesize(codec.compress(image).y_hat))``."""
+    if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] != 3:
+        raise RobustHideError(f"compress expects one RGB image 1 x 3 x H x W, got {tuple(image.shape)}")
+    h, w = image.shape[-2:]
+    c = codec.compress(image)
+    rhl = RhlFile(h, w, c.z_shape, codec.model_id(), NO_DECODER, 0, KIND_BITS, c.z_string, c.y_string)
+    data = rhl.to_bytes()
+    return data, CompressInfo(8.0 * len(data) / (h * w), 8.0 * rhl.payload_bytes / (h * w), len(data))
+
+
 def decode_bytes(codec: ScaleHyperprior, data: bytes) -> Tensor:
     """The decoded 8-bit stego image (1 x 3 x H x W float) of .rhl bytes."""
     rhl = RhlFile.from_bytes(data)
@@ -85,6 +125,8 @@ def decode_bytes(codec: ScaleHyperprior, data: bytes) -> Tensor:
 def extract(codec: ScaleHyperprior, decoder: BasicDecoder, data: bytes, key: int = 0) -> tuple[np.ndarray, int]:
     """(message bits, kind) read from .rhl bytes."""
     rhl = RhlFile.from_bytes(data)
+    if rhl.n_bits == 0:
+        raise RobustHideError("this .rhl file carries no message (written by 'latent compress'): decode it instead")
     _check(rhl.decoder_id, decoder.decoder_id(), "steganography decoder")
     image = decode_bytes(codec, data)
     with torch.no_grad():

@@ -195,7 +195,7 @@ def to_markdown(r: dict, command: str = "") -> str:
             f" {row['rsbpp_rate']:.3f} | {100 * row['detected']['fused']:.0f} % |"
             f" {100 * row['balanced_accuracy']['fused']:.0f} % | {ptxt} |"
         )
-    lines += ["", "Per-detector flag rates on the stego images (chi-square / RS / SPA / fused):", ""]
+    lines += ["", "Per-detector flag rates on the stego images (chi-square / RS / SPA / primary sets / fused):", ""]
     for row in r["rows"]:
         d = row["detected"]
         lines.append(f"- {row['method']}: {' / '.join(f'{100 * d[k]:.0f} %' for k in sa.THRESHOLDS)}")

@@ -27,6 +27,26 @@ VERSION = 1
 _HEAD = struct.Struct("<8sBBIIHH8s8sIII")
 
 
+#: kinds a file may declare (api.KIND_BITS, KIND_TEXT, KIND_TEXT_CRC)
+KINDS = (0, 1, 2)
+
+
+def _check_header(kind: int, h: int, w: int, zh: int, zw: int, n_bits: int) -> None:
+    """Bound every header value before it is used (a forged header must not ask for a 4-gigapixel image):
+    the image within the pixel limit of :mod:`robusthide.io.safe`, the hyper-latent no larger than the latent
+    (stride 16) of that image, at most 3 message bits per pixel."""
+    from robusthide.io.safe import MAX_PIXELS
+
+    if kind not in KINDS:
+        raise RobustHideError(f"corrupt .rhl file: unknown message kind {kind}")
+    if h < 1 or w < 1 or h * w > MAX_PIXELS:
+        raise RobustHideError(f"corrupt .rhl file: image size {w} x {h} out of range (1 to {MAX_PIXELS / 1e6:g} MP)")
+    if not (1 <= zh <= -(-h // 16) and 1 <= zw <= -(-w // 16)):
+        raise RobustHideError(f"corrupt .rhl file: hyper-latent {zw} x {zh} does not fit a {w} x {h} image")
+    if n_bits > 3 * h * w:
+        raise RobustHideError(f"corrupt .rhl file: {n_bits} message bits for a {w} x {h} image")
+
+
 @dataclass
 class RhlFile:
     height: int
@@ -57,6 +77,7 @@ class RhlFile:
         (_, ver, kind, h, w, zh, zw, cid, did, n_bits, lz, ly) = _HEAD.unpack_from(data)
         if ver != VERSION:
             raise RobustHideError(f"unsupported .rhl version {ver} (this robusthide reads version {VERSION})")
+        _check_header(kind, h, w, zh, zw, n_bits)
         end = _HEAD.size + lz + ly
         if len(data) != end + 4:
             raise RobustHideError("corrupt .rhl file: length does not match its header")

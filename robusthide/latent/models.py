@@ -178,7 +178,7 @@ def save_codec(model: ScaleHyperprior, path: str | Path, half: bool = False, **m
     from safetensors.torch import save_file
 
     info = {**model.meta, **{k: str(v) for k, v in meta.items()}}
-    info.update(format=CODEC_FORMAT, arch="hyperprior", N=str(model.N), M=str(model.M))
+    info.update(format=CODEC_FORMAT, arch=getattr(model, "arch", "hyperprior"), N=str(model.N), M=str(model.M))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     if half:
@@ -203,8 +203,18 @@ def load_codec(path: str | Path) -> ScaleHyperprior:
         except Exception as e:
             raise RobustHideError(f"cannot read codec weights {p}: {e}") from None
         if meta.get("format") == CODEC_FORMAT:
-            model = ScaleHyperprior(int(meta["N"]), int(meta["M"]))
-            model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
+            n, m = _bounded_int(p, meta, "N"), _bounded_int(p, meta, "M")  # bounded before any model is built
+            if meta.get("arch", "hyperprior") == "elic":
+                from robusthide.latent.elic import ElicLite
+
+                model = ElicLite(n, m)
+            else:
+                model = ScaleHyperprior(n, m)
+            try:
+                model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
+            except Exception as e:  # missing, unexpected or mis-shaped tensors
+                first = (str(e).splitlines() or [type(e).__name__])[0][:160]
+                raise RobustHideError(f"{p}: codec tensors do not match its metadata N={n}, M={m} ({first})") from None
             model.meta = dict(meta)
             return model.eval()
         return _from_compressai(sd, p.name)
@@ -212,12 +222,31 @@ def load_codec(path: str | Path) -> ScaleHyperprior:
                           "CompressAI .pth.tar once with safetensors.torch.save_file(state_dict, 'x.safetensors')")
 
 
+#: bounds of a codec file's channel counts (CompressAI's largest published models use N=192, M=320)
+MAX_CHANNELS = 1024
+
+
+def _bounded_int(p: Path, meta: dict[str, str], key: str, lo: int = 1, hi: int = MAX_CHANNELS) -> int:
+    """An integer metadata value within [lo, hi], or a one-line error (checked before any model is built)."""
+    try:
+        v = int(meta[key])
+    except KeyError:
+        raise RobustHideError(f"{p}: codec metadata has no {key}") from None
+    except ValueError:
+        raise RobustHideError(f"{p}: codec metadata {key} = {meta[key][:40]!r} is not an integer") from None
+    if not lo <= v <= hi:
+        raise RobustHideError(f"{p}: codec metadata {key} = {v} is out of range [{lo}, {hi}]")
+    return v
+
+
 def _from_compressai(sd: dict[str, Tensor], name: str) -> ScaleHyperprior:
     try:
         n = int(sd["g_a.0.weight"].shape[0])
         m = int(sd["g_a.6.weight"].shape[0])
-    except KeyError:
+    except (KeyError, IndexError):
         raise RobustHideError(f"{name} is not a scale-hyperprior state dict (no g_a.0/g_a.6 weights)") from None
+    if not (1 <= n <= MAX_CHANNELS and 1 <= m <= MAX_CHANNELS):
+        raise RobustHideError(f"{name}: channel counts N={n}, M={m} out of range [1, {MAX_CHANNELS}]")
     model = ScaleHyperprior(n, m)
     load_compressai_state_dict(model, sd)
     model.meta = {"source": f"compressai:{name}"}

@@ -12,9 +12,16 @@ Each detector returns an estimate in [0, 1] of the embedded fraction (message le
   the message length solves 2(d1 + d0) z^2 + (d-0 - d-1 - d1 - 3 d0) z + d0 - d-0 = 0, p = z / (z - 1/2).
 * :func:`sample_pairs` -- Dumitrescu, Wu & Wang (2003): horizontal pixel pairs split into X, Y, Z, W;
   p solves (W + Z)/2 p^2 + (2X - P) p + Y - X = 0 (smaller root).
-* :func:`fused` -- StegExpose's fusion: the mean of the three estimates, threshold 0.2.
+* :func:`primary_sets` -- StegExpose's ``PrimarySets`` detector: Dumitrescu, Wu & Wang (2002), "On
+  steganalysis of random LSB embedding in continuous-tone images". The same primary sets X, Y, Z, W of
+  sample pairs, counted over *disjoint* horizontal pairs (columns 2i, 2i + 1) as StegExpose does, and the
+  *lower* root of (W + Z)/2 p^2 + (2X - P) p + Y - X = 0 (StegExpose's choice; :func:`sample_pairs` takes
+  the root of least magnitude over all overlapping pairs, which underestimates full-capacity embedding).
+  W is DWW's set (same 7 high bits, different LSB); StegExpose's Java tests parity there, with a typo
+  (``red2 & 0x0``). StegExpose reads the red channel only; we average R, G and B like RS and SPA.
+* :func:`fused` -- StegExpose's fusion: the mean of the four estimates, threshold 0.2.
 
-RS and SPA are averaged over the three colour channels. Thresholds are ours (StegExpose's default 0.2 for
+RS, SPA and primary sets are averaged over the three colour channels. Thresholds are ours (StegExpose's default 0.2 for
 the fused score); ``THRESHOLDS`` holds them.
 """
 
@@ -23,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import chi2
 
-THRESHOLDS = {"chi_square": 0.5, "rs": 0.2, "spa": 0.2, "fused": 0.2}
+THRESHOLDS = {"chi_square": 0.5, "rs": 0.2, "spa": 0.2, "primary_sets": 0.2, "fused": 0.2}
 
 
 def _u8(img: np.ndarray) -> np.ndarray:
@@ -122,10 +129,39 @@ def sample_pairs(img: np.ndarray) -> float:
     return float(np.clip(np.mean([_spa_channel(a[..., c]) for c in range(3)]), 0.0, 1.0))
 
 
+def _primary_sets_channel(ch: np.ndarray) -> float:
+    w = ch.shape[1] // 2 * 2
+    u = ch[:, 0:w:2].astype(np.int64).reshape(-1)
+    v = ch[:, 1:w:2].astype(np.int64).reshape(-1)
+    p = float(u.size)
+    ve = (v % 2) == 0
+    x = float(np.sum((ve & (u < v)) | (~ve & (u > v))))
+    y = float(np.sum((ve & (u > v)) | (~ve & (u < v))))
+    z = float(np.sum(u == v))
+    w_ = float(np.sum((u // 2 == v // 2) & (u != v)))
+    a, b, c = (w_ + z) / 2.0, 2.0 * x - p, y - x
+    if abs(a) < 1e-12:
+        return 0.0 if abs(b) < 1e-12 else -c / b
+    disc = max(b * b - 4.0 * a * c, 0.0)  # a negative discriminant (rare): the vertex, the real part of both roots
+    return float(min((-b + s * np.sqrt(disc)) / (2.0 * a) for s in (1, -1)))
+
+
+def primary_sets(img: np.ndarray) -> float:
+    """StegExpose's primary-sets (Dumitrescu-Wu-Wang) estimate of the embedded fraction, mean over R, G, B,
+    clipped to [0, 1]."""
+    a = _u8(img)
+    return float(np.clip(np.mean([_primary_sets_channel(a[..., c]) for c in range(3)]), 0.0, 1.0))
+
+
+#: the detectors whose mean is the fused score (StegExpose's four)
+FUSED = ("chi_square", "rs", "spa", "primary_sets")
+
+
 def analyse(img: np.ndarray) -> dict[str, float]:
-    """All estimates and the fused score (mean of the three)."""
-    r = {"chi_square": chi_square(img), "rs": rs_analysis(img), "spa": sample_pairs(img)}
-    r["fused"] = float(np.mean([r["chi_square"], r["rs"], r["spa"]]))
+    """All estimates and the fused score (their mean, as StegExpose's ``Fuse.se``)."""
+    r = {"chi_square": chi_square(img), "rs": rs_analysis(img), "spa": sample_pairs(img),
+         "primary_sets": primary_sets(img)}
+    r["fused"] = float(np.mean([r[k] for k in FUSED]))
     return r
 
 

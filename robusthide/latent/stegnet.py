@@ -95,6 +95,16 @@ def save_decoder(dec: BasicDecoder, path: str | Path, **meta: object) -> None:
     save_file({k: v.detach().contiguous() for k, v in dec.state_dict().items()}, str(path), metadata=info)
 
 
+#: bounds of a decoder's message depth (bits per pixel) and hidden width, from a file or a spec
+MAX_DEPTH, MAX_HIDDEN = 64, 1024
+
+
+def _bounded(what: str, depth: int, hidden: int) -> None:
+    if not (1 <= depth <= MAX_DEPTH and 1 <= hidden <= MAX_HIDDEN):
+        raise RobustHideError(f"{what}: decoder data_depth={depth}, hidden={hidden} out of range "
+                              f"([1, {MAX_DEPTH}], [1, {MAX_HIDDEN}])")
+
+
 def load_decoder(spec: str | Path) -> BasicDecoder:
     """A frozen decoder (eval mode) from a file path or an ``fnns-r:SEED[:D[:HIDDEN]]`` spec."""
     s = str(spec)
@@ -105,6 +115,7 @@ def load_decoder(spec: str | Path) -> BasicDecoder:
         except ValueError:
             raise RobustHideError(f"bad decoder spec {s!r}: expected fnns-r:SEED[:D[:HIDDEN]]") from None
         seed, depth, hidden = (nums + [0, 1, 32][len(nums):])[:3] if nums else (0, 1, 32)
+        _bounded(s, depth, hidden)
         return random_decoder(seed, depth, hidden)
     p = Path(s)
     if not p.is_file():
@@ -119,7 +130,17 @@ def load_decoder(spec: str | Path) -> BasicDecoder:
         raise RobustHideError(f"cannot read decoder weights {p}: {e}") from None
     if meta.get("format") != DECODER_FORMAT:
         raise RobustHideError(f"{p} is not a robusthide steganography decoder file")
-    d = BasicDecoder(int(meta["data_depth"]), int(meta["hidden"]))
-    d.load_state_dict(sd)
+    try:
+        depth, hidden = int(meta["data_depth"]), int(meta["hidden"])
+    except (KeyError, ValueError):
+        raise RobustHideError(f"{p}: decoder metadata data_depth / hidden missing or not integers") from None
+    _bounded(str(p), depth, hidden)  # before any network is built
+    d = BasicDecoder(depth, hidden)
+    try:
+        d.load_state_dict(sd)
+    except Exception as e:  # missing, unexpected or mis-shaped tensors
+        first = (str(e).splitlines() or [type(e).__name__])[0][:160]
+        raise RobustHideError(f"{p}: decoder tensors do not match data_depth={depth}, hidden={hidden} ({first})") \
+            from None
     d.spec = str(p)
     return d.eval().requires_grad_(False)

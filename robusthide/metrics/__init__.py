@@ -17,6 +17,7 @@ from robusthide.metrics.image import (
     delta_e_map,
     luma,
     psnr,
+    psnr_from_mse,
     psnr_y,
     quality_report,
     ssim,
@@ -25,6 +26,6 @@ from robusthide.metrics.rate import bpp, hidden_bpp, rsbpp, rsbpp_rate
 
 __all__ = [
     "MetricError", "apd", "as_uint8_images", "ber", "ber_per_image", "bpp", "ciede2000", "delta_e2000_lab",
-    "delta_e_map", "hard_bits", "hidden_bpp", "luma", "message_accuracy", "psnr", "psnr_y", "quality_report",
-    "rsbpp", "rsbpp_rate", "ssim", "word_accuracy",
+    "delta_e_map", "hard_bits", "hidden_bpp", "luma", "message_accuracy", "psnr", "psnr_from_mse", "psnr_y",
+    "quality_report", "rsbpp", "rsbpp_rate", "ssim", "word_accuracy",
 ]

@@ -9,6 +9,7 @@ per-image values).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -62,9 +63,26 @@ def luma(images: np.ndarray, luma_range: str = "full") -> np.ndarray:
     raise MetricError(f"luma_range must be 'full' or 'studio', got {luma_range!r}")
 
 
+def psnr_from_mse(mse: Any, peak: float = 255.0) -> Any:
+    """The one PSNR formula: 10 log10(peak^2 / MSE) in dB, ``inf`` where the MSE is 0.
+
+    Computed in the input's own kind, so that callers keep their exact numbers: a torch tensor with
+    ``torch.log10`` in its dtype (no special case at 0: 1/0 is inf), numpy (arrays and numpy scalars) with
+    ``np.log10``, a Python number with ``math.log10`` (the two logarithms differ in the last bit for a few
+    per cent of inputs). Peak 255 for 8-bit pixel values, 1 for images in [0, 1].
+    """
+    if hasattr(mse, "detach"):  # a torch tensor (torch is not imported by the metrics)
+        return 10 * (peak * peak / mse).log10()
+    if isinstance(mse, (np.ndarray, np.generic)):
+        with np.errstate(divide="ignore"):
+            out = np.where(mse > 0, 10.0 * np.log10(peak * peak / np.maximum(mse, 1e-300)), np.inf)
+        return out[()] if out.ndim == 0 else out
+    m = float(mse)
+    return math.inf if m == 0 else 10 * math.log10(peak * peak / m)
+
+
 def _psnr_from_mse(mse: np.ndarray, peak: float = 255.0) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        return np.where(mse > 0, 10.0 * np.log10(peak * peak / np.maximum(mse, 1e-300)), np.inf)
+    return psnr_from_mse(np.asarray(mse), peak)
 
 
 def psnr(a: Any, b: Any, channel: str = "rgb", reduction: str = "mean", luma_range: str = "full") -> Any:

@@ -97,7 +97,7 @@ class LeanDecoder(nn.Module):
         return self.fc(f.flatten(1).float())
 
 
-@register_model("lean")
+@register_model("lean", forwards_to="robusthide.nets.watermark_model:WatermarkModel")
 def lean(n_bits: int = 64, size: int = 128, ch: int = 32, enc_blocks: int = 3, dec_blocks: int = 2,
          stem_stride: int = 2, **kw) -> nn.Module:
     """The lean watermarking model (see :class:`robusthide.nets.watermark_model.WatermarkModel`);

@@ -134,6 +134,20 @@ class WatermarkModel(nn.Module):
         self.refine_codecs  # noqa: B018 -- a malformed or unavailable codec spec fails at construction
 
     @property
+    def default_search(self) -> str:
+        """The extraction search this model is read with by default: its ``search`` metadata, else its
+        decoder's ``default_search`` (``geometry`` for the periodic ``geo`` decoder), else ``none``."""
+        meta = getattr(self, "meta", None) or {}
+        return str(meta.get("search") or getattr(self.decoder, "default_search", "none"))
+
+    @property
+    def default_schema(self) -> str | None:
+        """The payload schema messages use by default: its ``schema`` metadata, else its encoder's
+        ``default_schema``, else None (the payload's default for the bit count)."""
+        meta = getattr(self, "meta", None) or {}
+        return meta.get("schema") or getattr(self.encoder, "default_schema", None)
+
+    @property
     def refine_codecs(self) -> list:
         """The real codecs of ``refine_cfg["codecs"]`` (built once per setting)."""
         specs = self.refine_cfg["codecs"]

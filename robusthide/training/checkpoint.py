@@ -9,7 +9,6 @@ checkpoint is complete whenever its JSON names its step).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,11 @@ from robusthide import RobustHideError
 
 
 def _atomic_write_bytes(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    """``write(tmp)`` through the one atomic writer (:func:`robusthide.io.safe.atomic_output`)."""
+    from robusthide.io.safe import atomic_output
+
+    with atomic_output(path) as tmp:
+        write(tmp)
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer,

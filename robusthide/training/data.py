@@ -18,8 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from robusthide import RobustHideError
-
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+from robusthide.io.safe import PHOTO_EXTENSIONS as IMAGE_EXTS  # the one list of extensions (robusthide.io.safe)
 
 
 def split_of(name: str, val_mod: int = 7) -> str:
@@ -32,7 +31,9 @@ def list_images(folder: str | Path, split: str | None = None) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise RobustHideError(f"data folder not found: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+    from robusthide.io.safe import list_images as _list
+
+    files = _list(folder, IMAGE_EXTS)  # the one folder walk: regular files only, sorted
     if split in ("train", "val"):
         files = [p for p in files if split_of(p.name) == split]
     if not files:

@@ -105,6 +105,16 @@ def apply_entry(x: torch.Tensor, cover: torch.Tensor, e: dict[str, Any], gen: to
         d = _uniform(gen, -e.get("delta", 0.05), e.get("delta", 0.05))
         c = 1 + _uniform(gen, -e.get("contrast", 0.1), e.get("contrast", 0.1))
         return (x - 0.5) * c + 0.5 + d
+    if name == "geometry":  # crops anywhere, aspect cuts, rotations (robusthide.attacks.geometric), then maybe a codec
+        from robusthide.attacks.geometric import random_geometry
+
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in e.items()
+              if k in ("area", "aspect", "angle", "angle_p", "jitter", "shift", "inplace")}
+        y = random_geometry(x, gen, **kw)
+        after = e.get("after") or []
+        if after and _uniform(gen, 0, 1) < float(e.get("after_p", 0.5)):
+            y = apply_entry(y, cover, after[_randint(gen, 0, len(after) - 1)], gen)
+        return y
     return _attack_layer(e)(x, cover, gen)
 
 

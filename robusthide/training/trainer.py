@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from robusthide import RobustHideError
+from robusthide.metrics import psnr_from_mse
 from robusthide.nets.registry import create_model
 from robusthide.training.adversary import adversarial_losses, generator_parameters
 from robusthide.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
@@ -198,7 +199,7 @@ class Trainer:
             dist.all_reduce(stats)
             stats /= self.world
         loss_v, msg_v, mse_v, ber_v = (float(v) for v in stats)
-        psnr = 10 * math.log10(1 / max(mse_v, 1e-12))
+        psnr = psnr_from_mse(max(mse_v, 1e-12), peak=1.0)
         ema = self.state.get("psnr_ema")
         ema = psnr if ema is None else 0.95 * ema + 0.05 * psnr
         self.state["psnr_ema"] = ema
@@ -224,7 +225,7 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             marked = self.model.embed(covers.to(self.device), bits.to(self.device)).float().cpu()
         marked = (marked * 255).round() / 255
-        out = {"val_psnr": float(10 * torch.log10(1 / ((marked - covers) ** 2).mean(dim=(1, 2, 3))).mean())}
+        out = {"val_psnr": float(psnr_from_mse(((marked - covers) ** 2).mean(dim=(1, 2, 3)), peak=1.0).mean())}
         for tag, spec in (("identity", None), ("codec", v["codec"])):
             img = marked if spec is None else get_codec(spec)(marked).images
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):

@@ -8,7 +8,8 @@ What is kept, and how:
 * **16-bit** (numpy uint16, PIL ``I;16``) — scaled by 1/65535, marked in float, returned as uint16
   (the residual keeps 16-bit precision);
 * **float** arrays/tensors in [0, 1] — returned as float, not rounded (round them yourself, or save
-  through the CLI, which rounds to the output bit depth).
+  through the CLI, which rounds to the output bit depth). Float values outside [0, 1] (e.g. 0..255 data)
+  are an error that says so, never clipped silently.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class ImageData:
 
 
 def _check_size(h: int, w: int) -> None:
+    """Refuse an empty image or one whose smaller side is below :data:`MIN_SIDE` (embed and extract alike)."""
     if h == 0 or w == 0:
         raise RobustHideError(f"empty image ({w}x{h})")
     if min(h, w) < MIN_SIDE:
@@ -68,7 +70,11 @@ def _from_numpy(a: np.ndarray, kind: str = "numpy") -> ImageData:
     elif np.issubdtype(a.dtype, np.floating):
         if not np.isfinite(rgb_a).all():
             raise RobustHideError("image contains NaN or infinite values")
-        f = np.clip(rgb_a.astype(np.float32), 0, 1)
+        lo, hi = float(rgb_a.min()), float(rgb_a.max())
+        if lo < 0 or hi > 1:
+            hint = " (divide 0..255 data by 255, or pass uint8)" if lo >= 0 and hi <= 255 else ""
+            raise RobustHideError(f"float image values must lie in [0, 1], got {lo:g}..{hi:g}{hint}")
+        f = rgb_a.astype(np.float32)
     else:
         raise RobustHideError(f"unsupported image dtype {a.dtype} (use uint8, uint16 or float in [0, 1])")
     t = torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1)[None]

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,38 +18,100 @@ import numpy as np
 import torch
 
 from robusthide import RobustHideError
+from robusthide.io.safe import atomic_output, check_regular
+from robusthide.metrics import psnr_from_mse
 
 ENCODERS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1", "mpeg4": "mpeg4"}
+#: Valid CRF range of each encoder (mpeg4 has no CRF: its quality is the encoder's default).
+CRF_RANGE = {"h264": (0, 51), "h265": (0, 51), "vp9": (0, 63), "av1": (0, 63)}
+
+
+def check_crf(crf: int, codec: str) -> None:
+    """Refuse a CRF outside the encoder's range (one line)."""
+    lo, hi = CRF_RANGE.get(codec, (0, 63))
+    if isinstance(crf, bool) or not isinstance(crf, int) or not lo <= crf <= hi:
+        raise RobustHideError(f"CRF must be an integer from {lo} to {hi} for {codec}, got {crf!r}")
 
 
 def _open(path: Path):
     import av
 
+    check_regular(path)  # a FIFO named clip.mp4 would block av.open forever
     try:
         return av.open(str(path))
     except Exception as e:
-        raise RobustHideError(f"{path}: not a readable video ({str(e).splitlines()[0]})") from None
+        raise RobustHideError(f"{path}: not a readable video ({_first(e)})") from None
+
+
+def _first(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0]
+
+
+def _check_video_size(path: Path, w: int, h: int) -> None:
+    from robusthide.watermark.imagedata import MIN_SIDE
+
+    if min(w, h) < MIN_SIDE:
+        raise RobustHideError(f"{path}: video is too small ({w}x{h}); the smallest side must be at least "
+                              f"{MIN_SIDE} px")
+
+
+def video_psnr(a: Path, b: Path, max_frames: int = 60) -> float:
+    """Mean PSNR (dB, RGB, 8-bit) between the first ``max_frames`` frames of two videos, frame by frame as
+    decoded (the marked file as written, after encoding); 99.0 for identical frames."""
+    ia, ib = _open(Path(a)), _open(Path(b))
+    vals = []
+    try:
+        for fa, fb in zip(ia.decode(video=0), ib.decode(video=0)):
+            xa, xb = fa.to_ndarray(format="rgb24"), fb.to_ndarray(format="rgb24")
+            h, w = min(xa.shape[0], xb.shape[0]), min(xa.shape[1], xb.shape[1])
+            mse = float(np.mean((xa[:h, :w].astype(np.float64) - xb[:h, :w]) ** 2))
+            vals.append(99.0 if mse == 0 else min(99.0, psnr_from_mse(np.float64(mse))))
+            if len(vals) >= max_frames:
+                break
+    except Exception as e:
+        raise RobustHideError(f"{b}: cannot decode the written video ({_first(e)})") from None
+    finally:
+        ia.close()
+        ib.close()
+    if not vals:
+        raise RobustHideError(f"{b}: the written video has no frames")
+    return round(float(np.mean(vals)), 2)
 
 
 def embed_video(wm, src: Path, dst: Path, bits: np.ndarray, strength: float = 1.0, crf: int = 18,
                 codec: str = "h264", in_place: bool = False, keyframes_only: bool = False,
-                refine: int | None = 0) -> dict[str, Any]:
-    import os
-
-    import av
-
+                refine: int | None = 0, check: Callable[[Path], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Mark every frame of ``src`` into ``dst`` (written atomically: nothing is left at ``dst`` on failure).
+    ``check(tmp)``: called on the written file before it is moved into place (re-read, verify); it may raise
+    to abandon the output, and the dict it returns is merged into the result."""
     if codec not in ENCODERS:
         raise RobustHideError(f"unknown video codec '{codec}' ({', '.join(ENCODERS)})")
+    if codec in CRF_RANGE:
+        check_crf(crf, codec)
     src, dst = Path(src), Path(dst)
-    if not in_place and dst.exists() and src.exists() and os.path.samefile(src, dst):
-        raise RobustHideError(f"refusing to overwrite the input {src}")
+    with atomic_output(dst, protect=[] if in_place else [src]) as tmp:
+        res = _embed_frames(wm, src, tmp, bits, strength, crf, codec, keyframes_only, refine)
+        if check is not None:
+            res.update(check(tmp))
+    res["output"] = str(dst)
+    return res
+
+
+def _embed_frames(wm, src: Path, tmp: Path, bits: np.ndarray, strength: float, crf: int, codec: str,
+                  keyframes_only: bool, refine: int | None) -> dict[str, Any]:
+    import av
+
     inp = _open(src)
     if not inp.streams.video:
         inp.close()
         raise RobustHideError(f"{src}: no video stream")
     vin = inp.streams.video[0]
-    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}{dst.suffix}")
-    out = av.open(str(tmp), "w")
+    try:
+        _check_video_size(src, vin.codec_context.width, vin.codec_context.height)
+        out = av.open(str(tmp), "w")
+    except BaseException:
+        inp.close()
+        raise
     n, psnrs = 0, []
     try:
         rate = vin.average_rate or 30
@@ -87,7 +150,7 @@ def embed_video(wm, src: Path, dst: Path, bits: np.ndarray, strength: float = 1.
                     y = (x + strength * residual).clamp(0, 1)
                 marked = (y[0].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
                 mse = float(np.mean((marked.astype(np.float64) - rgb) ** 2))
-                psnrs.append(99.0 if mse == 0 else 10 * np.log10(255**2 / mse))
+                psnrs.append(99.0 if mse == 0 else psnr_from_mse(np.float64(mse)))
                 vf = av.VideoFrame.from_ndarray(marked, format="rgb24")
                 vf.pts, vf.time_base = frame.pts, frame.time_base
                 for p in vout.encode(vf):
@@ -98,28 +161,33 @@ def embed_video(wm, src: Path, dst: Path, bits: np.ndarray, strength: float = 1.
     except RobustHideError:
         raise
     except Exception as e:
-        raise RobustHideError(f"{src}: video processing failed ({str(e).splitlines()[0]})") from None
+        raise RobustHideError(f"{src}: video processing failed ({_first(e)})") from None
     finally:
         out.close()
         inp.close()
-        if n == 0 and tmp.exists():
-            tmp.unlink()
     if n == 0:
         raise RobustHideError(f"{src}: the video has no frames")
-    os.replace(tmp, dst)
-    return {"input": str(src), "output": str(dst), "frames": n, "psnr": round(float(np.mean(psnrs)), 2)}
+    return {"input": str(src), "frames": n, "psnr": round(float(np.mean(psnrs)), 2)}
 
 
-def extract_video(wm, src: Path, max_frames: int = 60):
+def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None):
+    """Soft-vote the bits of up to ``max_frames`` frames. Only ``search='none'`` exists for videos: a crop
+    search is refused, not ignored."""
     from robusthide.payload import decode_bits
     from robusthide.watermark.watermarker import ExtractResult
 
+    if search not in (None, "none"):
+        raise RobustHideError(f"{src}: search {search!r} works on images only, not on videos")
+    if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
+        raise RobustHideError(f"max_frames must be a positive integer, got {max_frames!r}")
     inp = _open(Path(src))
     if not inp.streams.video:
         inp.close()
         raise RobustHideError(f"{src}: no video stream")
     logits_sum, n = None, 0
     try:
+        cc = inp.streams.video[0].codec_context
+        _check_video_size(Path(src), cc.width, cc.height)
         for frame in inp.decode(video=0):
             x = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float().div(255)
             with torch.no_grad():
@@ -128,8 +196,10 @@ def extract_video(wm, src: Path, max_frames: int = 60):
             n += 1
             if n >= max_frames:
                 break
+    except RobustHideError:
+        raise
     except Exception as e:
-        raise RobustHideError(f"{src}: video decoding failed ({str(e).splitlines()[0]})") from None
+        raise RobustHideError(f"{src}: video decoding failed ({_first(e)})") from None
     finally:
         inp.close()
     if n == 0:

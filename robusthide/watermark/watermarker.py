@@ -56,6 +56,7 @@ class ExtractResult:
     bits: list[int] = field(default_factory=list)  # raw decoded bits (hard decisions)
     soft: list[float] = field(default_factory=list)  # P(bit = 1) per raw bit
     crop_side: float | None = None  # with search='crop': side fraction of the centred crop found
+    geometry: dict[str, Any] | None = None  # with search='geometry': the flip and side fractions found
 
     @classmethod
     def from_decoded(cls, r: Any, soft: np.ndarray) -> ExtractResult:
@@ -80,8 +81,9 @@ class Watermarker:
         self.model = model.eval().to(device)
         self.device = torch.device(device)
         self.n_bits: int = model.n_bits
-        self.schema = schema
-        self.name = getattr(model, "meta", {}).get("name", "custom")
+        meta = getattr(model, "meta", {})
+        self.schema = getattr(model, "default_schema", None) if schema is None else schema
+        self.name = meta.get("name", "custom")
 
     @classmethod
     def from_pretrained(cls, name_or_path: str = "default", device: str = "cpu", schema: int | None = None):
@@ -148,30 +150,40 @@ class Watermarker:
             return Image.fromarray(out)
         return out
 
-    def _search_logits(self, image: Any, search: str | None) -> tuple[torch.Tensor, list[float]] | None:
-        """Logits (H x L) of every hypothesis of ``search`` (:mod:`robusthide.watermark.sync`) and their
-        crop sides, or None when ``search`` is ``none``."""
-        from robusthide.watermark.sync import check_search, crop_search_logits
+    @property
+    def default_search(self) -> str:
+        """The search extraction runs when none is given: the model's own
+        (:attr:`robusthide.nets.watermark_model.WatermarkModel.default_search`; ``geometry`` for the periodic
+        ``geo`` models, ``none`` for the others)."""
+        return str(getattr(self.model, "default_search", "none"))
+
+    def _search_logits(self, image: Any, search: str | None) -> tuple[torch.Tensor, list[dict]] | None:
+        """Logits (H x L) of every hypothesis of ``search`` (:mod:`robusthide.watermark.sync`; None: the
+        model's default) and the hypotheses, or None when the search is ``none``."""
+        from robusthide.watermark.sync import check_search, search_logits
 
         try:
-            mode = check_search(search)
+            mode = check_search(self.default_search if search is None else search)
         except ValueError as e:
             raise RobustHideError(str(e)) from None
         if mode == "none":
             return None
         fast = _uint8_view(image)
         if fast is not None:  # H x W x 3 or H x W (grayscale: one channel, the search expands it)
+            from robusthide.watermark.imagedata import _check_size
+
+            _check_size(*fast[0].shape[:2])
             a = np.atleast_3d(np.array(fast[0], copy=True))
             x = torch.from_numpy(a).permute(2, 0, 1)[None].float().div_(255)
         else:
             x = to_image_data(image).rgb.float()
-        logits, sides = crop_search_logits(self.model.decoder, x.to(self.device), self.model.size)
-        return logits.cpu(), sides
+        logits, hyps = search_logits(self.model.decoder, x.to(self.device), self.model.size, mode)
+        return logits.cpu(), hyps
 
     @torch.no_grad()
     def decode_bits(self, image: Any, search: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(hard bits uint8, soft P(bit=1) float) read from ``image``; ``search='crop'``: from the most
-        confident centred-crop hypothesis (:mod:`robusthide.watermark.sync`)."""
+        """(hard bits uint8, soft P(bit=1) float) read from ``image``; with a search (``crop``, ``geometry``;
+        None: the model's default), from the most confident hypothesis (:mod:`robusthide.watermark.sync`)."""
         from robusthide.watermark.sync import most_confident
 
         found = self._search_logits(image, search)
@@ -180,6 +192,9 @@ class Watermarker:
             return (p > 0.5).astype(np.uint8), p
         fast = _uint8_view(image)
         if fast is not None and self.device.type == "cpu":
+            from robusthide.watermark.imagedata import _check_size
+
+            _check_size(*fast[0].shape[:2])  # extract refuses what embed refuses (empty, too small)
             logits = self.model.decoder(self._small(fast[0]))[0].float()
             p = torch.sigmoid(logits).numpy()
             return (p > 0.5).astype(np.uint8), p
@@ -215,24 +230,166 @@ class Watermarker:
     def extract(self, image: Any, search: str | None = None) -> ExtractResult:
         """Decode the payload and test for presence (see :mod:`robusthide.payload.detection`).
 
-        ``search='crop'`` also reads the image as the centre of larger frames (a crop resized back,
-        :mod:`robusthide.watermark.sync`): the hypotheses are tried from the most confident on, and the
-        p-value of the one kept is multiplied by their number (Bonferroni), so ``detected`` keeps its
-        false-positive bound. ``crop_side`` then gives the side fraction found."""
+        ``search`` (None: the model's :attr:`default_search`): ``crop`` also reads the image as the centre of
+        larger frames (a crop resized back); ``geometry`` (the default of the ``geo`` models) tries mirror
+        images and the side fractions a crop anywhere may have kept (:mod:`robusthide.watermark.sync`). The
+        hypotheses are tried from the most confident on, and the p-value of the one kept is multiplied by
+        their number (Bonferroni), so ``detected`` keeps its false-positive bound. ``crop_side`` /
+        ``geometry`` then give the hypothesis found."""
         from robusthide.payload import decode_bits
 
         found = self._search_logits(image, search)
         if found is None:
-            hard, soft = self.decode_bits(image)
+            hard, soft = self.decode_bits(image, "none")
             return ExtractResult.from_decoded(decode_bits(soft, self.n_bits), soft)
         from robusthide.watermark.sync import decode_search
 
-        logits, sides = found
+        logits, hyps = found
         r, i = decode_search(logits, self.n_bits)
         out = ExtractResult.from_decoded(r, torch.sigmoid(logits[i]).numpy())
-        out.crop_side = sides[i] if out.detected else None
+        if out.detected:
+            out.crop_side = hyps[i].get("side")
+            out.geometry = {k: v for k, v in hyps[i].items() if k != "side"} or None
         return out
 
     def detect(self, image: Any, search: str | None = None) -> bool:
         """True when a watermark of this model is present (calibrated: p-value <= 1e-6 by design)."""
         return self.extract(image, search).detected
+
+    # -- batches ---------------------------------------------------------------------------------------
+    # The networks run at the working size S x S, so 8-bit images of any size share one network call on
+    # the fast path; other images (16-bit, float, torch, or a run with embed-time refinement, whose
+    # per-batch early stop would couple the images) are processed one at a time. Results equal the
+    # one-at-a-time calls': the same bits, and the same pixels except where the batched convolution's
+    # last-ulp differences (about 1e-8 of a grey level's float) cross a rounding boundary.
+    BATCH_SIZE = 64
+
+    @staticmethod
+    def _batch_list(images: Any) -> list[Any]:
+        """A list of images from a list/tuple or an N x H x W (x C) numpy array / N x C x H x W tensor."""
+        if isinstance(images, np.ndarray):
+            if images.ndim not in (3, 4):
+                raise RobustHideError(f"a batch array must be N x H x W or N x H x W x C, got shape {images.shape}")
+            return list(images)
+        if isinstance(images, torch.Tensor):
+            if images.ndim != 4:
+                raise RobustHideError(f"a batch tensor must be N x C x H x W, got shape {tuple(images.shape)}")
+            return list(images)
+        if isinstance(images, (list, tuple)):
+            return list(images)
+        raise RobustHideError(f"a batch is a list of images or an N x H x W x C array, got {type(images).__name__}")
+
+    def _batchable(self, image: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """The uint8 view of ``image`` when it can share a network call (the single-image fast path's test)."""
+        return _uint8_view(image) if self.device.type == "cpu" else None
+
+    @torch.no_grad()
+    def embed_bits_batch(self, images: Any, bits: Any, strength: float = 1.0, refine: int | None = None,
+                         batch_size: int = BATCH_SIZE) -> list[Any]:
+        """:meth:`embed_bits` of every image (a list of any sizes and kinds, or an N x H x W x C array) with
+        its row of ``bits`` (N x L, or one row for all); 8-bit images on the fast path share network calls
+        of up to ``batch_size`` images. An error names the image: ``image 3: ...``."""
+        from robusthide.watermark.imagedata import _check_size
+
+        imgs = self._batch_list(images)
+        rows = np.asarray(bits, dtype=np.float32)
+        rows = rows if rows.ndim == 2 else np.broadcast_to(rows.reshape(1, -1), (len(imgs), rows.size))
+        if len(rows) != len(imgs):
+            raise RobustHideError(f"{len(imgs)} images but {len(rows)} rows of bits")
+        if not (0 < strength <= 4):
+            raise RobustHideError(f"strength must be in (0, 4], got {strength}")
+        if refine is not None and (isinstance(refine, bool) or not isinstance(refine, int) or refine < 0):
+            raise RobustHideError(f"refine must be a number of steps >= 0, got {refine!r}")
+        out: list[Any] = [None] * len(imgs)
+        fast: list[tuple[int, tuple[np.ndarray, np.ndarray | None], torch.Tensor]] = []
+        for i, (img, b) in enumerate(zip(imgs, rows)):
+            try:
+                view = self._batchable(img) if self.model.refine_steps(refine) == 0 else None
+                if view is None:
+                    out[i] = self.embed_bits(img, b, strength, refine)
+                else:
+                    _check_size(*view[0].shape[:2])
+                    fast.append((i, view, self._bits_tensor(b)))
+            except RobustHideError as e:
+                raise RobustHideError(f"image {i}: {e}") from None
+        step = max(1, int(batch_size))
+        for k in range(0, len(fast), step):
+            chunk = fast[k:k + step]
+            small = torch.cat([self._small(v[0]) for _, v, _ in chunk])
+            res = self.model.small_residual(small, torch.cat([b for _, _, b in chunk]), strength, 0)
+            for (i, view, _), r in zip(chunk, res):
+                out[i] = self._apply_small_residual(view, imgs[i], r[None], strength)
+        return out
+
+    def _apply_small_residual(self, view: tuple[np.ndarray, np.ndarray | None], original: Any, r: torch.Tensor,
+                              strength: float) -> Any:
+        """The tail of :meth:`_embed_uint8`: upsample the working-size residual ``r`` (1 x 1 x S x S), add it
+        at ``strength``, round to 8 bits, put alpha back, return the caller's kind (PIL or numpy)."""
+        import torch.nn.functional as F
+
+        rgb, alpha = view
+        h, w = rgb.shape[:2]
+        x = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy()).float()
+        r = F.interpolate(r, size=(h, w), mode="bilinear", align_corners=False)[0, 0].mul_(255 * strength)
+        out = (x.add_(r[..., None]) if rgb.ndim == 3 else x.add_(r)).round_().clamp_(0, 255).to(torch.uint8).numpy()
+        if alpha is not None:
+            out = np.concatenate([out if out.ndim == 3 else out[..., None], alpha], axis=2)
+        return Image.fromarray(out) if isinstance(original, Image.Image) else out
+
+    def embed_batch(self, images: Any, messages: Any, strength: float = 1.0, kind: str | None = None,
+                    schema: int | None = None, refine: int | None = None, batch_size: int = BATCH_SIZE) -> list[Any]:
+        """:meth:`embed` of every image: ``images`` a list (mixed sizes and kinds) or an N x H x W x C array,
+        ``messages`` a list of N messages or one message for all. Returns a list of marked images, each of
+        its input's kind. With ``refine=0`` (the fast path) 8-bit images share network calls."""
+        imgs = self._batch_list(images)
+        msgs = list(messages) if isinstance(messages, (list, tuple)) else [messages] * len(imgs)
+        if len(msgs) != len(imgs):
+            raise RobustHideError(f"{len(imgs)} images but {len(msgs)} messages")
+        if not imgs:
+            return []
+        bits = np.stack([self.encode_message(m, kind, schema) for m in msgs])
+        return self.embed_bits_batch(imgs, bits, strength, refine, batch_size)
+
+    def _batch_search(self, search: str | None) -> bool:
+        """True when ``search`` (None: the model's default) is a search: its images are read one at a time."""
+        return (self.default_search if search is None else search) != "none"
+
+    @torch.no_grad()
+    def decode_bits_batch(self, images: Any, search: str | None = None,
+                          batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+        """(hard bits N x L uint8, soft P(bit=1) N x L) of every image, as :meth:`decode_bits` reads them;
+        without a search, 8-bit images share decoder calls of up to ``batch_size`` images."""
+        imgs = self._batch_list(images)
+        soft = np.zeros((len(imgs), self.n_bits), np.float32)
+        fast: list[tuple[int, np.ndarray]] = []
+        searching = self._batch_search(search)
+        for i, img in enumerate(imgs):
+            try:
+                view = None if searching else self._batchable(img)
+                if view is None:
+                    soft[i] = self.decode_bits(img, search)[1]
+                else:
+                    from robusthide.watermark.imagedata import _check_size
+
+                    _check_size(*view[0].shape[:2])
+                    fast.append((i, view[0]))
+            except RobustHideError as e:
+                raise RobustHideError(f"image {i}: {e}") from None
+        step = max(1, int(batch_size))
+        for k in range(0, len(fast), step):
+            chunk = fast[k:k + step]
+            logits = self.model.decoder(torch.cat([self._small(rgb) for _, rgb in chunk])).float()
+            soft[[i for i, _ in chunk]] = torch.sigmoid(logits).numpy()
+        return (soft > 0.5).astype(np.uint8), soft
+
+    def extract_batch(self, images: Any, search: str | None = None,
+                      batch_size: int = BATCH_SIZE) -> list[ExtractResult]:
+        """:meth:`extract` of every image (a list of any sizes and kinds, or an N x H x W x C array); without a
+        search (``search='none'``, or None for a model whose default is none) 8-bit images share decoder calls
+        of up to ``batch_size`` images; with one, each image is searched on its own."""
+        from robusthide.payload import decode_bits
+
+        if self._batch_search(search):
+            return [self.extract(img, search) for img in self._batch_list(images)]
+        _, soft = self.decode_bits_batch(images, "none", batch_size)
+        return [ExtractResult.from_decoded(decode_bits(s, self.n_bits), s) for s in soft]

@@ -38,8 +38,7 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or not (0 <= refine_steps <= 1000):
         raise RobustHideError(f"refine steps must be an integer in [0, 1000], got {refine_steps!r}")
     if (refine_optimizer is not None or refine_lr is not None or refine_boost or refine_codecs) and not refine_steps:
-        raise RobustHideError("--refine-optimizer, --refine-lr, --refine-boost and --refine-codecs need --refine "
-                              "STEPS > 0")
+        raise RobustHideError("refine_optimizer, refine_lr, refine_boost and refine_codecs need refine_steps > 0")
     codec_specs = [t.strip() for t in (refine_codecs or "").split(";") if t.strip()]
     if codec_specs:
         from robusthide.nets.watermark_model import refine_codecs as build_codecs
@@ -66,10 +65,10 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     cfg = doc["config"]
     kwargs = dict(cfg["model"])
     arch = kwargs.pop("arch")
-    options = {"--strength": strength != 1.0, "--mask-floor": mask_floor is not None,
-               "--jnd-cap": jnd_cap is not None, "--jnd-cap-lum-max": jnd_cap_lum_max is not None,
-               "--refine": bool(refine_steps)}
-    used = [flag for flag, on in options.items() if on]
+    options = {"strength": strength != 1.0, "mask_floor": mask_floor is not None,
+               "jnd_cap": jnd_cap is not None, "jnd_cap_lum_max": jnd_cap_lum_max is not None,
+               "refine_steps": bool(refine_steps)}
+    used = [setting for setting, on in options.items() if on]
     if used and "amplitude" not in kwargs:  # only WatermarkModel architectures have residual, mask, refinement
         raise RobustHideError(f"architecture {arch!r} has no masked residual for {', '.join(used)}")
     if strength != 1.0:
@@ -80,7 +79,7 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
         kwargs["mask"] = {**kwargs.get("mask", {}), "cap": float(jnd_cap)}
     if jnd_cap_lum_max is not None:
         if kwargs.get("mask", {}).get("cap") is None:
-            raise RobustHideError("--jnd-cap-lum-max limits the JND cap: the model has none (add --jnd-cap K)")
+            raise RobustHideError("jnd_cap_lum_max limits the JND cap: the model has none (set jnd_cap too)")
         kwargs["mask"] = {**kwargs["mask"], "cap_lum_max": float(jnd_cap_lum_max)}
     if refine_steps:
         kwargs["refine"] = {**kwargs.get("refine", {}), "steps": refine_steps}
@@ -108,9 +107,8 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
         "config": json.dumps(cfg),
     }
     out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(out)
-    out.chmod(0o644)
+    from robusthide.io.safe import atomic_output
+
+    with atomic_output(out) as tmp:  # the one atomic writer: mkstemp next to it, then os.replace
+        save_file(tensors, str(tmp), metadata=meta)
     return out

@@ -1,9 +1,17 @@
-"""Registry of pretrained models and the safetensors loader (never pickle).
+"""The one registry of shipped models, every family (watermark, imagehide, latent), and the watermark loader.
 
-A robusthide weights file is a safetensors file whose metadata holds ``format = robusthide/1``,
-``arch`` and ``kwargs`` (JSON of the architecture's keyword arguments); tensors are the model's
-state dict. Anything else (a foreign safetensors file, a pickle, a truncated file) is refused with a
-one-line error.
+:data:`PRETRAINED` maps a public name to its family, its safetensors file under ``robusthide/zoo/weights/``
+and its card under ``robusthide/zoo/cards/`` (one format: :data:`CARD_ROWS`). Each family loads its own
+architecture from the file (never pickle): :func:`load_model` here for watermarks
+(``Watermarker.from_pretrained``), :meth:`robusthide.imagehiding.ImageHider.from_pretrained` and
+:func:`robusthide.latent.api.from_pretrained`; all of them resolve names through :func:`resolve`.
+
+A robusthide watermark weights file is a safetensors file whose metadata holds ``format = robusthide/1``,
+``arch`` and ``kwargs`` (JSON of the architecture's keyword arguments); tensors are the model's state
+dict. The other families' formats: ``robusthide-imagehide/1`` (:mod:`robusthide.imagehiding.checkpoint`),
+``robusthide-latent-codec`` and ``robusthide-latent-stegdecoder`` (:mod:`robusthide.latent.models`,
+:mod:`robusthide.latent.stegnet`). Anything else (a foreign safetensors file, a pickle, a truncated file)
+is refused with a one-line error.
 """
 
 from __future__ import annotations
@@ -21,33 +29,81 @@ from robusthide.nets.registry import create_model
 
 FORMAT = "robusthide/1"
 
-#: name -> weights file, card, and headline figures (filled from the card's measured results).
+#: the model families and what each name is for
+FAMILIES = ("watermark", "imagehide", "latent")
+
+#: rows every card's first table has (``| family | watermark |``); the card's first line is
+#: ``# Model card: `NAME` ...``
+CARD_ROWS = ("family", "weights", "data", "training")
+
+#: name -> family, weights file, card, headline figures (from the card's measured results); latent models
+#: also say their ``role`` (``codec`` or ``decoder``) and the family default of each role.
 PRETRAINED: dict[str, dict[str, Any]] = {
-    "default": {"file": "default-lean64.safetensors", "card": "default-lean64.md",
+    "default": {"family": "watermark", "file": "default-lean64.safetensors", "card": "default-lean64.md",
                 "summary": "64 bits; 42.3 dB; BER 0 % after JPEG Q50 and WebP Q50, 0.1 % H.264 CRF 28 at 512 px"},
-    "lean128": {"file": "lean128.safetensors", "card": "lean128.md",
+    "lean128": {"family": "watermark", "file": "lean128.safetensors", "card": "lean128.md",
                 "summary": "128 bits: 10 ASCII characters with --schema large; see its card"},
+    "imagehide-003": {"family": "imagehide", "file": "imagehide-003.safetensors", "card": "imagehide-003.md",
+                      "summary": "1 secret image in a cover; container 24.5 dB, revealed 18.4 dB (64 px)"},
+    "latent-hyperprior": {"family": "latent", "role": "codec", "file": "latent-hyperprior.safetensors",
+                          "card": "latent-hyperprior.md",
+                          "summary": "scale-hyperprior codec, quality 6 (lambda 0.0483); 26.05 dB at 1.21 bpp"},
+    "latent-fnns-decoder": {"family": "latent", "role": "decoder", "file": "latent-fnns-decoder.safetensors",
+                            "card": "latent-fnns-decoder.md",
+                            "summary": "FNNS steganography decoder (depth 1) for code editing; 62.6 % bits at q6"},
 }
+
+#: each family's default model (per role for latent)
+DEFAULTS = {"watermark": "default", "imagehide": "imagehide-003", "latent-codec": "latent-hyperprior",
+            "latent-decoder": "latent-fnns-decoder"}
+
+
+#: weights-file format (metadata ``format``) -> family, for files outside the registry
+_FORMAT_FAMILY = {FORMAT: "watermark", "robusthide-imagehide/1": "imagehide", "robusthide-latent-codec": "latent",
+                  "robusthide-latent-stegdecoder": "latent"}
 
 
 def _package_file(sub: str, name: str) -> Path:
     return Path(str(resources.files("robusthide.zoo") / sub / name))
 
 
-def resolve(name_or_path: str | Path) -> Path:
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
+def names(family: str | None = None) -> list[str]:
+    """The registered names, of one family or of all, in registry order."""
+    return [n for n, e in PRETRAINED.items() if family is None or e["family"] == family]
+
+
+def weights_path(name: str) -> Path:
+    """The weights file of a registered model (whether installed or not)."""
+    return _package_file("weights", PRETRAINED[name]["file"])
+
+
+def resolve(name_or_path: str | Path, family: str | None = None) -> Path:
+    """A registered name (of ``family``, when given) -> its installed weights file; anything else must be an
+    existing file. One-line errors name the known models."""
     s = str(name_or_path)
     if s in PRETRAINED:
-        p = _package_file("weights", PRETRAINED[s]["file"])
+        fam = PRETRAINED[s]["family"]
+        if family is not None and fam != family:
+            raise RobustHideError(f"'{s}' is {_a(fam)} model, not {_a(family)} model "
+                                  f"(known {family} models: {', '.join(names(family))})")
+        p = weights_path(s)
         if not p.exists():
             raise RobustHideError(f"pretrained model '{s}' is not installed ({p} missing)")
         return p
     p = Path(s)
     if not p.exists():
-        raise RobustHideError(f"no model named '{s}' (known: {', '.join(PRETRAINED)}) and no such file")
+        raise RobustHideError(f"no model named '{s}' (known: {', '.join(names(family))}) and no such file")
     return p
 
 
 def read_weights(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    from robusthide.io.safe import check_regular
+
+    check_regular(path)  # a FIFO named x.safetensors would block the reader forever
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -61,18 +117,84 @@ def read_weights(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     return meta, tensors
 
 
-def load_model(name_or_path: str | Path = "default", device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Load a pretrained model by zoo name or from a local robusthide safetensors file; eval mode."""
-    path = resolve(name_or_path)
-    meta, tensors = read_weights(path)
+#: bounds of the constructor arguments a weights file may set (dotted for nested ones): a file cannot ask
+#: for 10^9 refinement steps or a model of terabytes. Other numbers are bounded by :data:`MAX_NUMBER`.
+KWARG_BOUNDS: dict[str, tuple[float, float]] = {
+    "n_bits": (1, 4096), "size": (16, 1024), "ch": (1, 512), "enc_blocks": (0, 32), "dec_blocks": (0, 32),
+    "stem_stride": (1, 16), "amplitude": (0, 1), "mask.floor": (0, 1), "mask.cap": (0, 10),
+    "mask.cap_lum_max": (0, 255), "refine.steps": (0, 1000), "refine.boost": (0, 16),
+    "refine.boost_factor": (1, 4), "refine.quality": (1, 100), "refine.lr": (0, 10), "refine.margin": (0, 100),
+    "refine.weight": (0, 1000)}
+MAX_NUMBER, MAX_ITEMS, MAX_TEXT, MAX_DEPTH, MAX_META_BYTES = 1e6, 64, 256, 4, 1 << 20
+
+
+def _check_value(path: Path, key: str, v: Any, depth: int = 0) -> None:
+    bad = f"{path}: metadata value {key}"
+    if depth > MAX_DEPTH:
+        raise RobustHideError(f"{bad} is nested too deeply")
+    if isinstance(v, dict):
+        if len(v) > MAX_ITEMS:
+            raise RobustHideError(f"{bad} has {len(v)} entries (at most {MAX_ITEMS})")
+        for k, x in v.items():
+            _check_value(path, f"{key}.{k}" if key else str(k), x, depth + 1)
+    elif isinstance(v, list):
+        if len(v) > MAX_ITEMS:
+            raise RobustHideError(f"{bad} has {len(v)} items (at most {MAX_ITEMS})")
+        for i, x in enumerate(v):
+            _check_value(path, f"{key}[{i}]", x, depth + 1)
+    elif isinstance(v, str):
+        if len(v) > MAX_TEXT:
+            raise RobustHideError(f"{bad} is a text of {len(v)} characters (at most {MAX_TEXT})")
+    elif isinstance(v, bool) or v is None:
+        pass
+    elif isinstance(v, (int, float)):
+        lo, hi = KWARG_BOUNDS.get(key, (-MAX_NUMBER, MAX_NUMBER))
+        if not (v == v and lo <= v <= hi):  # v == v: not NaN
+            raise RobustHideError(f"{bad} = {v!r} is out of range [{lo:g}, {hi:g}]")
+    else:  # pragma: no cover - json gives no other types
+        raise RobustHideError(f"{bad} has an unsupported type {type(v).__name__}")
+
+
+def check_meta(path: Path, meta: dict[str, str]) -> dict[str, Any]:
+    """Bound every metadata value of a watermark weights file before any is used; return the constructor
+    keyword arguments (the JSON of ``kwargs``). One-line :class:`RobustHideError` otherwise."""
+    size = sum(len(k) + len(v) for k, v in meta.items())
+    if size > MAX_META_BYTES:
+        raise RobustHideError(f"{path}: metadata of {size} bytes (at most {MAX_META_BYTES})")
+    arch = meta.get("arch")
+    if not isinstance(arch, str) or not arch or len(arch) > 64:
+        raise RobustHideError(f"{path}: metadata 'arch' missing or invalid")
+    for key, lo, hi in (("strength", 0.0, 4.0), ("step", 0.0, 1e9)):
+        if key in meta:
+            try:
+                v = float(meta[key])
+            except ValueError:
+                raise RobustHideError(f"{path}: metadata {key} = {meta[key][:40]!r} is not a number") from None
+            if not (lo <= v <= hi):
+                raise RobustHideError(f"{path}: metadata {key} = {v:g} is out of range [{lo:g}, {hi:g}]")
     try:
-        kwargs = json.loads(meta.get("kwargs", "{}"))
+        kwargs = json.loads(meta.get("kwargs", "{}"), parse_constant=lambda c: float("nan"))
+    except (ValueError, RecursionError):
+        raise RobustHideError(f"{path}: metadata 'kwargs' is not valid JSON") from None
+    if not isinstance(kwargs, dict):
+        raise RobustHideError(f"{path}: metadata 'kwargs' must be a JSON object, got {type(kwargs).__name__}")
+    _check_value(path, "", kwargs)
+    return kwargs
+
+
+def load_model(name_or_path: str | Path = "default", device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Load a watermark model by zoo name or from a local robusthide safetensors file; eval mode. Every
+    metadata value is bounded (:func:`check_meta`) before the model is built."""
+    path = resolve(name_or_path, "watermark")
+    meta, tensors = read_weights(path)
+    kwargs = check_meta(path, meta)
+    try:
         model = create_model(meta["arch"], **kwargs)
         model.load_state_dict(tensors, strict=True)
     except RobustHideError:
         raise
     except Exception as e:
-        first = str(e).splitlines()[0]
+        first = (str(e).splitlines() or [type(e).__name__])[0][:200]
         raise RobustHideError(f"{path}: weights do not match architecture {meta.get('arch')!r} ({first})") from None
     model.eval().to(device)
     model.meta = meta  # type: ignore[attr-defined]
@@ -80,28 +202,59 @@ def load_model(name_or_path: str | Path = "default", device: str | torch.device 
 
 
 def describe(name: str) -> dict[str, Any]:
-    """A zoo model's facts from its weights metadata (no tensors are loaded): payload bits, working size,
-    strength baked in, training steps, embed-time refinement settings, file size, card, summary."""
+    """A zoo model's (or a weights file's) facts from its metadata (no tensors are loaded): family, file size, card,
+    summary, training steps; for watermarks also payload bits, working size, strength baked in and the
+    embed-time refinement settings; for the others the working size and their own settings."""
     path = resolve(name)
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as e:
         raise RobustHideError(f"{path}: not a readable safetensors weights file ({e})") from None
-    kw = json.loads(meta.get("kwargs", "{}"))
-    entry = PRETRAINED.get(name, {})
-    return {"name": name, "arch": meta.get("arch"), "n_bits": kw.get("n_bits"), "size": kw.get("size"),
-            "strength": float(meta.get("strength", 1)), "steps": int(meta.get("step", 0) or 0),
-            "refine": kw.get("refine", {}), "megabytes": round(path.stat().st_size / 2**20, 2), "file": str(path),
-            "card": f"robusthide/zoo/cards/{entry['card']}" if entry else None, "summary": entry.get("summary", "")}
+    entry = PRETRAINED.get(name) or {"family": _FORMAT_FAMILY.get(meta.get("format", ""), "watermark")}
+    if entry["family"] == "latent" and "role" not in entry:
+        entry["role"] = "decoder" if meta.get("format", "").endswith("stegdecoder") else "codec"
+    out: dict[str, Any] = {"name": name, "family": entry["family"], "arch": meta.get("arch"), "n_bits": None,
+                           "size": None, "strength": None, "steps": int(meta.get("step", meta.get("steps", 0)) or 0),
+                           "megabytes": round(path.stat().st_size / 2**20, 2), "file": str(path),
+                           "card": f"robusthide/zoo/cards/{entry['card']}" if "card" in entry else None,
+                           "summary": entry.get("summary", "")}
+    if entry["family"] == "watermark":
+        kw = json.loads(meta.get("kwargs", "{}"))
+        out.update(n_bits=kw.get("n_bits"), size=kw.get("size"), strength=float(meta.get("strength", 1)),
+                   refine=kw.get("refine", {}))
+    elif entry["family"] == "imagehide":
+        arch = json.loads(meta.get("arch", "{}"))
+        out.update(arch="hiding-network", size=arch.get("size"), n_secrets=arch.get("n_secrets"))
+    else:
+        out.update(role=entry.get("role"), size=int(meta["size"]) if meta.get("size") else None,
+                   arch=meta.get("arch", "fnns-decoder" if entry.get("role") == "decoder" else None))
+    return out
 
 
-def list_models() -> list[dict[str, Any]]:
-    """:func:`describe` of every model of :data:`PRETRAINED`, in registry order."""
-    return [describe(n) for n in PRETRAINED]
+def list_models(family: str | None = None) -> list[dict[str, Any]]:
+    """:func:`describe` of every model of :data:`PRETRAINED` (of one family, when given), in registry order."""
+    if family is not None and family not in FAMILIES:
+        raise RobustHideError(f"unknown model family '{family}' (known: {', '.join(FAMILIES)})")
+    return [describe(n) for n in names(family)]
 
 
 def model_card(name: str) -> str:
     if name not in PRETRAINED:
         raise RobustHideError(f"no model named '{name}' (known: {', '.join(PRETRAINED)})")
     return _package_file("cards", PRETRAINED[name]["card"]).read_text()
+
+
+def card_problems(name: str) -> list[str]:
+    """What a model's card lacks of the one card format (empty when it conforms)."""
+    text = model_card(name)
+    lines = text.splitlines()
+    problems = [] if lines and lines[0].startswith(f"# Model card: `{name}`") else [
+        f"first line must start with '# Model card: `{name}`'"]
+    table = text.split("\n\n| |", 1)[1].split("\n\n", 1)[0] if "\n\n| |" in text else ""
+    rows = {ln.split("|")[1].strip() for ln in table.splitlines() if ln.startswith("| ")}
+    problems += [f"no '{r}' row in the first table" for r in CARD_ROWS if r not in rows]
+    fam = next((ln for ln in lines if ln.startswith("| family |")), "")
+    if PRETRAINED[name]["family"] not in fam:
+        problems.append(f"family row must say {PRETRAINED[name]['family']}")
+    return problems

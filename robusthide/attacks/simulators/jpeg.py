@@ -11,7 +11,7 @@ per forward pass; :meth:`JpegSimulator.simulate` runs it at an explicit quality 
 :class:`~robusthide.attacks.schedules.JpegMixup`). ``last_quality`` holds the quality of the last forward.
 
 Measured fidelity to real JPEG (Pillow 4:2:0, libjpeg-turbo) at Q50 on 256x256 centre crops of skimage's
-astronaut / coffee / chelsea (``python -m robusthide.attacks.report``; docs/results/attacks.md):
+astronaut / coffee / chelsea (``robusthide bench simulators``; docs/results/attacks.md):
 DiffJPEG (kornia, polynomial rounding) 41.9 / 42.6 / 42.9 dB, DiffJPEG(rounding='ste') 44.1 / 44.5 / 44.9 dB,
 JpegSS 43.8 / 44.3 / 44.6 dB, JpegSSMbrs 37.4 / 38.3 / 38.8 dB, against 30.3 / 31.4 / 31.9 dB for the
 identity (the uncompressed input).
@@ -236,7 +236,7 @@ class DiffJPEG(JpegSimulator):
 
     Measured against real Pillow JPEG Q50 (4:2:0) on 256x256 crops of astronaut / coffee / chelsea:
     kornia-cubic 41.9 / 42.6 / 42.9 dB PSNR, own-ste 44.1 / 44.5 / 44.9 dB (acceptance: >= 35 dB;
-    ``python -m robusthide.attacks.report``, docs/results/attacks.md).
+    ``robusthide bench simulators``, docs/results/attacks.md).
     """
 
     spec_name = "diffjpeg"

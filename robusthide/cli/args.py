@@ -1,0 +1,57 @@
+"""Readings of command-line values shared by the subcommands: the message of ``-m``, and ``-`` for
+stdin/stdout. Kept free of heavy imports (``robusthide --help`` must not load numpy or torch through it)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from robusthide import RobustHideError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from robusthide.watermark.files import ImageFile
+
+#: the file name that stands for stdin (an input) or stdout (an output)
+STDIO = "-"
+
+
+def message_value(text: str, kind: str | None = None) -> Any:
+    """The message a person means by ``-m TEXT``.
+
+    Without ``--kind``, ASCII digits are an integer (``-m 1234`` hides the number 1234 and ``extract``
+    prints 1234); anything else is text. ``--kind int`` also reads ``0x..``/``0o..``/``0b..``; ``--kind
+    text`` keeps digits as text; ``hex`` and ``bytes`` are read by the payload codec."""
+    if kind is None:
+        return int(text) if re.fullmatch(r"[0-9]+", text) else text
+    if kind == "int":
+        try:
+            return int(text, 0)
+        except ValueError:
+            raise RobustHideError(f"not an integer: {text!r}") from None
+    return text
+
+
+def is_stdio(name: str | Path | None) -> bool:
+    """True when a file argument is ``-`` (stdin for an input, stdout for an output)."""
+    return name is not None and str(name) == STDIO
+
+
+def read_image(path: str | Path, max_pixels: int | None = None) -> ImageFile:
+    """:func:`robusthide.watermark.files.read_image_file`, with ``-`` read from stdin's bytes (in memory, with
+    every check of the file reader; messages name ``-``)."""
+    from robusthide.watermark.files import read_image_file
+
+    if not is_stdio(path):
+        return read_image_file(path, max_pixels=max_pixels)
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise RobustHideError("-: no image on stdin")
+    return read_image_file(STDIO, max_pixels=max_pixels, data=data)
+
+
+def write_stdout(data: bytes) -> None:
+    """Write an encoded file to stdout (``-o -``); the human messages then go to stderr."""
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()

@@ -1,0 +1,10 @@
+"""Watermarking without PyTorch: the networks exported to ONNX, run by onnxruntime (numpy + Pillow around).
+
+``robusthide export-onnx [MODEL] -o DIR`` (:func:`robusthide.onnxrt.export.export_onnx`, needs torch) writes
+the encoder and decoder; :class:`OnnxWatermarker` marks (the fast path, ``refine=0``) and reads with them.
+Importing this package does not import torch.
+"""
+
+from robusthide.onnxrt.runtime import OnnxExtractResult, OnnxWatermarker, upsample_bilinear
+
+__all__ = ["OnnxExtractResult", "OnnxWatermarker", "upsample_bilinear"]

@@ -1,0 +1,80 @@
+"""Export a watermarking model's networks to ONNX (needs torch; the runtime in :mod:`robusthide.onnxrt` does not).
+
+What is exported is the part of the fast path (``refine=0``, :meth:`WatermarkModel.small_residual`) that is
+a pure function of tensors at the working size S:
+
+* ``encoder.onnx``: ``(small N x 3 x S x S in [0, 1], bits N x L in {0, 1})`` ->
+  ``(residual N x 1 x S x S, cap N x 1 x S x S)``: the encoder output times the perceptual mask and the
+  amplitude, and the per-pixel cap of :meth:`PerceptualMask.cap` (+inf where the model has no cap);
+* ``decoder.onnx``: ``small N x 3 x S x S`` -> bit logits ``N x L``.
+
+The rest -- the antialiased resize to S x S (Pillow), the clamp to ``cap / strength``, the bilinear upsampling
+to the full size, the addition and the 8-bit rounding -- is image plumbing that
+:mod:`robusthide.onnxrt.runtime` does in numpy, as :meth:`Watermarker._embed_uint8` does in torch.
+A manifest ``robusthide-onnx.json`` names the files, the payload size and the working size.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from robusthide import RobustHideError
+
+MANIFEST = "robusthide-onnx.json"
+FORMAT = "robusthide-onnx/1"
+OPSET = 17
+
+
+class _Encoder(nn.Module):
+    """The fast path's working-size computation: masked residual and its per-pixel cap."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, small: torch.Tensor, bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r, m = self.model.encode(small, bits)
+        res = r * m
+        cap = self.model.mask.cap(small)
+        if cap is None:
+            cap = torch.full_like(res, float("inf"))
+        return res, cap
+
+
+def export_onnx(model_name: str, out_dir: str | Path, opset: int = OPSET) -> dict:
+    """Write ``encoder.onnx``, ``decoder.onnx`` and the manifest of zoo model (or weights file) ``model_name``
+    to ``out_dir``; returns the manifest (with the paths written)."""
+    from robusthide.zoo import load_model
+
+    model = load_model(model_name, "cpu").float().eval()
+    if not hasattr(model, "encoder") or not hasattr(model, "mask"):
+        raise RobustHideError(f"{model_name}: not a watermarking model (no encoder/mask to export)")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise RobustHideError(f"{out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    s, n = int(model.size), int(model.n_bits)
+    small = torch.rand(2, 3, s, s, generator=torch.Generator().manual_seed(0))
+    bits = torch.randint(0, 2, (2, n), generator=torch.Generator().manual_seed(1)).float()
+    batch = {0: "n"}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on constant folding
+        torch.onnx.export(_Encoder(model).eval(), (small, bits), str(out / "encoder.onnx"),
+                          input_names=["small", "bits"], output_names=["residual", "cap"],
+                          dynamic_axes={"small": batch, "bits": batch, "residual": batch, "cap": batch},
+                          opset_version=opset, dynamo=False)
+        torch.onnx.export(model.decoder.eval(), (small,), str(out / "decoder.onnx"),
+                          input_names=["small"], output_names=["logits"],
+                          dynamic_axes={"small": batch, "logits": batch}, opset_version=opset, dynamo=False)
+    meta = getattr(model, "meta", {})
+    manifest = {"format": FORMAT, "model": meta.get("name", str(model_name)), "source": str(model_name),
+                "n_bits": n, "size": s, "opset": opset, "encoder": "encoder.onnx", "decoder": "decoder.onnx",
+                "search": meta.get("search", "none"),  # the torch API's default; the ONNX runtime reads without
+                "torch": torch.__version__}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return {**manifest, "written": [str(out / f) for f in ("encoder.onnx", "decoder.onnx", MANIFEST)]}

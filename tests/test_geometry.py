@@ -1,0 +1,152 @@
+"""Geometric edits: the codecs that evaluate them, the training-time geometry, the geometry search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from robusthide.attacks.geometric import GeometryParams, apply_geometry, sample_geometry
+from robusthide.codecs import CodecError, get_codec
+from robusthide.codecs.geometric import inscribed_sides
+from robusthide.watermark.sync import GEOMETRY_SCALES, check_search, geometry_views
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    return data.astronaut()[::2, ::2].copy()  # 256 x 256 x 3 uint8
+
+
+def test_flip_twice_is_the_image(photo):
+    once = get_codec("flip:h")(photo[None]).images[0]
+    assert np.array_equal(once, photo[:, ::-1])
+    assert np.array_equal(get_codec("flip:h|flip:h")(photo[None]).images[0], photo)
+    assert np.array_equal(get_codec("flip:v")(photo[None]).images[0], photo[::-1])
+
+
+def test_crop_window_at_a_position(photo):
+    c = get_codec("crop:w=0.5,h=0.25,x=1,y=0")
+    assert c.window(256, 256) == (0, 128, 64, 128)  # (y0, x0, height, width): top right corner
+    assert get_codec("crop:w=0.75").window(256, 256) == (0, 32, 256, 192)  # one side cut by 25 %, centred
+    out = c(photo[None]).images
+    assert out.shape == (1, 256, 256, 3)
+    with pytest.raises(CodecError, match="x must be a number in"):
+        get_codec("crop:0.5,x=1.5")
+    with pytest.raises(CodecError, match="either x=/y= or pos=random"):
+        get_codec("crop:0.5,x=0.5,pos=random")
+
+
+def test_rotate_zero_is_the_image_and_straighten_crops(photo):
+    assert np.array_equal(get_codec("rotate:0")(photo[None]).images[0], photo)
+    black = get_codec("rotate:10")(photo[None]).images[0]
+    assert black[0, 0].max() == 0 and black[128, 128].max() > 0  # black corners, content in the middle
+    filled = get_codec("rotate:10,fill=crop")(photo[None]).images[0]
+    assert filled[0, 0].max() > 0  # the straightened crop has no black corner
+    k = inscribed_sides(10, 256, 256)[0]
+    assert k == pytest.approx(1 / (np.cos(np.radians(10)) + np.sin(np.radians(10))))
+
+
+def test_reframe_keeps_the_centre_at_the_new_aspect():
+    img = np.zeros((60, 90, 3), np.uint8)
+    img[:, 30:60] = 200  # a bright central third
+    out = get_codec("reframe:1x1,interp=nearest")(img[None]).images[0]
+    assert out.shape == img.shape
+    # the centre 60 x 60 square, stretched back to 90 wide: the bright third now fills half the width
+    assert abs(int((out[0] > 100).all(axis=-1).sum()) - 45) <= 1
+    with pytest.raises(CodecError, match="aspect must be"):
+        get_codec("reframe:4y5")
+
+
+def test_apply_geometry_identity_and_crop():
+    x = torch.rand(2, 3, 64, 96)
+    one = torch.ones(2)
+    ident = GeometryParams(one, one, 0 * one, 0 * one, 0 * one, one, one)
+    assert torch.allclose(apply_geometry(x, ident), x, atol=1e-5)
+    # keep the right half at its original scale: the view holds it in the centre, the rest is its mean
+    half = GeometryParams(0.5 * one, one, 0.5 * one, 0 * one, 0 * one, one, one)
+    y = apply_geometry(x, half)
+    assert torch.allclose(y[..., 24:72], x[..., 48:96], atol=1e-5)
+    mean = x[..., 48:96].mean(dim=(2, 3))
+    assert torch.allclose(y[..., 0, 0], mean, atol=1e-5)
+
+
+def test_sample_geometry_is_seeded_and_in_range():
+    a = sample_geometry(64, torch.Generator().manual_seed(3))
+    b = sample_geometry(64, torch.Generator().manual_seed(3))
+    assert torch.equal(a.fw, b.fw) and torch.equal(a.angle, b.angle)
+    area = a.fw * a.fh
+    assert float(area.min()) > 0.2 and float(a.fw.max()) <= 1 and float(a.fh.max()) <= 1
+    assert float((a.cx.abs() + a.fw).max()) <= 1 + 1e-6  # the crop stays inside the frame
+    assert float(a.angle.abs().max()) <= 12 and 0 < float((a.angle != 0).float().mean()) < 1
+
+
+def test_geometry_views_hypotheses():
+    x = torch.rand(1, 3, 300, 200)
+    views, hyps = geometry_views(x, 64)
+    assert views.shape == (2 * len(GEOMETRY_SCALES) ** 2, 3, 64, 64)
+    assert hyps[0] == {"flip": False, "angle": 0.0, "kx": 1.0, "ky": 1.0}
+    assert hyps[len(hyps) // 2]["flip"] is True
+    assert check_search("geometry") == "geometry"
+    with pytest.raises(ValueError, match="search must be one of"):
+        check_search("rotate")
+
+
+def test_tile_decoder_reads_every_cyclic_shift():
+    from robusthide.nets.registry import create_model
+
+    torch.manual_seed(0)
+    dec = create_model("geo", n_bits=64, ch=8, feat_ch=4, period=16).decoder.eval()
+    x = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        every = dec.all_shifts(x)  # N x 8^2 x L
+        assert every.shape == (2, 64, 64)
+        assert torch.allclose(every[:, 0], dec(x), atol=1e-5)  # shift 0 is the training readout
+        rolled = torch.roll(dec.folded(x), shifts=(-3, -5), dims=(2, 3))
+        assert torch.allclose(every[:, 3 * 8 + 5], dec.fc(rolled.flatten(1)), atol=1e-5)
+
+
+def test_geo_model_defaults_and_search_hypotheses():
+    from robusthide import Watermarker
+    from robusthide.nets.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("geo", n_bits=256, ch=8, feat_ch=4, period=32)
+    wm = Watermarker(model)
+    assert wm.default_search == "geometry" and wm.capacity()["schema_name"] == "balanced"
+    img = data.astronaut()[::4, ::4].copy()
+    marked = wm.embed(img, 123456789, refine=0)
+    res = wm.extract(marked)  # untrained: not detected, and the p-value pays for every hypothesis
+    assert not res.detected and res.p_value > 1e-6 and len(res.bits) == 256
+    from robusthide.watermark.sync import search_logits
+
+    x = torch.from_numpy(marked).permute(2, 0, 1)[None].float() / 255
+    logits, hyps = search_logits(model.decoder, x, 128, "geometry")
+    assert logits.shape == (len(hyps), 256) and len(hyps) == 2 * len(GEOMETRY_SCALES) ** 2 * 16 ** 2
+    assert set(hyps[0]) == {"flip", "angle", "kx", "ky", "shift"}
+
+
+def test_inplace_view_keeps_the_crop_where_it_was():
+    x = torch.rand(1, 3, 64, 64)
+    one = torch.ones(1)
+    p = GeometryParams(0.5 * one, 0.5 * one, 0.5 * one, -0.5 * one, 0 * one, one, one, 0 * one, 0 * one, True)
+    y = apply_geometry(x, p)
+    assert torch.allclose(y[..., :32, 32:], x[..., :32, 32:], atol=1e-5)  # the top right quarter, in place
+    assert torch.allclose(y[..., 40, 10], x[..., :32, 32:].mean(dim=(2, 3))[0], atol=1e-5)
+
+
+def test_geometry_curves_write_their_tables_and_plot(tmp_path, photo):
+    from robusthide.evaluation import curves
+    from robusthide.nets.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("lean", n_bits=64, size=32, ch=8, enc_blocks=1, dec_blocks=1).eval()
+    images = [photo[:96, :96].copy(), photo[100:196, 50:146].copy()]
+    res = curves.geometry_curves(model, images, ["rotation"], progress=False)
+    c = res["curves"]["rotation"]
+    assert c["specs"][0] == "identity" and c["specs"][-1] == "rotate:45"
+    assert len(c["msg_exact"]) == len(curves.CURVES["rotation"][2]) and all(0 <= e <= 1 for e in c["msg_exact"])
+    assert c["msg_exact"][0] == 0  # an untrained model reads no message
+    paths = curves.write_curves(res, tmp_path / "geo")
+    assert "| 45 | `rotate:45` |" in (tmp_path / "geo.md").read_text()
+    assert (tmp_path / "geo.png").stat().st_size > 1000 and set(paths) == {"md", "json", "png"}
