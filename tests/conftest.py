@@ -27,3 +27,29 @@ def photo_dir(tmp_path_factory, photos):
         Image.fromarray(im).save(d / f"{name}.png")
         Image.fromarray(np.ascontiguousarray(im[::2, ::2])).save(d / f"{name}_half.png")
     return d
+
+
+@pytest.fixture(scope="session")
+def to_tensor():
+    """A function: an H x W x 3 uint8 image -> a 1 x 3 x H x W float tensor in [0, 1]."""
+    import torch
+
+    def convert(im: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)[None].float() / 255.0
+
+    return convert
+
+
+@pytest.fixture(scope="session")
+def train_tiny_codec(tmp_path_factory, photo_dir):
+    """A function training a tiny latent codec (N=16, M=192, 64 px crops, lr 3e-3) on :func:`photo_dir` into a
+    new temporary folder; ``train(name, steps, batch, **kw)`` returns its codec file."""
+    from robusthide.latent.train import train_codec
+
+    def train(name: str, steps: int, batch: int, **kw):
+        out = tmp_path_factory.mktemp(name)
+        train_codec(photo_dir, out, steps=steps, N=16, M=192, size=64, batch=batch, lr=3e-3, max_side=256,
+                    log_every=0, echo=False, **kw)
+        return out / "codec.safetensors"
+
+    return train

@@ -447,8 +447,11 @@ def test_ctrl_c_stops_and_leaves_no_temporary(tmp_path):
     src, dst = tmp_path / "long.mp4", tmp_path / "out.mp4"
     _video(src, 320, 240, n=600)
     dst.write_bytes(b"previous")
+    # SIGINT's default disposition in the child: a test run started in the background (nohup, `&` in a script)
+    # inherits SIGINT ignored, and Python installs its KeyboardInterrupt handler only when it is not ignored
     proc = subprocess.Popen([sys.executable, "-m", "robusthide", "embed", str(src), "-o", str(dst), "-m", "7"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None and not list(tmp_path.glob(".out.mp4.*")):
         time.sleep(0.05)
@@ -516,3 +519,16 @@ def test_video_crf_too_high_is_refused_unless_forced(tmp_path, photos, cached_mo
     assert main(["embed", str(src), "-o", str(dst), "-m", "7", "--crf", "51", "--force", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["verified"] is False and dst.exists() and 10 < row["psnr"] < 99
+
+
+def test_latent_file_over_the_size_cap_is_refused(tmp_path, monkeypatch, capsys):
+    from robusthide.cli import cmd_latent
+    from robusthide.cli.main import main
+
+    monkeypatch.setattr(cmd_latent, "MAX_RHL_BYTES", 1024)
+    big = tmp_path / "big.rhl"
+    big.write_bytes(b"\0" * 2048)
+    assert main(["latent", "decode", str(big), "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "larger than 0 MiB, not a robusthide latent file" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.rhl"]

@@ -282,6 +282,10 @@ def test_cli_round_trip(tmp_path, photo_dir, photos, capsys):
                 "--quality", "80", "--json"]) == 0
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert row["output"] == str(jpg) and row["size"] == [451, 300]
+    from robusthide.metrics import psnr
+
+    saved = np.asarray(Image.open(jpg).convert("RGB"))  # the PSNR printed is that of the JPEG as written
+    assert row["psnr"] == round(float(psnr(photos["chelsea"], saved)), 2)
     rev = tmp_path / "rev"
     assert cli(["reveal-image", str(jpg), "-o", str(rev), "--model", str(model)]) == 0
     assert sorted(p.name for p in rev.iterdir()) == ["secret_1.png", "secret_2.png"]

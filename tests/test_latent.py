@@ -22,19 +22,10 @@ from robusthide.latent.models import (  # noqa: E402
 from robusthide.latent.stegnet import load_decoder, random_decoder  # noqa: E402
 
 
-def _tensor(im: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)[None].float() / 255.0
-
-
 @pytest.fixture(scope="module")
-def codec_file(tmp_path_factory, photo_dir):
+def codec_file(train_tiny_codec):
     """A tiny codec (N=16, M=192) trained for 30 steps: enough for a latent that drives its image."""
-    from robusthide.latent.train import train_codec
-
-    out = tmp_path_factory.mktemp("codec")
-    train_codec(photo_dir, out, steps=30, N=16, M=192, size=64, batch=4, lr=3e-3, max_side=256, log_every=0,
-                echo=False)
-    return out / "codec.safetensors"
+    return train_tiny_codec("codec", steps=30, batch=4)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +33,8 @@ def codec(codec_file):
     return load_codec(codec_file)
 
 
-def test_bitstream_round_trip_is_bit_exact(codec, photos):
-    x = _tensor(photos["astronaut"][100:180, 150:250])  # 80 x 100: padded to 128 x 128
+def test_bitstream_round_trip_is_bit_exact(to_tensor, codec, photos):
+    x = to_tensor(photos["astronaut"][100:180, 150:250])  # 80 x 100: padded to 128 x 128
     c = codec.compress(x)
     y_dec = codec.decompress_latent(c.y_string, c.z_string, c.z_shape)
     assert torch.equal(y_dec, c.y_hat)
@@ -56,8 +47,8 @@ def test_bitstream_round_trip_is_bit_exact(codec, photos):
     assert len(c2.y_string) > len(c.y_string)
 
 
-def test_code_editing_lowers_message_loss(codec, photos):
-    x = _tensor(photos["astronaut"][100:164, 200:264])
+def test_code_editing_lowers_message_loss(to_tensor, codec, photos):
+    x = to_tensor(photos["astronaut"][100:164, 200:264])
     dec = random_decoder(0)
     target = (torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(1)) > 0.5).float()
     cfg = EditConfig(iters=10, lr=0.1, lambda1=0.0, lambda2=0.0, lambda4=0.0, lambda5=1000.0, ce_reduction="mean",

@@ -12,21 +12,12 @@ from robusthide import RobustHideError  # noqa: E402
 from robusthide.latent import steganalysis as sa  # noqa: E402
 
 
-def _tensor(im: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)[None].float() / 255.0
-
-
 @pytest.fixture(scope="module")
-def codec_file(tmp_path_factory, photo_dir):
-    from robusthide.latent.train import train_codec
-
-    out = tmp_path_factory.mktemp("codec")
-    train_codec(photo_dir, out, steps=30, N=16, M=192, size=64, batch=4, lr=3e-3, max_side=256, log_every=0,
-                echo=False, quality="7")
-    return out / "codec.safetensors"
+def codec_file(train_tiny_codec):
+    return train_tiny_codec("codec", steps=30, batch=4, quality="7")
 
 
-def test_compress_decode_round_trip_equals_codec_reconstruction(codec_file, photos, tmp_path, capsys):
+def test_compress_decode_round_trip_equals_codec_reconstruction(to_tensor, codec_file, photos, tmp_path, capsys):
     """decode(compress(x)) is the codec's own reconstruction, bit for bit; bpp = file bits / pixels."""
     from PIL import Image
 
@@ -45,7 +36,7 @@ def test_compress_decode_round_trip_equals_codec_reconstruction(codec_file, phot
     decoded = np.asarray(Image.open(out))
 
     codec = load_codec(codec_file)
-    x = _tensor(crop)
+    x = to_tensor(crop)
     want = to_8bit(codec.synthesize(codec.compress(x).y_hat, (80, 100)))
     want_u8 = (want[0].permute(1, 2, 0) * 255).round().byte().numpy()
     assert decoded.shape == (80, 100, 3) and np.array_equal(decoded, want_u8)
@@ -55,7 +46,7 @@ def test_compress_decode_round_trip_equals_codec_reconstruction(codec_file, phot
     assert torch.equal(decode_bytes(codec, data), want)
 
 
-def test_compress_refuses_bad_input(codec_file, photos, tmp_path, capsys):
+def test_compress_refuses_bad_input(to_tensor, codec_file, photos, tmp_path, capsys):
     from PIL import Image
 
     from robusthide.cli.main import main
@@ -75,7 +66,7 @@ def test_compress_refuses_bad_input(codec_file, photos, tmp_path, capsys):
     assert "no shipped codec of quality 99" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.rhl").exists()
     codec = load_codec(codec_file)
-    data, _ = compress_bytes(codec, _tensor(photos["coffee"][:64, :64]))
+    data, _ = compress_bytes(codec, to_tensor(photos["coffee"][:64, :64]))
     with pytest.raises(RobustHideError, match="carries no message"):
         extract(codec, random_decoder(0), data)
 

@@ -13,18 +13,9 @@ from robusthide.latent.elic import ElicLite, checkerboard, elic_groups  # noqa: 
 from robusthide.latent.models import load_codec, pad, save_codec  # noqa: E402
 
 
-def _tensor(im: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)[None].float() / 255.0
-
-
 @pytest.fixture(scope="module")
-def elic_file(tmp_path_factory, photo_dir):
-    from robusthide.latent.train import train_codec
-
-    out = tmp_path_factory.mktemp("elic")
-    train_codec(photo_dir, out, steps=20, N=16, M=192, size=64, batch=2, lr=3e-3, max_side=256, log_every=0,
-                echo=False, arch="elic", quality="e")
-    return out / "codec.safetensors"
+def elic_file(train_tiny_codec):
+    return train_tiny_codec("elic", steps=20, batch=2, arch="elic", quality="e")
 
 
 def test_groups_and_checkerboard():
@@ -35,10 +26,10 @@ def test_groups_and_checkerboard():
     assert m.sum() == 8 and bool(m[0, 0]) and not bool(m[0, 1]) and bool(m[1, 1])
 
 
-def test_elic_bitstream_round_trip_is_exact(elic_file, photos):
+def test_elic_bitstream_round_trip_is_exact(to_tensor, elic_file, photos):
     codec = load_codec(elic_file)
     assert isinstance(codec, ElicLite) and codec.meta["arch"] == "elic"
-    x = _tensor(photos["astronaut"][100:180, 150:250])
+    x = to_tensor(photos["astronaut"][100:180, 150:250])
     c = codec.compress(x)
     y_dec = codec.decompress_latent(c.y_string, c.z_string, c.z_shape)
     assert torch.equal(y_dec, c.y_hat)
@@ -58,7 +49,7 @@ def test_elic_bitstream_round_trip_is_exact(elic_file, photos):
     assert load_codec(elic_file.parent / "again.safetensors").model_id() == codec.model_id()
 
 
-def test_elic_through_cli_and_code_editing(elic_file, photos, tmp_path, capsys):
+def test_elic_through_cli_and_code_editing(to_tensor, elic_file, photos, tmp_path, capsys):
     from PIL import Image
 
     from robusthide.cli.main import main
@@ -71,7 +62,7 @@ def test_elic_through_cli_and_code_editing(elic_file, photos, tmp_path, capsys):
     assert main(["latent", "decode", str(rhl), "-o", str(out), "--codec", str(elic_file)]) == 0
     assert np.asarray(Image.open(out)).shape == (64, 64, 3)
     codec = load_codec(elic_file)
-    x = _tensor(photos["coffee"][100:164, 200:264])
+    x = to_tensor(photos["coffee"][100:164, 200:264])
     target = (torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(1)) > 0.5).float()
     cfg = EditConfig(iters=8, lr=0.1, lambda1=0.0, lambda2=0.0, lambda4=0.0, lambda5=1000.0, ce_reduction="mean",
                      log_every=1)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from robusthide.bench.timing import best_seconds
 from robusthide.io.results import write_keeping_reading
 
 if TYPE_CHECKING:  # numpy and torch load when a bench runs, not when the CLI starts
@@ -37,26 +38,16 @@ def _images(kind: str, n: int) -> list[np.ndarray]:
             for i, (h, w) in ((i, sizes[i % len(sizes)]) for i in range(n))]
 
 
-def _best_s(fn, repeats: int) -> float:
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
-
-
 def _time_set(wm, imgs: list[np.ndarray], repeats: int, batch_size: int) -> dict:
     """Images per second of one set, one call per image and batched, and whether every message reads back."""
     n = len(imgs)
     msgs = [i % 2048 for i in range(n)]
     marked = wm.embed_batch(imgs, msgs, refine=0, batch_size=batch_size)
     t = {
-        "embed_single": _best_s(lambda: [wm.embed(im, m, refine=0) for im, m in zip(imgs, msgs)], repeats),
-        "embed_batch": _best_s(lambda: wm.embed_batch(imgs, msgs, refine=0, batch_size=batch_size), repeats),
-        "extract_single": _best_s(lambda: [wm.extract(im) for im in marked], repeats),
-        "extract_batch": _best_s(lambda: wm.extract_batch(marked, batch_size=batch_size), repeats),
+        "embed_single": best_seconds(lambda: [wm.embed(im, m, refine=0) for im, m in zip(imgs, msgs)], repeats),
+        "embed_batch": best_seconds(lambda: wm.embed_batch(imgs, msgs, refine=0, batch_size=batch_size), repeats),
+        "extract_single": best_seconds(lambda: [wm.extract(im) for im in marked], repeats),
+        "extract_batch": best_seconds(lambda: wm.extract_batch(marked, batch_size=batch_size), repeats),
     }
     return {**{f"{k}_per_s": round(n / v, 1) for k, v in t.items()},
             "embed_speedup": round(t["embed_single"] / t["embed_batch"], 2),

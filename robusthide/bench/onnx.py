@@ -16,12 +16,12 @@ import os
 import re
 import subprocess
 import tempfile
-import time
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from robusthide import RobustHideError
+from robusthide.bench.timing import best_seconds
 from robusthide.io.results import write_keeping_reading
 
 if TYPE_CHECKING:  # numpy and torch load when a bench runs, not when the CLI starts
@@ -80,13 +80,7 @@ def _image(h: int, w: int) -> np.ndarray:
 
 
 def _best_ms(fn, repeats: int) -> float:
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return round(1000 * min(ts), 1)
+    return round(1000 * best_seconds(fn, repeats), 1)
 
 
 def _time(wm, img: np.ndarray, bits: np.ndarray, kw: dict, marked: np.ndarray, repeats: int) -> dict:

@@ -30,15 +30,21 @@ BENCH_MODULES: list[tuple[str, bool]] = [
 ]
 
 
+def _int_list(text: str, flag: str) -> list[int]:
+    """The integers of a comma-separated option value, or a one-line error naming ``flag``."""
+    from robusthide import RobustHideError
+
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise RobustHideError(f"{flag} must be integers separated by commas, got {text!r}") from None
+
+
 def _codecs(bench_sub: argparse._SubParsersAction) -> None:
     def go(a: argparse.Namespace) -> int:
-        from robusthide import RobustHideError
         from robusthide.bench.codecs import run
 
-        try:
-            sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
-        except ValueError:
-            raise RobustHideError(f"--sizes must be integers separated by commas, got {a.sizes!r}") from None
+        sizes = _int_list(a.sizes, "--sizes")
         res = run(a.out, sizes, a.codecs, a.batch, a.repeats, a.note,
                   progress=None if a.quiet else (lambda line: print(line, flush=True)), gil_seconds=a.gil_seconds)
         print(f"wrote {a.out}.json and {a.out}.md ({res['seconds']} s)")
@@ -166,13 +172,9 @@ def _batch(bench_sub: argparse._SubParsersAction) -> None:
 
 def _scale(bench_sub: argparse._SubParsersAction) -> None:
     def go(a: argparse.Namespace) -> int:
-        from robusthide import RobustHideError
         from robusthide.bench.scale import run
 
-        try:
-            workers = [int(w) for w in a.workers.split(",") if w.strip()]
-        except ValueError:
-            raise RobustHideError(f"--workers must be integers separated by commas, got {a.workers!r}") from None
+        workers = _int_list(a.workers, "--workers")
         print(json.dumps(run(a.out, a.n, workers, a.cpus, a.refine, a.batch_size, a.model)["rows"]))
         return 0
 
@@ -193,11 +195,7 @@ def _threads(bench_sub: argparse._SubParsersAction) -> None:
         from robusthide import RobustHideError
         from robusthide.bench.threads import run
 
-        try:
-            th = [int(v) for v in a.threads.split(",") if v.strip()]
-            bz = [int(v) for v in a.busy.split(",") if v.strip()]
-        except ValueError:
-            raise RobustHideError("--threads and --busy take integers separated by commas") from None
+        th, bz = _int_list(a.threads, "--threads"), _int_list(a.busy, "--busy")
         bad_busy = any(b < 0 or (a.cores and b > a.cores) for b in bz)
         if a.cores < 0 or a.repeats < 1 or any(t < 0 for t in th) or bad_busy:
             raise RobustHideError("--cores >= 0, --repeats >= 1, --threads >= 0, 0 <= --busy <= --cores")

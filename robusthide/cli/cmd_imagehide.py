@@ -70,8 +70,9 @@ def _hide(a: argparse.Namespace) -> int:
                               f"got {len(secrets)}")
     container = h.hide(cover, secrets)
     _write_container(out, container, [cover_p, *secret_ps], a.quality)
+    saved = read_image_rgb(out)  # the PSNR of the file as written (after JPEG / WebP), not before encoding
     row = {"cover": str(cover_p), "secrets": [str(p) for p in secret_ps], "output": str(out),
-           "size": [int(cover.shape[1]), int(cover.shape[0])], "psnr": round(psnr(cover, container), 2)}
+           "size": [int(cover.shape[1]), int(cover.shape[0])], "psnr": round(psnr(cover, saved), 2)}
     print(json.dumps(row) if a.json else f"{out}: container PSNR {row['psnr']:.2f} dB "
           f"({h.n_secrets} secret image(s) at {h.size} x {h.size})")
     return 0

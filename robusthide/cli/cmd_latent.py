@@ -69,11 +69,19 @@ def _models(a: argparse.Namespace, decoder: bool = True):
     return _codec(a.codec), (resolve_decoder(a.decoder) if decoder else None)
 
 
+#: Largest .rhl file read (bytes): a latent file of an image at the 50 MP pixel limit is far smaller.
+MAX_RHL_BYTES = 64 * 1024 * 1024
+
+
 def _read_rhl(path: str) -> bytes:
-    p = Path(path)
-    if not p.is_file():
-        raise RobustHideError(f"no such file: {p}")
-    return p.read_bytes()
+    """The bytes of a .rhl file: a regular file only (no FIFO or device), at most :data:`MAX_RHL_BYTES`."""
+    from robusthide.io.safe import open_regular
+
+    with open_regular(path) as f:
+        data = f.read(MAX_RHL_BYTES + 1)
+    if len(data) > MAX_RHL_BYTES:
+        raise RobustHideError(f"{path}: larger than {MAX_RHL_BYTES // 2**20} MiB, not a robusthide latent file")
+    return data
 
 
 def _embed(a: argparse.Namespace) -> int:

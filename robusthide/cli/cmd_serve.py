@@ -29,6 +29,12 @@ def _serve(a: argparse.Namespace) -> int:
         raise RobustHideError(f"robusthide serve needs {e.name}: pip install 'robusthide[serve]'") from None
     if not 0 < a.port < 65536:
         raise RobustHideError(f"--port must be in 1..65535, got {a.port}")
+    if not 0 <= a.threads <= 256:
+        raise RobustHideError(f"--threads must be in 0..256, got {a.threads}")
+    if a.threads:  # one intra-op thread per job by default: jobs run side by side (--max-jobs), and with a
+        import torch  # busy core two threads made one call 4-12x slower (docs/results/bench-threads.md)
+
+        torch.set_num_threads(a.threads)
     pixels = {} if a.max_pixels is None else {"max_pixels": a.max_pixels}
     settings = Settings(model=a.model, schema=a.schema, device=a.device, max_bytes=a.max_bytes,
                         max_jobs=a.max_jobs, timeout_s=a.timeout, **pixels)
@@ -53,5 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest image, width x height (413 above; default: the CLI's limit, 50 MP)")
     p.add_argument("--max-jobs", type=int, default=2, help="requests marking or reading at once (503 above)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per request (504 past it)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads per job (default 1; 0: torch's default)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=_serve)

@@ -17,7 +17,6 @@ cannot be downloaded here. The codec section compares each codec with JPEG at th
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from robusthide.latent.api import to_8bit
 from robusthide.latent.editing import EditConfig, edit_latent
 from robusthide.latent.fnns import FnnsConfig, fnns_embed
 from robusthide.latent.models import ScaleHyperprior, load_codec, pad
+from robusthide.latent.report import md_head, write_results
 from robusthide.latent.stegnet import BasicDecoder, load_decoder
 from robusthide.metrics import psnr, rsbpp, rsbpp_rate
 
@@ -72,6 +72,14 @@ def _row(name: str, stegos: list, cleans: list, covers: list, accs: list[float],
     bal = {k: 0.5 * (det[k] + 1.0 - float(np.mean([f[k] for f in cl]))) for k in sa.THRESHOLDS}
     return {"method": name, "psnr": p, "bpp": bpp, "accuracy": acc, "rsbpp": rs, "rsbpp_rate": rsbpp_rate(rs, bpp),
             "detected": det, "balanced_accuracy": bal}
+
+
+def _coded_row(name: str, results: list, cleans: list, covers: list, decoder, targets: list) -> dict:
+    """:func:`_row` of stegos saved through a real codec: ``results`` are the codec results, read by ``decoder``,
+    bpp from their file sizes."""
+    imgs = [r.images for r in results]
+    return _row(name, imgs, cleans, covers, [_acc(decoder, i, t) for i, t in zip(imgs, targets)],
+                [r.bpp()[0] for r in results])
 
 
 def _jpeg_matched(covers: list, target_bpp: float) -> dict:
@@ -134,17 +142,14 @@ def run(
                      [96.0] * n))
     png_codec = get_codec("png")
     png = [png_codec(s) for s in plain_f]
-    rows.append(_row("FNNS-png", [r.images for r in png], covers, covers,
-                     [_acc(dec, r.images, t) for r, t in zip(png, targets)], [r.bpp()[0] for r in png]))
+    rows.append(_coded_row("FNNS-png", png, covers, covers, dec, targets))
     for q in qualities:
         jc = get_codec(f"jpeg:q={q}")
         clean = [jc(x).images for x in covers]
         js = [jc(s) for s in plain_f]
-        rows.append(_row(f"FNNS-jpg{q}", [r.images for r in js], clean, covers,
-                         [_acc(dec, r.images, t) for r, t in zip(js, targets)], [r.bpp()[0] for r in js]))
+        rows.append(_coded_row(f"FNNS-jpg{q}", js, clean, covers, dec, targets))
         tr = [jc(fnns_embed(dec, x, t, FnnsConfig(steps=fnns_steps, jpeg_train=q))) for x, t in zip(covers, targets)]
-        rows.append(_row(f"FNNS-JPG{q}_TRAIN", [r.images for r in tr], clean, covers,
-                         [_acc(dec, r.images, t) for r, t in zip(tr, targets)], [r.bpp()[0] for r in tr]))
+        rows.append(_coded_row(f"FNNS-JPG{q}_TRAIN", tr, clean, covers, dec, targets))
         log(f"[{time.time() - t0:.0f}s] FNNS q{q}: done")
     result = {
         "settings": {"n": n, "size": size, "iters": iters, "fnns_steps": fnns_steps, "decoder": decoder,
@@ -152,10 +157,7 @@ def run(
                      "edit": dict(vars(ecfg)), "seconds": round(time.time() - t0, 1), "command": command},
         "rows": rows, "codec_rd": codec_rd,
     }
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    out.with_suffix(".md").write_text(to_markdown(result, command))
+    write_results(result, out, to_markdown(result, command))
     return result
 
 
@@ -165,21 +167,17 @@ def _paper_key(method: str) -> str:
 
 def to_markdown(r: dict, command: str = "") -> str:
     s = r["settings"]
-    lines = [
-        "# Paper 004 (latent code editing) vs FNNS on our photos",
-        "",
+    lines = md_head(
+        "Paper 004 (latent code editing) vs FNNS on our photos",
         f"{s['n']} validation crops of {s['size']} x {s['size']} px (photo folder `{s['data']}`, split by file-name"
         f" hash), 1 bit per pixel, decoder `{s['decoder']}` (id {s['decoder_id']}), code editing {s['iters']}"
         f" Adam iterations (lr {s['edit']['lr']}, lambdas 2-5 = {s['edit']['lambda2']:g}, {s['edit']['lambda3']:g},"
         f" {s['edit']['lambda4']:.4g}, {s['edit']['lambda5']:.4g}; rounding {s['edit']['rounding']}), FNNS"
         f" {s['fnns_steps']} L-BFGS steps. Took {s['seconds']} s.",
-        "",
         "Perceptual term: 1 - SSIM stands in for LPIPS-VGG; no discriminator (lambda3 term off); FID and"
         " LPIPS not measured (no network weights can be downloaded here).",
-        "",
-    ]
-    if command:
-        lines += ["Command:", "", f"    {command}", ""]
+        command=command,
+    )
     lines += [
         "| method | PSNR | bpp | accuracy | RSBPP rate | flagged (fused) | balanced acc. (fused) |"
         " paper DIV2K PSNR / bpp / acc. / RSBPP rate / detection |",

@@ -15,16 +15,16 @@ detectors (fused: chi-square, RS, SPA, primary sets).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import torch
 
 from robusthide.latent import steganalysis as sa
-from robusthide.latent.bench import PAPER_DIV2K, PAPER_DIV2K_DETECT, _acc, _row
+from robusthide.latent.bench import PAPER_DIV2K, PAPER_DIV2K_DETECT, _acc, _coded_row, _row
 from robusthide.latent.fnns import FnnsConfig, fnns_embed
 from robusthide.latent.liso import Liso, load_liso
+from robusthide.latent.report import md_head, write_results
 
 #: paper 004 Table 2 (DIV2K): LISO rows; PSNR, BPP, accuracy %, RSBPP rate
 PAPER_DIV2K_LISO = {
@@ -42,14 +42,12 @@ def _saved_rows(prefix: str, stegos: list, covers: list, targets: list, decoder,
     rows = [_row(prefix, stegos, covers, covers, [_acc(decoder, s, t) for s, t in zip(stegos, targets)],
                  [96.0] * len(stegos))]
     png = [get_codec("png")(s) for s in stegos]
-    rows.append(_row(f"{prefix}-png", [r.images for r in png], covers, covers,
-                     [_acc(decoder, r.images, t) for r, t in zip(png, targets)], [r.bpp()[0] for r in png]))
+    rows.append(_coded_row(f"{prefix}-png", png, covers, covers, decoder, targets))
     for q in qualities:
         jc = get_codec(f"jpeg:q={q}")
         clean = [jc(x).images for x in covers]
         js = [jc(s) for s in stegos]
-        rows.append(_row(f"{prefix}-jpg{q}", [r.images for r in js], clean, covers,
-                         [_acc(decoder, r.images, t) for r, t in zip(js, targets)], [r.bpp()[0] for r in js]))
+        rows.append(_coded_row(f"{prefix}-jpg{q}", js, clean, covers, decoder, targets))
     return rows
 
 
@@ -85,11 +83,9 @@ def run(
         jc = get_codec(f"jpeg:q={q}")
         clean = [jc(x).images for x in covers]
         tr = [jc(fnns_embed(fdec, x, t, FnnsConfig(steps=fnns_steps, jpeg_train=q))) for x, t in zip(covers, targets)]
-        rows.append(_row(f"FNNS-JPG{q}_TRAIN", [r.images for r in tr], clean, covers,
-                         [_acc(fdec, r.images, t) for r, t in zip(tr, targets)], [r.bpp()[0] for r in tr]))
+        rows.append(_coded_row(f"FNNS-JPG{q}_TRAIN", tr, clean, covers, fdec, targets))
         lj = [jc(jmodel.embed(x, t, liso_iters)) for x, t in zip(covers, targets)]
-        rows.append(_row("LISO-JPEG", [r.images for r in lj], clean, covers,
-                         [_acc(jmodel.decoder, r.images, t) for r, t in zip(lj, targets)], [r.bpp()[0] for r in lj]))
+        rows.append(_coded_row("LISO-JPEG", lj, clean, covers, jmodel.decoder, targets))
         log(f"[{time.time() - t0:.0f}s] LISO-JPEG done")
     meta = {k: getattr(m, "meta", {}) for k, m in (("liso", model), ("liso_jpeg", jmodel)) if m is not None}
     result = {
@@ -100,27 +96,21 @@ def run(
                      "seconds": round(time.time() - t0, 1), "command": command},
         "rows": rows,
     }
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    out.with_suffix(".md").write_text(to_markdown(result))
+    write_results(result, out, to_markdown(result))
     return result
 
 
 def to_markdown(r: dict) -> str:
     s = r["settings"]
-    lines = [
-        "# LISO and LISO-JPEG vs FNNS on our photos (paper 004's baselines)",
-        "",
+    lines = md_head(
+        "LISO and LISO-JPEG vs FNNS on our photos (paper 004's baselines)",
         f"{s['n']} validation crops of {s['size']} x {s['size']} px (photo folder `{s['data']}`, the covers and"
         f" bits of `robusthide latent bench`), 1 bit per pixel. FNNS: decoder `{s['fnns_decoder']}` (id"
         f" {s['fnns_decoder_id']}), {s['fnns_steps']} L-BFGS steps. LISO: `{s['liso']}`, LISO-JPEG:"
         f" `{s['liso_jpeg'] or '-'}`, {s['liso_iters']} learned steps, each read by its own decoder."
         f" Took {s['seconds']} s.",
-        "",
-    ]
-    if s.get("command"):
-        lines += ["Command:", "", f"    {s['command']}", ""]
+        command=s.get("command") or "",
+    )
     lines += [
         "| method | PSNR | bpp | accuracy | RSBPP rate | flagged (fused) | balanced acc. (fused) |"
         " paper DIV2K PSNR / bpp / acc. / RSBPP rate / detection |",

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from robusthide import RobustHideError
 from robusthide.latent import coder
 from robusthide.latent.entropy import EntropyBottleneck, GaussianConditional
-from robusthide.latent.models import Compressed, conv, deconv, state_hash
+from robusthide.latent.models import Compressed, LatentCodec, conv, deconv
 
 
 def elic_groups(M: int) -> tuple[int, ...]:
@@ -62,7 +62,7 @@ def checkerboard(h: int, w: int) -> Tensor:
     return ((i + j) % 2 == 0).view(1, 1, h, w)
 
 
-class ElicLite(nn.Module):
+class ElicLite(LatentCodec):
     """ELIC-style codec: residual transforms, hyperprior, uneven groups, checkerboard + channel context."""
 
     arch = "elic"
@@ -134,22 +134,7 @@ class ElicLite(nn.Module):
         z_bits = -torch.log2(self.entropy_bottleneck.likelihood(z_t)).sum()
         return self.g_s(torch.cat(done, dim=1)), y_bits, z_bits
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        y = self.g_a(x)
-        x_hat, y_bits, z_bits = self.rate_and_recon(y, "noise" if self.training else "round")
-        n_px = x.shape[0] * x.shape[2] * x.shape[3]
-        return {"x_hat": x_hat, "bpp": (y_bits + z_bits) / n_px}
-
     # --- coding ---------------------------------------------------------------------------------------
-    def update(self) -> None:
-        self._tables = (self.entropy_bottleneck.tables(), self.gaussian_conditional.tables())
-
-    def tables(self) -> tuple[list[coder.Table], list[coder.Table]]:
-        if self._tables is None:
-            self.update()
-        assert self._tables is not None
-        return self._tables
-
     def _passes(self, hyper: Tensor, shape: tuple[int, int], code) -> Tensor:
         """Run the ten passes; ``code(mu, scale, mask, k, pass)`` returns the decoded y_hat at ``mask``."""
         anchor = checkerboard(*shape)
@@ -164,15 +149,11 @@ class ElicLite(nn.Module):
 
     @torch.no_grad()
     def compress_latent(self, y: Tensor) -> Compressed:
-        if y.shape[0] != 1 or y.shape[2] % 4 or y.shape[3] % 4:
-            raise ValueError("compress one latent 1 x M x h x w with h, w multiples of 4 (image padded to 64)")
-        z_tables, y_tables = self.tables()
-        y = y.float().clamp(-coder.MAX_ABS, coder.MAX_ABS)
+        y = self._clamped(y)
         z = self.h_a(y)
-        z_sym = self.entropy_bottleneck.symbols(z).clamp(-coder.MAX_ABS, coder.MAX_ABS)
-        z_groups = torch.arange(self.N).view(1, -1, 1, 1).expand_as(z_sym)
-        z_string = coder.encode(z_sym.numpy(), z_groups.numpy(), z_tables)
-        hyper = self.h_s(self.entropy_bottleneck.dequantize(z_sym))
+        z_string, z_hat = self._encode_z(z)
+        hyper = self.h_s(z_hat)
+        y_tables = self.tables()[1]
         parts: list[bytes] = []
         y_groups = y.split(self.groups, dim=1)
 
@@ -188,13 +169,9 @@ class ElicLite(nn.Module):
 
     @torch.no_grad()
     def decompress_latent(self, y_string: bytes, z_string: bytes, z_shape: tuple[int, int]) -> Tensor:
-        import numpy as np
-
-        z_tables, y_tables = self.tables()
         zh, zw = z_shape
-        z_groups = np.broadcast_to(np.arange(self.N).reshape(1, -1, 1, 1), (1, self.N, zh, zw))
-        z_sym = torch.from_numpy(coder.decode(z_string, z_groups, z_tables))
-        hyper = self.h_s(self.entropy_bottleneck.dequantize(z_sym))
+        hyper = self.h_s(self._decode_z(z_string, z_shape))
+        y_tables = self.tables()[1]
         pos = [0]
 
         def code(mu: Tensor, scale: Tensor, mask: Tensor, k: int, _pass: int) -> Tensor:
@@ -215,17 +192,3 @@ class ElicLite(nn.Module):
         if pos[0] != len(y_string):
             raise RobustHideError("corrupt latent bitstream (trailing bytes after the ELIC passes)")
         return y_hat
-
-    @torch.no_grad()
-    def synthesize(self, y_hat: Tensor, size: tuple[int, int] | None = None) -> Tensor:
-        x = self.g_s(y_hat).clamp(0, 1)
-        return x if size is None else x[..., : size[0], : size[1]]
-
-    @torch.no_grad()
-    def compress(self, x: Tensor) -> Compressed:
-        from robusthide.latent.models import pad
-
-        return self.compress_latent(self.g_a(pad(x)))
-
-    def model_id(self) -> str:
-        return state_hash(self.state_dict())

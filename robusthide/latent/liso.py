@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from robusthide import RobustHideError
 from robusthide.latent.editing import ste_uint8
-from robusthide.latent.models import state_hash
+from robusthide.latent.models import read_safetensors, state_hash
 from robusthide.latent.stegnet import BasicDecoder
 from robusthide.metrics import psnr_from_mse
 
@@ -152,17 +152,10 @@ def save_liso(model: Liso, path: str | Path, **meta: object) -> None:
 
 def load_liso(path: str | Path) -> Liso:
     """A LISO / LISO-JPEG model (eval mode) from our safetensors file."""
-    from safetensors import safe_open
-
     p = Path(path)
     if not p.is_file():
         raise RobustHideError(f"LISO weights not found: {p} (train them with 'robusthide latent train-liso')")
-    try:
-        with safe_open(str(p), "pt") as f:
-            meta = f.metadata() or {}
-            sd = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:
-        raise RobustHideError(f"cannot read LISO weights {p}: {str(e).splitlines()[0] if str(e) else e}") from None
+    meta, sd = read_safetensors(p, "LISO weights")
     if meta.get("format") != LISO_FORMAT:
         raise RobustHideError(f"{p} is not a robusthide LISO file")
     m = Liso(int(meta["hidden"]), int(meta["data_depth"]), int(meta["iters"]), float(meta["step"]),

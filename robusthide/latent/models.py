@@ -53,7 +53,78 @@ class Compressed:
     y_hat: Tensor  # the encoder's quantised latent (1 x M x h x w), for verification
 
 
-class ScaleHyperprior(nn.Module):
+class LatentCodec(nn.Module):
+    """What the learned codecs share (the hyperprior and the ELIC-style codec): ``forward`` for training, the
+    probability tables, coding of the hyper-latent z, synthesis and the model id. A subclass builds ``N``,
+    ``entropy_bottleneck``, ``gaussian_conditional``, ``g_a``, ``g_s``, ``h_s`` and ``_tables`` (None) and
+    defines ``rate_and_recon``, ``compress_latent`` and ``decompress_latent``."""
+
+    N: int
+    entropy_bottleneck: EntropyBottleneck
+    gaussian_conditional: GaussianConditional
+    _tables: tuple[list[coder.Table], list[coder.Table]] | None
+
+    def rate_and_recon(self, y: Tensor, mode: str = "noise") -> tuple[Tensor, Tensor, Tensor]:
+        raise NotImplementedError
+
+    def compress_latent(self, y: Tensor) -> Compressed:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        y = self.g_a(x)
+        x_hat, y_bits, z_bits = self.rate_and_recon(y, "noise" if self.training else "round")
+        n_px = x.shape[0] * x.shape[2] * x.shape[3]
+        return {"x_hat": x_hat, "bpp": (y_bits + z_bits) / n_px}
+
+    # --- coding ---------------------------------------------------------------------------------------
+    def update(self) -> None:
+        """(Re)build the probability tables after the weights changed."""
+        self._tables = (self.entropy_bottleneck.tables(), self.gaussian_conditional.tables())
+
+    def tables(self) -> tuple[list[coder.Table], list[coder.Table]]:
+        if self._tables is None:
+            self.update()
+        assert self._tables is not None
+        return self._tables
+
+    @staticmethod
+    def _clamped(y: Tensor) -> Tensor:
+        """The latent to code (1 x M x h x w, h and w multiples of 4) as float32 within the coder's range."""
+        if y.shape[0] != 1 or y.shape[2] % 4 or y.shape[3] % 4:
+            raise ValueError("compress one latent 1 x M x h x w with h, w multiples of 4 (image padded to 64)")
+        return y.float().clamp(-coder.MAX_ABS, coder.MAX_ABS)
+
+    def _encode_z(self, z: Tensor) -> tuple[bytes, Tensor]:
+        """The z string (factorized prior around the medians) and the decoded z_hat."""
+        z_sym = self.entropy_bottleneck.symbols(z).clamp(-coder.MAX_ABS, coder.MAX_ABS)
+        z_groups = torch.arange(self.N).view(1, -1, 1, 1).expand_as(z_sym)
+        z_string = coder.encode(z_sym.numpy(), z_groups.numpy(), self.tables()[0])
+        return z_string, self.entropy_bottleneck.dequantize(z_sym)
+
+    def _decode_z(self, z_string: bytes, z_shape: tuple[int, int]) -> Tensor:
+        """z_hat (1 x N x h_z x w_z) from the z string."""
+        zh, zw = z_shape
+        z_groups = np.broadcast_to(np.arange(self.N).reshape(1, -1, 1, 1), (1, self.N, zh, zw))
+        z_sym = torch.from_numpy(coder.decode(z_string, z_groups, self.tables()[0]))
+        return self.entropy_bottleneck.dequantize(z_sym)
+
+    @torch.no_grad()
+    def synthesize(self, y_hat: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        """g_s(y_hat) clamped to [0, 1], cropped to ``size`` (H, W)."""
+        x = self.g_s(y_hat).clamp(0, 1)
+        return x if size is None else x[..., : size[0], : size[1]]
+
+    @torch.no_grad()
+    def compress(self, x: Tensor) -> Compressed:
+        """Code one image 1 x 3 x H x W in [0, 1] (padded to a multiple of 64)."""
+        return self.compress_latent(self.g_a(pad(x)))
+
+    # --- identity -------------------------------------------------------------------------------------
+    def model_id(self) -> str:
+        return state_hash(self.state_dict())
+
+
+class ScaleHyperprior(LatentCodec):
     """Ballé et al. 2018 scale hyperprior; N filters, M latent channels (CompressAI: N=128, M=192 for q1-5)."""
 
     def __init__(self, N: int = 128, M: int = 192):
@@ -94,65 +165,23 @@ class ScaleHyperprior(nn.Module):
         z_bits = -torch.log2(self.entropy_bottleneck.likelihood(z_t)).sum()
         return self.g_s(y_t), y_bits, z_bits
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        y = self.g_a(x)
-        x_hat, y_bits, z_bits = self.rate_and_recon(y, "noise" if self.training else "round")
-        n_px = x.shape[0] * x.shape[2] * x.shape[3]
-        return {"x_hat": x_hat, "bpp": (y_bits + z_bits) / n_px}
-
     # --- coding ---------------------------------------------------------------------------------------
-    def update(self) -> None:
-        """(Re)build the probability tables after the weights changed."""
-        self._tables = (self.entropy_bottleneck.tables(), self.gaussian_conditional.tables())
-
-    def tables(self) -> tuple[list[coder.Table], list[coder.Table]]:
-        if self._tables is None:
-            self.update()
-        assert self._tables is not None
-        return self._tables
-
     @torch.no_grad()
     def compress_latent(self, y: Tensor) -> Compressed:
         """Entropy-code one latent y (1 x M x h x w): round, code z then y."""
-        if y.shape[0] != 1 or y.shape[2] % 4 or y.shape[3] % 4:
-            raise ValueError("compress one latent 1 x M x h x w with h, w multiples of 4 (image padded to 64)")
-        z_tables, y_tables = self.tables()
-        y = y.float().clamp(-coder.MAX_ABS, coder.MAX_ABS)
+        y = self._clamped(y)
         z = self.h_a(torch.abs(y))
-        z_sym = self.entropy_bottleneck.symbols(z).clamp(-coder.MAX_ABS, coder.MAX_ABS)
-        z_groups = torch.arange(self.N).view(1, -1, 1, 1).expand_as(z_sym)
-        z_string = coder.encode(z_sym.numpy(), z_groups.numpy(), z_tables)
-        z_hat = self.entropy_bottleneck.dequantize(z_sym)
+        z_string, z_hat = self._encode_z(z)
         idx = self.gaussian_conditional.indexes(self.h_s(z_hat))
         y_sym = torch.round(y).long()
-        y_string = coder.encode(y_sym.numpy(), idx.numpy(), y_tables)
+        y_string = coder.encode(y_sym.numpy(), idx.numpy(), self.tables()[1])
         return Compressed(y_string, z_string, (int(z.shape[2]), int(z.shape[3])), y_sym.float())
 
     @torch.no_grad()
     def decompress_latent(self, y_string: bytes, z_string: bytes, z_shape: tuple[int, int]) -> Tensor:
         """The decoded y_hat (1 x M x 4h_z x 4w_z) from the two strings."""
-        z_tables, y_tables = self.tables()
-        zh, zw = z_shape
-        z_groups = np.broadcast_to(np.arange(self.N).reshape(1, -1, 1, 1), (1, self.N, zh, zw))
-        z_sym = torch.from_numpy(coder.decode(z_string, z_groups, z_tables))
-        z_hat = self.entropy_bottleneck.dequantize(z_sym)
-        idx = self.gaussian_conditional.indexes(self.h_s(z_hat))
-        return torch.from_numpy(coder.decode(y_string, idx.numpy(), y_tables)).float()
-
-    @torch.no_grad()
-    def synthesize(self, y_hat: Tensor, size: tuple[int, int] | None = None) -> Tensor:
-        """g_s(y_hat) clamped to [0, 1], cropped to ``size`` (H, W)."""
-        x = self.g_s(y_hat).clamp(0, 1)
-        return x if size is None else x[..., : size[0], : size[1]]
-
-    @torch.no_grad()
-    def compress(self, x: Tensor) -> Compressed:
-        """Code one image 1 x 3 x H x W in [0, 1] (padded to a multiple of 64)."""
-        return self.compress_latent(self.g_a(pad(x)))
-
-    # --- identity -------------------------------------------------------------------------------------
-    def model_id(self) -> str:
-        return state_hash(self.state_dict())
+        idx = self.gaussian_conditional.indexes(self.h_s(self._decode_z(z_string, z_shape)))
+        return torch.from_numpy(coder.decode(y_string, idx.numpy(), self.tables()[1])).float()
 
 
 def pad(x: Tensor, stride: int = STRIDE) -> Tensor:
@@ -172,6 +201,19 @@ def state_hash(sd: dict[str, Tensor]) -> str:
 
 
 # --- files ------------------------------------------------------------------------------------------------
+def read_safetensors(p: Path, what: str) -> tuple[dict[str, str], dict[str, Tensor]]:
+    """(metadata, tensors) of the safetensors file ``p``, or a one-line error "cannot read ``what`` p: ..."."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(p), "pt") as f:
+            meta = f.metadata() or {}
+            sd = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:
+        raise RobustHideError(f"cannot read {what} {p}: {str(e).splitlines()[0] if str(e) else e}") from None
+    return meta, sd
+
+
 def save_codec(model: ScaleHyperprior, path: str | Path, half: bool = False, **meta: object) -> None:
     """Safetensors with metadata (arch, N, M, lmbda, ...); ``half`` stores float tensors as float16 (half the
     size; loading casts back to float32, and the model id is that of the loaded weights)."""
@@ -194,14 +236,7 @@ def load_codec(path: str | Path) -> ScaleHyperprior:
     if not p.is_file():
         raise RobustHideError(f"codec weights not found: {p}")
     if p.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(p), "pt") as f:
-                meta = f.metadata() or {}
-                sd = {k: f.get_tensor(k) for k in f.keys()}
-        except Exception as e:
-            raise RobustHideError(f"cannot read codec weights {p}: {e}") from None
+        meta, sd = read_safetensors(p, "codec weights")
         if meta.get("format") == CODEC_FORMAT:
             n, m = _bounded_int(p, meta, "N"), _bounded_int(p, meta, "M")  # bounded before any model is built
             if meta.get("arch", "hyperprior") == "elic":

@@ -12,16 +12,15 @@ steps: they describe the start of training, and extrapolating them far is a gues
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from robusthide import RobustHideError
+from robusthide.latent.report import md_head, write_results
 from robusthide.metrics import psnr_from_mse
 
 
@@ -42,6 +41,7 @@ def probe(arch: str, size: int, bank, seconds: float = 150.0, max_steps: int = 1
           max_wall: float = 1800.0) -> dict:
     """Train for ``seconds`` of process CPU time (or ``max_steps``, or ``max_wall`` wall seconds); per-step
     loss, bpp, PSNR, CPU and wall seconds."""
+    from robusthide.latent.train import codec_step
     from robusthide.training.data import step_generator
 
     torch.manual_seed(seed)
@@ -55,17 +55,7 @@ def probe(arch: str, size: int, bank, seconds: float = 150.0, max_steps: int = 1
     while step < max_steps and time.process_time() - c_start < seconds and time.time() - t_start < max_wall:
         c0, w0 = time.process_time(), time.time()
         x = bank.sample(batch, size, step_generator(seed, step))
-        o = model(x)
-        mse = F.mse_loss(o["x_hat"], x)
-        loss = lmbda * 255.0**2 * mse + o["bpp"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(main, 1.0)
-        opt.step()
-        a = model.entropy_bottleneck.aux_loss()
-        aux.zero_grad(set_to_none=True)
-        a.backward()
-        aux.step()
+        o, mse, loss, _ = codec_step(model, opt, aux, main, x, lmbda)
         recs.append({"step": step, "loss": loss.item(), "bpp": o["bpp"].item(),
                      "psnr": float(psnr_from_mse(mse.detach().clamp_min(1e-10), peak=1.0)),
                      "cpu_s": time.process_time() - c0, "wall_s": time.time() - w0})
@@ -126,27 +116,21 @@ def run(out: str | Path, data: str | Path, archs: tuple[str, ...] = ("hyperprior
                            "cpu": platform.processor() or platform.machine(), "data": str(data),
                            "command": command},
               "probes": probes}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    out.with_suffix(".md").write_text(to_markdown(result))
+    write_results(result, out, to_markdown(result))
     return result
 
 
 def to_markdown(r: dict) -> str:
     s = r["settings"]
-    lines = [
-        "# Codec training probes (issue 24 compute plan)",
-        "",
+    lines = md_head(
+        "Codec training probes (issue 24 compute plan)",
         f"Each probe trains for {s['seconds']:g} s of process CPU time or {s.get('max_wall', 0):g} s of wall"
         f" clock, whichever comes first, batch {s['batch']}, lambda {s['lmbda']}"
         f" (quality 6), N {s['N']} / M {s['M']}, {s['threads']} torch thread(s), torch {s['torch']}."
         " CPU s/step is the process CPU time of one step (median, first two steps left out); wall s/step"
         " depends on the other jobs of the shared machine. Fit: L(t) = a + b t^-c on the R-D loss.",
-        "",
-    ]
-    if s.get("command"):
-        lines += ["Command:", "", f"    {s['command']}", ""]
+        command=s.get("command") or "",
+    )
     lines += ["| arch | crop | params | steps | CPU s/step | wall s/step | last loss (5-step mean) | last bpp |"
               " last PSNR |"
               " fit a / b / c | fit at 10k / 100k steps |",

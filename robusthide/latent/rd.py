@@ -14,7 +14,6 @@ of the set against each anchor is computed over the overlapping range (``bjonteg
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from robusthide import RobustHideError
+from robusthide.latent.report import md_head, write_json
 
 JPEG_QUALITIES = tuple(range(5, 100, 5))
 WEBP_QUALITIES = tuple(range(5, 100, 10))
@@ -123,9 +123,7 @@ def run(codecs: list[tuple[str, object]], data: str | Path, out: str | Path, n: 
                            "seconds": round(time.time() - t0, 1)},
               "jpeg": jpeg, "webp": webp, "codecs": points,
               "bd_rate": {"jpeg": bd_rate(points, jpeg), "webp": bd_rate(points, webp)}}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    out = write_json(result, out)
     _plot(result, out.with_suffix(".png"))
     out.with_suffix(".md").write_text(to_markdown(result, out.with_suffix(".png").name))
     return result
@@ -160,16 +158,13 @@ def _f(v: float | None, fmt: str, unit: str = "") -> str:
 
 def to_markdown(r: dict, png: str) -> str:
     s = r["settings"]
-    lines = [
-        "# Latent codecs alone vs Pillow JPEG and WebP (rate-distortion)",
-        "",
+    lines = md_head(
+        "Latent codecs alone vs Pillow JPEG and WebP (rate-distortion)",
         f"{s['n']} validation crops of {s['size']} x {s['size']} px (photo folder `{s['data']}`, val split, crop"
         f" seed {1234 + s['seed']}). bpp = whole-file bits / pixels for every format (our `.rhl` from"
         f" `latent compress`, JPEG and WebP files); PSNR on the decoded 8-bit image. Took {s['seconds']} s.",
-        "",
-    ]
-    if s.get("command"):
-        lines += ["Command:", "", f"    {s['command']}", ""]
+        command=s.get("command") or "",
+    )
     lines += [f"![R-D curves]({png})", "",
               "| codec | arch, N / M | training (lambda, steps, crop) | bpp (payload) | PSNR |"
               " JPEG PSNR at same bpp | JPEG bpp at same PSNR | rate vs JPEG | WebP PSNR at same bpp |"

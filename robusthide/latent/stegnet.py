@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from robusthide import RobustHideError
-from robusthide.latent.models import state_hash
+from robusthide.latent.models import read_safetensors, state_hash
 
 DECODER_FORMAT = "robusthide-latent-stegdecoder"
 
@@ -120,14 +120,7 @@ def load_decoder(spec: str | Path) -> BasicDecoder:
     p = Path(s)
     if not p.is_file():
         raise RobustHideError(f"steganography decoder not found: {p} (or use fnns-r:SEED)")
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(p), "pt") as f:
-            meta = f.metadata() or {}
-            sd = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:
-        raise RobustHideError(f"cannot read decoder weights {p}: {e}") from None
+    meta, sd = read_safetensors(p, "decoder weights")
     if meta.get("format") != DECODER_FORMAT:
         raise RobustHideError(f"{p} is not a robusthide steganography decoder file")
     try:

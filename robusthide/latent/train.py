@@ -37,6 +37,25 @@ def _log(path: Path, rec: dict, echo: Callable[[dict], None] | None) -> None:
         echo(rec)
 
 
+def codec_step(model: torch.nn.Module, opt: torch.optim.Optimizer, aux: torch.optim.Optimizer, main: list,
+               x: torch.Tensor, lmbda: float) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One rate-distortion step on the batch ``x``: the main parameters ``main`` by ``opt`` on
+    lmbda * 255^2 * MSE + bpp (gradient norm clipped to 1), then the quantiles by ``aux`` on the aux loss.
+    Returns (model output, MSE, R-D loss, aux loss)."""
+    o = model(x)
+    mse = F.mse_loss(o["x_hat"], x)
+    loss = lmbda * 255.0**2 * mse + o["bpp"]
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(main, 1.0)
+    opt.step()
+    a = model.entropy_bottleneck.aux_loss()
+    aux.zero_grad(set_to_none=True)
+    a.backward()
+    aux.step()
+    return o, mse, loss, a
+
+
 def train_codec(
     data: str | Path, out: str | Path, steps: int = 20000, lmbda: float = 0.0130, N: int = 64, M: int = 96,
     size: int = 64, batch: int = 8, lr: float = 1e-4, aux_lr: float = 1e-2, seed: int = 0,
@@ -101,17 +120,7 @@ def train_codec(
     t0 = time.time()
     for step in range(start, steps):
         x = bank.sample(batch, size, step_generator(seed, step))
-        o = model(x)
-        mse = F.mse_loss(o["x_hat"], x)
-        loss = lmbda * 255.0**2 * mse + o["bpp"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(main, 1.0)
-        opt.step()
-        a = model.entropy_bottleneck.aux_loss()
-        aux.zero_grad(set_to_none=True)
-        a.backward()
-        aux.step()
+        o, mse, loss, a = codec_step(model, opt, aux, main, x, lmbda)
         if log_every and (step % log_every == 0 or step == steps - 1):
             psnr = float(psnr_from_mse(mse.detach().clamp_min(1e-10), peak=1.0))
             _log(log, {"step": step, "loss": loss.item(), "bpp": o["bpp"].item(), "psnr": psnr,
