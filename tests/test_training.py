@@ -300,3 +300,27 @@ def test_jnd_is_chou_li_plus_local_sigma():
     stripes[..., ::2] = 20 / 255
     t_lum = 17 * (1 - (20 / 127) ** 0.5) + 3  # the centre pixel is 20; its 5 x 5 window: 3 columns of 20, 2 of 0
     assert float(m.jnd(stripes)[0, 0, 4, 4] * 255) == pytest.approx(t_lum + 96 ** 0.5, abs=0.05)
+
+
+def test_geo_model_trains_with_in_place_crops_and_resumes_exactly(tmp_path, photo_dir):
+    """The periodic geo model through the geometry entry of the noise pool (crops kept in place, a small
+    misalignment, then a real codec): a pure function of (seed, step), so --resume is exact."""
+
+    def cfg_for(out):
+        c = tiny_cfg(out, photo_dir, steps=6)
+        c["model"] = {"arch": "geo", "n_bits": 16, "size": 32, "ch": 8, "enc_blocks": 1, "dec_blocks": 1,
+                      "msg_ch": 4, "feat_ch": 4, "period": 16, "amplitude": 0.05}
+        c["noise"]["pool"] = [{"name": "geometry", "inplace": True, "area": [0.3, 1.0], "angle": 2.5,
+                               "angle_p": 0.5, "jitter": 0.05, "shift": 0.03, "after_p": 1.0,
+                               "after": [{"name": "jpeg", "q_lo": 60, "q_hi": 90}]}]
+        return c
+
+    a = Trainer(cfg_for(tmp_path / "a"), progress=False)
+    a.run(max_steps=3)
+    a = Trainer(cfg_for(tmp_path / "a"), resume=True, progress=False)
+    a.run()
+    b = Trainer(cfg_for(tmp_path / "b"), progress=False)
+    b.run()
+    assert b.state["step"] == 6
+    for (k, v), (_, w) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+        assert torch.equal(v, w), k

@@ -199,11 +199,33 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
+#: attack layer name -> (factory, parameter a bare value sets, or None): filled by :func:`register_attack`,
+#: read by the config grammar (:mod:`robusthide.attacks.config`)
+ATTACKS: dict[str, tuple[Any, str | None]] = {}
+
+
+def register_attack(name: str, positional: str | None = None) -> Any:
+    """Decorator (as :func:`robusthide.codecs.registry.register_codec` for codecs): make an attack class, or
+    the factory of a variant of one, buildable as ``name`` in the config grammar; ``positional`` is the
+    parameter a bare value sets (``jpegss(50)``). A class gets ``spec_name = name``."""
+
+    def deco(obj: Any) -> Any:
+        if name in ATTACKS:
+            raise ValueError(f"attack layer {name!r} registered twice")
+        ATTACKS[name] = (obj, positional)
+        if isinstance(obj, type):
+            obj.spec_name = name
+        return obj
+
+    return deco
+
+
 class Attack(nn.Module):
     """Base class: ``forward(x, cover=None) -> tensor shaped like x``.
 
-    Subclasses set ``spec_name`` (the layer name of the config grammar) and store every constructor
-    parameter (except ``generator``) as an attribute of the same name, which :meth:`spec` reads.
+    Subclasses are registered with :func:`register_attack` (which sets ``spec_name``, the layer name of the
+    config grammar; schedules set it themselves) and store every constructor parameter (except
+    ``generator``) as an attribute of the same name, which :meth:`spec` reads.
     """
 
     spec_name: str = ""

@@ -60,51 +60,20 @@ import torch
 from torch import nn
 
 from robusthide import RobustHideError
-from robusthide.attacks.base import AttackError
-from robusthide.attacks.distortions import (
-    BrightnessContrast,
-    Crop,
-    Cropout,
-    CropResize,
-    Dropout,
-    GaussianBlur,
-    GaussianNoise,
-    Identity,
-    MedianFilter,
-    Resize,
-)
+from robusthide.attacks import distortions as _distortions  # noqa: F401 -- registers its layers
+from robusthide.attacks.base import ATTACKS, AttackError
 from robusthide.attacks.pseudo import PseudoDifferentiable
 from robusthide.attacks.schedules import (
     BatchSlices,
-    JpegMixup,
-    Paper003Attack,
     PerBatchChoice,
     RandomQuality,
     Sequential,
 )
-from robusthide.attacks.simulators.jpeg import DiffJPEG, JpegDrop, JpegMask, JpegSS, JpegSSMbrs
+from robusthide.attacks.simulators import jpeg as _jpeg  # noqa: F401 -- registers its layers
 
-#: layer name -> (factory, positional parameter or None)
-LAYERS: dict[str, tuple[Callable[..., nn.Module], str | None]] = {
-    "identity": (Identity, None),
-    "jpegmask": (JpegMask, "form"),
-    "jpegmask-hidden": (lambda **kw: JpegMask(form="hidden", **kw), "quality"),
-    "jpegdrop": (JpegDrop, "quality"),
-    "jpegss": (JpegSS, "quality"),
-    "jpegss-mbrs": (JpegSSMbrs, "quality"),
-    "diffjpeg": (DiffJPEG, "quality"),
-    "noise": (GaussianNoise, "sigma"),
-    "blur": (GaussianBlur, "sigma"),
-    "median": (MedianFilter, "kernel"),
-    "resize": (Resize, "scale"),
-    "crop": (Crop, "ratio"),
-    "cropresize": (CropResize, "ratio"),
-    "cropout": (Cropout, "ratio"),
-    "dropout": (Dropout, "p"),
-    "brightness-contrast": (BrightnessContrast, "brightness"),
-    "mixup003": (JpegMixup, "quality"),
-    "paper003": (Paper003Attack, "quality"),
-}
+#: layer name -> (factory, positional parameter or None): the layers registered with
+#: :func:`robusthide.attacks.base.register_attack` by the modules imported above
+LAYERS: dict[str, tuple[Callable[..., nn.Module], str | None]] = ATTACKS
 SCHEDULES = ("choice", "slices", "seq")
 #: short parameter names accepted for convenience (``jpegss(q=50)`` as in codec specs)
 _ALIASES = {"q": "quality"}

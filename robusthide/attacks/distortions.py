@@ -36,6 +36,7 @@ from robusthide.attacks.base import (
     rand,
     randint,
     randn,
+    register_attack,
     ste_clamp,
 )
 
@@ -57,10 +58,10 @@ def _resize(x: torch.Tensor, size: tuple[int, int], mode: str, antialias: bool) 
     return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=antialias and down)
 
 
+@register_attack("identity")
 class Identity(Attack):
     """No distortion (MBRS §3.2 "Identity": keeps the decoding ability without attack)."""
 
-    spec_name = "identity"
 
     def __init__(self) -> None:
         super().__init__(None)
@@ -69,6 +70,7 @@ class Identity(Attack):
         return check_batch(x)
 
 
+@register_attack("noise", positional="sigma")
 class GaussianNoise(Attack):
     """Additive white Gaussian noise ``x + sigma * N(0, 1)`` per pixel and channel (paper 003 §2.2).
 
@@ -76,7 +78,6 @@ class GaussianNoise(Attack):
     with an identity gradient.
     """
 
-    spec_name = "noise"
 
     def __init__(self, sigma: Range = 0.05, clip: bool = True, generator: torch.Generator | None = None):
         super().__init__(generator)
@@ -92,6 +93,7 @@ class GaussianNoise(Attack):
         return ste_clamp(y) if self.clip else y
 
 
+@register_attack("blur", positional="sigma")
 class GaussianBlur(Attack):
     """Gaussian low-pass filter (HiDDeN / MBRS "GF", MBRS Table 2 uses sigma = 2; paper 003 §2.2 blurring).
 
@@ -99,7 +101,6 @@ class GaussianBlur(Attack):
     Borders are reflected (replicated for images smaller than the kernel radius), so constants are kept.
     """
 
-    spec_name = "blur"
 
     def __init__(
         self, sigma: Range = 2.0, kernel: int | None = None, generator: torch.Generator | None = None
@@ -118,11 +119,11 @@ class GaussianBlur(Attack):
         return gaussian_blur2d(x, (k, k), (s, s), border_type=border)
 
 
+@register_attack("median", positional="kernel")
 class MedianFilter(Attack):
     """Median filter over a ``kernel x kernel`` window (odd, 3..15), borders reflected (replicated when the
     image is smaller than the radius). Gradient flows to the median pixel of each window."""
 
-    spec_name = "median"
 
     def __init__(self, kernel: int = 3):
         super().__init__(None)
@@ -137,6 +138,7 @@ class MedianFilter(Attack):
         return win.reshape(*win.shape[:4], k * k).median(dim=-1).values
 
 
+@register_attack("resize", positional="scale")
 class Resize(Attack):
     """Rescale by ``scale`` (paper 003 §2.2 random scaling) and, with ``keep_size`` (default), back to the
     original size, so the layer only removes (or, above 1, interpolates) detail.
@@ -146,7 +148,6 @@ class Resize(Attack):
     [0, 1] (bicubic overshoots), identity gradient.
     """
 
-    spec_name = "resize"
 
     def __init__(
         self,
@@ -218,6 +219,7 @@ def _check_fill(fill: Any) -> float:
     return float(check_range("fill", fill, 0.0, 1.0, allow_range=False))
 
 
+@register_attack("crop", positional="ratio")
 class Crop(_Windowed):
     """HiDDeN / MBRS crop: keep a window of area ``ratio`` of the image at a random place, fill the rest
     with ``fill`` (0 black, HiDDeN's zeros; 1 white, MBRS §4.2.2 "pad ... with (255, 255, 255)").
@@ -227,7 +229,6 @@ class Crop(_Windowed):
     closest to ``ratio * H * W`` (exact when the sides allow it).
     """
 
-    spec_name = "crop"
 
     def __init__(
         self,
@@ -246,12 +247,12 @@ class Crop(_Windowed):
         return torch.where(m, x, torch.full_like(x, self.fill))
 
 
+@register_attack("cropresize", positional="ratio")
 class CropResize(_Windowed):
     """A real crop of area ``ratio`` (random place per image) resized back to ``H x W`` (a platform crop +
     rescale). ``ratio`` in (0, 1] or a range; ``aspect`` as in :class:`Crop`; ``interpolation`` for the
     upscaling."""
 
-    spec_name = "cropresize"
 
     def __init__(
         self,
@@ -277,11 +278,11 @@ class CropResize(_Windowed):
         return ste_clamp(_resize(crops, (h, w), self.interpolation, True))
 
 
+@register_attack("cropout", positional="ratio")
 class Cropout(_Windowed):
     """HiDDeN's Cropout (MBRS Table 2: p = 0.3): keep a random window of area ``ratio`` of the marked image,
     take every other pixel from the cover. ``ratio`` in (0, 1] or a range; needs ``cover``."""
 
-    spec_name = "cropout"
     needs_cover = True
 
     def __init__(self, ratio: Range = 0.3, aspect: Range = 1.0, generator: torch.Generator | None = None):
@@ -294,12 +295,12 @@ class Cropout(_Windowed):
         return torch.where(self._mask(x), x, c)
 
 
+@register_attack("dropout", positional="p")
 class Dropout(Attack):
     """HiDDeN's Dropout (MBRS Table 2: p = 0.3): each pixel (all three channels) is taken from the cover with
     probability ``p``, else kept from the marked image. ``p`` in [0, 1] or a range; needs ``cover``.
     ``p = 0`` returns ``x`` exactly, ``p = 1`` the cover."""
 
-    spec_name = "dropout"
     needs_cover = True
 
     def __init__(self, p: Range = 0.3, generator: torch.Generator | None = None):
@@ -315,6 +316,7 @@ class Dropout(Attack):
         return torch.where(from_cover, c, x)
 
 
+@register_attack("brightness-contrast", positional="brightness")
 class BrightnessContrast(Attack):
     """Brightness / contrast change ``y = clamp((x - 0.5) * contrast + 0.5 + brightness, 0, 1)``.
 
@@ -322,7 +324,6 @@ class BrightnessContrast(Attack):
     numbers or ranges; the clamp has an identity gradient.
     """
 
-    spec_name = "brightness-contrast"
 
     def __init__(
         self, brightness: Range = 0.0, contrast: Range = 1.0, generator: torch.Generator | None = None

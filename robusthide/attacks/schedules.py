@@ -33,6 +33,7 @@ from robusthide.attacks.base import (
     format_value,
     layer_spec,
     randint,
+    register_attack,
     straight_through,
     uniform,
 )
@@ -207,6 +208,7 @@ def _check_quality_range(name: str, q: Any) -> tuple[int, int]:
     return int(q[0]), int(q[1])
 
 
+@register_attack("mixup003", positional="quality")
 class JpegMixup(Attack):
     """Paper 003 §2.2, eq. (1) (the equation's symbols were lost in the text; reconstructed from the prose):
     ``I_jpeg = sum_k lambda_k * J_k(I_m, Q_k)`` -- an instance-agnostic mix-up, after Zhang et al.'s mixup, of
@@ -223,7 +225,6 @@ class JpegMixup(Attack):
     ``last_weights`` / ``last_qualities`` hold the last draw. Always applied (the paper keeps JPEG present).
     """
 
-    spec_name = "mixup003"
 
     def __init__(
         self,
@@ -272,6 +273,7 @@ class JpegMixup(Attack):
         return self.mix(x)
 
 
+@register_attack("paper003", positional="quality")
 class Paper003Attack(Attack):
     """Paper 003's attack layer (§2.2): five attacks -- JPEG (the JpegMixup simulator), Gaussian noise,
     Gaussian blur, random scaling, random crop. JPEG is always present: per mini-batch one branch is drawn
@@ -282,7 +284,6 @@ class Paper003Attack(Attack):
     0.5..1 of the area (black fill). ``last_choice`` is the branch name drawn last.
     """
 
-    spec_name = "paper003"
     BRANCHES = ("jpeg", "noise", "blur", "scaling", "crop")
 
     def __init__(

@@ -29,6 +29,7 @@ from robusthide.attacks.base import (
     format_value,
     rand,
     randint,
+    register_attack,
     ste_clamp,
 )
 from robusthide.attacks.simulators import dct
@@ -72,6 +73,7 @@ def _float(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.float64 if x.dtype == torch.float64 else torch.float32)
 
 
+@register_attack("jpegmask", positional="form")
 class JpegMask(JpegSimulator):
     """JPEG-Mask: keep the low-frequency DCT coefficients of every 8x8 block, zero the rest, no quantisation.
 
@@ -86,7 +88,6 @@ class JpegMask(JpegSimulator):
     (it can leave [0, 1] slightly). ``quality`` is accepted (and ignored) so it mixes with the others.
     """
 
-    spec_name = "jpegmask"
 
     def __init__(
         self,
@@ -139,6 +140,13 @@ def jpeg_drop_keep_prob(quality: float, chroma: bool = False) -> torch.Tensor:
     return p.clamp(0.1, 0.9).float()
 
 
+@register_attack("jpegmask-hidden", positional="quality")
+def jpegmask_hidden(**kw) -> JpegMask:
+    """HiDDeN's JPEG-Mask (:class:`JpegMask` with ``form='hidden'``) under its own layer name."""
+    return JpegMask(form="hidden", **kw)
+
+
+@register_attack("jpegdrop", positional="quality")
 class JpegDrop(JpegSimulator):
     """JPEG-Drop (HiDDeN; compared in paper 000 Table 1): each DCT coefficient of each 8x8 block is kept with
     the probability :func:`jpeg_drop_keep_prob` gives for its frequency and zeroed otherwise, a new random
@@ -146,7 +154,6 @@ class JpegDrop(JpegSimulator):
     table; no chroma subsampling by default (as HiDDeN). Linear in ``x`` for a given mask; not clamped.
     """
 
-    spec_name = "jpegdrop"
 
     def __init__(
         self,
@@ -172,6 +179,7 @@ class JpegDrop(JpegSimulator):
             return dct.from_ycbcr_planes(out[0], out[1], h, w, self.subsampling).to(x.dtype)
 
 
+@register_attack("jpegss", positional="quality")
 class JpegSS(JpegSimulator):
     """JPEG-SS: the full JPEG pipeline with a differentiable quantiser (paper 002 §2 "JPEG simulations").
 
@@ -183,7 +191,6 @@ class JpegSS(JpegSimulator):
     large coefficients) -- also available as :class:`JpegSSMbrs`.
     """
 
-    spec_name = "jpegss"
     _roundings = ("shin-song", "mbrs")
 
     def __init__(
@@ -208,10 +215,10 @@ class JpegSS(JpegSimulator):
         return ste_clamp(y).to(x.dtype)
 
 
+@register_attack("jpegss-mbrs", positional="quality")
 class JpegSSMbrs(JpegSS):
     """JPEG-SS with MBRS's quantiser, paper 002 eq. (1): ``x**3 if |x| < 0.5 else x`` (see JpegSS)."""
 
-    spec_name = "jpegss-mbrs"
 
     def __init__(
         self,
@@ -222,6 +229,7 @@ class JpegSSMbrs(JpegSS):
         super().__init__(quality, "mbrs", subsampling, generator)
 
 
+@register_attack("diffjpeg", positional="quality")
 class DiffJPEG(JpegSimulator):
     """A full differentiable JPEG (4:2:0, IJG tables), the closest simulator to a real codec here.
 
@@ -239,7 +247,6 @@ class DiffJPEG(JpegSimulator):
     ``robusthide bench simulators``, docs/results/attacks.md).
     """
 
-    spec_name = "diffjpeg"
 
     def __init__(
         self,
