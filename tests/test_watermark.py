@@ -304,7 +304,7 @@ def test_refinement_sees_the_deployment_path(wm, photos):
 
     img = _sizes(photos)["coffee-2.2MP"].copy()
     img[:400] = 255  # a blown-out sky: the positive half of the mark is clipped there
-    bits = wm._bits_tensor(np.random.default_rng(5).integers(0, 2, wm.n_bits))
+    bits = wm.bits_tensor(np.random.default_rng(5).integers(0, 2, wm.n_bits))
     cover = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
     marked = wm.embed_bits(img, bits[0].numpy().astype(np.uint8), refine=0)
     with torch.no_grad():

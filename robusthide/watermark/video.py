@@ -128,7 +128,7 @@ def _embed_frames(wm, src: Path, tmp: Path, bits: np.ndarray, strength: float, c
                 audio_map[a.index] = out.add_stream_from_template(a)
             except Exception:
                 pass
-        bits_t = wm._bits_tensor(bits)
+        bits_t = wm.bits_tensor(bits)
         residual = None
         for packet in inp.demux():
             if packet.stream.type == "audio" and packet.stream.index in audio_map:
@@ -146,7 +146,7 @@ def _embed_frames(wm, src: Path, tmp: Path, bits: np.ndarray, strength: float, c
                 x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div(255).to(wm.device)
                 with torch.no_grad():
                     if residual is None or not keyframes_only or frame.key_frame:
-                        residual = wm.model.residual(x, bits_t, strength, refine)
+                        residual = wm.frame_residual(x, bits_t, strength, refine)
                     y = (x + strength * residual).clamp(0, 1)
                 marked = (y[0].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
                 mse = float(np.mean((marked.astype(np.float64) - rgb) ** 2))
@@ -190,8 +190,7 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
         _check_video_size(Path(src), cc.width, cc.height)
         for frame in inp.decode(video=0):
             x = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float().div(255)
-            with torch.no_grad():
-                lg = wm.model.decode(x.to(wm.device))[0].float().cpu()
+            lg = wm.frame_logits(x)
             logits_sum = lg if logits_sum is None else logits_sum + lg
             n += 1
             if n >= max_frames:

@@ -92,7 +92,8 @@ class Watermarker:
         return cls(load_model(name_or_path, device), device, schema)
 
     # -- raw bits (research access) ----------------------------------------------------------------------
-    def _bits_tensor(self, bits: Any) -> torch.Tensor:
+    def bits_tensor(self, bits: Any) -> torch.Tensor:
+        """Raw bits (any array-like of N 0/1 values) as the 1 x N float tensor the networks take, checked."""
         b = torch.as_tensor(np.asarray(bits, dtype=np.float32)).flatten()
         if b.numel() != self.n_bits:
             raise RobustHideError(f"this model carries {self.n_bits} raw bits, got {b.numel()}")
@@ -110,11 +111,25 @@ class Watermarker:
             raise RobustHideError(f"refine must be a number of steps >= 0, got {refine!r}")
         fast = _uint8_view(image)
         if fast is not None and self.device.type == "cpu":
-            return self._embed_uint8(fast, image, self._bits_tensor(bits), strength, refine)
+            return self._embed_uint8(fast, image, self.bits_tensor(bits), strength, refine)
         d = to_image_data(image)
         cover = d.rgb.to(self.device, torch.float32)
-        marked = self.model.embed(cover, self._bits_tensor(bits), strength=strength, refine=refine)
+        marked = self.model.embed(cover, self.bits_tensor(bits), strength=strength, refine=refine)
         return from_image_data(d, marked)
+
+    @torch.no_grad()
+    def frame_residual(self, frame: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
+                       refine: int | None = None) -> torch.Tensor:
+        """The full-size luma residual (1 x 1 x H x W, before ``strength``) that marks ``frame`` (1 x 3 x H x W
+        float in [0, 1]) with ``bits`` (:meth:`bits_tensor`): for callers that apply one residual to several
+        images, as the video embedder does between key frames; the image is ``frame + strength * residual``."""
+        return self.model.residual(frame.to(self.device, torch.float32), bits, strength, refine)
+
+    @torch.no_grad()
+    def frame_logits(self, frame: torch.Tensor) -> torch.Tensor:
+        """Bit logits (L, float32, CPU) the decoder reads from ``frame`` (1 x 3 x H x W float in [0, 1]) as it
+        is, without a search: for callers that pool the evidence of several images (a video's frames)."""
+        return self.model.decode(frame.to(self.device, torch.float32))[0].float().cpu()
 
     def _small(self, rgb: np.ndarray) -> torch.Tensor:
         """The S x S antialiased bilinear resize (Pillow's, which torch's antialias mode matches)."""
@@ -309,7 +324,7 @@ class Watermarker:
                     out[i] = self.embed_bits(img, b, strength, refine)
                 else:
                     _check_size(*view[0].shape[:2])
-                    fast.append((i, view, self._bits_tensor(b)))
+                    fast.append((i, view, self.bits_tensor(b)))
             except RobustHideError as e:
                 raise RobustHideError(f"image {i}: {e}") from None
         step = max(1, int(batch_size))
