@@ -70,6 +70,7 @@ from robusthide.attacks.schedules import (
     Sequential,
 )
 from robusthide.attacks.simulators import jpeg as _jpeg  # noqa: F401 -- registers its layers
+from robusthide.codecs.registry import NUMBER_RE, parse_number
 
 #: layer name -> (factory, positional parameter or None): the layers registered with
 #: :func:`robusthide.attacks.base.register_attack` by the modules imported above
@@ -80,7 +81,6 @@ _ALIASES = {"q": "quality"}
 NAMES = ("real", *LAYERS, *SCHEDULES)
 
 _NAME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)")
-_NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
 class _Bad(Exception):
@@ -119,18 +119,9 @@ def _split_weight(item: str) -> tuple[str, float | None]:
     if at < 0:
         return item.strip(), None
     w = item[at + 1 :].strip()
-    if not _NUM_RE.match(w):
+    if not NUMBER_RE.match(w):
         raise _Bad(f"bad weight '@{w}' in '{item.strip()}' (expected a number)")
     return item[:at].strip(), float(w)
-
-
-def _number(s: str) -> int | float | None:
-    if not _NUM_RE.match(s):
-        return None
-    try:
-        return int(s)
-    except ValueError:
-        return float(s)
 
 
 def parse_value(s: str) -> Any:
@@ -143,12 +134,12 @@ def parse_value(s: str) -> Any:
         return low == "true"
     if low == "none":
         return None
-    n = _number(s)
+    n = parse_number(s)
     if n is not None:
         return n
     if ".." in s:
         lo, _, hi = s.partition("..")
-        a, b = _number(lo.strip()), _number(hi.strip())
+        a, b = parse_number(lo.strip()), parse_number(hi.strip())
         if a is None or b is None:
             raise _Bad(f"bad range '{s}' (expected NUMBER..NUMBER)")
         return (a, b)

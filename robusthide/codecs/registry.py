@@ -7,6 +7,7 @@ Grammar: ``SPEC := STEP ('|' STEP)*``, ``STEP := NAME [':' ARG (',' ARG)*]``,
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,21 @@ def register_codec(name: str, positional: str | None = None) -> Callable[[type],
         return cls
 
     return deco
+
+
+#: A decimal number as every spec grammar writes it: codec specs' lists in attack lists
+#: (:mod:`robusthide.evaluation.attacks_grammar`) and attack-layer parameters (:mod:`robusthide.attacks.config`).
+NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def parse_number(s: str) -> int | float | None:
+    """``s`` as an int when it is one, else a float; None when it is not a decimal number (:data:`NUMBER_RE`)."""
+    if not NUMBER_RE.match(s):
+        return None
+    try:
+        return int(s)
+    except ValueError:
+        return float(s)
 
 
 def _name_ok(name: str) -> bool:

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from robusthide.codecs.base import CodecError
+from robusthide.codecs.registry import NUMBER_RE, parse_number
 
 IDENTITY = "identity"
 
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _NAME = re.compile(r"^[a-z0-9_][a-z0-9_.-]*$")
 
 
@@ -62,13 +62,6 @@ class Attack:
 
     def __str__(self) -> str:
         return self.spec
-
-
-def _num(v: str) -> int | float:
-    try:
-        return int(v)
-    except ValueError:
-        return float(v)
 
 
 def _parse_step(step: str, group: str) -> tuple[str, list[tuple[str | None, list[str]]]]:
@@ -102,7 +95,7 @@ def _parse_step(step: str, group: str) -> tuple[str, list[tuple[str | None, list
         elif i == 0:
             args.append((None, [tok]))
         else:
-            if not _NUMBER.match(tok):
+            if not NUMBER_RE.match(tok):
                 raise CodecError(f"attack '{group}': bare value '{tok}' after a comma is not a number "
                                  "(a bare number continues the previous key's sweep; else use key=value)")
             args[-1][1].append(tok)
@@ -161,7 +154,7 @@ def _expand_group(group: str) -> list[Attack]:
         si = ai = -1
         for s in range(len(steps) - 1, -1, -1):
             for a, (_, vals) in enumerate(steps[s][1]):
-                if _NUMBER.match(vals[0]):
+                if NUMBER_RE.match(vals[0]):
                     si, ai = s, a
                     break
             if si >= 0:
@@ -185,7 +178,7 @@ def _expand_group(group: str) -> list[Attack]:
     template = render("{}")
     out = []
     for v in vals:
-        value: Any = _num(v) if _NUMBER.match(v) else None
+        value: Any = parse_number(v)
         out.append(Attack(render(v), family, param, value, template))
     return out
 
