@@ -150,3 +150,19 @@ def test_geometry_curves_write_their_tables_and_plot(tmp_path, photo):
     paths = curves.write_curves(res, tmp_path / "geo")
     assert "| 45 | `rotate:45` |" in (tmp_path / "geo.md").read_text()
     assert (tmp_path / "geo.png").stat().st_size > 1000 and set(paths) == {"md", "json", "png"}
+
+
+def test_evaluate_geometry_command_writes_the_curves(tmp_path, photo_dir, capsys):
+    import json
+
+    from robusthide.cli.main import main
+
+    out = tmp_path / "curves"
+    assert main(["evaluate-geometry", "default", "--data", str(photo_dir), "--n", "2", "--size", "96",
+                 "--curves", "scale", "--out", str(out), "--no-progress", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    c = doc["result"]["curves"]["scale"]
+    assert c["specs"] == ["resize:0.25", "resize:0.5", "resize:0.75", "resize:1.5", "resize:2", "resize:4"]
+    assert c["msg_exact"][-1] == 1.0  # the default model reads its message after an upscale and back
+    assert "--curves scale" in doc["result"]["command"] and (tmp_path / "curves.png").exists()
+    assert main(["evaluate-geometry", "default", "--data", str(photo_dir), "--curves", "spin"]) == 2

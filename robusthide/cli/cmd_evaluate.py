@@ -172,13 +172,17 @@ def _sweep(a: argparse.Namespace) -> int:
     res = strength_sweep(method, images, attacks, strengths, seed=a.seed, batch=a.batch,
                          progress=not a.no_progress)
     res["command"] = _command("evaluate-sweep", a)
-    paths = write_sweep(res, out)
+    return _report(a, res, write_sweep(res, out), sweep_markdown)
+
+
+def _report(a: argparse.Namespace, res: dict[str, Any], paths: dict[str, str], markdown: Any) -> int:
+    """Print a written result: JSON with ``--json``, else its markdown and the files written."""
     if a.json:
         from robusthide.evaluation.matrix import _jsonable
 
         print(json.dumps({"result": _jsonable(res), "files": paths}, indent=1))
     else:
-        sys.stdout.write(sweep_markdown(res) + "\n")
+        sys.stdout.write(markdown(res) + "\n")
         print("wrote " + ", ".join(paths.values()))
     return 0
 
@@ -198,15 +202,7 @@ def _curves(a: argparse.Namespace) -> int:
     res = geometry_curves(method, images, fams, seed=a.seed, progress=not a.no_progress, search=a.search)
     res["command"] = _command("evaluate-geometry", a) + (f" --curves {a.curves}" if a.curves != ",".join(CURVES)
                                                          else "")
-    paths = write_curves(res, out)
-    if a.json:
-        from robusthide.evaluation.matrix import _jsonable
-
-        print(json.dumps({"result": _jsonable(res), "files": paths}, indent=1))
-    else:
-        sys.stdout.write(curves_markdown(res) + "\n")
-        print("wrote " + ", ".join(paths.values()))
-    return 0
+    return _report(a, res, write_curves(res, out), curves_markdown)
 
 
 #: where ``robusthide reproduce`` reads photos, trains and writes by default
