@@ -1,4 +1,9 @@
-"""Blind re-synchronisation after a centred crop (this project's design, not from a paper).
+"""Blind re-synchronisation: the searches extraction runs before decoding (this project's design).
+
+Two searches: ``crop`` (below) for the whole-image models, and ``geometry`` for the periodic ``geo`` models
+(:mod:`robusthide.nets.geo`): mirror x per-axis side fractions x every cyclic shift of the tile
+(:func:`geometry_views`, :func:`search_logits`; docs/geometry.md). Both pay for their hypotheses in the
+p-value (:func:`decode_search`).
 
 The decoder reads a fixed S x S resize of the whole image. A platform that crops the centre of a photo
 and resizes it back (a zoom) moves every part of the mark: after a crop keeping 96 % of the area the
