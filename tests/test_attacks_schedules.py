@@ -64,10 +64,15 @@ def test_per_batch_choice_mbrs_setup_and_determinism():
     assert PerBatchChoice([Identity(), Identity()]).probs == [0.5, 0.5]
 
 
-@pytest.mark.parametrize("bad", [[0.5, 0.6, 0.1], [0.5, 0.5], [-0.1, 0.6, 0.5], [float("nan"), 0.5, 0.5]])
+@pytest.mark.parametrize("bad", [[0.5, 0.5], [-0.1, 0.6, 0.5], [float("nan"), 0.5, 0.5], [0, 0, 0]])
 def test_choice_bad_probabilities(bad):
     with pytest.raises(AttackError):
         PerBatchChoice([Identity(), Identity(), Identity()], bad)
+
+
+def test_choice_weights_are_relative():
+    c = PerBatchChoice([Identity(), Identity(), Identity()], [1, 4, 3])
+    assert c.probs == [0.125, 0.5, 0.375] and c.weights == [1.0, 4.0, 3.0]
 
 
 def test_schedules_need_modules():
@@ -198,3 +203,48 @@ def test_noise_in_a_schedule_uses_the_schedule_generator_independently():
     b = PerBatchChoice([GaussianNoise(0.1, generator=gen(1)), Identity()], generator=gen(2))
     for _ in range(5):
         assert torch.equal(a(x), b(x))
+
+
+def test_choice_slices_draw_per_slice_and_replay():
+    from robusthide.attacks import build_attack
+
+    a = build_attack("choice(identity@1, blur(1)@1, uint8@2, slices=4)", seed=3)
+    b = build_attack(a.spec(), seed=3)
+    x = torch.rand(8, 3, 16, 16, generator=gen(0))
+    for _ in range(5):
+        assert torch.equal(a(x), b(x)) and a.last_choices == b.last_choices and len(a.last_choices) == 4
+    assert a.spec() == "choice(identity@1,blur(sigma=1)@1,uint8@2,slices=4)"
+
+
+def test_maybe_and_from_step():
+    from robusthide.attacks import build_attack
+    from robusthide.attacks.schedules import FromStep, Maybe
+
+    m = build_attack("maybe(uint8, p=0.25)", seed=0)
+    assert isinstance(m, Maybe) and m.spec() == "maybe(uint8,p=0.25)"
+    x = torch.rand(2, 3, 8, 8, generator=gen(1)) * 0.5
+    applied = 0
+    for _ in range(400):
+        y = m(x)
+        applied += m.last_applied
+        assert torch.equal(y, (x * 255).round() / 255 if m.last_applied else x)
+    assert 70 < applied < 130  # about a quarter
+    c = build_attack({"choice": ["identity", {"spec": "uint8", "from_step": 5}]})
+    assert isinstance(c.layers[1], FromStep) and c.for_step(4).layers[0] is c.layers[0]
+    assert len(c.for_step(4).layers) == 1 and c.for_step(5) is c
+
+
+def test_layers_the_trainer_uses():
+    from robusthide.attacks import build_attack
+
+    x = torch.rand(4, 3, 64, 64, generator=gen(2), requires_grad=True)
+    zero = build_attack("real(jpeg:q=50..50;grad=zero)", seed=0)
+    ident = build_attack("real(jpeg:q=50..50)", seed=0)
+    assert torch.equal(zero(x), ident(x)) and not zero(x).requires_grad and ident(x).requires_grad
+    r = build_attack("resize(0.5, between=real(jpeg:q=50))")
+    assert r(x).shape == x.shape and r.spec() == "resize(between=real(jpeg:q=50))"
+    one = build_attack("cropresize(0.5, per_image=false)", seed=1)
+    y = one(x)
+    assert len(set(one.last_windows)) == 1 and y.shape == x.shape
+    geo = build_attack("geometry(area=0.5..1, inplace=true, angle=0)", seed=1)
+    assert geo(x).shape == x.shape and bool(geo.last_params.inplace)

@@ -83,14 +83,15 @@ def _weights(path: Path, meta_change: dict | None = None, kwargs_change: dict | 
     with safe_open(str(src), "pt") as f:
         meta = dict(f.metadata())
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    kw = json.loads(meta["kwargs"])
+    key = "config" if meta.get("format") == "robusthide/2" else "kwargs"  # robusthide/1 wrote 'kwargs'
+    kw = json.loads(meta[key])
     for k, v in (kwargs_change or {}).items():
         d = kw
         *parents, last = k.split(".")
         for q in parents:
             d = d.setdefault(q, {})
         d[last] = v
-    meta["kwargs"] = raw_kwargs if raw_kwargs is not None else json.dumps(kw)
+    meta[key] = raw_kwargs if raw_kwargs is not None else json.dumps(kw)
     meta.update(meta_change or {})
     if drop_tensor:
         tensors.pop(sorted(tensors)[0])

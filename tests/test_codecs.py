@@ -234,7 +234,7 @@ BANDS = {
     "jpeg2000:x1000=500": (42, 65), "jpeg2000:x1000=100": (28, 45),
     "jpeg2000:ratio=20": (25, 40), "jpeg2000:psnr=35": (33.5, 36.5),
     "webp:q=50": (28, 38), "avif:q=50": (28, 40), "jxl:d=2": (30, 38),
-    "mpeg4": (32, 40), "xvid": (32, 40), "h264": (27, 38), "h265": (26, 36), "vp9": (28, 42),
+    "mpeg4": (32, 40), "xvid-opencv": (32, 40), "h264": (27, 38), "h265": (26, 36), "vp9": (28, 42),
     "av1": (27, 38), "resize:0.5": (26, 40),
 }
 
@@ -251,7 +251,7 @@ def test_psnr_in_plausible_band(spec):
 
 # -- video --------------------------------------------------------------------------------------------------
 
-VIDEO_SPECS = ["mpeg4", "mpeg4:container=avi", "xvid", "h264:preset=ultrafast", "h265:preset=ultrafast",
+VIDEO_SPECS = ["mpeg4", "mpeg4:container=avi", "xvid-opencv", "h264:preset=ultrafast", "h265:preset=ultrafast",
                "vp9:preset=8", "av1:preset=12"]
 
 
@@ -299,10 +299,10 @@ def test_video_frames_mode_codes_each_image_alone():
     assert sum(frames.nbytes) > sum(clip.nbytes)  # three containers, no inter-frame prediction
 
 
-def test_xvid_stream_carries_the_xvid_fourcc():
+def test_xvid_opencv_stream_carries_the_xvid_fourcc():
     import av
 
-    codec = get_codec("xvid")
+    codec = get_codec("xvid-opencv")
     clip = codec.encode_clip(fixtures(64))
     assert clip[:4] == b"RIFF" and clip[8:12] == b"AVI "
     assert b"XVID" in clip[:4096]
@@ -324,7 +324,7 @@ def test_mpeg4_default_mimics_opencv_writer():
     assert abs(sum(default.nbytes) - sum(q3.nbytes)) < 0.15 * sum(q3.nbytes)
 
 
-def test_xvid_default_is_close_to_opencv_videowriter(tmp_path):
+def test_xvid_opencv_default_is_close_to_opencv_videowriter(tmp_path):
     """Paper 000 wrote clips with cv2.VideoWriter('XVID', 30 fps) and no bitrate: our default is close."""
     cv2 = pytest.importorskip("cv2")
     batch = fixtures(128)
@@ -343,7 +343,7 @@ def test_xvid_default_is_close_to_opencv_videowriter(tmp_path):
             break
         dec.append(f[..., ::-1])
     assert len(dec) == 3
-    ours = get_codec("xvid")(batch)
+    ours = get_codec("xvid-opencv")(batch)
     size_cv = (tmp_path / "clip.avi").stat().st_size
     assert abs(sum(ours.nbytes) - size_cv) < 0.1 * size_cv
     for i in range(3):
@@ -457,7 +457,7 @@ def test_resize_is_down_then_up():
     ("h264:crf=20,bitrate=1M", r"at most one"),
     ("h264:q=5", r"h264 has no q="),
     ("mpeg4:crf=20", r"mpeg4 has no crf="),
-    ("xvid:container=mp4", r"container must be"),
+    ("xvid-opencv:container=mp4", r"container must be"),
     ("vp9:bitrate=fast", r"bitrate must look like"),
     ("h264:mode=movie", r"mode must be clip or frames"),
     ("resize:0", r"scale must be"),

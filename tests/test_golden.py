@@ -64,13 +64,33 @@ def test_imagehide_round_trip_numbers(photos, fixture_256, one_thread):
     from robusthide.imagehiding import ImageHider
     from robusthide.metrics import psnr
 
-    h = ImageHider.from_pretrained()
+    h = ImageHider.from_pretrained("imagehide-003")  # paper 003's networks (the default is imagehide-hinet)
     assert h.size == 64
     secret = np.ascontiguousarray(photos["coffee"][100:164, 200:264])  # at the working size: no resize
     container = h.hide(fixture_256, [secret])
     revealed = h.reveal(container)[0]
     assert round(float(psnr(fixture_256, container)), 2) == 21.08
     assert round(float(psnr(secret, revealed)), 2) == 13.41
+
+
+def test_imagehide_default_round_trip_numbers(photos, one_thread):
+    """The default image-hiding model (imagehide-hinet) at its size and at the cover's own size."""
+    from robusthide.imagehiding import ImageHider
+    from robusthide.metrics import psnr
+
+    h = ImageHider.from_pretrained()
+    assert (h.meta.get("name"), h.size, h.n_secrets, h.any_size) == ("imagehide-hinet", 128, 1, True)
+    cover = np.ascontiguousarray(photos["astronaut"][128:256, 128:256])
+    secret = np.ascontiguousarray(photos["coffee"][100:228, 200:328])
+    container = h.hide(cover, [secret])
+    assert (round(float(psnr(cover, container)), 2), round(float(psnr(secret, h.reveal(container)[0])), 2)) == (
+        43.39, 28.04)
+    big = np.ascontiguousarray(photos["astronaut"][::2, ::2][:, :255])  # odd width: padded, then cropped back
+    big_secret = np.ascontiguousarray(photos["coffee"][:256, 100:355])
+    container = h.hide(big, [big_secret])
+    revealed = h.reveal(container)[0]
+    assert container.shape == revealed.shape == big.shape
+    assert (round(float(psnr(big, container)), 2), round(float(psnr(big_secret, revealed)), 2)) == (39.76, 26.5)
 
 
 def test_latent_round_trip_numbers(photos, one_thread):

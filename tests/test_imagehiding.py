@@ -243,8 +243,14 @@ def test_export_and_load_errors(tmp_path, photo_dir):
     ImageHideTrainer(cfg, device="cpu", progress=False).run(max_steps=1)
     out = export_model(tmp_path / "runs" / "run", tmp_path / "m.safetensors", name="tiny")
     net, meta = load_model(out)
-    assert meta["format"] == FORMAT and json.loads(meta["arch"])["size"] == 32 and meta["step"] == "1"
+    assert meta["format"] == "robusthide/2" and meta["family"] == "imagehide" and meta["step"] == "1"
+    assert json.loads(meta["config"])["size"] == 32 and meta["name"] == "tiny"
     assert not any(k.startswith(("D.", "optim")) for k in load_file(str(out)))
+    # a file of the first export format (robusthide-imagehide/1) still loads, to the same network
+    legacy = tmp_path / "legacy.safetensors"
+    save_file(load_file(str(out)), str(legacy), metadata={"format": FORMAT, "arch": json.dumps(net.arch), "step": "1"})
+    old, _ = load_model(legacy)
+    assert all(torch.equal(a, b) for a, b in zip(old.state_dict().values(), net.state_dict().values()))
     with pytest.raises(RobustHideError, match=r"\.safetensors"):
         export_model(tmp_path / "runs" / "run", tmp_path / "m.pt")
     other = tmp_path / "other.safetensors"
@@ -349,7 +355,7 @@ def test_cli_bad_input_one_line_errors(tmp_path, photos, capsys):
 
 def test_shipped_model_cli_round_trip(tmp_path, photos):
     """The shipped imagehide-003 (docs/results/imagehide-003.md): hide a fixture photo in another, save the
-    container as JPEG 90, reveal it by the default model name; the revealed secret resembles the secret far
+    container as JPEG 90, reveal it by the model's name; the revealed secret resembles the secret far
     more than it resembles an unrelated image."""
     from robusthide.metrics import psnr
 
@@ -357,18 +363,42 @@ def test_shipped_model_cli_round_trip(tmp_path, photos):
     Image.fromarray(photos["astronaut"]).save(cover)
     Image.fromarray(photos["coffee"]).save(secret)
     out = tmp_path / "container.jpg"
-    assert cli(["hide-image", str(cover), str(secret), "-o", str(out), "--quality", "90"]) == 0
+    m = ["--model", "imagehide-003"]
+    assert cli(["hide-image", str(cover), str(secret), "-o", str(out), "--quality", "90", *m]) == 0
     container = np.asarray(Image.open(out).convert("RGB"))
     assert container.shape == photos["astronaut"].shape
     assert psnr(container, photos["astronaut"]) > 20.0
-    assert cli(["reveal-image", str(out), "-o", str(tmp_path / "rev")]) == 0
+    assert cli(["reveal-image", str(out), "-o", str(tmp_path / "rev"), *m]) == 0
     revealed = np.asarray(Image.open(tmp_path / "rev" / "secret_1.png").convert("RGB"))
-    size = ImageHider.from_pretrained().size
+    size = ImageHider.from_pretrained("imagehide-003").size
     assert revealed.shape == (size, size, 3)
     small = lambda a: np.asarray(Image.fromarray(a).resize((size, size), Image.BICUBIC))  # noqa: E731
     p_secret, p_other = psnr(revealed, small(photos["coffee"])), psnr(revealed, small(photos["chelsea"]))
     print(f"container {psnr(container, photos['astronaut']):.2f} dB, revealed {p_secret:.2f} dB, other {p_other:.2f}")
     assert p_secret > 13.0 and p_secret > p_other + 2.0
+
+
+def test_default_models_cli_round_trip_for_one_and_two_secrets(tmp_path, photos):
+    """``hide-image`` / ``reveal-image`` without ``--model`` pick the shipped invertible model for the number
+    of secrets; the PNG container keeps the cover's size and the revealed secrets come back at that size."""
+    from robusthide.metrics import psnr
+
+    paths = {}
+    for k in ("astronaut", "coffee", "chelsea"):
+        paths[k] = tmp_path / f"{k}.png"
+        Image.fromarray(np.ascontiguousarray(photos[k][:256, :320])).save(paths[k])
+    fit = {k: np.ascontiguousarray(photos[k][:256, :320]) for k in paths}
+    for secrets in (["coffee"], ["coffee", "chelsea"]):
+        out, rev = tmp_path / f"c{len(secrets)}.png", tmp_path / f"rev{len(secrets)}"
+        assert cli(["hide-image", str(paths["astronaut"]), *[str(paths[s]) for s in secrets], "-o", str(out)]) == 0
+        container = np.asarray(Image.open(out).convert("RGB"))
+        assert container.shape == (256, 320, 3) and psnr(container, fit["astronaut"]) > 33.0
+        assert cli(["reveal-image", str(out), "-o", str(rev), "--secrets", str(len(secrets))]) == 0
+        for i, s in enumerate(secrets, 1):
+            got = np.asarray(Image.open(rev / f"secret_{i}.png").convert("RGB"))
+            other = "chelsea" if s == "coffee" else "coffee"
+            assert got.shape == (256, 320, 3) and psnr(got, fit[s]) > 22.0
+            assert psnr(got, fit[s]) > psnr(got, fit[other]) + 5
 
 
 # -- paper 003 Table 2 ablations -------------------------------------------------------------------------

@@ -241,7 +241,9 @@ def test_export_sets_the_mask_floor(tmp_path, photo_dir):
     aware = load_model(export_run(tmp_path / "t", tmp_path / "codecs.safetensors", refine_steps=5,
                                   refine_codecs="h264:crf=28; webp:q=50"))
     assert aware.refine_cfg["codecs"] == ["h264:crf=28", "webp:q=50"] and boosted.refine_cfg["codecs"] == []
-    assert [c.spec for c in aware.refine_codecs] == ["h264:crf=28", "webp:q=50"]
+    from robusthide.watermark.refine import RefineConfig
+
+    assert [c.spec for c in RefineConfig.from_dict(aware.refine_cfg).real_codecs()] == ["h264:crf=28", "webp:q=50"]
     with pytest.raises(RobustHideError, match=r"need refine_steps > 0"):
         export_run(tmp_path / "t", tmp_path / "bad.safetensors", refine_codecs="webp:q=50")
     with pytest.raises(RobustHideError, match=r"unknown codec 'h263'"):

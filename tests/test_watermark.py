@@ -212,8 +212,14 @@ def test_ngd_refinement_concentrates_the_change(wm, photos):
         e = np.sort(((refined - fast)[..., 0] ** 2).ravel())[::-1]
         share[opt] = e[: e.size // 10].sum() / e.sum()  # energy share of the 10 % most changed pixels
     assert share["ngd"] > 1.5 * share["adam"], share
-    with pytest.raises(ValueError, match="refine optimizer must be one of"):
-        type(wm.model)(wm.model.encoder, wm.model.decoder, refine={"optimizer": "sgd"})
+    from robusthide.watermark.refine import RefineConfig
+
+    with pytest.raises(RobustHideError, match="refine optimizer must be one of"):
+        RefineConfig(optimizer="sgd")
+    with pytest.raises(RobustHideError, match=r"unknown refine keys \['stpes'\]"):
+        RefineConfig.from_dict({"stpes": 3})
+    assert RefineConfig.from_dict({"steps": 3, "codecs": ["webp:q=50"]}).to_dict() == {
+        **RefineConfig().to_dict(), "steps": 3, "codecs": ["webp:q=50"]}
 
 
 def test_refine_boost_raises_the_strength_only_where_bits_fail(photos):
@@ -256,8 +262,10 @@ def test_refine_codecs_make_the_bits_survive_the_real_codec(photos):
 
     plain, aware, boosted = errors([], 0), errors(["h264:crf=30"], 0), errors(["h264:crf=30"], 3)
     assert plain >= 4 and aware <= plain // 2 and boosted == 0, (plain, aware, boosted)
+    from robusthide.watermark.refine import RefineConfig
+
     with pytest.raises(CodecError, match=r"bad codec spec 'h264:crf': crf must be an integer"):
-        type(wm.model)(wm.model.encoder, wm.model.decoder, refine={"codecs": ["h264:crf"]})
+        RefineConfig(steps=1, codecs=("h264:crf",)).real_codecs()
 
 
 def test_jnd_cap_bounds_the_mark_in_flat_areas(wm):
@@ -300,7 +308,7 @@ def test_refinement_sees_the_deployment_path(wm, photos):
     """With the full-size cover at hand the refinement optimises through ``deployment_view`` (upsampling,
     clipping, 8-bit rounding, the decoder's resize): that view is what the decoder reads from the saved
     uint8 image, also for a cover whose highlights clip the mark."""
-    from robusthide.nets.watermark_model import deployment_view
+    from robusthide.watermark.refine import deployment_view
 
     img = _sizes(photos)["coffee-2.2MP"].copy()
     img[:400] = 255  # a blown-out sky: the positive half of the mark is clipped there
@@ -308,7 +316,7 @@ def test_refinement_sees_the_deployment_path(wm, photos):
     cover = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
     marked = wm.embed_bits(img, bits[0].numpy().astype(np.uint8), refine=0)
     with torch.no_grad():
-        res = wm.model.small_residual(wm._small(img), bits, refine=0)
+        res = wm.small_residual(wm._small(img), bits, refine=0)
         seen = deployment_view(cover, wm.model.size)(res)
     real = wm._small(marked)
     assert float((seen - real).abs().mean()) < 0.4 / 255 and float((seen - real).abs().max()) < 1.5 / 255

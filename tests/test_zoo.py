@@ -51,7 +51,7 @@ def test_from_pretrained_of_every_family():
     from robusthide.imagehiding.api import SHIPPED
 
     assert Watermarker.from_pretrained("lean128").n_bits == 128
-    assert ImageHider.from_pretrained().size == 64 and list(SHIPPED) == names("imagehide")
+    assert ImageHider.from_pretrained().size == 128 and list(SHIPPED) == names("imagehide")
     with pytest.raises(RobustHideError, match="is a watermark model, not an imagehide model"):
         ImageHider.from_pretrained("default")
     with pytest.raises(RobustHideError, match="is an imagehide model, not a watermark model"):
@@ -75,6 +75,7 @@ def test_cli_models_lists_every_family(capsys):
     listed = {ln.split()[0]: ln.split()[1] for ln in out[1:-1]}
     assert listed == {n: e["family"] for n, e in PRETRAINED.items()}
     assert main(["models", "--family", "imagehide", "--json"]) == 0
-    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == ["imagehide-003"]
+    listed_imagehide = [r["name"] for r in json.loads(capsys.readouterr().out)]
+    assert listed_imagehide == ["imagehide-hinet", "imagehide-hinet2", "imagehide-003"]
     assert main(["models", "--card", "latent-fnns-decoder"]) == 0
     assert capsys.readouterr().out.startswith("# Model card: `latent-fnns-decoder`")

@@ -4,14 +4,17 @@
   (paper 000 §3.3);
 * :mod:`~robusthide.attacks.simulators` -- differentiable JPEG simulators (JPEG-Mask, JPEG-Drop, JPEG-SS,
   DiffJPEG);
-* :mod:`~robusthide.attacks.distortions` -- noise, blur, median, resize, crop, cropout, dropout, brightness;
-* :mod:`~robusthide.attacks.schedules` -- MBRS per-batch choice, paper 000 batch slices, composition,
-  paper 003's JPEG mix-up and attack layer, random-quality real codecs;
+* :mod:`~robusthide.attacks.distortions` -- 8-bit rounding, noise, blur, median, resize, crop, cropout, dropout,
+  brightness;
+* :mod:`~robusthide.attacks.geometric` -- crops anywhere, aspect cuts, rotations (``geometry``);
+* :mod:`~robusthide.attacks.schedules` -- MBRS per-batch choice (per slice too: paper 000's mixed training),
+  batch slices, composition, maybe, step curriculum (``from_step``), paper 003's JPEG mix-up and attack
+  layer, random-quality real codecs;
 * :mod:`~robusthide.attacks.config` -- :func:`build_attack` from spec strings / dicts / YAML
   (docs/attacks.md).
 """
 
-from robusthide.attacks.base import Attack, AttackError, straight_through
+from robusthide.attacks.base import Attack, AttackError, set_generator, straight_through
 from robusthide.attacks.config import attack_spec, build_attack
 from robusthide.attacks.distortions import (
     BrightnessContrast,
@@ -24,11 +27,15 @@ from robusthide.attacks.distortions import (
     Identity,
     MedianFilter,
     Resize,
+    Uint8,
 )
+from robusthide.attacks.geometric import RandomGeometry
 from robusthide.attacks.pseudo import PseudoDifferentiable
 from robusthide.attacks.schedules import (
     BatchSlices,
+    FromStep,
     JpegMixup,
+    Maybe,
     Paper003Attack,
     PerBatchChoice,
     RandomQuality,
@@ -47,6 +54,7 @@ __all__ = [
     "Cropout",
     "DiffJPEG",
     "Dropout",
+    "FromStep",
     "GaussianBlur",
     "GaussianNoise",
     "Identity",
@@ -56,15 +64,19 @@ __all__ = [
     "JpegSS",
     "JpegSSMbrs",
     "JpegSimulator",
+    "Maybe",
     "MedianFilter",
     "Paper003Attack",
     "PerBatchChoice",
     "PseudoDifferentiable",
+    "RandomGeometry",
     "RandomQuality",
     "Resize",
     "Sequential",
+    "Uint8",
     "attack_spec",
     "build_attack",
+    "set_generator",
     "slice_sizes",
     "straight_through",
 ]

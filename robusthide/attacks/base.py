@@ -176,7 +176,10 @@ def need_cover(x: torch.Tensor, cover: torch.Tensor | None, who: str) -> torch.T
 
 
 def format_value(v: Any) -> str:
-    """A parameter value in the spec grammar: ranges as ``lo..hi``, lists joined by ``+``."""
+    """A parameter value in the spec grammar: ranges as ``lo..hi``, lists joined by ``+``, a layer as its
+    spec."""
+    if isinstance(v, nn.Module):
+        return layer_spec(v)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, tuple) and len(v) == 2 and all(isinstance(a, (int, float)) for a in v):
@@ -231,6 +234,8 @@ class Attack(nn.Module):
     spec_name: str = ""
     #: whether forward needs ``cover``
     needs_cover: bool = False
+    #: constructor parameters that take an attack layer (a nested spec in the config grammar)
+    layer_params: tuple[str, ...] = ()
 
     def __init__(self, generator: torch.Generator | None = None):
         super().__init__()
@@ -269,3 +274,13 @@ def apply_layer(layer: Any, x: torch.Tensor, cover: torch.Tensor | None) -> torc
 def layer_spec(layer: Any) -> str:
     """The spec of an attack layer (or the class name of a foreign module)."""
     return layer.spec() if isinstance(layer, Attack) else type(layer).__name__
+
+
+def set_generator(layer: nn.Module, generator: torch.Generator | None) -> None:
+    """Make every random layer inside ``layer`` (itself included) draw from ``generator``: one stream for the
+    whole tree, drawn in the order the layers run. The trainer calls it once per step with the step's
+    generator, so a run is a pure function of (seed, step) and resumes exactly."""
+    check_generator(generator)
+    for m in layer.modules():
+        if hasattr(m, "generator"):
+            m.generator = generator

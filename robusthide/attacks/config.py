@@ -17,10 +17,12 @@ String grammar (whitespace around tokens is ignored)::
             | true | false | none
 
 Items are split at commas outside parentheses, so a codec spec's commas stay inside ``real(...)``.
-``choice``: weights are probabilities (MBRS, one layer per mini-batch); ``slices``: fractions of the batch
-(paper 000); all items weighted or none (uniform); weights must sum to 1. ``real(SPEC)`` with one integer
-range ``key=lo..hi`` in SPEC is :class:`~robusthide.attacks.schedules.RandomQuality` (a new quality per
-batch).
+``choice``: relative weights (normalised; MBRS, one layer per mini-batch, or per slice with the option
+``slices=N``: ``choice(a@1, b@4, slices=4)``); ``slices``: fractions of the batch (paper 000), which must sum
+to 1; all items weighted or none (uniform). ``real(SPEC)`` with one integer range ``key=lo..hi`` in SPEC is
+:class:`~robusthide.attacks.schedules.RandomQuality` (a new quality per batch); ``real(SPEC;grad=zero)``
+passes no gradient (MBRS's real JPEG). Layers that take a layer (``resize(0.5, between=real(jpeg:q=50))``,
+``maybe(LAYER, p=0.5)``, ``from_step(LAYER, step=1200)``) read it as a nested spec.
 
 Examples::
 
@@ -36,7 +38,9 @@ dropout p, brightness-contrast brightness, jpegmask form, the other JPEG layers 
 
 Dict / YAML form: a layer is ``{layer: NAME, PARAM: VALUE, ...}`` (``codec: SPEC`` for real; lists of two
 numbers are ranges); a schedule is ``{choice: [ITEMS]}``, ``{slices: [ITEMS]}`` or ``{seq: [ITEMS]}``; an item
-is a dict or a spec string, weighted by ``p`` (or ``fraction`` / ``weight``); a top-level list is a ``seq``;
+is a dict or a spec string (or ``{spec: STRING}``), weighted by ``p`` (or ``fraction`` / ``weight``; only
+these two for layers with a ``p`` parameter, dropout and maybe), joining a choice at a training step with
+``from_step: K``; ``{choice: [...], slices: N}`` sets the option; a top-level list is a ``seq``;
 an optional top-level ``seed`` seeds every layer's generator. Example::
 
     choice:
@@ -61,6 +65,7 @@ from torch import nn
 
 from robusthide import RobustHideError
 from robusthide.attacks import distortions as _distortions  # noqa: F401 -- registers its layers
+from robusthide.attacks import geometric as _geometric  # noqa: F401 -- registers its layers
 from robusthide.attacks.base import ATTACKS, AttackError
 from robusthide.attacks.pseudo import PseudoDifferentiable
 from robusthide.attacks.schedules import (
@@ -178,7 +183,10 @@ def _parse_item(text: str) -> tuple[str, str | None, float | None]:
     return name, body, weight
 
 
-def _layer_kwargs(name: str, body: str | None, positional: str | None) -> dict[str, Any]:
+def _layer_kwargs(name: str, body: str | None, positional: str | None,
+                  raw: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The ``key=value`` parameters of ``name(BODY)``; values of the keys in ``raw`` (parameters that take a
+    layer) stay spec text."""
     kwargs: dict[str, Any] = {}
     if body is None or not body.strip():
         return kwargs
@@ -187,6 +195,8 @@ def _layer_kwargs(name: str, body: str | None, positional: str | None) -> dict[s
         if not arg:
             raise _Bad(f"empty parameter in '{name}({body})'")
         key, eq, val = arg.partition("=")
+        if eq and "(" in key and positional in raw:  # a nested layer spec with '=' inside: a bare value
+            eq = ""
         if eq:
             key = key.strip().lower().replace("-", "_")
             if not re.match(r"^[a-z_][a-z0-9_]*$", key):
@@ -198,8 +208,20 @@ def _layer_kwargs(name: str, body: str | None, positional: str | None) -> dict[s
         key = _ALIASES.get(key, key)
         if key in kwargs:
             raise _Bad(f"parameter '{key}' given twice in '{name}({body})'")
-        kwargs[key] = parse_value(val)
+        kwargs[key] = val.strip() if key in raw else parse_value(val)
     return kwargs
+
+
+#: options a schedule takes besides its items (``choice(a, b, slices=4)``; ``{choice: [...], slices: 4}``)
+SCHEDULE_OPTIONS = {"choice": ("slices",), "slices": (), "seq": ()}
+_OPTION_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+
+def _takes_p(name: Any) -> bool:
+    """Whether layer ``name`` has a parameter ``p`` (dropout, maybe): its dict's ``p`` is then that
+    parameter, and a weight is written ``weight`` (or ``fraction``)."""
+    entry = LAYERS.get(str(name).lower()) if name is not None else None
+    return entry is not None and inspect.isclass(entry[0]) and "p" in inspect.signature(entry[0].__init__).parameters
 
 
 class _Builder:
@@ -216,6 +238,12 @@ class _Builder:
             codec = kwargs.pop("codec", None)
             if not isinstance(codec, str) or not codec.strip():
                 raise _Bad(f"'{where}': real needs a codec spec, e.g. real(jpeg:q=50)")
+            codec, _, opt = codec.partition(";")  # real(jpeg:q=50;grad=zero)
+            if opt.strip():
+                key, eq, val = opt.partition("=")
+                if key.strip() != "grad" or not eq:
+                    raise _Bad(f"'{where}': after ';' real takes grad=identity|zero, got '{opt.strip()}'")
+                kwargs["grad"] = val.strip()
             try:
                 if re.search(r"=\d+\.\.\d+", codec):
                     return RandomQuality(codec, generator=self.generator(), **kwargs)
@@ -231,6 +259,12 @@ class _Builder:
         takes_gen = target is None or "generator" in inspect.signature(target.__init__).parameters
         if "generator" in kwargs:
             raise _Bad(f"'{where}': generator is not a spec parameter (use build_attack(..., seed=N))")
+        for key in getattr(factory, "layer_params", ()):
+            if key in kwargs and not isinstance(kwargs[key], nn.Module):
+                sub, w = self.from_obj(kwargs[key])
+                if w is not None:
+                    raise _Bad(f"'{where}': {key} takes a layer without '@' weight")
+                kwargs[key] = sub
         if takes_gen:
             kwargs["generator"] = self.generator()
         try:
@@ -244,7 +278,13 @@ class _Builder:
         except RobustHideError as e:
             raise _Bad(f"'{where}': {e}") from None
 
-    def schedule(self, name: str, items: list[tuple[nn.Module, float | None]], where: str) -> nn.Module:
+    def schedule(self, name: str, items: list[tuple[nn.Module, float | None]], where: str,
+                 options: dict[str, Any] | None = None) -> nn.Module:
+        options = options or {}
+        bad = sorted(set(options) - set(SCHEDULE_OPTIONS[name]))
+        if bad:
+            known = ", ".join(SCHEDULE_OPTIONS[name]) or "none"
+            raise _Bad(f"'{where}': unknown option '{bad[0]}' for {name} (known: {known})")
         if not items:
             raise _Bad(f"'{where}': {name} needs at least one layer")
         layers = [m for m, _ in items]
@@ -261,7 +301,7 @@ class _Builder:
             else:
                 ws = [float(w) for w in weights]  # type: ignore[arg-type]
             if name == "choice":
-                return PerBatchChoice(layers, ws, generator=self.generator())
+                return PerBatchChoice(layers, ws, generator=self.generator(), **options)
             return BatchSlices(layers, ws)
         except RobustHideError as e:
             raise _Bad(f"'{where}': {e}") from None
@@ -273,15 +313,23 @@ class _Builder:
         if name in SCHEDULES:
             if body is None or not body.strip():
                 raise _Bad(f"'{where}': {name} needs layers, e.g. {name}(identity, jpegmask)")
-            items = [self.from_string(p) for p in _split_top(body)]
-            return self.schedule(name, items, where), weight
+            items, options = [], {}
+            for p in _split_top(body):
+                m = _OPTION_RE.match(p)
+                if m:
+                    options[m.group(1).lower()] = parse_value(p[m.end():])
+                else:
+                    items.append(self.from_string(p))
+            return self.schedule(name, items, where, options), weight
         if name == "real":
             if body is None:
                 raise _Bad(f"'{where}': real needs a codec spec, e.g. real(jpeg:q=50)")
             return self.layer("real", {"codec": body.strip()}, where), weight
         if name not in LAYERS:
             raise _Bad(f"unknown layer '{name}' in '{where}' (known: {', '.join(NAMES)})")
-        return self.layer(name, _layer_kwargs(name, body, LAYERS[name][1]), where), weight
+        factory, positional = LAYERS[name]
+        raw = tuple(getattr(factory, "layer_params", ()))
+        return self.layer(name, _layer_kwargs(name, body, positional, raw), where), weight
 
     # --- dict / YAML ---
     def from_obj(self, obj: Any) -> tuple[nn.Module, float | None]:
@@ -292,22 +340,34 @@ class _Builder:
         if not isinstance(obj, dict):
             raise _Bad(f"expected a dict, list or spec string, got {obj!r}")
         d = {str(k).lower(): v for k, v in obj.items()}
-        wkeys = [k for k in ("p", "fraction", "weight") if k in d]
+        wkeys = [k for k in ("p", "fraction", "weight") if k in d and not (k == "p" and _takes_p(d.get("layer")))]
         if len(wkeys) > 1:
             raise _Bad(f"{obj!r}: give only one of p / fraction / weight")
         weight = d.pop(wkeys[0]) if wkeys else None
         if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))):
             raise _Bad(f"{obj!r}: weight must be a number, got {weight!r}")
-        sched = [k for k in SCHEDULES if k in d]
-        if sched:
-            if len(sched) > 1 or len(d) > 1 or "layer" in d:
+        if "from_step" in d:  # a curriculum item: joins its choice at that training step
+            step = d.pop("from_step")
+            inner, _ = self.from_obj(d)
+            return self.layer("from_step", {"attack": inner, "step": step}, "from_step"), weight
+        if "spec" in d:
+            if len(d) > 1:
+                raise _Bad(f"{obj!r}: 'spec' takes no other keys (besides a weight and from_step)")
+            module, w = self.from_string(str(d["spec"]))
+            if w is not None:
+                raise _Bad(f"{obj!r}: give the weight as p, not '@' in the spec")
+            return module, weight
+        sched = [k for k in SCHEDULES if isinstance(d.get(k), list)] or [k for k in SCHEDULES if k in d]
+        if sched:  # (``slices`` is also an option of choice: {choice: [...], slices: 4})
+            options = {k: v for k, v in d.items() if k != sched[0]}
+            if len(sched) > 1 or "layer" in d:
                 raise _Bad(
                     f"{obj!r}: a schedule dict has exactly one of choice / slices / seq (and a weight)"
                 )
             items = d[sched[0]]
             if not isinstance(items, list):
                 raise _Bad(f"{obj!r}: {sched[0]} must be a list")
-            return self.schedule(sched[0], [self.from_obj(o) for o in items], sched[0]), weight
+            return self.schedule(sched[0], [self.from_obj(o) for o in items], sched[0], options), weight
         if "layer" not in d:
             raise _Bad(f"{obj!r}: expected 'layer: NAME' or one of choice / slices / seq")
         name = str(d.pop("layer")).lower()

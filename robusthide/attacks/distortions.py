@@ -23,11 +23,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from robusthide.attacks.base import (
     Attack,
     AttackError,
     Range,
+    apply_layer,
     check_batch,
     check_int,
     check_range,
@@ -38,6 +40,7 @@ from robusthide.attacks.base import (
     randn,
     register_attack,
     ste_clamp,
+    straight_through,
 )
 
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area")
@@ -68,6 +71,19 @@ class Identity(Attack):
 
     def forward(self, x: torch.Tensor, cover: torch.Tensor | None = None) -> torch.Tensor:
         return check_batch(x)
+
+
+@register_attack("uint8")
+class Uint8(Attack):
+    """8-bit rounding ``round(255 x) / 255``, straight-through (forward rounded, backward identity): what
+    saving the image as it is does to it; the no-attack member of a training pool."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def forward(self, x: torch.Tensor, cover: torch.Tensor | None = None) -> torch.Tensor:
+        check_batch(x)
+        return straight_through(x, (x.detach() * 255).round() / 255)
 
 
 @register_attack("noise", positional="sigma")
@@ -144,10 +160,13 @@ class Resize(Attack):
     original size, so the layer only removes (or, above 1, interpolates) detail.
 
     ``scale`` in [0.05, 4] or a range; ``interpolation`` nearest | bilinear | bicubic | area (both ways);
-    ``antialias`` filters before bilinear / bicubic downscaling (as image libraries do). Output clamped to
-    [0, 1] (bicubic overshoots), identity gradient.
+    ``antialias`` filters before bilinear / bicubic downscaling (as image libraries do); ``between``: a
+    layer applied at the rescaled size before the way back (a platform's resize then compression:
+    ``resize(0.5..0.9, between=real(jpeg:q=50..90))``). Output clamped to [0, 1] (bicubic overshoots),
+    identity gradient.
     """
 
+    layer_params = ("between",)
 
     def __init__(
         self,
@@ -155,9 +174,13 @@ class Resize(Attack):
         interpolation: str = "bilinear",
         keep_size: bool = True,
         antialias: bool = True,
+        between: nn.Module | None = None,
         generator: torch.Generator | None = None,
     ):
         super().__init__(generator)
+        if between is not None and not isinstance(between, nn.Module):
+            raise AttackError(f"between must be an attack layer, got {type(between).__name__}")
+        self.between = between
         self.scale = check_range("scale", scale, 0.05, 4.0)
         self.interpolation = _check_interp(interpolation)
         if not isinstance(keep_size, bool) or not isinstance(antialias, bool):
@@ -171,6 +194,9 @@ class Resize(Attack):
         h, w = x.shape[-2:]
         size = (max(1, round(h * s)), max(1, round(w * s)))
         y = _resize(x, size, self.interpolation, self.antialias)
+        if self.between is not None:
+            y = apply_layer(self.between, y, None if cover is None else _resize(cover, size, self.interpolation,
+                                                                                 self.antialias))
         if self.keep_size:
             y = _resize(y, (h, w), self.interpolation, self.antialias)
         return ste_clamp(y)
@@ -192,11 +218,19 @@ class _Windowed(Attack):
         self.aspect = check_range("aspect", aspect, 0.25, 4.0)
         self.last_windows: list[tuple[int, int, int, int]] = []
 
-    def _windows(self, x: torch.Tensor) -> tuple[int, int, torch.Tensor, torch.Tensor]:
+    def _windows(self, x: torch.Tensor, per_image: bool = True) -> tuple[int, int, torch.Tensor, torch.Tensor]:
         n, _, h, w = x.shape
-        hh, ww = window_size(h, w, draw(self.ratio, self.generator), draw(self.aspect, self.generator))
-        tops = [randint(self.generator, 0, h - hh) for _ in range(n)]
-        lefts = [randint(self.generator, 0, w - ww) for _ in range(n)]
+        r, a = draw(self.ratio, self.generator), draw(self.aspect, self.generator)
+        if per_image:
+            hh, ww = window_size(h, w, r, a)
+        else:  # each side scaled by its square root, rounded (the old training noise pool's window)
+            hh, ww = min(h, max(1, round(h * math.sqrt(r * a)))), min(w, max(1, round(w * math.sqrt(r / a))))
+        if not per_image:  # one window for the whole batch
+            top, left = randint(self.generator, 0, h - hh), randint(self.generator, 0, w - ww)
+            tops, lefts = [top] * n, [left] * n
+        else:
+            tops = [randint(self.generator, 0, h - hh) for _ in range(n)]
+            lefts = [randint(self.generator, 0, w - ww) for _ in range(n)]
         self.last_windows = [(t, le, hh, ww) for t, le in zip(tops, lefts)]
         return hh, ww, torch.tensor(tops, device=x.device), torch.tensor(lefts, device=x.device)
 
@@ -251,7 +285,8 @@ class Crop(_Windowed):
 class CropResize(_Windowed):
     """A real crop of area ``ratio`` (random place per image) resized back to ``H x W`` (a platform crop +
     rescale). ``ratio`` in (0, 1] or a range; ``aspect`` as in :class:`Crop`; ``interpolation`` for the
-    upscaling."""
+    upscaling; ``per_image=false``: one window for the whole batch (one draw of its place), its sides
+``round(sqrt(ratio * aspect) H)`` and ``round(sqrt(ratio / aspect) W)``."""
 
 
     def __init__(
@@ -259,16 +294,23 @@ class CropResize(_Windowed):
         ratio: Range = 0.7,
         interpolation: str = "bilinear",
         aspect: Range = 1.0,
+        per_image: bool = True,
         generator: torch.Generator | None = None,
     ):
         super().__init__(generator)
         self._setup(ratio, aspect)
         self.interpolation = _check_interp(interpolation)
+        if not isinstance(per_image, bool):
+            raise AttackError(f"per_image must be true or false, got {per_image!r}")
+        self.per_image = per_image
 
     def forward(self, x: torch.Tensor, cover: torch.Tensor | None = None) -> torch.Tensor:
         check_batch(x)
         h, w = x.shape[-2:]
-        hh, ww, tops, lefts = self._windows(x)
+        hh, ww, tops, lefts = self._windows(x, self.per_image)
+        if not self.per_image:
+            t, le = int(tops[0]), int(lefts[0])
+            return ste_clamp(_resize(x[..., t : t + hh, le : le + ww], (h, w), self.interpolation, True))
         crops = torch.stack(
             [
                 x[i, :, t : t + hh, le : le + ww]
@@ -297,9 +339,15 @@ class Cropout(_Windowed):
 
 @register_attack("dropout", positional="p")
 class Dropout(Attack):
-    """HiDDeN's Dropout (MBRS Table 2: p = 0.3): each pixel (all three channels) is taken from the cover with
-    probability ``p``, else kept from the marked image. ``p`` in [0, 1] or a range; needs ``cover``.
-    ``p = 0`` returns ``x`` exactly, ``p = 1`` the cover."""
+    """HiDDeN's Dropout: each pixel (all three channels) is taken from the cover with probability ``p``, else
+    kept from the marked image. ``p`` in [0, 1] or a range; needs ``cover``. ``p = 0`` returns ``x`` exactly,
+    ``p = 1`` the cover.
+
+    Note the convention: HiDDeN's and MBRS's Dropout(p) (MBRS Table 2: p = 0.3) *keeps* a share ``p`` of the
+    marked pixels (MBRS's code: ``where(rand > p, cover, marked)``), so it is ``dropout(0.7)`` here, and
+    ``dropout:p=0.3`` in ``robusthide evaluate`` (whose ``p`` is the share kept,
+    :data:`robusthide.evaluation.attacks_grammar.DISTORTIONS`). MBRS's code draws per channel, HiDDeN's and
+    this layer per pixel."""
 
     needs_cover = True
 

@@ -18,6 +18,9 @@ Two kinds of views, both the size of the input:
 In normalised coordinates (``[-1, 1]``, ``align_corners=False``) a canvas point ``u`` inside the content
 box samples the marked image at ``x = R(angle) (c + u / j) + t`` (centred) or ``R(angle) (u / j) + t``
 (in place), where ``R`` rotates in pixel units (it depends on the aspect ratio ``w / h``).
+
+:class:`RandomGeometry` is the attack layer (``geometry(...)`` in the config grammar of
+:mod:`robusthide.attacks.config`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from robusthide.attacks.base import Attack, AttackError, Range, check_batch, check_range, register_attack
 
 
 @dataclass
@@ -114,3 +119,37 @@ def apply_geometry(x: torch.Tensor, p: GeometryParams) -> torch.Tensor:
 def random_geometry(x: torch.Tensor, gen: torch.Generator, **kw) -> torch.Tensor:
     """:func:`apply_geometry` with parameters drawn by :func:`sample_geometry` (``kw``) from ``gen``."""
     return apply_geometry(x, sample_geometry(x.shape[0], gen, **kw))
+
+
+def _pair(name: str, v: Range) -> tuple[float, float]:
+    return (v, v) if isinstance(v, float) else v  # type: ignore[return-value]
+
+
+@register_attack("geometry")
+class RandomGeometry(Attack):
+    """A random crop anywhere, aspect cut and rotation per image (:func:`sample_geometry` from the layer's
+    generator, :func:`apply_geometry`): ``geometry(area=0.2..1, inplace=true, angle=2.5)``. Parameters as
+    :func:`sample_geometry`'s (``area`` a range or a number in (0, 1]; the others numbers). ``last_params``
+    holds the last draw."""
+
+    def __init__(self, area: Range = (0.25, 1.0), aspect: float = 0.35, angle: float = 12.0,
+                 angle_p: float = 0.4, jitter: float = 0.1, shift: float = 0.0, inplace: bool = False,
+                 generator: torch.Generator | None = None):
+        super().__init__(generator)
+        self.area = check_range("area", area, 0.0, 1.0, lo_open=True)
+        self.aspect = float(check_range("aspect", aspect, 0.0, 3.0, allow_range=False))
+        self.angle = float(check_range("angle", angle, 0.0, 180.0, allow_range=False))
+        self.angle_p = float(check_range("angle_p", angle_p, 0.0, 1.0, allow_range=False))
+        self.jitter = float(check_range("jitter", jitter, 0.0, 0.9, allow_range=False))
+        self.shift = float(check_range("shift", shift, 0.0, 2.0, allow_range=False))
+        if not isinstance(inplace, bool):
+            raise AttackError(f"inplace must be true or false, got {inplace!r}")
+        self.inplace = inplace
+        self.last_params: GeometryParams | None = None
+
+    def forward(self, x: torch.Tensor, cover: torch.Tensor | None = None) -> torch.Tensor:
+        check_batch(x)
+        gen = self.generator if self.generator is not None else torch.default_generator
+        self.last_params = sample_geometry(x.shape[0], gen, _pair("area", self.area), self.aspect, self.angle,
+                                           self.angle_p, self.jitter, self.shift, self.inplace)
+        return apply_geometry(x, self.last_params)

@@ -23,6 +23,24 @@ from robusthide.attacks.base import Attack, AttackError, check_batch, straight_t
 from robusthide.codecs import Codec, CodecResult, get_codec
 from robusthide.codecs.base import to_uint8_batch
 
+#: how a real codec passes the gradient back (``grad``): ``identity`` (paper 000 §3.3, forward real /
+#: backward identity) or ``zero`` (MBRS §3.2: the real JPEG is non-differentiable, dL/dx = 0)
+REAL_GRADS = ("identity", "zero")
+
+
+def check_grad(grad: Any) -> str:
+    if grad not in REAL_GRADS:
+        raise AttackError(f"grad must be one of {', '.join(REAL_GRADS)}, got {grad!r}")
+    return grad
+
+
+def real_output(x: torch.Tensor, decoded: torch.Tensor, grad: str) -> torch.Tensor:
+    """The decoded images as the layer's output: straight-through to ``x`` (``identity``) or detached
+    (``zero``), in ``x``'s dtype and on its device."""
+    if grad == "zero":
+        return decoded.detach().to(dtype=x.dtype, device=x.device)
+    return straight_through(x, decoded)
+
 
 def _call_blackbox(
     fn: Callable[[np.ndarray], Any], arr: np.ndarray, name: str
@@ -49,6 +67,7 @@ class PseudoDifferentiable(Attack):
             numpy batch and returning the decoded uint8 batch of the same shape (optionally as
             ``(images, nbytes)`` or a :class:`~robusthide.codecs.CodecResult`).
         workers: threads for a codec built from a spec (default: the codec library's default).
+        grad: ``identity`` (default, backward identity) or ``zero`` (no gradient: MBRS's real JPEG).
 
     Forward returns ``uint8_decoded / 255`` in ``x``'s dtype on ``x``'s device (the codec runs on the CPU,
     on ``x`` cast to float32, rounded to uint8); backward passes the upstream gradient unchanged.
@@ -57,9 +76,11 @@ class PseudoDifferentiable(Attack):
 
     spec_name = "real"
 
-    def __init__(self, codec: str | Codec | Callable[[np.ndarray], Any], workers: int | None = None):
+    def __init__(self, codec: str | Codec | Callable[[np.ndarray], Any], workers: int | None = None,
+                 grad: str = "identity"):
         super().__init__(None)
         self.workers = workers
+        self.grad = check_grad(grad)
         if isinstance(codec, str):
             self._codec: Any = get_codec(codec, workers)
             self.codec = codec.strip()
@@ -91,7 +112,7 @@ class PseudoDifferentiable(Attack):
 
     def forward(self, x: torch.Tensor, cover: torch.Tensor | None = None) -> torch.Tensor:
         check_batch(x)
-        return straight_through(x, self.decode(x))
+        return real_output(x, self.decode(x), self.grad)
 
     def spec(self) -> str:
-        return f"real({self.codec})"
+        return f"real({self.codec})" if self.grad == "identity" else f"real({self.codec};grad={self.grad})"

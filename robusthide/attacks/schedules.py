@@ -11,6 +11,8 @@ paper 003's JPEG mix-up simulator and full attack layer, and a random-quality re
   (noise, blur, scaling, crop) are applied to the mix-up at quality 90.
 * :class:`RandomQuality` -- a real codec at a random quality per forward pass, forward-real /
   backward-identity.
+* :class:`Maybe` -- a layer applied with a probability; :class:`FromStep` -- a layer that joins its
+  :class:`PerBatchChoice` at a training step (a step curriculum: :meth:`PerBatchChoice.for_step`).
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ from robusthide.attacks.base import (
     layer_spec,
     randint,
     register_attack,
-    straight_through,
     uniform,
 )
 from robusthide.attacks.distortions import Crop, GaussianBlur, GaussianNoise, Resize
+from robusthide.attacks.pseudo import check_grad, real_output
 from robusthide.attacks.simulators.jpeg import DiffJPEG, JpegDrop, JpegMask, JpegSimulator, JpegSS, JpegSSMbrs
 from robusthide.codecs import get_codec
 
@@ -74,10 +76,28 @@ def _weighted(layers: Sequence[nn.Module], weights: Sequence[float]) -> str:
     return ",".join(f"{layer_spec(layer)}@{format_value(float(w))}" for layer, w in zip(layers, weights))
 
 
+def _check_relative(weights: Any, n: int, who: str) -> list[float]:
+    """Relative weights (non-negative, positive sum; None: all equal), as given."""
+    if weights is None:
+        return [1.0] * n
+    w = [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan for v in weights]
+    if len(w) != n:
+        raise AttackError(f"{who}: {len(w)} weights for {n} layers")
+    if any(not math.isfinite(v) or v < 0 for v in w) or sum(w) <= 0:
+        raise AttackError(f"{who}: weights must be non-negative numbers with a positive sum, got {list(weights)}")
+    return w
+
+
 class PerBatchChoice(Attack):
-    """MBRS (paper 002 §3.2, Fig. 2): for each mini-batch, one layer drawn with probabilities ``probs``
-    (default uniform), applied to the whole batch. ``last_choice`` is the index drawn last
-    (``last_layer`` the layer)."""
+    """MBRS (paper 002 §3.2, Fig. 2): for each mini-batch, one layer drawn with relative weights ``probs``
+    (normalised; default uniform), applied to the whole batch. With ``slices`` > 1 the batch is split into
+    that many consecutive slices (bounds ``round(i * N / slices)``) and each slice gets its own draw: paper
+    000's mixed training with a random layer per slice.
+
+    The index is drawn with ``torch.multinomial`` over the weights, or ``torch.randint`` when they are all
+    equal. Layers wrapped in :class:`FromStep` join at their step: :meth:`for_step` gives the choice among
+    the layers active at a training step (a step curriculum). ``last_choice`` is the index drawn last
+    (``last_layer`` the layer), ``last_choices`` the draws of the last call, one per slice."""
 
     spec_name = "choice"
 
@@ -86,32 +106,113 @@ class PerBatchChoice(Attack):
         layers: Sequence[nn.Module],
         probs: Sequence[float] | None = None,
         generator: torch.Generator | None = None,
+        slices: int = 1,
     ):
         super().__init__(generator)
         self.layers = nn.ModuleList(_check_layers(layers, "PerBatchChoice"))
-        self.probs = _check_weights(probs, len(self.layers), "probabilities", "PerBatchChoice")
+        self.weights = _check_relative(probs, len(self.layers), "PerBatchChoice")
+        total = sum(self.weights)
+        self.probs = [v / total for v in self.weights]
+        if isinstance(slices, bool) or not isinstance(slices, int) or slices < 1:
+            raise AttackError(f"PerBatchChoice: slices must be an integer >= 1, got {slices!r}")
+        self.slices = slices
         self.last_choice: int | None = None
+        self.last_choices: list[int] = []
+        self._by_step: dict[tuple[int, ...], PerBatchChoice] = {}
 
     @property
     def last_layer(self) -> nn.Module | None:
         return None if self.last_choice is None else self.layers[self.last_choice]
 
     def draw(self) -> int:
-        """Draw a layer index (inverse CDF of one uniform draw from the generator)."""
-        u = uniform(self.generator, 0.0, 1.0)
-        acc = 0.0
-        for i, p in enumerate(self.probs):
-            acc += p
-            if u < acc:
-                return i
-        return max(i for i, p in enumerate(self.probs) if p > 0)
+        """Draw a layer index: ``torch.randint`` when the weights are equal, else ``torch.multinomial``."""
+        if all(w == self.weights[0] for w in self.weights):
+            return randint(self.generator, 0, len(self.layers) - 1)
+        p = torch.tensor(self.weights, device=self.generator.device if self.generator is not None else "cpu")
+        return int(torch.multinomial(p / p.sum(), 1, generator=self.generator))
+
+    def for_step(self, step: int) -> PerBatchChoice:
+        """The choice among the layers active at training step ``step`` (:class:`FromStep` ``step`` <= it),
+        sharing their modules and the generator; ``self`` when all are."""
+        active = tuple(i for i, m in enumerate(self.layers) if not isinstance(m, FromStep) or m.step <= step)
+        if len(active) == len(self.layers):
+            return self
+        if not active:
+            raise AttackError(f"PerBatchChoice: no layer is active at step {step}")
+        if active not in self._by_step:
+            self._by_step[active] = PerBatchChoice([self.layers[i] for i in active],
+                                                   [self.weights[i] for i in active], self.generator, self.slices)
+        sub = self._by_step[active]
+        sub.generator = self.generator
+        return sub
 
     def forward(self, x: torch.Tensor, cover: torch.Tensor | None = None) -> torch.Tensor:
-        self.last_choice = self.draw()
-        return apply_layer(self.layers[self.last_choice], x, cover)
+        n = x.shape[0]
+        k = max(1, min(self.slices, n))
+        if k == 1:
+            self.last_choice = self.draw()
+            self.last_choices = [self.last_choice]
+            return apply_layer(self.layers[self.last_choice], x, cover)
+        bounds = [round(i * n / k) for i in range(k + 1)]
+        outs, self.last_choices = [], []
+        for i in range(k):
+            j = self.draw()
+            self.last_choices.append(j)
+            sl = slice(bounds[i], bounds[i + 1])
+            outs.append(apply_layer(self.layers[j], x[sl], None if cover is None else cover[sl]))
+        self.last_choice = self.last_choices[-1]
+        return torch.cat(outs)
 
     def spec(self) -> str:
-        return f"choice({_weighted(self.layers, self.probs)})"
+        items = ",".join(layer_spec(m) for m in self.layers) if all(w == self.weights[0] for w in self.weights) \
+            else ",".join(f"{layer_spec(m)}@{format_value(float(w))}" for m, w in zip(self.layers, self.weights))
+        return f"choice({items}{f',slices={self.slices}' if self.slices != 1 else ''})"
+
+
+@register_attack("maybe", positional="attack")
+class Maybe(Attack):
+    """``attack`` with probability ``p`` (one uniform draw per call), else the input unchanged:
+    ``maybe(choice(real(jpeg:q=40..90), real(webp:q=40..90)), p=0.5)``."""
+
+    layer_params = ("attack",)
+
+    def __init__(self, attack: nn.Module, p: float = 0.5, generator: torch.Generator | None = None):
+        super().__init__(generator)
+        self.attack = _check_layers([attack], "Maybe")[0]
+        self.p = float(check_range("p", p, 0.0, 1.0, allow_range=False))
+        self.last_applied: bool | None = None
+
+    def forward(self, x: torch.Tensor, cover: torch.Tensor | None = None) -> torch.Tensor:
+        self.last_applied = uniform(self.generator, 0.0, 1.0) < self.p
+        return apply_layer(self.attack, x, cover) if self.last_applied else x
+
+    def spec(self) -> str:
+        return f"maybe({layer_spec(self.attack)}{'' if self.p == 0.5 else f',p={format_value(self.p)}'})"
+
+
+@register_attack("from_step", positional="attack")
+class FromStep(Attack):
+    """``attack`` that joins a :class:`PerBatchChoice` at training step ``step`` (a curriculum: easy
+    distortions first, harder codecs once the message path works): the choice's
+    :meth:`PerBatchChoice.for_step` leaves it out before. Applied directly, it is ``attack``. In the dict
+    form an item's ``from_step: K`` key wraps it."""
+
+    layer_params = ("attack",)
+
+    def __init__(self, attack: nn.Module, step: int = 0):
+        super().__init__(None)
+        self.attack = _check_layers([attack], "FromStep")[0]
+        if isinstance(step, float) and step.is_integer():
+            step = int(step)
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise AttackError(f"from_step: step must be an integer >= 0, got {step!r}")
+        self.step = step
+
+    def forward(self, x: torch.Tensor, cover: torch.Tensor | None = None) -> torch.Tensor:
+        return apply_layer(self.attack, x, cover)
+
+    def spec(self) -> str:
+        return f"from_step({layer_spec(self.attack)},step={self.step})"
 
 
 def slice_sizes(n: int, fractions: Sequence[float]) -> list[int]:
@@ -352,9 +453,11 @@ class RandomQuality(Attack):
         self,
         codec: str = "jpeg:q=10..90",
         workers: int | None = None,
+        grad: str = "identity",
         generator: torch.Generator | None = None,
     ):
         super().__init__(generator)
+        self.grad = check_grad(grad)
         if not isinstance(codec, str):
             raise AttackError(
                 f"RandomQuality codec must be a spec string like 'jpeg:q=10..90', got {codec!r}"
@@ -381,7 +484,7 @@ class RandomQuality(Attack):
         spec = self._template.format(q)
         res = get_codec(spec, self.workers)(x.detach().to(device="cpu", dtype=torch.float32))
         self.last_quality, self.last_codec, self.last_nbytes = q, spec, list(res.nbytes)
-        return straight_through(x, res.images)
+        return real_output(x, res.images, self.grad)
 
     def spec(self) -> str:
-        return f"real({self.codec})"
+        return f"real({self.codec})" if self.grad == "identity" else f"real({self.codec};grad={self.grad})"

@@ -22,6 +22,7 @@ BENCH_MODULES: list[tuple[str, bool]] = [
     ("api", False),     # robusthide bench api
     ("simulators", False),  # robusthide bench simulators (robusthide/attacks/report.py)
     ("onnx", False),    # robusthide bench onnx
+    ("onnx_install", False),  # robusthide bench onnx-install (robusthide/bench/onnx_install.py)
     ("batch", False),   # robusthide bench batch
     ("scale", False),   # robusthide bench scale
     ("serve", False),   # robusthide bench serve
@@ -152,6 +153,24 @@ def _onnx(bench_sub: argparse._SubParsersAction) -> None:
     b.set_defaults(func=go)
 
 
+def _onnx_install(bench_sub: argparse._SubParsersAction) -> None:
+    def go(a: argparse.Namespace) -> int:
+        from robusthide.bench.onnx_install import run
+
+        res = run(a.python, a.out, a.repeats)
+        print(json.dumps({k: {x: v[x] for x in ("du_mb", "torch_found", "embed_s", "extract_s", "message")}
+                          for k, v in res["envs"].items()}))
+        return 0
+
+    b = bench_sub.add_parser("onnx-install", help="a fresh pip install 'robusthide[onnx]' (no torch) against the "
+                                                  "full install: size on disk and CLI embed/extract seconds")
+    b.add_argument("--python", required=True, metavar="PYTHON",
+                   help="the interpreter of a venv where pip install 'robusthide[onnx]' ran")
+    b.add_argument("--out", default="docs/results/onnx-install")
+    b.add_argument("--repeats", type=int, default=3)
+    b.set_defaults(func=go)
+
+
 def _batch(bench_sub: argparse._SubParsersAction) -> None:
     def go(a: argparse.Namespace) -> int:
         from robusthide.bench.batch import run
@@ -236,7 +255,8 @@ def _memory(bench_sub: argparse._SubParsersAction) -> None:
 
 TARGETS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "codecs": _codecs, "train": _train, "api": _api, "simulators": _simulators, "serve": _serve,
-    "onnx": _onnx, "batch": _batch, "scale": _scale, "threads": _threads, "memory": _memory}
+    "onnx": _onnx, "onnx_install": _onnx_install, "batch": _batch, "scale": _scale, "threads": _threads,
+    "memory": _memory}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

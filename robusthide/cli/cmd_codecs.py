@@ -52,6 +52,11 @@ def _codecs(a: argparse.Namespace) -> int:
         print(f"{r['name']:<{w}}  {r['kind']:<10}  {state:<7}  {r['library'] or r['reason']}")
         print(f"{'':<{w}}  {r['summary']}")
     print("\nspecs: NAME[:VALUE|KEY=VALUE,...], chained with '|', e.g. 'jpeg:q=50', 'resize:0.5|jpeg:q=80'")
+    from robusthide.evaluation.attacks_grammar import DISTORTIONS
+
+    print("robusthide evaluate also takes these distortions (attack layers, same grammar):")
+    for name, d in DISTORTIONS.items():
+        print(f"  {name}:{d.key}={d.default:g}  {d.doc}")
     return 0
 
 

@@ -6,6 +6,8 @@ Examples::
     robusthide evaluate default --data data/photos --split val --n 50 --size 512 \\
         --out docs/results/default-512
     robusthide evaluate model.safetensors --data photos/ --attacks "jpeg:q=10,50,90;identity" --json
+    robusthide evaluate default --data data/photos --n 16 --size 128 \
+        --attacks "identity;cropout:p=0.3;dropout:p=0.3;crop-white:p=0.035;blur:sigma=2;jpeg:q=50"
     robusthide evaluate default --data data/photos --n 20 --size 512 --peers dwtDct,dwtDctSvd,rivaGan
     robusthide evaluate-sweep default --data data/photos --attack "jpeg:q=10,30,50,70,90" \\
         --strengths 0.6,0.8,1,1.2,1.4,2,2.4
@@ -224,13 +226,24 @@ def _reproduce(a: argparse.Namespace) -> int:
             what = f"{len(r.columns)} columns x {r.budget.steps} steps" if r.kind == "train" else \
                 f"{len(r.columns)} strengths, no training"
             print(f"{r.name:16s} {r.source}")
+            if r.kind == "train":
+                print(f"{'':16s} columns: {', '.join(c.slug for c in r.columns)}")
             print(f"{'':16s} {what}, {r.budget.net if r.kind == 'train' else r.model}, {r.budget.n_bits} bits, "
                   f"{r.budget.size}x{r.budget.size}; about {estimate_minutes(r):.0f} min on 2 cores")
         return 0
     if not a.name:
         raise RobustHideError("give a reproduction NAME (robusthide reproduce --list shows them)")
     doc = run_reproduction(a.name, steps=a.steps, n_test=a.n_test, data=a.data, runs=a.runs, out=a.out,
-                           progress=not a.no_progress, command_defaults=REPRODUCE_DEFAULTS)
+                           progress=not a.no_progress, command_defaults=REPRODUCE_DEFAULTS, net=a.net,
+                           size=a.size, seed=a.seed, tag=a.tag, columns=a.column)
+    if "trained" in doc:  # --column: training only
+        if a.json:
+            print(json.dumps(doc, indent=1, ensure_ascii=False))
+        else:
+            for t in doc["trained"]:
+                print(f"{t['label']}: {t['status']} at step {t['step']} ({t['train_seconds'] / 60:.1f} min of "
+                      f"training), {t['run_dir']}")
+        return 0
     if a.json:
         from robusthide.evaluation.matrix import _jsonable
 
@@ -238,7 +251,7 @@ def _reproduce(a: argparse.Namespace) -> int:
     else:
         for c in doc["claims"]:
             print(f"- {c['sentence']}")
-        print(f"wrote {Path(a.out) / (a.name + '.md')}, {Path(a.out) / (a.name + '.json')}")
+        print(f"wrote {Path(a.out) / (doc['name'] + '.md')}, {Path(a.out) / (doc['name'] + '.json')}")
     return 0
 
 
@@ -267,7 +280,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "evaluate", help="robustness matrix of a model under real codecs (BER, word accuracy, PSNR, SSIM...)",
         description="Embed seeded random messages, attack with real codecs, decode; write PREFIX.md/.json/"
                     ".csv/.png. Attack list: ';' separates codecs, a bare number after a comma continues the "
-                    "previous key's sweep (jpeg:q=10,50,subsampling=444 = two attacks).")
+                    "previous key's sweep (jpeg:q=10,50,subsampling=444 = two attacks). Besides codecs: the "
+                    "HiDDeN / MBRS distortions crop-white:p=0.035, cropout:p=0.3, dropout:p=0.3 (p = share of the "
+                    "marked image kept; cropout and dropout take the rest from the cover), blur:sigma=2 and "
+                    "gaussian:sigma=0.02 (noise on [0, 1] pixels).")
     _common(p)
     p.add_argument("--attacks", default=DEFAULT_ATTACKS, metavar="SPEC",
                    help=f"attack list (default: {DEFAULT_ATTACKS})")
@@ -320,6 +336,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="training runs go to DIR/NAME/COLUMN (default runs/reproduce)")
     r.add_argument("--out", default=REPRODUCE_DEFAULTS["out"], metavar="DIR",
                    help="write DIR/NAME.md and DIR/NAME.json (default docs/results)")
+    r.add_argument("--net", default=None, choices=["lean", "hidden", "mbrs"],
+                   help="train this net instead of the budget's (hidden, mbrs: the papers' networks with their "
+                        "papers' losses and weights); needs --tag")
+    r.add_argument("--size", type=int, default=None, metavar="S", help="image size instead of the budget's; needs "
+                   "--tag")
+    r.add_argument("--seed", type=int, default=None, help="training seed (the test images stay the same); needs --tag")
+    r.add_argument("--tag", default=None, help="name of a budget variant: runs in RUNS/NAME-TAG, results in "
+                   "OUT/NAME-TAG.md/.json")
+    r.add_argument("--column", action="append", default=None, metavar="COLUMN",
+                   help="train only this column (label or slug; repeatable) and the shared warm start, resumably, "
+                        "without evaluating; a later run without --column evaluates every finished column")
     r.add_argument("--json", action="store_true", help="print the result document as JSON")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=_reproduce)

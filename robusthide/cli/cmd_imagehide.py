@@ -13,9 +13,12 @@ from robusthide import RobustHideError
 LOSSY_EXTS = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 
-def _hider(a: argparse.Namespace):
+def _hider(a: argparse.Namespace, n_secrets: int = 1):
     from robusthide.imagehiding import ImageHider
+    from robusthide.imagehiding.api import default_model
 
+    if a.model is None:
+        a.model = default_model(n_secrets)
     return ImageHider.from_file(a.model, device=getattr(a, "device", None))
 
 
@@ -29,8 +32,8 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def _write_container(path: Path, arr, inputs: list[Path], quality: int) -> None:
-    from robusthide.imagehiding.checkpoint import atomic_write
     from robusthide.io.images import LOSSLESS_EXTENSIONS, write_image
+    from robusthide.training.checkpoint import atomic_write
 
     for src in inputs:
         if _same(path, src):
@@ -55,6 +58,14 @@ def _write_container(path: Path, arr, inputs: list[Path], quality: int) -> None:
         raise RobustHideError(f"cannot write {path}: {e.strerror or e}") from None
 
 
+def _refine_config(a: argparse.Namespace):
+    from robusthide.imagehiding.refine import HideRefineConfig
+
+    if not a.refine:
+        return None
+    return HideRefineConfig(steps=a.refine, target_psnr=a.target_psnr, attack=a.refine_attack)
+
+
 def _hide(a: argparse.Namespace) -> int:
     from robusthide.io.images import read_image_rgb
     from robusthide.metrics import psnr
@@ -64,11 +75,11 @@ def _hide(a: argparse.Namespace) -> int:
     cover_p, secret_ps, out = Path(a.cover), [Path(s) for s in a.secrets], Path(a.output)
     cover = read_image_rgb(cover_p)
     secrets = [read_image_rgb(p) for p in secret_ps]
-    h = _hider(a)
+    h = _hider(a, len(secrets))
     if len(secrets) != h.n_secrets:
         raise RobustHideError(f"the model {a.model} hides exactly {h.n_secrets} secret image(s), "
                               f"got {len(secrets)}")
-    container = h.hide(cover, secrets)
+    container = h.hide(cover, secrets, refine=_refine_config(a))
     _write_container(out, container, [cover_p, *secret_ps], a.quality)
     saved = read_image_rgb(out)  # the PSNR of the file as written (after JPEG / WebP), not before encoding
     row = {"cover": str(cover_p), "secrets": [str(p) for p in secret_ps], "output": str(out),
@@ -85,7 +96,9 @@ def _reveal(a: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise RobustHideError(f"{out} exists and is not a folder (-o names the output folder)")
     img = read_image_rgb(src)
-    h = _hider(a)
+    if not 1 <= a.secrets <= 3:
+        raise RobustHideError(f"--secrets must be 1, 2 or 3, got {a.secrets}")
+    h = _hider(a, a.secrets)
     revealed = h.reveal(img)
     paths = []
     for i, s in enumerate(revealed, 1):
@@ -110,9 +123,19 @@ def _train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _refine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--refine", type=int, default=0, metavar="STEPS",
+                   help="optimise the container against the reveal network for STEPS steps (0: off)")
+    p.add_argument("--target-psnr", type=float, default=34.0,
+                   help="with --refine: the container PSNR kept, in dB at the working size (34)")
+    p.add_argument("--refine-attack", default=None, metavar="SPEC",
+                   help="with --refine: also reveal after this attack spec, e.g. 'real(jpeg:q=50)'")
+
+
 _EVAL_FLAGS = (("data", "--data", None), ("split", "--split", "val"), ("n", "--n", 100),
-               ("attacks", "--attacks", None), ("cover_size", "--cover-size", None), ("seed", "--seed", 0),
-               ("out", "--out", None))
+               ("attacks", "--attacks", None), ("cover_size", "--cover-size", None), ("refine", "--refine", 0),
+               ("target_psnr", "--target-psnr", 34.0), ("refine_attack", "--refine-attack", None),
+               ("seed", "--seed", 0), ("out", "--out", None))
 
 
 def _evaluate(a: argparse.Namespace) -> int:
@@ -121,7 +144,7 @@ def _evaluate(a: argparse.Namespace) -> int:
 
     attacks = [s.strip() for s in a.attacks.split(",") if s.strip()] if a.attacks else list(DEFAULT_ATTACKS)
     doc = evaluate(a.model, a.data, n=a.n, split=a.split, attacks=attacks, seed=a.seed,
-                   cover_size=a.cover_size, progress=not a.json)
+                   cover_size=a.cover_size, progress=not a.json, samples=True, refine=_refine_config(a))
     doc["command"] = command_line(["imagehide", "evaluate", str(a.model)], a, _EVAL_FLAGS, always=("n",))
     out = a.out or f"docs/results/imagehide-{Path(a.model).stem}"
     j, m = write_report(doc, out)
@@ -165,7 +188,7 @@ def _ablate(a: argparse.Namespace) -> int:
 def _export(a: argparse.Namespace) -> int:
     from robusthide.imagehiding.checkpoint import export_model
 
-    print(f"wrote {export_model(a.run, a.output, a.name)}")
+    print(f"wrote {export_model(a.run, a.output, a.name, size=a.size, card=a.card)}")
     return 0
 
 
@@ -185,17 +208,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("cover", help="cover image (any size; the container keeps it)")
     h.add_argument("secrets", nargs="+", metavar="SECRET", help="secret image(s), resized to the model's size")
     h.add_argument("-o", "--output", required=True, help="container file (.png; or .jpg / .webp at --quality)")
-    h.add_argument("--model", default="imagehide-003",
-                   help="exported image-hiding model (.safetensors) or a shipped name (imagehide-003, the default)")
+    h.add_argument("--model", default=None,
+                   help="exported image-hiding model (.safetensors) or a shipped name (default: the shipped model "
+                        "for that number of secrets; robusthide models)")
     h.add_argument("--quality", type=int, default=95, help="JPEG / WebP quality of a lossy container (95)")
+    _refine_args(h)
     h.add_argument("--device", default=None, help="cpu (default) or cuda")
     h.add_argument("--json", action="store_true")
     h.set_defaults(func=_hide)
     r = sub.add_parser("reveal-image", help="recover the secret images hidden in a container")
     r.add_argument("container")
     r.add_argument("-o", "--output", required=True, help="output folder (secret_1.png, ...)")
-    r.add_argument("--model", default="imagehide-003",
-                   help="exported image-hiding model (.safetensors) or a shipped name (imagehide-003, the default)")
+    r.add_argument("--model", default=None,
+                   help="exported image-hiding model (.safetensors) or a shipped name (default: the shipped model "
+                        "for --secrets)")
+    r.add_argument("--secrets", type=int, default=1, help="number of hidden images, to pick the default model (1)")
     r.add_argument("--prefix", default="secret_", help="file name prefix of the revealed images")
     r.add_argument("--device", default=None)
     r.add_argument("--json", action="store_true")
@@ -213,6 +240,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--n", type=int, default=100, help="number of (cover, secrets) groups")
     e.add_argument("--attacks", default=None, help="comma-separated attack names (default: all)")
     e.add_argument("--cover-size", type=int, default=None, help="cover crop size (default: the model's)")
+    _refine_args(e)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", default=None, help="output prefix (default docs/results/imagehide-MODELNAME)")
     e.add_argument("--json", action="store_true")
@@ -237,5 +265,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     x.add_argument("run", help="run folder (runs/NAME)")
     x.add_argument("-o", "--output", required=True, help="model file (.safetensors)")
     x.add_argument("--name", default=None)
+    x.add_argument("--size", type=int, default=None,
+                   help="working size of the exported model (arch hinet only; default: the training size)")
+    x.add_argument("--card", default="", help="its model card's file name in robusthide/zoo/cards (zoo models)")
     x.set_defaults(func=_export)
     g.set_defaults(func=lambda a: (g.print_help(), 1)[1])

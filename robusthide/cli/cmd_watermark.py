@@ -1,4 +1,9 @@
-"""``robusthide embed|extract|detect|capacity``: watermark image files and folders (and videos)."""
+"""``robusthide embed|extract|detect|capacity``: watermark image files and folders (and videos).
+
+Two runtimes (``--runtime``): ``torch`` (:class:`robusthide.watermark.watermarker.Watermarker`: everything) and
+``onnx`` (:class:`robusthide.onnxrt.OnnxWatermarker`: 8-bit images on the fast path, no video, no search, no
+PyTorch); ``auto``, the default, takes torch when it is installed and onnx otherwise (a
+``pip install 'robusthide[onnx]'``). What only torch does is refused on onnx with one line naming the extra."""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from typing import Any
 
 from robusthide import RobustHideError
 from robusthide.cli.args import STDIO, is_stdio, message_value, read_image, write_stdout
+
+TORCH_HINT = "pip install 'robusthide[torch]'"
 
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 #: upper bounds of the numeric options (a refinement of 10^9 steps would never end)
@@ -50,6 +57,55 @@ def _check_range(name: str, v: Any, lo: float, hi: float, integer: bool = True, 
         raise RobustHideError(f"{name} must be {what} in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {v!r}")
 
 
+def _has_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ModuleNotFoundError as e:
+        if e.name != "torch":
+            raise
+        return False
+    return True
+
+
+def _has_onnxruntime() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def _runtime(a: argparse.Namespace) -> str:
+    """``torch`` or ``onnx``: ``--runtime`` as given; for ``auto``, onnx for a ``--model`` folder written by
+    ``export-onnx``, else torch when it is installed, else onnxruntime (decided once per command)."""
+    rt = getattr(a, "runtime_used", None)
+    if rt is None:
+        rt = getattr(a, "runtime", "auto")
+        if rt == "auto":
+            model = getattr(a, "model", None)
+            if model and (Path(str(model)) / "robusthide-onnx.json").is_file():
+                rt = "onnx"  # --model FOLDER written by export-onnx
+            elif _has_torch():
+                rt = "torch"
+            elif _has_onnxruntime():
+                rt = "onnx"
+            else:
+                raise RobustHideError("this command needs PyTorch or onnxruntime: pip install 'robusthide[onnx]' "
+                                      "(marks on the fast path and reads) or 'robusthide[torch]'")
+        a.runtime_used = rt
+    if rt == "onnx":
+        if getattr(a, "refine", None):
+            raise RobustHideError(f"--refine {a.refine} needs PyTorch: {TORCH_HINT} (the ONNX runtime marks on the "
+                                  "fast path, --refine 0)")
+        if getattr(a, "search", None) not in (None, "none"):
+            raise RobustHideError(f"--search {a.search} needs PyTorch: {TORCH_HINT} (the ONNX runtime reads the "
+                                  "whole image)")
+    return rt
+
+
+def _no_video_on_onnx(a: argparse.Namespace, p: Path) -> None:
+    if _is_video(p) and _runtime(a) == "onnx":
+        raise RobustHideError(f"{p}: video needs PyTorch: {TORCH_HINT} (the ONNX runtime marks and reads images)")
+
+
 def _check_options(a: argparse.Namespace) -> None:
     """Every numeric option against its valid range (one line naming the option)."""
     _check_range("--workers", a.workers, 1, MAX_WORKERS)
@@ -61,6 +117,8 @@ def _check_options(a: argparse.Namespace) -> None:
         _check_range("--strength", a.strength, 0, 4, integer=False, lo_open=True)
         if a.refine is not None:
             _check_range("--refine", a.refine, 0, MAX_REFINE)
+        if _runtime(a) == "onnx":  # no video there (refused per file): its options do not apply
+            return
         from robusthide.watermark.video import CRF_RANGE, ENCODERS
 
         if a.video_codec not in ENCODERS:
@@ -93,11 +151,15 @@ def _listed(a: argparse.Namespace) -> tuple[list[Path], Path] | None:
 
 
 def _wm(a: argparse.Namespace):
+    threads = getattr(a, "threads", 1)
+    if _runtime(a) == "onnx":
+        from robusthide.onnxrt import OnnxWatermarker
+
+        return OnnxWatermarker.from_pretrained(a.model, threads=threads or None, schema=a.schema)
     import torch
 
     from robusthide.watermark.watermarker import Watermarker
 
-    threads = getattr(a, "threads", 1)
     if threads:  # one intra-op thread by default: with a busy core, 2 threads made a call 4-12x slower
         torch.set_num_threads(threads)  # (docs/results/bench-threads.md); parallelism comes from --workers
     return Watermarker.from_pretrained(a.model, schema=a.schema)
@@ -180,6 +242,7 @@ def _embed_one(wm, src: Path, dst: Path, a: argparse.Namespace, bits) -> dict[st
 
     max_px = getattr(a, "max_pixels", None)
     force = getattr(a, "force", False)
+    _no_video_on_onnx(a, src)
     if _is_video(src):
         if is_stdio(dst):
             raise RobustHideError("-o - (stdout) takes an image, not a video")
@@ -301,6 +364,7 @@ def _extract_rows(a: argparse.Namespace):
 
     def work(p: Path) -> dict[str, Any]:
         try:
+            _no_video_on_onnx(a, p)
             if _is_video(p):
                 from robusthide.watermark.video import extract_video
 
@@ -379,7 +443,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recursive", action="store_true", help="process every image in a folder")
     p.add_argument("--workers", type=int, default=2, help=f"parallel workers for folders (1-{MAX_WORKERS})")
     p.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="torch intra-op threads per call (default 1: robust when cores are busy; 0: torch's default)")
+                   help="intra-op threads per call (default 1: robust when cores are busy; 0: the runtime's default)")
+    p.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
+                   help="auto (default): torch when installed, else onnxruntime (always for an export-onnx folder "
+                        "as --model); onnx: the torch-free runtime (8-bit images, fast path, no video or --search; "
+                        "--model default or an export-onnx folder)")
     p.add_argument("--max-pixels", type=int, default=None, metavar="N",
                    help="refuse images above N pixels, from the header before decoding (default 50 MP)")
     p.add_argument("--list", metavar="FILE", help="process the images named in FILE (one path a line; - for "

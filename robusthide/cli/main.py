@@ -85,9 +85,41 @@ def _main(argv: list[str] | None) -> int:
     except OSError as e:  # permission, missing path, full disk...: one line naming the path
         print(f"robusthide: error: {_os_error(e)}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as e:  # an optional dependency (a torch-free install): one line naming the extra
+        need = _missing_extra(e.name)
+        if need is None:
+            raise
+        print(f"robusthide: error: this command needs {need}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return _interrupted()
     return int(rc or 0)
+
+
+#: top-level module -> (what to name, the extra of pyproject.toml that installs it)
+OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
+    "torch": ("PyTorch", "torch"), "torchvision": ("PyTorch", "torch"), "kornia": ("kornia", "torch"),
+    "av": ("PyAV", "torch"), "cv2": ("OpenCV", "torch"), "matplotlib": ("matplotlib", "torch"),
+    "skimage": ("scikit-image", "torch"), "scipy": ("SciPy", "torch"), "onnx": ("onnx", "torch"),
+    "onnxruntime": ("onnxruntime", "onnx"), "fastapi": ("FastAPI", "serve"), "uvicorn": ("uvicorn", "serve"),
+    "fastapi_offline": ("fastapi-offline", "serve"), "multipart": ("python-multipart", "serve"),
+    "ray": ("Ray", "scale"), "pyarrow": ("pyarrow", "scale"), "constriction": ("constriction", "latent"),
+    "bjontegaard": ("bjontegaard", "latent"),
+}
+
+
+def _missing_extra(module: str | None) -> str | None:
+    """``PyTorch: pip install 'robusthide[torch]'`` for a missing optional module; None for any other. A module of
+    the torch extra is named PyTorch when torch is missing too (a torch-free install: what the extra is for)."""
+    import importlib.util
+
+    what = OPTIONAL_MODULES.get((module or "").partition(".")[0])
+    if what is None:
+        return None
+    name, extra = what
+    if extra == "torch" and name != "PyTorch" and importlib.util.find_spec("torch") is None:
+        name = "PyTorch"
+    return f"{name}: pip install 'robusthide[{extra}]'"
 
 
 def _os_error(e: OSError) -> str:

@@ -171,6 +171,8 @@ class JPEG2000(Codec):
       what paper 000 calls "quality 100..900", 100 being the strongest compression). OpenCV clamps 0 to 1
       (with a warning); we pass ``max(1, x1000)`` ourselves so nothing is printed.
     * ``ratio`` >= 1: compression ratio (raw 24-bit size / coded size), Pillow ``quality_mode='rates'``.
+    * ``bpp`` in (0, 24]: target bits per pixel, i.e. ``ratio = 24 / bpp`` (a reading of paper 000's
+      "quality" V as V/1000 bpp, measured in docs/results/j2k-x1000.md).
     * ``psnr`` > 0: target PSNR in dB, Pillow ``quality_mode='dB'``.
 
     The Pillow modes use the irreversible 9/7 wavelet (the usual lossy JPEG 2000), one quality layer and
@@ -179,14 +181,16 @@ class JPEG2000(Codec):
     """
 
     library = "OpenCV"
-    summary = "JPEG 2000 (OpenJPEG): x1000=0..1000 (OpenCV, paper 000) | ratio=R | psnr=dB (Pillow)"
+    summary = "JPEG 2000 (OpenJPEG): x1000=0..1000 (OpenCV, paper 000) | ratio=R | bpp=B | psnr=dB (Pillow)"
 
     def __init__(self, spec: str = "", workers: int | None = None, x1000: int | None = None,
-                 ratio: float | None = None, psnr: float | None = None):
+                 ratio: float | None = None, psnr: float | None = None, bpp: float | None = None):
         super().__init__(spec, workers)
-        given = [k for k, v in (("x1000", x1000), ("ratio", ratio), ("psnr", psnr)) if v is not None]
+        given = [k for k, v in (("x1000", x1000), ("ratio", ratio), ("psnr", psnr), ("bpp", bpp)) if v is not None]
         if len(given) > 1:
-            raise ValueError(f"give exactly one of x1000=, ratio=, psnr= (got {', '.join(given)})")
+            raise ValueError(f"give exactly one of x1000=, ratio=, bpp=, psnr= (got {', '.join(given)})")
+        if bpp is not None:
+            ratio = 24.0 / _check_float("bpp", bpp, 0.0, 24.0, lo_open=True)
         if not given:
             x1000 = 500
         self.x1000 = self.ratio = self.psnr = None
@@ -205,7 +209,7 @@ class JPEG2000(Codec):
             else:
                 self.psnr = _check_float("psnr", psnr, 0.0, 200.0, lo_open=True)
             if not features.check("jpg_2000"):
-                raise ValueError("ratio=/psnr= need Pillow built with OpenJPEG; use x1000= (OpenCV) instead")
+                raise ValueError("ratio=/bpp=/psnr= need Pillow built with OpenJPEG; use x1000= (OpenCV) instead")
             self.library = f"{_pil()} (OpenJPEG {features.version('jpg_2000')})"
             self.releases_gil = False
 

@@ -7,7 +7,9 @@
 
 from robusthide.evaluation.attacks_grammar import (
     DEFAULT_ATTACKS,
+    DISTORTIONS,
     Attack,
+    attack_runner,
     expand_attacks,
     parse_attacks,
     validate_attacks,
@@ -30,7 +32,8 @@ from robusthide.evaluation.matrix import (
 from robusthide.evaluation.peers import PEERS, get_peer, parse_peers
 
 __all__ = [
-    "DEFAULT_ATTACKS", "PEERS", "Attack", "ImageItem", "ModelMethod", "as_method", "compare_markdown",
+    "DEFAULT_ATTACKS", "DISTORTIONS", "PEERS", "Attack", "ImageItem", "ModelMethod", "as_method", "attack_runner",
+    "compare_markdown",
     "expand_attacks", "get_peer", "image_set", "list_image_files", "matrix_markdown", "parse_attacks",
     "parse_peers", "plot_matrix", "plot_sweep", "robustness_matrix", "strength_sweep", "sweep_markdown",
     "validate_attacks", "write_comparison", "write_matrix", "write_sweep",

@@ -27,13 +27,29 @@ that every group is one curve of "BER against the swept parameter".
 
 ``identity`` means no attack: the marked image is only rounded to uint8 (which the evaluation always
 does before any attack).
+
+Besides the codecs of :mod:`robusthide.codecs`, a step may name one of the :data:`DISTORTIONS`: layers of
+the attack system (:mod:`robusthide.attacks.distortions`) applied to the uint8 marked image with the
+parameters of HiDDeN / MBRS (paper 002 §4.2.2, Table 2), in the same grammar::
+
+    crop-white:p=0.035;cropout:p=0.3;dropout:p=0.3;blur:sigma=2;gaussian:sigma=0.02,0.05;jpeg:q=50
+
+``p`` is always the share of the marked image that survives (HiDDeN's and MBRS's convention): Crop(p) keeps
+a window of area ``p`` and pads the rest with white, Cropout(p) takes the rest from the cover, Dropout(p)
+keeps each pixel with probability ``p`` and takes the others from the cover. Cropout and Dropout need the
+cover, which :func:`robusthide.evaluation.matrix.robustness_matrix` passes. Their random windows / pixels
+are a function of (seed, spec, image index), so a run repeats exactly. Distortions chain with codecs
+(``dropout:p=0.3|jpeg:q=50``); :func:`attack_runner` builds any step list.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from robusthide.codecs.base import CodecError
 from robusthide.codecs.registry import NUMBER_RE, parse_number
@@ -47,7 +63,8 @@ _NAME = re.compile(r"^[a-z0-9_][a-z0-9_.-]*$")
 class Attack:
     """One single attack of an expanded list.
 
-    ``spec`` is a codec spec for :func:`robusthide.codecs.get_codec` (or ``identity``);
+    ``spec`` is a codec spec for :func:`robusthide.codecs.get_codec`, a :data:`DISTORTIONS` step, a chain
+    of both (see :func:`attack_runner`), or ``identity``;
     ``family`` the step names (``jpeg``, ``resize|jpeg``); ``param`` the swept parameter (or, for a group
     without a sweep, its first numeric parameter; ``None`` for none) and ``value`` its value;
     ``group`` the group with that value replaced by ``{}`` (``jpeg:q={},subsampling=444``): attacks of
@@ -190,13 +207,164 @@ def parse_attacks(text: str | list[str]) -> list[str]:
 
 
 def validate_attacks(attacks: list[Attack] | list[str]) -> None:
-    """Build every codec once so that unknown codecs and bad parameters fail before a long run."""
-    from robusthide.codecs import get_codec
-
+    """Build every attack once so that unknown codecs or distortions and bad parameters fail before a long
+    run."""
     for a in attacks:
         spec = a.spec if isinstance(a, Attack) else a
         if spec != IDENTITY:
-            get_codec(spec)
+            attack_runner(spec)
+
+
+# -- distortions of the attack system, measured like codecs ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Distortion:
+    """A step of an attack list served by an attack layer of :mod:`robusthide.attacks.distortions`.
+
+    ``key`` is the step's parameter (also its bare positional value), ``target`` the layer's parameter it
+    sets; ``kept``: the step's value is the share of the marked image kept, the layer's is its complement
+    (``dropout``); ``lo``/``hi`` bound the value; ``fixed`` are further layer parameters.
+    """
+
+    layer: str
+    key: str
+    target: str
+    default: float
+    lo: float
+    hi: float
+    doc: str
+    kept: bool = False
+    needs_cover: bool = False
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+
+#: name -> :class:`Distortion` (HiDDeN / MBRS, paper 002 Table 2, and additive Gaussian noise)
+DISTORTIONS: dict[str, Distortion] = {
+    "crop-white": Distortion("crop", "p", "ratio", 0.035, 0.0, 1.0,
+                             "MBRS Crop(p): a window of area p kept at a random place, the rest white (255)",
+                             fixed={"fill": 1.0}),
+    "cropout": Distortion("cropout", "p", "ratio", 0.3, 0.0, 1.0,
+                          "HiDDeN/MBRS Cropout(p): a window of area p kept, the rest from the cover",
+                          needs_cover=True),
+    "dropout": Distortion("dropout", "p", "p", 0.3, 0.0, 1.0,
+                          "HiDDeN/MBRS Dropout(p): each pixel kept with probability p, else from the cover",
+                          kept=True, needs_cover=True),
+    "gaussian": Distortion("noise", "sigma", "sigma", 0.02, 0.0, 1.0,
+                           "additive Gaussian noise, sigma on [0, 1] pixels (0.02 = 5.1 grey levels)"),
+    "blur": Distortion("blur", "sigma", "sigma", 2.0, 0.0, 20.0,
+                       "MBRS GF(sigma): Gaussian filter, kernel 2*ceil(3 sigma)+1, reflected borders"),
+}
+
+
+def _distortion_params(name: str, step: str) -> float:
+    """The value of a distortion step ``name[:V | :KEY=V]`` (one parameter; a decimal number)."""
+    d = DISTORTIONS[name]
+    _, colon, rest = step.partition(":")
+    if not colon:
+        return d.default
+    args = [t.strip() for t in rest.split(",")]
+    if len(args) != 1 or not args[0]:
+        raise CodecError(f"distortion '{step.strip()}': takes one parameter, {d.key}")
+    k, eq, v = args[0].partition("=")
+    k, v = (k.strip().lower(), v.strip()) if eq else (d.key, k.strip())
+    if k != d.key:
+        raise CodecError(f"distortion '{step.strip()}': unknown parameter '{k}' (accepted: {d.key})")
+    x = parse_number(v)
+    if x is None or not d.lo <= x <= d.hi or (d.key == "p" and x == 0):
+        where = f"(0, {d.hi:g}]" if d.key == "p" else f"[{d.lo:g}, {d.hi:g}]"
+        raise CodecError(f"distortion '{step.strip()}': {d.key} must be a number in {where}, got {v!r}")
+    return float(x)
+
+
+class _DistortionStep:
+    """One distortion step on uint8 N x H x W x 3 batches."""
+
+    def __init__(self, step: str):
+        self.spec = step.strip()
+        self.name = self.spec.partition(":")[0].strip().lower()
+        self.d = DISTORTIONS[self.name]
+        self.value = _distortion_params(self.name, step)
+
+    def __call__(self, images: np.ndarray, cover: np.ndarray | None, seed: int) -> np.ndarray:
+        import torch
+
+        from robusthide.attacks.base import ATTACKS
+
+        d = self.d
+        if d.needs_cover and (cover is None or cover.shape != images.shape):
+            raise CodecError(f"{self.spec} needs the cover images (same shape as the marked ones)")
+        gen = torch.Generator().manual_seed(seed)
+        factory, _ = ATTACKS[d.layer]
+        value = 1.0 - self.value if d.kept else self.value
+        layer = factory(**{d.target: value}, **d.fixed, generator=gen)
+
+        def t(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float() / 255
+
+        with torch.no_grad():
+            y = layer(t(images), t(cover) if d.needs_cover else None)
+        return (y.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+class AttackRunner:
+    """An attack of an expanded list, runnable on uint8 batches: codec steps (:func:`robusthide.codecs.
+    get_codec`, consecutive ones run as one chain) and :data:`DISTORTIONS` steps, in order.
+
+    ``runner(marked, cover, seed, index)`` returns ``(images, nbytes)``: ``nbytes`` of the last codec
+    segment with a bitstream (as :class:`robusthide.codecs.chain.Chain` reports), zeros without one.
+    ``index`` gives each image's index in the whole image set (default ``0..N-1``), so that every image
+    gets its own random draws whatever the batching.
+    """
+
+    def __init__(self, spec: str, workers: int | None = None):
+        from robusthide.codecs import get_codec
+
+        self.spec = spec.strip()
+        steps = [s.strip() for s in self.spec.split("|")]
+        if any(not s for s in steps):
+            raise CodecError(f"malformed attack '{self.spec}': empty step")
+        self.segments: list[Any] = []
+        codec_run: list[str] = []
+        for s in steps + [""]:
+            name = s.partition(":")[0].strip().lower()
+            if s and name not in DISTORTIONS:
+                codec_run.append(s)
+                continue
+            if codec_run:
+                self.segments.append(get_codec("|".join(codec_run), workers=workers))
+                codec_run = []
+            if s:
+                self.segments.append(_DistortionStep(s))
+        self.needs_cover = any(isinstance(g, _DistortionStep) and g.d.needs_cover for g in self.segments)
+        self.distortion_only = all(isinstance(g, _DistortionStep) for g in self.segments)
+
+    def __call__(self, marked: np.ndarray, cover: np.ndarray | None = None, seed: int = 0,
+                 index: list[int] | None = None) -> tuple[np.ndarray, list[int]]:
+        index = list(range(len(marked))) if index is None else list(index)
+        if len(index) != len(marked):
+            raise CodecError(f"{self.spec}: {len(index)} indices for {len(marked)} images")
+        x = marked
+        nbytes = [0] * len(marked)
+        for k, g in enumerate(self.segments):
+            if isinstance(g, _DistortionStep):
+                # one generator per image: the draws of image i do not depend on the batch it is in
+                x = np.concatenate([g(x[j:j + 1], None if cover is None else cover[j:j + 1],
+                                      zlib.crc32(f"{seed}:{self.spec}:{k}:{index[j]}".encode()))
+                                    for j in range(len(x))]) if len(x) else x
+            else:
+                res = g(x)
+                x = res.images
+                if any(res.nbytes):
+                    nbytes = list(res.nbytes)
+        return x, nbytes
+
+
+def attack_runner(spec: str, workers: int | None = None) -> AttackRunner:
+    """Build the attack ``spec`` (one expanded attack: codecs and :data:`DISTORTIONS`, chained with ``|``)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise CodecError(f"malformed attack spec {spec!r}")
+    return AttackRunner(spec, workers)
 
 
 DEFAULT_ATTACKS = ("jpeg:q=10,25,50,75,90;webp:q=50,75;jpeg2000:x1000=100,500,900;h264:crf=23,28;"

@@ -6,7 +6,9 @@ For each image (full resolution, or seeded S x S crops, see :mod:`robusthide.eva
    messages for the same seed, whatever the model or strength);
 2. the model embeds it at the image's own size and the marked image is rounded to uint8 (what a
    saved file holds; ``identity`` measures exactly this);
-3. every attack (a real codec, :func:`robusthide.codecs.get_codec`) is applied to the uint8 marked
+3. every attack (a real codec, :func:`robusthide.codecs.get_codec`, or a distortion of the attack system
+   such as dropout / cropout, which also get the cover, see
+   :func:`~robusthide.evaluation.attacks_grammar.attack_runner`) is applied to the uint8 marked
    image; images of one size are coded together in batches (codec libraries parallelise over a
    batch; video codecs code a batch as one clip), images of different sizes separately;
 4. the decoder's logits give per-image BER, averaged over images (the BER of paper 002's tables),
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from robusthide import RobustHideError, __version__
-from robusthide.evaluation.attacks_grammar import IDENTITY, Attack, expand_attacks
+from robusthide.evaluation.attacks_grammar import IDENTITY, Attack, attack_runner, expand_attacks
 from robusthide.evaluation.images import ImageItem, image_set
 from robusthide.metrics import apd, ber_per_image, bpp, ciede2000, psnr, psnr_y, ssim
 
@@ -65,15 +67,22 @@ class ModelMethod:
         t = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
         return t.permute(0, 3, 1, 2).float() / 255.0
 
-    def embed(self, cover: np.ndarray, bits: np.ndarray, strength: float = 1.0) -> np.ndarray:
-        """uint8 N x H x W x 3 covers -> uint8 marked images (rounded, never truncated)."""
-        import torch
+    @property
+    def watermarker(self) -> Any:
+        """The :class:`~robusthide.watermark.watermarker.Watermarker` that marks the images (the one embed
+        path: what a user of the model gets, with the model's embed-time refinement)."""
+        if getattr(self, "_wm", None) is None:
+            from robusthide.watermark.watermarker import Watermarker
 
-        with torch.inference_mode():
-            b = torch.from_numpy(np.asarray(bits, dtype=np.float32)).to(self.device)
-            m = self.model.embed(self._tensor(cover), b, strength=strength)
-            m = (m.float().clamp(0, 1) * 255.0).round().to(torch.uint8)
-        return m.permute(0, 2, 3, 1).cpu().numpy()
+            self._wm = Watermarker(self.model, self.device, max_strength=math.inf)
+        return self._wm
+
+    def embed(self, cover: np.ndarray, bits: np.ndarray, strength: float = 1.0) -> np.ndarray:
+        """uint8 N x H x W x 3 covers -> uint8 marked images (rounded, never truncated), by
+        :meth:`Watermarker.embed_bits_batch <robusthide.watermark.watermarker.Watermarker.embed_bits_batch>`."""
+        marked = self.watermarker.embed_bits_batch(list(np.asarray(cover)), np.asarray(bits, dtype=np.float32),
+                                                   strength=strength)
+        return np.stack(marked)
 
     @property
     def default_search(self) -> str:
@@ -205,7 +214,6 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
     random bits, and report ``msg_exact``, the share of images whose message is read back exactly and
     detected (through the search's Bonferroni-corrected test, as ``robusthide extract`` decides).
     """
-    from robusthide.codecs import get_codec
     from robusthide.watermark.sync import check_search
 
     t0 = time.perf_counter()
@@ -223,7 +231,7 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
         raise RobustHideError(f"batch must be at least 1, got {batch}")
     if not (isinstance(strength, (int, float)) and strength > 0 and math.isfinite(strength)):
         raise RobustHideError(f"strength must be a positive number, got {strength!r}")
-    codecs = {a.spec: get_codec(a.spec, workers=workers) for a in atts if a.spec != IDENTITY}
+    codecs = {a.spec: attack_runner(a.spec, workers=workers) for a in atts if a.spec != IDENTITY}
 
     N, L = len(items), method.n_bits
     bits = np.random.default_rng(seed).integers(0, 2, size=(N, L), dtype=np.int64).astype(np.uint8)
@@ -257,8 +265,8 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
                 if a.spec == IDENTITY:
                     attacked, nbytes = marked, None
                 else:
-                    res = codecs[a.spec](marked)
-                    attacked, nbytes = res.images, res.nbytes
+                    # cropout / dropout mix marked and cover pixels: the runner gets the covers
+                    attacked, nbytes = codecs[a.spec](marked, cover, seed, list(idx))
                 exact = None
                 if search == "none":  # peers' decode takes no search
                     logits = method.decode(attacked, strength=strength)

@@ -16,14 +16,24 @@ The registry (:mod:`robusthide.evaluation.reproduce_specs`) names paper 000's Ta
    (:mod:`robusthide.evaluation.claims`).
 
 ``mbrs-table3`` trains nothing: it sweeps the test-time strength factor of the shipped ``default`` model.
+
+Longer runs (issue 23) change the budget from the command line: ``--net hidden|mbrs`` trains the papers'
+networks with their papers' losses and weights (:data:`~robusthide.evaluation.reproduce_specs.NET_RECIPES`),
+``--size`` the image size, ``--seed`` the training seed (the test images stay the same), ``--tag`` names the
+variant (runs in ``RUNS/NAME-TAG``, results in ``OUT/NAME-TAG.md``), and ``--column`` trains one column (and
+the shared warm start) without evaluating, so that each column can run alone in the background and resume
+after an interruption; a last run without ``--column`` finds every column finished and evaluates them all.
+See :func:`variant`.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import json
 import math
+import re
 import shlex
 import time
 from collections.abc import Mapping
@@ -34,7 +44,7 @@ import numpy as np
 
 from robusthide import RobustHideError, __version__
 from robusthide.evaluation.claims import judge, sentence
-from robusthide.evaluation.reproduce_specs import REPRODUCTIONS, Budget, Column, Reproduction
+from robusthide.evaluation.reproduce_specs import NET_RECIPES, NETS, REPRODUCTIONS, Budget, Column, Reproduction
 from robusthide.io.results import READING_HEADING, write_keeping_reading  # noqa: F401 (READING_HEADING: re-export)
 
 SEC_PER_STEP = 1.0   # lean net, 128x128, batch 16, 2 free CPU cores (measured ~1 step/s; video codecs a bit more)
@@ -61,6 +71,45 @@ def estimate_minutes(rep: Reproduction, steps: int | None = None, n_test: int | 
     train = len(rep.columns) * steps * SEC_PER_STEP if rep.kind == "train" else 0.0
     evaluate = len(rep.columns) * n * sum(r.attack is not None for r in rep.rows) * 0.02 + 15 * len(rep.columns)
     return (train + evaluate) / 60
+
+
+def variant(rep: Reproduction, net: str | None = None, size: int | None = None, seed: int | None = None,
+            tag: str | None = None) -> Reproduction:
+    """``rep`` with another net (with its paper's recipe), image size or training seed. ``tag`` (letters,
+    digits, ``.``, ``_``, ``-``) renames it ``NAME-TAG``: its runs and results then live apart from the
+    budget's own. A changed budget needs a tag, so that runs of two budgets never share a folder."""
+    b = rep.budget
+    if rep.kind != "train" and (net or size or seed is not None):
+        raise RobustHideError(f"{rep.name} trains nothing: --net, --size and --seed do not apply")
+    if net is not None and net not in NETS:
+        raise RobustHideError(f"unknown net '{net}' (known: {', '.join(NETS)})")
+    if size is not None and not 16 <= size <= 1024:
+        raise RobustHideError(f"--size must be in 16..1024, got {size}")
+    if seed is not None and seed < 0:
+        raise RobustHideError(f"--seed must be >= 0, got {seed}")
+    if tag is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,60}", tag):
+        raise RobustHideError(f"--tag must be letters, digits, '.', '_' or '-' (at most 61), got {tag!r}")
+    changed = (net is not None and net != b.net) or (size is not None and size != b.size) or seed is not None
+    if changed and tag is None:
+        raise RobustHideError("--net, --size and --seed change the budget: give a --tag to name the variant "
+                              "(its runs and results are kept apart from the budget's own)")
+    nb = dataclasses.replace(b, net=net or b.net, size=size or b.size, train_seed=seed)
+    if nb.net != "lean":
+        from robusthide.nets.registry import create_model
+
+        try:  # MBRS's message map ties n_bits and size: fail before any training
+            create_model(nb.net, n_bits=nb.n_bits, size=nb.size, **NET_RECIPES[nb.net]["model"])
+        except ValueError as e:
+            raise RobustHideError(f"{rep.name} with --net {nb.net} --size {nb.size}: {e}") from None
+    return dataclasses.replace(rep, name=f"{rep.name}-{tag}" if tag else rep.name, budget=nb)
+
+
+def find_column(rep: Reproduction, key: str) -> Column:
+    """The column of ``rep`` whose label or slug (``robusthide reproduce --list``) is ``key``."""
+    for c in rep.columns:
+        if key in (c.label, c.slug):
+            return c
+    raise RobustHideError(f"{rep.name} has no column '{key}' (columns: {', '.join(c.slug for c in rep.columns)})")
 
 
 # -- test images --------------------------------------------------------------------------------------------
@@ -122,6 +171,9 @@ def warm_config(rep: Reproduction, data: str | Path, runs: str | Path, steps: in
     what they train afterwards, for the same number of steps.
     """
     cfg = column_config(rep, WARM, warm_steps(rep, steps), data, runs, warm=False)
+    if cfg["train"].get("img_weight_fixed") is not None:  # a paper recipe: its fixed image weight off too
+        cfg["train"]["img_weight_fixed"] = 0.0
+        cfg["train"]["adv_weight"] = 0.0
     cfg["train"]["warmup_msg_steps"] = cfg["train"]["steps"]
     return cfg
 
@@ -140,7 +192,8 @@ def column_config(rep: Reproduction, col: Column, steps: int, data: str | Path, 
         model["amplitude"] = DEFAULTS["model"]["amplitude"]
     cfg["model"] = model
     deep_update(cfg, {
-        "name": col.slug, "seed": b.seed, "out": str(Path(runs) / rep.name),
+        "name": col.slug, "seed": b.seed if b.train_seed is None else b.train_seed,
+        "out": str(Path(runs) / rep.name),
         "data": {"train": str(Path(data).resolve()), "val": None, "split": True, "max_side": b.max_side},
         "train": {"steps": steps, "batch": b.batch, "full_size": [b.size],
                   "warmup_msg_steps": steps // 6, "ramp_steps": max(1, steps // 6),
@@ -149,6 +202,8 @@ def column_config(rep: Reproduction, col: Column, steps: int, data: str | Path, 
         "val": {"every": 0},
         "ckpt": {"every": max(1, min(50, steps))},
     })
+    if b.net in NET_RECIPES:
+        deep_update(cfg, copy.deepcopy(NET_RECIPES[b.net]))
     if warm and b.warm_steps:
         deep_update(cfg, {"train": {"init_from": str(Path(runs) / rep.name / WARM.slug), "warmup_msg_steps": 0,
                                     "ramp_steps": max(1, steps // 3)}})
@@ -276,28 +331,61 @@ def measure(method: Any, images: list[np.ndarray], rep: Reproduction, strength: 
 
 
 def command_line(name: str, steps: int | None = None, n_test: int | None = None, *, data: str | Path,
-                 runs: str | Path, out: str | Path, defaults: Mapping[str, str] | None = None) -> str:
+                 runs: str | Path, out: str | Path, defaults: Mapping[str, str] | None = None,
+                 net: str | None = None, size: int | None = None, seed: int | None = None,
+                 tag: str | None = None, columns: list[str] | None = None) -> str:
     """The ``robusthide reproduce`` command of a run; flags whose value equals ``defaults`` (the CLI's:
     ``{"data": ..., "runs": ..., "out": ...}``) are left out."""
     d = defaults or {}
     parts = ["robusthide", "reproduce", name]
-    for flag, v, default in (("--steps", steps, None), ("--n-test", n_test, None), ("--data", data, d.get("data")),
-                             ("--runs", runs, d.get("runs")), ("--out", out, d.get("out"))):
+    for flag, v, default in (("--net", net, None), ("--size", size, None), ("--seed", seed, None),
+                             ("--tag", tag, None), ("--steps", steps, None), ("--n-test", n_test, None),
+                             ("--data", data, d.get("data")), ("--runs", runs, d.get("runs")),
+                             ("--out", out, d.get("out"))):
         if v is not None and str(v) != str(default):
             parts += [flag, str(v)]
+    for c in columns or []:
+        parts += ["--column", c]
     return shlex.join(parts)
+
+
+def train_columns(rep: Reproduction, keys: list[str], steps: int, data: str | Path, runs: str | Path,
+                  progress: bool = True) -> list[dict[str, Any]]:
+    """Train (resume, or skip when finished) the shared warm start and the columns named by ``keys`` (the key
+    ``warm-start`` alone: only the warm start), without evaluating; one record per run: ``label``, ``run_dir``,
+    ``status``, ``step``, ``train_seconds``. Two processes must never train the same run folder at once: train
+    the warm start first, then columns in parallel."""
+    cols = [find_column(rep, k) for k in keys if k not in (WARM.slug, WARM.label)]
+    out = []
+    todo: list[tuple[Column, dict[str, Any]]] = []
+    if rep.budget.warm_steps:  # every column starts from it: trained first (``--column warm-start``: alone)
+        todo.append((WARM, warm_config(rep, data, runs, steps)))
+    todo += [(c, column_config(rep, c, steps, data, runs)) for c in cols]
+    for col, cfg in todo:
+        info = train_column(cfg, progress)
+        out.append({"label": col.label, "run_dir": str(Path(cfg["out"]) / cfg["name"]), **info})
+    return out
 
 
 def run_reproduction(name: str, steps: int | None = None, n_test: int | None = None, *, data: str | Path,
                      runs: str | Path, out: str | Path, progress: bool = True,
-                     command_defaults: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Train and evaluate reproduction ``name``; write ``OUT/NAME.md`` / ``.json``; return the JSON document."""
+                     command_defaults: Mapping[str, str] | None = None, net: str | None = None,
+                     size: int | None = None, seed: int | None = None, tag: str | None = None,
+                     columns: list[str] | None = None) -> dict[str, Any]:
+    """Train and evaluate reproduction ``name``; write ``OUT/NAME.md`` / ``.json``; return the JSON document.
+
+    ``net`` / ``size`` / ``seed`` / ``tag``: a budget variant (:func:`variant`). ``columns``: train only the
+    shared warm start and these columns (labels or slugs), evaluate nothing, write nothing to ``out``, and
+    return ``{"name", "command", "trained": [...]}`` (:func:`train_columns`).
+    """
     import torch
     from tqdm import tqdm
 
     from robusthide.evaluation.matrix import ModelMethod
 
-    rep = get_reproduction(name)
+    base = get_reproduction(name)
+    rep = variant(base, net, size, seed, tag)
+    flags = {"net": net, "size": size, "seed": seed, "tag": tag}
     if steps is not None and rep.kind != "train":
         raise RobustHideError(f"{name} trains nothing (a test-time sweep of the '{rep.model}' model): "
                               "--steps does not apply")
@@ -306,6 +394,13 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
     b = rep.budget
     steps = b.steps if steps is None else steps
     n = b.n_test if n_test is None else n_test
+    if columns:
+        if rep.kind != "train":
+            raise RobustHideError(f"{name} trains nothing: --column does not apply")
+        trained = train_columns(rep, columns, steps, data, runs, progress)
+        return {"name": rep.name, "trained": trained,
+                "command": command_line(name, None if steps == b.steps else steps, None, data=data, runs=runs,
+                                        out=out, defaults=command_defaults, columns=columns, **flags)}
     t0 = time.time()
     images = test_images(data, n, b.size, seed=b.seed, max_side=b.max_side)
     ours: dict[str, dict[str, dict[str, Any]]] = {}
@@ -351,10 +446,11 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
         "name": rep.name, "title": rep.title, "source": rep.source, "kind": rep.kind,
         "command": command_line(name, None if steps == b.steps or rep.kind != "train" else steps,
                                 None if n == b.n_test else n, data=data, runs=runs, out=out,
-                                defaults=command_defaults),
+                                defaults=command_defaults, **flags),
         "budget": {"net": b.net if rep.kind == "train" else f"{rep.model} (zoo)", "n_bits": b.n_bits,
                    "size": b.size, "batch": b.batch, "steps": steps if rep.kind == "train" else 0,
                    "psnr_target": b.psnr, "n_test": n, "max_side": b.max_side, "seed": b.seed,
+                   "train_seed": b.seed if b.train_seed is None else b.train_seed,
                    "threads": torch.get_num_threads(), "data": str(data),
                    "train_minutes_total": round(sum(c.get("train_minutes", 0) for c in cols), 2),
                    "warm_steps": warm_steps(rep, steps) if rep.kind == "train" else 0,
@@ -365,7 +461,10 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
         "codec": codec,
         "paper": rep.paper,
         "claims": claims,
-        "notes": list(rep.notes),
+        "notes": ([f"This variant trains `{b.net}` ({base.budget.net} in the notes below), "
+                   f"{b.size}x{b.size}, training seed {b.seed if b.train_seed is None else b.train_seed}"
+                   + (", with its paper's losses and weights (reproduce_specs.NET_RECIPES)"
+                      if b.net in NET_RECIPES else "") + "."] if rep.name != base.name else []) + list(rep.notes),
         "seconds": round(time.time() - t0, 1),
         "robusthide": __version__,
         "date": datetime.date.today().isoformat(),
@@ -417,9 +516,11 @@ def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
                      f"measured by the trainer (`train_seconds`, wall clock of the steps): "
                      f"{b['train_minutes_total']:.1f} min in all.")
         if b.get("warm_steps"):
+            then = ("with its paper's fixed loss weights" if b["net"] in NET_RECIPES else
+                    "with the image loss ramped in over the first third")
             lines.append(f"Every column starts from one shared warm start: {b['warm_steps']} steps of the message "
                          f"path alone (no image loss, no attack; {b['warm_minutes']:.1f} min), then trains its "
-                         f"{b['steps']} steps with the image loss ramped in over the first third.")
+                         f"{b['steps']} steps {then}.")
         lines.append("")
         lines += _table(["column", "training (min)", "status", "strength factor", "note"],
                         [[c["label"], _num(c["train_minutes"], 1), c["status"], _num(c["strength"], 3),
@@ -456,7 +557,7 @@ def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
     n_ag = sum(c["verdict"] in ("agrees", "agrees where resolved") for c in doc["claims"])
     lines += ["", f"{n_ag} of {len(doc['claims'])} claims agree (at least where resolved)."]
     lines += ["", "## Notes: substitutions, and why ours may differ", ""]
-    lines += [f"- {t}" for t in rep.notes]
+    lines += [f"- {t}" for t in doc.get("notes", rep.notes)]
     if rep.kind == "train":
         lines.append(f"- Budget: {b['steps']} steps per column is a small fraction of the papers' training "
                      "(tens of thousands of steps on 10k images); orderings that depend on long training "

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from robusthide import RobustHideError
 from robusthide.imagehiding.checkpoint import load_model
 from robusthide.imagehiding.nets import HidingNetwork
+from robusthide.imagehiding.refine import HideRefineConfig, refine_container
 from robusthide.zoo.registry import DEFAULTS as ZOO_DEFAULTS
 from robusthide.zoo.registry import PRETRAINED, names, resolve
 
@@ -83,6 +84,23 @@ SHIPPED = {n: PRETRAINED[n]["file"] for n in names("imagehide")}
 DEFAULT_MODEL = ZOO_DEFAULTS["imagehide"]
 
 
+def default_model(n_secrets: int = 1) -> str:
+    """The shipped model that ``hide-image`` / ``reveal-image`` use for ``n_secrets`` secret images: the family
+    default when it hides that many, else the first shipped model that does (zoo entries say ``n_secrets``)."""
+    candidates = [DEFAULT_MODEL, *SHIPPED]
+    for name in candidates:
+        if PRETRAINED.get(name, {}).get("n_secrets", 1) == n_secrets:
+            return name
+    raise RobustHideError(f"no shipped image-hiding model hides {n_secrets} secret images: train one "
+                          f"(configs/imagehide-hinet{n_secrets}.yaml) and pass it as the model")
+
+
+def _even(x: torch.Tensor) -> torch.Tensor:
+    """``x`` padded (edge replicated) to even height and width, as the Haar transform needs."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, w % 2, 0, h % 2), mode="replicate") if h % 2 or w % 2 else x
+
+
 def resolve_model(name_or_path: str | os.PathLike) -> Path:
     """A zoo model's name (family ``imagehide``) -> its file in the package; anything else is taken as a path."""
     s = str(name_or_path)
@@ -119,16 +137,22 @@ class ImageHider:
     def n_secrets(self) -> int:
         return self.net.n_secrets
 
-    def _secrets(self, secrets: Sequence[ImageLike] | ImageLike) -> list[torch.Tensor]:
+    def _secrets(self, secrets: Sequence[ImageLike] | ImageLike,
+                 size: tuple[int, int] | None = None) -> list[torch.Tensor]:
         if isinstance(secrets, np.ndarray) and secrets.ndim == 3 or isinstance(secrets, (str, os.PathLike)):
             secrets = [secrets]
         secrets = list(secrets)
         if len(secrets) != self.n_secrets:
             raise RobustHideError(f"this model hides exactly {self.n_secrets} secret image(s), "
                                   f"got {len(secrets)}")
-        S = self.size
-        return [resize_tensor(_to_tensor(_as_image(s, f"secret {i + 1}")), S, S).to(self.device)
+        H, W = size or (self.size, self.size)
+        return [resize_tensor(_to_tensor(_as_image(s, f"secret {i + 1}")), H, W).to(self.device)
                 for i, s in enumerate(secrets)]
+
+    @property
+    def any_size(self) -> bool:
+        """Whether the network runs at the cover's own size (the fully convolutional ``arch: hinet``)."""
+        return bool(getattr(self.net, "fully_convolutional", False))
 
     @torch.no_grad()
     def residual(self, cover: ImageLike, secrets: Sequence[ImageLike] | ImageLike) -> torch.Tensor:
@@ -139,13 +163,26 @@ class ImageHider:
         return r.float()
 
     @torch.no_grad()
-    def hide(self, cover: ImageLike, secrets: Sequence[ImageLike] | ImageLike) -> np.ndarray:
-        """The container: uint8 ``H x W x 3`` at the cover's size (see the module docstring)."""
+    def hide(self, cover: ImageLike, secrets: Sequence[ImageLike] | ImageLike,
+             refine: HideRefineConfig | None = None) -> np.ndarray:
+        """The container: uint8 ``H x W x 3`` at the cover's size (see the module docstring). ``refine``:
+        optimise the working-size container against the reveal network first
+        (:func:`robusthide.imagehiding.refine.refine_container`)."""
         img = _as_image(cover, "cover")
         c = _to_tensor(img).to(self.device)
         h, w = img.shape[:2]
+        if self.any_size:  # at the cover's size (made even for the wavelet transform), secrets resized to it
+            ce = _even(c)
+            sec = self._secrets(secrets, tuple(ce.shape[-2:]))
+            m, _ = self.net.hide(ce, sec)
+            if refine is not None and refine.steps:
+                m = refine_container(self.net, ce, sec, m.float(), refine)
+            return _to_uint8(m.float()[..., :h, :w])
         S = self.size
-        _, r = self.net.hide(resize_tensor(c, S, S), self._secrets(secrets))
+        small, sec = resize_tensor(c, S, S), self._secrets(secrets)
+        m, r = self.net.hide(small, sec)
+        if refine is not None and refine.steps:
+            r = refine_container(self.net, small, sec, m.float(), refine) - small
         r = r.float()
         if (h, w) != (S, S):
             r = F.interpolate(r, size=(h, w), mode="bilinear", align_corners=False)
@@ -153,8 +190,13 @@ class ImageHider:
 
     @torch.no_grad()
     def reveal(self, container: ImageLike) -> list[np.ndarray]:
-        """The revealed secrets: a list of ``n_secrets`` uint8 ``S x S x 3`` images."""
+        """The revealed secrets: a list of ``n_secrets`` uint8 images, ``S x S x 3`` (at the container's size
+        for an :attr:`any_size` network)."""
         m = _to_tensor(_as_image(container, "container")).to(self.device)
+        if self.any_size:
+            h, w = m.shape[-2:]
+            rev, _, _ = self.net.reveal(_even(m))
+            return [_to_uint8(s[..., :h, :w]) for s in rev]
         S = self.size
         rev, _, _ = self.net.reveal(resize_tensor(m, S, S))
         return [_to_uint8(s) for s in rev]

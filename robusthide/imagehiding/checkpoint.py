@@ -11,44 +11,46 @@ Both are written to a temporary file in the run folder, flushed to disk and move
 step, so a crash between the two writes is detected instead of silently mixing two steps.
 
 Exported model (:func:`export_model`): only the ``G.*`` tensors (the discriminators are not needed to hide
-or reveal), with safetensors metadata ``format = robusthide-imagehide/1``, ``arch`` (JSON keywords of
-:class:`~robusthide.imagehiding.nets.HidingNetwork`), ``step``, ``name``, ``attack`` (the training attack
-spec) and ``config`` (the training config, JSON).
+or reveal), in the one weights format of :mod:`robusthide.zoo.weights` (``robusthide/2``, family
+``imagehide``, arch ``hiding-network``, ``config`` = the network's keywords, ``training`` = the training
+config, ``attack`` = the training attack spec). Files of the first format (``robusthide-imagehide/1``) load too.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from robusthide import RobustHideError
-from robusthide.imagehiding.nets import HidingNetwork
-from robusthide.training.checkpoint import load_optimizer, optimizer_tensors
+from robusthide.imagehiding.nets import HidingNetwork, check_model_kwargs, create_hiding_network
+from robusthide.training.checkpoint import (
+    load_optimizer,
+    module_tensors,
+    optimizer_tensors,
+    read_checkpoint,
+    strip_prefix,
+    write_checkpoint,
+)
+from robusthide.zoo.weights import WeightsMeta, write_weights
 
+#: the first export format (still read); exports are now robusthide/2 (:mod:`robusthide.zoo.weights`)
 FORMAT = "robusthide-imagehide/1"
+#: the ``arch`` name of image-hiding networks in the one weights format (their keywords say unet or hinet)
+ARCH_NAME = "hiding-network"
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` for a temporary file next to ``path``, fsync it, then ``os.replace`` (the one
-    atomic writer, :func:`robusthide.io.safe.atomic_output`)."""
-    from robusthide.io.safe import atomic_output
-
-    with atomic_output(Path(path)) as tmp:
-        write(tmp)
-
-
-def _prefixed(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-
-
-def _optim(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    tensors, meta = optimizer_tensors(opt)
-    return {prefix + k[len("optim"):]: v for k, v in tensors.items()}, meta
+def training_tensors(gen: torch.nn.Module, disc: torch.nn.Module, opt_g: torch.optim.Optimizer,
+                     opt_d: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The four parts of a training checkpoint: ``(tensors G.*, D.*, optim_g.*, optim_d.*, {"optim_g",
+    "optim_d"} non-tensor optimiser state)``."""
+    tensors = {**module_tensors(gen, "G"), **module_tensors(disc, "D")}
+    tg, mg = optimizer_tensors(opt_g, "optim_g")
+    td, md = optimizer_tensors(opt_d, "optim_d")
+    return {**tensors, **tg, **td}, {"optim_g": mg, "optim_d": md}
 
 
 def save_training_checkpoint(run_dir: str | Path, gen: torch.nn.Module, disc: torch.nn.Module,
@@ -56,43 +58,39 @@ def save_training_checkpoint(run_dir: str | Path, gen: torch.nn.Module, disc: to
                              doc: dict[str, Any], name: str = "latest") -> Path:
     """Write ``<run_dir>/<name>.safetensors`` then ``<run_dir>/<name>.json`` atomically (``doc`` must
     hold ``step``)."""
-    d = Path(run_dir)
-    tensors = _prefixed("G", gen)
-    tensors.update(_prefixed("D", disc))
-    tg, mg = _optim("optim_g", opt_g)
-    td, md = _optim("optim_d", opt_d)
-    tensors.update(tg)
-    tensors.update(td)
-    step = str(int(doc["step"]))
-    atomic_write(d / f"{name}.safetensors", lambda p: save_file(tensors, str(p), metadata={"step": step}))
-    full = dict(doc, optim_g=mg, optim_d=md)
-    atomic_write(d / f"{name}.json", lambda p: p.write_text(json.dumps(full, indent=1)))
-    return d / f"{name}.json"
-
-
-def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    n = len(prefix) + 1
-    return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    tensors, optim = training_tensors(gen, disc, opt_g, opt_d)
+    return write_checkpoint(run_dir, tensors, {**doc, "step": int(doc["step"]), **optim}, name=name)
 
 
 def read_training_checkpoint(run_dir: str | Path, name: str = "latest") -> tuple[dict[str, Any],
                                                                                  dict[str, torch.Tensor]]:
-    """``(json_doc, tensors)`` of a checkpoint, checked for consistency."""
-    d = Path(run_dir)
-    jpath, tpath = d / f"{name}.json", d / f"{name}.safetensors"
-    if not jpath.exists() or not tpath.exists():
-        raise RobustHideError(f"no checkpoint '{name}' in {d}")
+    """``(json_doc, tensors)`` of a checkpoint, checked for consistency (both files name the same step)."""
+    return read_checkpoint(run_dir, name, require_step=True)
+
+
+def restore_training_checkpoint(run_dir: str | Path, tensors: dict[str, torch.Tensor], doc: dict[str, Any],
+                                gen: torch.nn.Module, disc: torch.nn.Module, opt_g: torch.optim.Optimizer,
+                                opt_d: torch.optim.Optimizer) -> None:
+    """Load a read checkpoint into the networks and optimisers."""
     try:
-        doc = json.loads(jpath.read_text())
-        with safe_open(str(tpath), "pt") as f:
-            meta = f.metadata() or {}
-        tensors = load_file(str(tpath))
-    except Exception as e:
-        raise RobustHideError(f"corrupt checkpoint in {d}: {str(e).splitlines()[0] if str(e) else e}") from None
-    if str(doc.get("step")) != meta.get("step"):
-        raise RobustHideError(f"checkpoint in {d} is inconsistent (JSON step {doc.get('step')}, tensors step "
-                              f"{meta.get('step')}): the last save was interrupted")
-    return doc, tensors
+        gen.load_state_dict(strip_prefix(tensors, "G"))
+        disc.load_state_dict(strip_prefix(tensors, "D"))
+    except RuntimeError as e:
+        raise RobustHideError(f"checkpoint in {run_dir} does not match the config's networks "
+                              f"({str(e).splitlines()[0]})") from None
+    load_optimizer(opt_g, tensors, doc["optim_g"], "optim_g")
+    load_optimizer(opt_d, tensors, doc["optim_d"], "optim_d")
+
+
+def generator_weights(source: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``(arch, state dict)`` of the hiding network in a run folder (its latest checkpoint) or in an exported
+    ``.safetensors`` model: the starting point of a run's ``train.init_from``."""
+    p = Path(source)
+    if p.is_dir():
+        doc, tensors = read_training_checkpoint(p)
+        return doc["arch"], strip_prefix(tensors, "G")
+    net, _ = load_model(p)
+    return net.arch, net.state_dict()
 
 
 def load_training_checkpoint(run_dir: str | Path, gen: torch.nn.Module, disc: torch.nn.Module,
@@ -100,52 +98,39 @@ def load_training_checkpoint(run_dir: str | Path, gen: torch.nn.Module, disc: to
                              name: str = "latest") -> dict[str, Any]:
     """Restore networks and optimisers in place; return the JSON document."""
     doc, tensors = read_training_checkpoint(run_dir, name)
-    try:
-        gen.load_state_dict(_strip(tensors, "G"))
-        disc.load_state_dict(_strip(tensors, "D"))
-    except RuntimeError as e:
-        raise RobustHideError(f"checkpoint in {run_dir} does not match the config's networks "
-                              f"({str(e).splitlines()[0]})") from None
-    rename = {"optim_g": opt_g, "optim_d": opt_d}
-    for prefix, opt in rename.items():
-        ot = {"optim" + k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-        load_optimizer(opt, ot, doc[prefix])
+    restore_training_checkpoint(run_dir, tensors, doc, gen, disc, opt_g, opt_d)
     return doc
 
 
-def export_model(run_dir: str | Path, output: str | Path, name: str | None = None) -> Path:
-    """Export the generator networks of a run's latest checkpoint to one safetensors file for the CLI /
-    :class:`~robusthide.imagehiding.api.ImageHider`. Never overwrites a checkpoint file."""
+def export_model(run_dir: str | Path, output: str | Path, name: str | None = None,
+                 size: int | None = None, card: str = "") -> Path:
+    """Export the generator networks of a run's latest checkpoint to one safetensors file (the one weights
+    format, :mod:`robusthide.zoo.weights`) for the CLI / :class:`~robusthide.imagehiding.api.ImageHider`.
+    Never overwrites a checkpoint file. ``size``: another working size, for the fully convolutional
+    ``arch: hinet`` only (trained on small crops, used larger); ``card``: its model card's file name."""
     run_dir, out = Path(run_dir), Path(output)
     if out.suffix != ".safetensors":
         raise RobustHideError(f"{out}: the exported model must be a .safetensors file")
     if out.resolve().parent == run_dir.resolve() and out.stem == "latest":
         raise RobustHideError(f"refusing to overwrite the checkpoint {out}")
     doc, tensors = read_training_checkpoint(run_dir)
-    g = _strip(tensors, "G")
+    g = strip_prefix(tensors, "G")
     cfg = doc.get("config", {})
-    meta = {
-        "format": FORMAT,
-        "arch": json.dumps(doc["arch"]),
-        "step": str(doc["step"]),
-        "name": name or str(cfg.get("name", run_dir.name)),
-        "attack": str(cfg.get("attack", {}).get("spec", "")),
-        "config": json.dumps(cfg),
-    }
-    HidingNetwork(**doc["arch"]).load_state_dict(g)  # fail here, not in the user's hands
-    atomic_write(out, lambda p: save_file({k: v.contiguous() for k, v in g.items()}, str(p), metadata=meta))
-    return out
+    if size is not None:
+        if doc["arch"].get("arch") != "hinet":
+            raise RobustHideError("only the invertible network (arch hinet) can be exported at another working size")
+        doc["arch"] = check_model_kwargs({**doc["arch"], "size": size})
+    create_hiding_network(**doc["arch"]).load_state_dict(g)  # fail here, not in the user's hands
+    meta = WeightsMeta("imagehide", ARCH_NAME, doc["arch"], name or str(cfg.get("name", run_dir.name)), card,
+                       int(doc["step"]), training=cfg, extra={"attack": str(cfg.get("attack", {}).get("spec", ""))})
+    return write_weights(out, g, meta)
 
 
 def save_model(net: HidingNetwork, output: str | Path, name: str = "model", **extra: str) -> Path:
-    """Write a :class:`HidingNetwork` directly in the exported format (used by tests and tools)."""
-    out = Path(output)
-    meta = {"format": FORMAT, "arch": json.dumps(net.arch), "step": "0", "name": name, "attack": "",
-            "config": "{}"}
-    meta.update(extra)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    atomic_write(out, lambda p: save_file(tensors, str(p), metadata=meta))
-    return out
+    """Write a hiding network directly in the exported format (used by tests and tools)."""
+    tensors = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    return write_weights(output, tensors, WeightsMeta("imagehide", ARCH_NAME, dict(net.arch), name,
+                                                      extra={"attack": "", **extra}))
 
 
 def load_model(path: str | Path) -> tuple[HidingNetwork, dict[str, str]]:
@@ -163,12 +148,19 @@ def load_model(path: str | Path) -> tuple[HidingNetwork, dict[str, str]]:
         tensors = load_file(str(p))
     except Exception:
         raise RobustHideError(f"{p}: not a safetensors model file") from None
-    if meta.get("format") != FORMAT:
-        raise RobustHideError(f"{p}: not an image-hiding model (format {meta.get('format')!r}, "
-                              f"expected {FORMAT!r})")
+    from robusthide.zoo.weights import FORMAT as WEIGHTS_FORMAT
+    from robusthide.zoo.weights import normalize
+
+    fmt = meta.get("format")
+    if fmt not in (FORMAT, WEIGHTS_FORMAT) or (fmt == WEIGHTS_FORMAT and meta.get("family") != "imagehide"):
+        raise RobustHideError(f"{p}: not an image-hiding model (format {fmt!r}, family {meta.get('family')!r}; "
+                              f"expected {WEIGHTS_FORMAT!r} of family imagehide, or {FORMAT!r})")
+    try:  # the one weights reader (robusthide.zoo.weights): the config of either format
+        arch = normalize(p, meta).config
+    except RobustHideError as e:
+        raise RobustHideError(f"{p}: damaged model file ({str(e).removeprefix(f'{p}: ')})") from None
     try:
-        arch = json.loads(meta["arch"])
-        net = HidingNetwork(**arch)
+        net = create_hiding_network(**arch)
         net.load_state_dict(tensors)
     except RobustHideError as e:
         raise RobustHideError(f"{p}: bad architecture metadata ({e})") from None

@@ -22,6 +22,7 @@ at ``S`` and upsampled to the cover) and :meth:`ImageHider.reveal` (container re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -34,6 +35,7 @@ import torch
 
 from robusthide import RobustHideError
 from robusthide.imagehiding.api import ImageHider
+from robusthide.imagehiding.refine import HideRefineConfig
 
 #: Attacks evaluated by default (paper 003 Table 1 / 3 attack types, paper 000 §4 codecs).
 DEFAULT_ATTACKS: tuple[str, ...] = (
@@ -53,6 +55,10 @@ PAPER_NUMBERS = {
     "003 Table 3: revealed PSNR, 2 / 3 secrets, no attack": "28.62 / 28.14 dB (containers 32.13 / 32.69 dB)",
     "000 §4 (JPEG + JPEG 2000 + WebP): APD cover-container / secret-revealed": "9.13 / 8.54 (x 1/255)",
 }
+
+
+#: rows of the contact sheet, and the attack whose revealed images it shows beside the clean ones
+SHEET_ROWS, SHEET_ATTACK = 4, "jpeg:q=50"
 
 
 def apply_attack(name: str, images: np.ndarray, seed: int = 0) -> tuple[np.ndarray, list[int]]:
@@ -84,11 +90,13 @@ def _fmt(v: float, nd: int = 2) -> str:
 
 def evaluate(model: str | Path | ImageHider, data: str | Path, n: int = 100, split: str | None = "val",
              attacks: Sequence[str] = DEFAULT_ATTACKS, seed: int = 0, cover_size: int | None = None,
-             max_side: int = 384, progress: bool = False) -> dict[str, Any]:
-    """Evaluate a model; return the result document (see the module docstring)."""
+             max_side: int = 384, progress: bool = False, samples: bool = False,
+             refine: HideRefineConfig | None = None) -> dict[str, Any]:
+    """Evaluate a model; return the result document (see the module docstring). ``samples``: keep the first
+    :data:`SHEET_ROWS` groups' images under ``_samples`` for :func:`write_report`'s contact sheet."""
     from tqdm import tqdm
 
-    from robusthide.metrics import apd, psnr, ssim
+    from robusthide.metrics import apd, edge_trace, psnr, ssim
     from robusthide.training.data import ImageBank
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -109,17 +117,23 @@ def evaluate(model: str | Path | ImageHider, data: str | Path, n: int = 100, spl
     covers = u8(covers_t)
     secrets = [u8(s) for s in secrets_t]
     t0 = time.time()
-    containers = np.stack([hider.hide(covers[i], [s[i] for s in secrets])
+    containers = np.stack([hider.hide(covers[i], [s[i] for s in secrets], refine=refine)
                            for i in tqdm(range(n), disable=not progress, desc="hide")])
     doc: dict[str, Any] = {
         "model": str(model) if not isinstance(model, ImageHider) else hider.meta.get("name", "model"),
         "name": hider.meta.get("name", ""), "train_attack": hider.meta.get("attack", ""),
         "step": hider.meta.get("step", ""), "arch": hider.net.arch, "data": str(data), "split": split_ or "all",
         "n": n, "seed": seed, "size": S, "cover_size": csize, "n_secrets": k,
+        "refine": None if refine is None or not refine.steps else dataclasses.asdict(refine),
         "container": {"psnr": psnr(covers, containers), "ssim": ssim(covers, containers),
                       "apd": apd(covers, containers)},
+        "trace": {"secret": float(np.mean([edge_trace(covers, containers, s) for s in secrets])),
+                  "unrelated": float(np.mean([edge_trace(covers, containers, np.roll(s, 1, axis=0))
+                                              for s in secrets]))},
         "attacks": {},
     }
+    kept: dict[str, Any] = {"cover": covers[:SHEET_ROWS], "container": containers[:SHEET_ROWS],
+                               "secrets": [s[:SHEET_ROWS] for s in secrets], "revealed": {}}
     for name in tqdm(attacks, disable=not progress, desc="attacks"):
         attacked, nbytes = apply_attack(name, containers, seed)
         revealed = [hider.reveal(attacked[i]) for i in range(n)]
@@ -135,7 +149,11 @@ def evaluate(model: str | Path | ImageHider, data: str | Path, n: int = 100, spl
         if k > 1:
             row["per_secret"] = per
         doc["attacks"][name] = row
+        if name in ("none", SHEET_ATTACK):
+            kept["revealed"][name] = [np.stack([r[j] for r in revealed[:SHEET_ROWS]]) for j in range(k)]
     doc["seconds"] = round(time.time() - t0, 1)
+    if samples:
+        doc["_samples"] = kept
     doc["paper_numbers"] = PAPER_NUMBERS
     return doc
 
@@ -152,8 +170,15 @@ def to_markdown(doc: dict[str, Any]) -> str:
         f"(split {doc['split']}, seed {doc['seed']}). All metrics on 8-bit images; APD in units of 1/255.",
         "",
         *([f"Command: `{doc['command']}`", ""] if doc.get("command") else []),
+        *([f"Embed-time refinement (robusthide/imagehiding/refine.py): {doc['refine']}.", ""]
+          if doc.get("refine") else []),
         f"Container vs cover: PSNR {_fmt(c['psnr'])} dB, SSIM {c['ssim']:.4f}, APD {c['apd']:.2f}.",
         "",
+        *([f"Trace of the secret in the container (metrics.edge_trace: correlation of |container - cover| with "
+           f"the secret's Sobel edges): {doc['trace']['secret']:.4f}, against {doc['trace']['unrelated']:.4f} "
+           f"for an unrelated image's edges (equal figures: no outline of the secret in the residual).", ""]
+          if "trace" in doc else []),
+        *([f"Contact sheet: `{doc['sheet']}`.", ""] if doc.get("sheet") else []),
         "| attack on the container | attacked container PSNR (dB) | bpp | revealed PSNR (dB) | revealed SSIM | "
         "revealed APD |",
         "|---|---|---|---|---|---|",
@@ -168,14 +193,50 @@ def to_markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def contact_sheet(doc: dict[str, Any], path: str | Path) -> Path:
+    """A PNG: one row per sample group -- cover, container, |container - cover| x 10, then for each secret
+    the secret, the revealed image and the one revealed after :data:`SHEET_ATTACK`."""
+    from PIL import Image
+
+    from robusthide.io.safe import atomic_output
+
+    s = doc["_samples"]
+    size = s["container"].shape[1]
+
+    def fit(a: np.ndarray) -> np.ndarray:
+        if a.shape[0] == size and a.shape[1] == size:
+            return a
+        return np.asarray(Image.fromarray(a).resize((size, size), Image.BICUBIC))
+
+    rows = []
+    for i in range(len(s["cover"])):
+        res = np.abs(s["container"][i].astype(np.int16) - s["cover"][i].astype(np.int16)) * 10
+        tiles = [s["cover"][i], s["container"][i], np.clip(res, 0, 255).astype(np.uint8)]
+        for j, sec in enumerate(s["secrets"]):
+            tiles += [fit(sec[i])] + [fit(s["revealed"][a][j][i]) for a in ("none", SHEET_ATTACK)
+                                      if a in s["revealed"]]
+        rows.append(np.concatenate(tiles, axis=1))
+    sheet = np.concatenate(rows, axis=0)
+    out = Path(path)
+    with atomic_output(out) as tmp:
+        Image.fromarray(sheet).save(tmp, format="PNG")
+    return out
+
+
 def write_report(doc: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
-    """Write ``OUT.json`` and ``OUT.md`` (atomically); return both paths."""
-    from robusthide.imagehiding.checkpoint import atomic_write
+    """Write ``OUT.json``, ``OUT.md`` and the contact sheet ``OUT.png`` (atomically); return the first two.
+    The document's ``_samples`` (the images of the sheet) are removed from ``doc``."""
+    from robusthide.training.checkpoint import atomic_write
 
     base = Path(out)
     if base.suffix in (".json", ".md"):
         base = base.with_suffix("")
     j, m = base.with_name(base.name + ".json"), base.with_name(base.name + ".md")
+    if "_samples" in doc:  # the sample images leave the document here (it is JSON from now on)
+        png = base.with_name(base.name + ".png")
+        contact_sheet(doc, png)
+        doc["sheet"] = png.name
+        del doc["_samples"]
     atomic_write(j, lambda p: p.write_text(json.dumps(doc, indent=1)))
     atomic_write(m, lambda p: p.write_text(to_markdown(doc)))
     return j, m

@@ -29,6 +29,15 @@ short CPU-sized trainings, the container loss wins: the residual collapses to ze
 The teacher path gives the embedder and the reveal network a short path (E -> R -> reveal) from the start;
 the decoupler then learns to extract ``a R`` from attacked containers. Set ``teacher: 0`` for the paper's
 objective.
+
+``lowfreq`` (default 0; HiNet's low-frequency wavelet loss, Jing et al. 2021 eq. 8, for the invertible
+network of :mod:`robusthide.imagehiding.invertible`): the distance between the LL Haar bands of container and
+cover, i.e. of their 2 x 2 means, which keeps the hidden data out of the low frequencies where a colour shift
+would show and where a steganalyser looks first.
+
+``ssim`` (default 0; ours): ``1 - SSIM(M, C)`` (Wang et al. 2004, 11 x 11 Gaussian window, kornia), which
+moves the residual out of flat areas, where SSIM (and the eye) notice noise first; issue 22 asks for a
+container SSIM >= 0.95 at PSNR >= 34 dB.
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ DEFAULT_WEIGHTS: dict[str, Any] = {
     "adv_container": 0.01,
     "adv_secret": 0.01,
     "teacher": 1.0,
+    "lowfreq": 0.0,
+    "ssim": 0.0,
 }
 
 
@@ -111,6 +122,14 @@ def generator_losses(
     terms["secret"] = torch.stack([distance(s_hat, s, dist) for s_hat, s in zip(revealed, secrets)]).mean()
     weights = {"container": w["container"] if container_weight is None else container_weight,
                "secret": w["secret"]}
+    if w["lowfreq"] > 0:
+        terms["lowfreq"] = distance(F.avg_pool2d(container, 2), F.avg_pool2d(cover, 2), dist)
+        weights["lowfreq"] = w["lowfreq"]
+    if w["ssim"] > 0:
+        from kornia.losses import ssim_loss
+
+        terms["ssim"] = 2 * ssim_loss(container.float(), cover.float(), 11)  # kornia returns (1 - SSIM) / 2
+        weights["ssim"] = w["ssim"]
     if c_hat is not None and w["cover"] > 0:
         terms["cover"], weights["cover"] = distance(c_hat, cover, dist), w["cover"]
     if r_hat is not None and w["residual"] > 0:

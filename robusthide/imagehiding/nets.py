@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robusthide import RobustHideError
+from robusthide.imagehiding.invertible import INVERTIBLE_KEYS, InvertibleHidingNetwork, check_invertible_kwargs
 
 NORMS = ("batch", "instance", "group", "none")
 ACTS = ("elu", "lrelu", "relu")
@@ -251,8 +252,22 @@ class PatchDiscriminator(nn.Module):
 ARCH_KEYS = ("n_secrets", "size", "channels", "norm", "act", "multi_branch", "progressive", "amplify")
 
 
+def model_keys(arch: Any) -> tuple[str, ...]:
+    """The valid ``model`` keys of a config for ``arch`` (``unet``: paper 003's; ``hinet``: the invertible
+    network of :mod:`robusthide.imagehiding.invertible`)."""
+    return INVERTIBLE_KEYS if arch == "hinet" else ("arch", *ARCH_KEYS)
+
+
 def check_model_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
-    """Validate and normalise the architecture keywords (:data:`ARCH_KEYS`)."""
+    """Validate and normalise the architecture keywords (:data:`ARCH_KEYS`, or
+    :data:`~robusthide.imagehiding.invertible.INVERTIBLE_KEYS` with ``arch: hinet``). Paper 003's U-Nets are
+    ``arch: unet``, the default; their normalised keywords leave ``arch`` out (as in the first exports)."""
+    kw = dict(kw)
+    arch = kw.pop("arch", "unet")
+    if arch == "hinet":
+        return check_invertible_kwargs(kw)
+    if arch != "unet":
+        raise RobustHideError(f"model.arch must be unet (paper 003) or hinet (invertible), got {arch!r}")
     unknown = sorted(set(kw) - set(ARCH_KEYS))
     if unknown:
         raise RobustHideError(f"unknown model keys: {', '.join(unknown)} (known: {', '.join(ARCH_KEYS)})")
@@ -309,6 +324,12 @@ class HidingNetwork(nn.Module):
             return self.revealer(attacked), None, None
         r_hat, c_hat = self.decoupler(attacked)
         return self.revealer(r_hat), r_hat, c_hat
+
+
+def create_hiding_network(**kwargs: Any) -> HidingNetwork | InvertibleHidingNetwork:
+    """The hiding network a config's ``model`` section (or an export's ``arch`` metadata) describes."""
+    kw = check_model_kwargs(kwargs)
+    return InvertibleHidingNetwork(**kw) if kw.get("arch") == "hinet" else HidingNetwork(**kw)
 
 
 class Discriminators(nn.Module):

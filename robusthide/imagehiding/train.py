@@ -19,40 +19,44 @@ One step (paper 003 Fig. 1):
 
 Exact resume: networks, both Adam states, BatchNorm statistics and the trainer state (step, the optional
 PSNR controller) are in the checkpoint; the data, the attack draws and the learning rate are functions of
-the step. Checkpoints: :mod:`robusthide.imagehiding.checkpoint` (safetensors + JSON, atomic). Metrics:
+the step. The run itself (cadences, logs, checkpoints, SIGTERM / Ctrl-C stop) is the one training loop,
+:mod:`robusthide.training.loop`. Checkpoints: :mod:`robusthide.imagehiding.checkpoint` (safetensors + JSON,
+atomic). Metrics:
 ``<out>/<name>/metrics.jsonl`` (one JSON object per logged step and per validation). CUDA when available
 (else CPU); ``train.amp`` runs the networks under bf16 autocast (CUDA, or CPUs with bf16 support).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from robusthide import RobustHideError
 from robusthide.attacks import build_attack
 from robusthide.attacks.base import straight_through
-from robusthide.imagehiding.checkpoint import load_training_checkpoint, save_training_checkpoint
+from robusthide.imagehiding.checkpoint import (
+    generator_weights,
+    read_training_checkpoint,
+    restore_training_checkpoint,
+    training_tensors,
+)
 from robusthide.imagehiding.losses import DEFAULT_WEIGHTS, check_weights, generator_losses, lsgan_d
-from robusthide.imagehiding.nets import ARCH_KEYS, Discriminators, HidingNetwork, check_model_kwargs
+from robusthide.imagehiding.nets import Discriminators, check_model_kwargs, create_hiding_network, model_keys
 from robusthide.metrics import psnr_from_mse
 from robusthide.training.config import Schema, load_with_schema
-from robusthide.training.data import ImageBank, step_generator
-from robusthide.training.hardware import cpu_has_bf16
+from robusthide.training.data import step_generator
+from robusthide.training.loop import Family, LoopSettings, TrainLoop, cosine, image_banks, setup_runtime
 
 DEFAULTS: dict[str, Any] = {
     "name": "imagehide",
     "seed": 0,
-    # HidingNetwork keywords (robusthide.imagehiding.nets.ARCH_KEYS)
-    "model": {"n_secrets": 1, "size": 64, "channels": [16, 32, 64, 64], "norm": "batch", "act": "elu",
-              "multi_branch": True, "progressive": True, "amplify": 10.0},
+    # arch unet (paper 003, robusthide.imagehiding.nets.ARCH_KEYS; its other keys default as in
+    # check_model_kwargs: channels [16, 32, 64, 64], batch norm, elu, multi_branch, progressive, amplify 10)
+    # or arch hinet (robusthide.imagehiding.invertible.INVERTIBLE_KEYS)
+    "model": {"arch": "unet", "n_secrets": 1, "size": 64},
     # PatchGAN discriminators; enabled = false is the ablation "without any discriminator"
     "disc": {"enabled": True, "channels": 32, "layers": 3, "norm": "batch"},
     "data": {"train": "data/photos/train", "val": None, "split": True, "max_side": 384},
@@ -64,7 +68,9 @@ DEFAULTS: dict[str, Any] = {
         "lr": 1e-3,           # generator (E, D, R); paper 003: Adam, default betas, lr lost in the text
         "lr_d": 2e-4,         # discriminators
         "lr_final": 0.1,      # cosine decay to this fraction of lr / lr_d
+        "grad_clip": 0.0,     # clip the generator's gradient to this global norm (0 = off)
         "quantize": True,     # container clamped and rounded to 8 bits (identity gradient)
+        "init_from": None,    # optional: start from the hiding network of a run folder or an exported model
         "target_psnr": None,  # optional: adapt loss.container to hold this container PSNR (dB)
         "target_lr": 0.002,   # its step per dB of (smoothed) shortfall
         "amp": False,         # bf16 autocast for the networks
@@ -82,15 +88,18 @@ DEFAULTS: dict[str, Any] = {
 #: model and loss sections are then normalised by :func:`check_model_kwargs` and :func:`check_weights`
 SCHEMA = Schema(
     DEFAULTS,
-    types={"model.channels": "list[int]", "model.amplify": "number", "data.val": "str?",
-           "train.target_psnr": "number?", "val.codecs": "list[str]",
+    types={"model.channels": "list[int]", "model.amplify": "number", "model.norm": "str", "model.act": "str",
+           "model.multi_branch": "bool", "model.progressive": "bool", "model.blocks": "int", "model.hidden": "int",
+           "model.clamp": "number", "model.restore": "bool", "data.val": "str?",
+           "train.target_psnr": "number?", "train.init_from": "str?", "val.codecs": "list[str]",
            **{f"loss.{k}": "str" if k == "distance" else "number" for k in DEFAULT_WEIGHTS}},
     ranges={"seed": (0, None), "disc.channels": (1, None), "disc.layers": (1, None), "data.max_side": (1, None),
             "attack.warmup_steps": (0, None), "train.steps": (1, None), "train.batch": (1, None),
-            "train.lr": (0, None), "train.lr_d": (0, None), "train.lr_final": (0, None),
+            "train.lr": (0, None), "train.lr_d": (0, None), "train.lr_final": (0, None), "train.grad_clip": (0, None),
             "train.target_psnr": (0, None), "train.target_lr": (0, None), "train.threads": (0, None),
             "train.log_every": (0, None), "val.every": (0, None), "val.n": (1, None), "ckpt.every": (1, None)},
-    open={"model": lambda cfg: ARCH_KEYS, "loss": lambda cfg: tuple(DEFAULT_WEIGHTS)},
+    open={"model": lambda cfg: model_keys((cfg.get("model") or {}).get("arch")),
+          "loss": lambda cfg: tuple(DEFAULT_WEIGHTS)},
 )
 
 
@@ -114,6 +123,17 @@ def attack_generators(module: torch.nn.Module) -> list[torch.Generator]:
 
 
 
+def same_weights_layout(a: Any, b: dict[str, Any]) -> bool:
+    """Whether a checkpoint of architecture ``a`` can continue as ``b``. The invertible network is fully
+    convolutional, so its working ``size`` may change on resume (train on small crops, finish at the
+    measured size); every other keyword must match."""
+    if not isinstance(a, dict):
+        return False
+    if a.get("arch") == b.get("arch") == "hinet":
+        return {**a, "size": 0} == {**b, "size": 0}
+    return a == b
+
+
 def quantize_ste(x: torch.Tensor) -> torch.Tensor:
     """Clamp to [0, 1] and round to 8-bit levels in the forward pass; identity gradient."""
     return straight_through(x, (x.detach().clamp(0, 1) * 255).round() / 255)
@@ -123,31 +143,22 @@ def _psnr(mse: float) -> float:
     return psnr_from_mse(max(mse, 1e-12), peak=1.0)
 
 
-class ImageHideTrainer:
-    """Seeded, exactly resumable trainer of :class:`HidingNetwork` + :class:`Discriminators`."""
+class ImageHideTrainer(Family):
+    """The image-hiding family on the one loop (:class:`robusthide.training.loop.TrainLoop`): the hiding
+    network + :class:`Discriminators`, seeded, exactly resumable."""
 
     def __init__(self, cfg: dict[str, Any], resume: bool = False, device: str | None = None,
                  progress: bool = True):
         self.cfg = cfg
         t = cfg["train"]
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        try:
-            self.device = torch.device(device)
-        except RuntimeError as e:
-            raise RobustHideError(f"bad device {device!r}: {e}") from None
-        if t.get("threads"):
-            torch.set_num_threads(int(t["threads"]))
-        if self.device.type == "cuda" and t.get("deterministic", True):
-            torch.backends.cudnn.deterministic = True
-            torch.backends.cudnn.benchmark = False
-        torch.set_flush_denormal(True)
-        self.amp = bool(t.get("amp")) and (self.device.type == "cuda" or cpu_has_bf16())
+        rt = setup_runtime(device, threads=t.get("threads"), amp=t.get("amp", False),
+                           deterministic=t.get("deterministic", True))
+        self.device, self.amp = rt.device, rt.amp
         self.run_dir = Path(cfg["out"]) / cfg["name"]
         self.progress = progress
         self.loss_w = cfg["loss"]
         torch.manual_seed(cfg["seed"])
-        self.gen_net = HidingNetwork(**cfg["model"]).to(self.device)
+        self.gen_net = create_hiding_network(**cfg["model"]).to(self.device)
         d = cfg["disc"]
         self.disc_on = bool(d.get("enabled", True)) and (self.loss_w["adv_container"] > 0
                                                         or self.loss_w["adv_secret"] > 0)
@@ -158,29 +169,28 @@ class ImageHideTrainer:
         self.attack_gens = attack_generators(self.attack)
         self.state: dict[str, Any] = {"step": 0, "train_seconds": 0.0, "container_weight": None,
                                       "psnr_ema": None}
+        self.loop = TrainLoop(self, LoopSettings(
+            self.run_dir, t["steps"], log_every=max(1, int(t.get("log_every", 10))),
+            val_every=int(cfg["val"].get("every") or 0), ckpt_every=cfg["ckpt"]["every"], batch=t["batch"],
+            config=cfg, name=cfg["name"], progress=progress), rt)
         if resume:
-            doc = load_training_checkpoint(self.run_dir, self.gen_net, self.disc, self.opt_g, self.opt_d)
-            if doc.get("arch") != self.gen_net.arch:
-                raise RobustHideError(f"{self.run_dir}: the checkpoint's model {doc.get('arch')} differs from "
-                                      f"the config's {self.gen_net.arch}")
-            self.state.update(doc["state"])
-        elif (self.run_dir / "latest.json").exists():
-            raise RobustHideError(f"{self.run_dir} already has a checkpoint: use --resume, or another name")
-        dc, size = cfg["data"], cfg["model"]["size"]
-        split = "train" if dc.get("split") else None
-        self.bank = ImageBank(dc["train"], split, max_side=dc.get("max_side", 384), min_side=size)
-        self.val_bank: ImageBank | None = None
-        if cfg["val"].get("every"):
-            vdir, vsplit = (dc["val"], None) if dc.get("val") else (dc["train"], "val" if dc.get("split") else None)
-            self.val_bank = ImageBank(vdir, vsplit, max_side=dc.get("max_side", 384), min_side=size)
-        self._stop = False
+            self.loop.resume(read_training_checkpoint(self.run_dir))
+        else:
+            self.loop.check_fresh()
+            if t.get("init_from"):
+                arch, weights = generator_weights(t["init_from"])
+                if not same_weights_layout(arch, self.gen_net.arch):
+                    raise RobustHideError(f"train.init_from {t['init_from']}: its model {arch} differs from the "
+                                          f"config's {self.gen_net.arch}")
+                self.gen_net.load_state_dict(weights)
+        self.bank, self.val_bank = image_banks(cfg["data"], bool(cfg["val"].get("every")), max_side=384,
+                                               min_side=cfg["model"]["size"])
 
     # -- schedules -------------------------------------------------------------------------------------
     def lr_factor(self, step: int) -> float:
         """Cosine decay from 1 to ``train.lr_final`` over ``train.steps``."""
         t = self.cfg["train"]
-        frac = min(1.0, step / max(1, t["steps"]))
-        return t["lr_final"] + 0.5 * (1 - t["lr_final"]) * (1 + math.cos(math.pi * frac))
+        return cosine(step, t["steps"], 1.0, t["lr_final"])
 
     def _seed_step(self, step: int) -> torch.Generator:
         seed = self.cfg["seed"]
@@ -196,7 +206,11 @@ class ImageHideTrainer:
 
     # -- one step --------------------------------------------------------------------------------------
     def step(self) -> dict[str, Any]:
-        t, step = self.cfg["train"], self.state["step"]
+        """Run the next step (:meth:`train_step` of ``state["step"]``) and count it."""
+        return self.loop.advance()
+
+    def train_step(self, step: int) -> dict[str, Any]:
+        t = self.cfg["train"]
         gen = self._seed_step(step)
         cover, secrets = self.batch(gen)
         f = self.lr_factor(step)
@@ -231,6 +245,9 @@ class ImageHideTrainer:
             raise RobustHideError(f"the loss became {float(loss_g.detach())} at step {step}: lower train.lr")
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        grad_norm = None
+        if t.get("grad_clip"):
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(net.parameters(), float(t["grad_clip"])))
         self.opt_g.step()
         # discriminator step (LS-GAN)
         loss_d = 0.0
@@ -255,10 +272,11 @@ class ImageHideTrainer:
             w = self.loss_w["container"] if cw is None else cw
             w *= math.exp(float(t["target_lr"]) * (float(t["target_psnr"]) - ema))
             self.state["container_weight"] = float(min(max(w, 1e-3), 1e3))
-        self.state["step"] = step + 1
         row: dict[str, Any] = {"step": step + 1, "loss_g": float(loss_g.detach()), "loss_d": loss_d,
                                "psnr_container": psnr_c, "psnr_secret": _psnr(mse_s), "lr": t["lr"] * f}
         row.update({f"l_{k}": v for k, v in terms.items()})
+        if grad_norm is not None:
+            row["grad_norm"] = grad_norm
         if self.state.get("container_weight") is not None:
             row["container_weight"] = self.state["container_weight"]
         branch = "warmup" if warm else getattr(self.attack, "last_choice", None)
@@ -300,58 +318,32 @@ class ImageHideTrainer:
             net.train()
         return out
 
-    # -- loop ------------------------------------------------------------------------------------------
-    def _log(self, row: dict[str, Any]) -> None:
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
+    # -- checkpoints and the run ---------------------------------------------------------------------------
+    def checkpoint(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors, doc = training_tensors(self.gen_net, self.disc, self.opt_g, self.opt_d)
+        return tensors, {"config": self.cfg, "arch": self.gen_net.arch, **doc}
 
-    def save(self) -> None:
-        save_training_checkpoint(self.run_dir, self.gen_net, self.disc, self.opt_g, self.opt_d,
-                                 {"step": self.state["step"], "state": self.state, "config": self.cfg,
-                                  "arch": self.gen_net.arch})
+    def restore(self, tensors: dict[str, torch.Tensor], doc: dict[str, Any]) -> None:
+        restore_training_checkpoint(self.run_dir, tensors, doc, self.gen_net, self.disc, self.opt_g, self.opt_d)
+        if not same_weights_layout(doc.get("arch"), self.gen_net.arch):
+            raise RobustHideError(f"{self.run_dir}: the checkpoint's model {doc.get('arch')} differs from "
+                                  f"the config's {self.gen_net.arch}")
 
-    def run(self, max_steps: int | None = None) -> dict[str, Any]:
-        """Train to ``train.steps`` (or ``max_steps``); save a checkpoint at the end (also on SIGTERM)."""
-        t = self.cfg["train"]
-        total = t["steps"] if max_steps is None else min(t["steps"], max_steps)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.json").write_text(json.dumps(self.cfg, indent=1))
-        old = signal.getsignal(signal.SIGTERM)
-        try:
-            signal.signal(signal.SIGTERM, lambda *_: setattr(self, "_stop", True))
-        except ValueError:  # not the main thread
-            old = None
+    def start(self) -> None:
         self.gen_net.train()
         self.disc.train()
-        bar = tqdm(total=total, initial=min(self.state["step"], total), disable=not self.progress,
-                   desc=self.cfg["name"], dynamic_ncols=True)
-        last: dict[str, Any] = {}
-        t0, n0 = time.time(), self.state["step"]
-        every = max(1, int(t.get("log_every", 10)))
-        try:
-            while self.state["step"] < total and not self._stop:
-                ts = time.time()
-                last = self.step()
-                self.state["train_seconds"] += time.time() - ts
-                step = self.state["step"]
-                if step % every == 0 or step == total:
-                    last["img_per_s"] = (step - n0) * t["batch"] / max(1e-9, time.time() - t0)
-                    last["train_seconds"] = self.state["train_seconds"]
-                    self._log(last)
-                    bar.set_postfix(c=f"{last['psnr_container']:.1f}", s=f"{last['psnr_secret']:.1f}")
-                if self.val_bank is not None and (step % self.cfg["val"]["every"] == 0 or step == total):
-                    vrow = dict(step=step, **self.validate())
-                    self._log(vrow)
-                    last.update(vrow)
-                if step % self.cfg["ckpt"]["every"] == 0:
-                    self.save()
-                bar.update(1)
-        finally:
-            bar.close()
-            self.save()
-            if old is not None:
-                signal.signal(signal.SIGTERM, old)
-        return last
+
+    def postfix(self, row: dict[str, Any]) -> dict[str, str]:
+        return {"c": f"{row['psnr_container']:.1f}", "s": f"{row['psnr_secret']:.1f}"}
+
+    def save(self) -> None:
+        """Write the run's checkpoint now."""
+        self.loop.save()
+
+    def run(self, max_steps: int | None = None) -> dict[str, Any]:
+        """Train to ``train.steps`` (or ``max_steps``); a checkpoint every ``ckpt.every`` steps and at the end
+        (also on SIGTERM / Ctrl-C); returns the last step's metrics."""
+        return self.loop.run(max_steps)
 
 
 def train(config: str | Path | dict[str, Any], overrides: list[str] | None = None, resume: bool = False,

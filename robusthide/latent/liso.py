@@ -24,8 +24,6 @@ update network. LISO's optional L-BFGS refinement after the learned steps is not
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +36,6 @@ from robusthide import RobustHideError
 from robusthide.latent.editing import ste_uint8
 from robusthide.latent.models import read_safetensors, state_hash
 from robusthide.latent.stegnet import BasicDecoder
-from robusthide.metrics import psnr_from_mse
 
 LISO_FORMAT = "robusthide-latent-liso"
 
@@ -182,51 +179,9 @@ def train_liso(
     data: str | Path, out: str | Path, model: Liso, cfg: LisoTrainConfig | None = None,
     init_decoder: BasicDecoder | None = None, echo: Callable[[dict], None] | None = None, bank=None,
 ) -> Liso:
-    """Train the update network and the decoder together; writes ``out/liso.safetensors`` and ``out/log.jsonl``."""
-    from robusthide.training.data import ImageBank, step_generator
+    """Train the update network and the decoder together; writes ``out/liso.safetensors`` and ``out/log.jsonl``
+    (on the one training loop: :func:`robusthide.latent.train.train_liso`)."""
+    from robusthide.latent import train
 
-    cfg = cfg or LisoTrainConfig()
-    if cfg.steps < 1:
-        raise RobustHideError("--steps must be >= 1")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    bank = bank or ImageBank(data, split="train", max_side=cfg.max_side, min_side=cfg.size)
-    torch.manual_seed(cfg.seed)
-    if init_decoder is not None:
-        if (init_decoder.data_depth, init_decoder.hidden) != (model.data_depth, model.decoder.hidden):
-            raise RobustHideError("the initial decoder's depth / width do not match the LISO model's")
-        model.decoder.load_state_dict(init_decoder.state_dict())
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    log = out / "log.jsonl"
-    log.write_text("")
-    t0 = time.time()
-    for step in range(cfg.steps):
-        g = step_generator(cfg.seed, step)
-        x = bank.sample(cfg.batch, cfg.size, g)
-        bits = (torch.rand(cfg.batch, model.data_depth, cfg.size, cfg.size, generator=g) > 0.5).float()
-        xs = model.unroll(x, bits)
-        loss, n = x.new_zeros(()), len(xs)
-        for t, xt in enumerate(xs):
-            bce = F.binary_cross_entropy_with_logits(model.decoder(model.channel(xt)), bits)
-            loss = loss + cfg.gamma ** (n - 1 - t) * (bce + cfg.mse_weight * F.mse_loss(xt, x))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if cfg.log_every and (step % cfg.log_every == 0 or step == cfg.steps - 1):
-            with torch.no_grad():
-                logits = model.decoder(model.channel(xs[-1]))
-                acc = float(((logits > 0).float() == bits).float().mean())
-                mse = float(F.mse_loss(ste_uint8(xs[-1]), x))
-            rec = {"step": step, "loss": loss.item(), "acc": acc, "psnr": psnr_from_mse(max(mse, 1e-10), peak=1.0),
-                   "sec": round(time.time() - t0, 1)}
-            with open(log, "a") as f:
-                f.write(json.dumps(rec) + "\n")
-            if echo:
-                echo(rec)
-    model.eval()
-    save_liso(model, out / "liso.safetensors", steps=cfg.steps, size=cfg.size, batch=cfg.batch, lr=cfg.lr,
-              gamma=cfg.gamma, mse_weight=cfg.mse_weight, seed=cfg.seed,
-              init_decoder=getattr(init_decoder, "spec", "") if init_decoder is not None else "")
-    return model
+    return train.train_liso(data, out, model, cfg or LisoTrainConfig(), init_decoder=init_decoder, echo=echo,
+                            bank=bank)

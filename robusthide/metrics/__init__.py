@@ -15,6 +15,7 @@ from robusthide.metrics.image import (
     ciede2000,
     delta_e2000_lab,
     delta_e_map,
+    edge_trace,
     luma,
     psnr,
     psnr_from_mse,
@@ -26,6 +27,6 @@ from robusthide.metrics.rate import bpp, hidden_bpp, rsbpp, rsbpp_rate
 
 __all__ = [
     "MetricError", "apd", "as_uint8_images", "ber", "ber_per_image", "bpp", "ciede2000", "delta_e2000_lab",
-    "delta_e_map", "hard_bits", "hidden_bpp", "luma", "message_accuracy", "psnr", "psnr_from_mse", "psnr_y",
-    "quality_report", "rsbpp", "rsbpp_rate", "ssim", "word_accuracy",
+    "delta_e_map", "edge_trace", "hard_bits", "hidden_bpp", "luma", "message_accuracy", "psnr", "psnr_from_mse",
+    "psnr_y", "quality_report", "rsbpp", "rsbpp_rate", "ssim", "word_accuracy",
 ]

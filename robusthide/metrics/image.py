@@ -164,3 +164,31 @@ def quality_report(cover: Any, marked: Any) -> dict[str, float]:
     c = ciede2000(cover, marked)
     return {"psnr": psnr(cover, marked), "psnr_y": psnr_y(cover, marked), "ssim": ssim(cover, marked),
             "ciede2000_mean": c["mean"], "ciede2000_p99": c["p99"], "apd": apd(cover, marked)}
+
+
+def edge_trace(cover: Any, container: Any, secret: Any, reduction: str = "mean") -> Any:
+    """How much of ``secret``'s outline shows in the residual ``container - cover``: the Pearson correlation
+    between the residual's magnitude (luma, absolute) and the Sobel edge magnitude of the secret's luma
+    (resized to the container's size).
+
+    Issue 22's measure of "no visible trace": compare it with the same figure for an *unrelated* image in
+    place of ``secret`` (the residual follows the cover's texture, so both are usually above 0; a trace of the
+    secret shows as a gap between the two).
+    """
+    from skimage.filters import sobel
+    from skimage.transform import resize
+
+    c, m = _pair(cover, container)
+    s = as_uint8_images(secret)
+    if len(s) != len(c):
+        raise MetricError(f"edge_trace: {len(c)} covers but {len(s)} secrets")
+    res = np.abs(luma(m) - luma(c))
+    out = np.empty(len(c))
+    for i in range(len(c)):
+        edges = sobel(luma(s[i:i + 1])[0])
+        if edges.shape != res.shape[1:]:
+            edges = resize(edges, res.shape[1:], order=1, anti_aliasing=True)
+        a, b = res[i].ravel(), edges.ravel()
+        sa, sb = a.std(), b.std()
+        out[i] = 0.0 if sa == 0 or sb == 0 else float(np.mean((a - a.mean()) * (b - b.mean())) / (sa * sb))
+    return _reduce(out, reduction)

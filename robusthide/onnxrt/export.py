@@ -11,7 +11,9 @@ a pure function of tensors at the working size S:
 The rest -- the antialiased resize to S x S (Pillow), the clamp to ``cap / strength``, the bilinear upsampling
 to the full size, the addition and the 8-bit rounding -- is image plumbing that
 :mod:`robusthide.onnxrt.runtime` does in numpy, as :meth:`Watermarker._embed_uint8` does in torch.
-A manifest ``robusthide-onnx.json`` names the files, the payload size and the working size.
+A manifest ``robusthide-onnx.json`` names the files, the payload size, the working size, the model's default
+schema and the SHA-256 of the tensors of the weights file exported (the default model's ONNX folder ships in
+the zoo, and tests/test_onnx_zoo.py checks that it still matches its weights).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 from torch import nn
 
 from robusthide import RobustHideError
+from robusthide.onnxrt.runtime import tensors_sha256
 
 MANIFEST = "robusthide-onnx.json"
 FORMAT = "robusthide-onnx/1"
@@ -50,8 +53,10 @@ def export_onnx(model_name: str, out_dir: str | Path, opset: int = OPSET) -> dic
     """Write ``encoder.onnx``, ``decoder.onnx`` and the manifest of zoo model (or weights file) ``model_name``
     to ``out_dir``; returns the manifest (with the paths written)."""
     from robusthide.zoo import load_model
+    from robusthide.zoo.registry import resolve
 
     model = load_model(model_name, "cpu").float().eval()
+    weights = resolve(model_name, "watermark")
     if not hasattr(model, "encoder") or not hasattr(model, "mask"):
         raise RobustHideError(f"{model_name}: not a watermarking model (no encoder/mask to export)")
     out = Path(out_dir)
@@ -75,6 +80,8 @@ def export_onnx(model_name: str, out_dir: str | Path, opset: int = OPSET) -> dic
     manifest = {"format": FORMAT, "model": meta.get("name", str(model_name)), "source": str(model_name),
                 "n_bits": n, "size": s, "opset": opset, "encoder": "encoder.onnx", "decoder": "decoder.onnx",
                 "search": meta.get("search", "none"),  # the torch API's default; the ONNX runtime reads without
+                "schema": getattr(model, "default_schema", None),  # None: the payload's default for n_bits
+                "tensors_sha256": tensors_sha256(weights),  # the weights it was exported from
                 "torch": torch.__version__}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return {**manifest, "written": [str(out / f) for f in ("encoder.onnx", "decoder.onnx", MANIFEST)]}

@@ -1,6 +1,7 @@
 """Mark (fast path) and read images with onnxruntime, numpy and Pillow only: no PyTorch.
 
->>> wm = OnnxWatermarker("model-onnx/")          # a folder written by ``robusthide export-onnx``
+>>> wm = OnnxWatermarker.from_pretrained()       # the default model's ONNX networks, shipped in the zoo
+>>> wm = OnnxWatermarker("model-onnx/")          # or a folder written by ``robusthide export-onnx``
 >>> marked = wm.embed(image, 1234)               # uint8 numpy (H x W, H x W x 3/4) or PIL in, same out
 >>> wm.extract(marked).message                   # 1234
 
@@ -21,7 +22,9 @@ and :meth:`OnnxWatermarker.extract_batch` make one encoder / decoder call per ba
 
 from __future__ import annotations
 
+import hashlib
 import json
+import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,8 @@ from robusthide import RobustHideError
 MANIFEST = "robusthide-onnx.json"
 FORMAT = "robusthide-onnx/1"
 MIN_SIDE = 16
+#: what a torch-free install adds to do what the runtime does not (one-line errors end with it)
+TORCH_HINT = "pip install 'robusthide[torch]'"
 
 
 @dataclass
@@ -49,6 +54,8 @@ class OnnxExtractResult:
     schema: int | None = None
     bits: list[int] = field(default_factory=list)
     soft: list[float] = field(default_factory=list)
+    crop_side: float | None = None  # as the torch API's fields: the runtime reads the whole image (no search)
+    geometry: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -117,7 +124,8 @@ def _images(images: Any) -> list[Any]:
 class OnnxWatermarker:
     """Embed (fast path) and extract with the networks exported by ``robusthide export-onnx``."""
 
-    def __init__(self, folder: str | Path, providers: list[str] | None = None, threads: int | None = None):
+    def __init__(self, folder: str | Path, providers: list[str] | None = None, threads: int | None = None,
+                 schema: int | str | None = None):
         try:
             import onnxruntime as ort
         except ImportError:
@@ -132,6 +140,7 @@ class OnnxWatermarker:
         self.manifest = manifest
         self.n_bits, self.size = int(manifest["n_bits"]), int(manifest["size"])
         self.name = manifest.get("model", "custom")
+        self.schema = manifest.get("schema") if schema is None else schema  # None: the payload's default
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = int(threads)
@@ -143,6 +152,33 @@ class OnnxWatermarker:
         except Exception as e:  # onnxruntime raises its own exception types for unreadable graphs
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise RobustHideError(f"{d}: cannot load the ONNX networks ({first})") from None
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path = "default", providers: list[str] | None = None,
+                        threads: int | None = None, schema: int | str | None = None) -> OnnxWatermarker:
+        """A zoo model's ONNX networks shipped in the package (``default``), or a folder written by
+        ``robusthide export-onnx``. A zoo model without shipped networks, or a weights file, is refused with
+        the command that exports it (which needs PyTorch)."""
+        from robusthide.zoo.registry import PRETRAINED, names, onnx_path
+
+        s = str(name_or_path)
+        if s in PRETRAINED:
+            folder = onnx_path(s)
+            if PRETRAINED[s]["family"] != "watermark":
+                raise RobustHideError(f"'{s}' is not a watermark model (known: {', '.join(names('watermark'))})")
+            if folder is None:
+                raise RobustHideError(f"model '{s}' ships no ONNX networks: export them with `robusthide export-onnx "
+                                      f"{s} -o DIR` (needs PyTorch: {TORCH_HINT}) and pass DIR as the model")
+            if not (folder / MANIFEST).is_file():
+                raise RobustHideError(f"the ONNX networks of '{s}' are not installed ({folder} missing)")
+            return cls(folder, providers, threads, schema)
+        p = Path(s)
+        if p.is_dir():
+            return cls(p, providers, threads, schema)
+        if p.is_file():
+            raise RobustHideError(f"{p}: the ONNX runtime reads a folder written by `robusthide export-onnx "
+                                  f"{p} -o DIR` (needs PyTorch: {TORCH_HINT}), not a weights file")
+        raise RobustHideError(f"no model named '{s}' (known: {', '.join(names('watermark'))}) and no such folder")
 
     # -- raw bits ----------------------------------------------------------------------------------------
     def _small(self, rgb: np.ndarray) -> np.ndarray:
@@ -161,8 +197,10 @@ class OnnxWatermarker:
             raise RobustHideError("raw bits must be 0 or 1")
         return b
 
-    def embed_bits_batch(self, images: Any, bits: Any, strength: float = 1.0) -> list[Any]:
-        """Mark each image with its row of raw bits (N x L, or one row for all) in one encoder call."""
+    def embed_bits_batch(self, images: Any, bits: Any, strength: float = 1.0, refine: int | None = None) -> list[Any]:
+        """Mark each image with its row of raw bits (N x L, or one row for all) in one encoder call. ``refine``
+        is there for the torch API's signature: None or 0 (the fast path) only."""
+        _fast_path_only(refine)
         if not (0 < strength <= 4):
             raise RobustHideError(f"strength must be in (0, 4], got {strength}")
         imgs = _images(images)
@@ -188,8 +226,9 @@ class OnnxWatermarker:
             out.append(Image.fromarray(m) if pil else m)
         return out
 
-    def embed_bits(self, image: Any, bits: Any, strength: float = 1.0) -> Any:
+    def embed_bits(self, image: Any, bits: Any, strength: float = 1.0, refine: int | None = None) -> Any:
         """Mark ``image`` with exactly these raw bits (fast path, no error correction, no header)."""
+        _fast_path_only(refine)
         return self.embed_bits_batch([image], self._bits(bits)[None], strength)[0]
 
     def decode_bits_batch(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -211,18 +250,20 @@ class OnnxWatermarker:
     def encode_message(self, message: Any, kind: str | None = None, schema: int | str | None = None) -> np.ndarray:
         from robusthide.payload import default_schema, encode_message
 
+        schema = self.schema if schema is None else schema
         return encode_message(message, self.n_bits, schema=default_schema(self.n_bits) if schema is None else schema,
                               kind=kind)
 
     def capacity(self, schema: int | str | None = None) -> dict[str, Any]:
         from robusthide.payload import capacity, default_schema
 
+        schema = self.schema if schema is None else schema
         return capacity(self.n_bits, default_schema(self.n_bits) if schema is None else schema)
 
     def embed(self, image: Any, message: Any, strength: float = 1.0, kind: str | None = None,
-              schema: int | str | None = None) -> Any:
+              schema: int | str | None = None, refine: int | None = None) -> Any:
         """Mark ``image`` with ``message`` (text, bytes, hex with kind='hex', or int), error-corrected."""
-        return self.embed_bits(image, self.encode_message(message, kind, schema), strength)
+        return self.embed_bits(image, self.encode_message(message, kind, schema), strength, refine)
 
     def embed_batch(self, images: Any, messages: Any, strength: float = 1.0, kind: str | None = None,
                     schema: int | str | None = None) -> list[Any]:
@@ -245,8 +286,12 @@ class OnnxWatermarker:
                                  schema=r.schema if det else None, bits=[int(v > 0.5) for v in soft],
                                  soft=[round(float(v), 4) for v in soft])
 
-    def extract(self, image: Any) -> OnnxExtractResult:
-        """Decode the payload and test for presence (calibrated p-value, :mod:`robusthide.payload.detection`)."""
+    def extract(self, image: Any, search: str | None = None) -> OnnxExtractResult:
+        """Decode the payload and test for presence (calibrated p-value, :mod:`robusthide.payload.detection`).
+        ``search`` is there for the torch API's signature: None or ``none`` only (the whole image is read)."""
+        if search not in (None, "none"):
+            raise RobustHideError(f"search={search!r} needs PyTorch: {TORCH_HINT} (the ONNX runtime reads the "
+                                  "whole image, search='none')")
         return self._result(self.decode_bits(image)[1])
 
     def extract_batch(self, images: Any) -> list[OnnxExtractResult]:
@@ -256,3 +301,34 @@ class OnnxWatermarker:
     def detect(self, image: Any) -> bool:
         """True when a watermark of this model is present (p-value <= 1e-6 by design)."""
         return self.extract(image).detected
+
+
+def _fast_path_only(refine: int | None) -> None:
+    """The runtime marks on the fast path: the embed-time refinement optimises through the decoder with
+    gradients, which needs torch."""
+    if refine not in (None, 0) or isinstance(refine, bool):
+        raise RobustHideError(f"refine={refine!r}: the embed-time refinement needs PyTorch: {TORCH_HINT} (the ONNX "
+                              "runtime marks on the fast path, refine=0)")
+
+
+def tensors_sha256(path: str | Path) -> str:
+    """SHA-256 of the tensors of a safetensors file (each name, dtype, shape and bytes, in name order), not of its
+    metadata: what the exported networks depend on, whatever the weights file's metadata format. Read from the
+    file's own header (8-byte length, JSON), so neither torch nor a dtype of numpy's is needed."""
+    p = Path(path)
+    with p.open("rb") as f:
+        try:
+            (n,) = struct.unpack("<Q", f.read(8))
+            if n > 100 << 20:
+                raise ValueError("header too large")
+            header = json.loads(f.read(n))
+        except (struct.error, ValueError) as e:
+            raise RobustHideError(f"{p}: not a safetensors file ({e})") from None
+        h = hashlib.sha256()
+        for name in sorted(k for k in header if k != "__metadata__"):
+            t = header[name]
+            a, b = t["data_offsets"]
+            f.seek(8 + n + a)
+            h.update(json.dumps([name, t["dtype"], t["shape"]]).encode())
+            h.update(f.read(b - a))
+    return h.hexdigest()

@@ -1,33 +1,103 @@
-"""Checkpoints: tensors in safetensors (model and optimiser), the rest in JSON; written atomically.
+"""Checkpoints of every family: tensors in safetensors, the rest in JSON, written atomically.
 
-``<dir>/latest.safetensors`` holds ``model.*`` and ``optim.*`` tensors; ``<dir>/latest.json`` the step,
-the training state (loss-weight controller etc.), the optimiser's non-tensor state and the config.
-Both are written to temporary files and moved into place with ``os.replace`` (the JSON last, so a
-checkpoint is complete whenever its JSON names its step).
+A checkpoint is a pair ``<dir>/<name>.safetensors`` + ``<dir>/<name>.json`` (:func:`write_checkpoint`,
+:func:`read_checkpoint`). Each family chooses its tensor prefixes (the watermark: ``model.*``, ``optim.*``,
+``d_optim.*``; image hiding: ``G.*``, ``D.*``, ``optim_g.*``, ``optim_d.*``; the latent codec: ``model.*``,
+``optim.*``, ``aux.*``); the JSON holds the step, the training state, the optimisers' non-tensor state and
+the config. Both files go through the one atomic writer (:func:`robusthide.io.safe.atomic_output`), tensors
+first and JSON last, and the safetensors metadata repeats the step: a crash between the two writes is
+detected on reading instead of silently mixing two steps.
+
+:func:`save_checkpoint` / :func:`load_checkpoint` are the ``model`` + ``optim`` layout of one network and
+its optimisers (the watermark trainer and the latent codec).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from robusthide import RobustHideError
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    """``write(tmp)`` through the one atomic writer (:func:`robusthide.io.safe.atomic_output`)."""
+def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> None:
+    """Call ``write(tmp)`` for a temporary file next to ``path``, then move it into place: the one atomic
+    writer (:func:`robusthide.io.safe.atomic_output`) for writers that take a path (safetensors)."""
     from robusthide.io.safe import atomic_output
 
     with atomic_output(path) as tmp:
         write(tmp)
 
 
+def _first_line(e: BaseException) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+# -- the two files ------------------------------------------------------------------------------------------
+
+def write_checkpoint(directory: str | Path, tensors: dict[str, torch.Tensor], doc: dict[str, Any],
+                     name: str = "latest") -> Path:
+    """Write ``<directory>/<name>.safetensors`` (``tensors``; metadata ``step`` when ``doc`` has one) then
+    ``<directory>/<name>.json`` (``doc``), each atomically; returns the JSON's path."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    meta = {"step": str(int(doc["step"]))} if doc.get("step") is not None else None
+    flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write(d / f"{name}.safetensors", lambda p: save_file(flat, str(p), metadata=meta))
+    atomic_write(d / f"{name}.json", lambda p: p.write_text(json.dumps(doc, indent=1)))
+    return d / f"{name}.json"
+
+
+def read_checkpoint(directory: str | Path, name: str = "latest",
+                    require_step: bool = False) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``(json_doc, tensors)`` of a checkpoint. One-line errors for a missing or corrupt pair, and for a pair
+    whose two files name different steps (``require_step``: also when either does not name one)."""
+    d = Path(directory)
+    jpath, tpath = d / f"{name}.json", d / f"{name}.safetensors"
+    if not jpath.exists() or not tpath.exists():
+        raise RobustHideError(f"no checkpoint '{name}' in {d}")
+    try:
+        doc = json.loads(jpath.read_text())
+        with safe_open(str(tpath), "pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(tpath))
+    except Exception as e:  # corrupt file
+        raise RobustHideError(f"corrupt checkpoint in {d}: {_first_line(e)}") from None
+    if not isinstance(doc, dict):
+        raise RobustHideError(f"corrupt checkpoint in {d}: {jpath.name} is not a JSON object")
+    if (require_step or ("step" in meta and "step" in doc)) and str(doc.get("step")) != meta.get("step"):
+        raise RobustHideError(f"checkpoint in {d} is inconsistent (JSON step {doc.get('step')}, tensors step "
+                              f"{meta.get('step')}): the last save was interrupted")
+    return doc, tensors
+
+
+# -- modules and optimisers ----------------------------------------------------------------------------------
+
+def module_tensors(module: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
+    """``module``'s state dict with keys ``<prefix>.<key>``."""
+    return {f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
+def strip_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors under ``<prefix>.``, prefix removed."""
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def model_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The model's state dict inside a checkpoint's tensors (keys ``model.*``, prefix removed)."""
+    return strip_prefix(tensors, "model")
+
+
 def optimizer_tensors(opt: torch.optim.Optimizer,
                       prefix: str = "optim") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An optimiser's state as ``(tensors '<prefix>.<param id>.<key>', JSON meta)``."""
     sd = opt.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     meta: dict[str, Any] = {"param_groups": sd["param_groups"], "scalars": {}}
@@ -42,11 +112,10 @@ def optimizer_tensors(opt: torch.optim.Optimizer,
 
 def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
                    prefix: str = "optim") -> None:
+    """Restore ``opt`` from :func:`optimizer_tensors`' two halves."""
     state: dict[int, dict[str, Any]] = {}
-    for key, v in tensors.items():
-        if not key.startswith(prefix + "."):
-            continue
-        _, pid, k = key.split(".", 2)
+    for key, v in strip_prefix(tensors, prefix).items():
+        pid, k = key.split(".", 1)
         state.setdefault(int(pid), {})[k] = v
     for key, v in meta.get("scalars", {}).items():
         pid, k = key.split(".", 1)
@@ -54,18 +123,15 @@ def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def model_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The model's state dict inside a checkpoint's tensors (keys ``model.*``, prefix removed)."""
-    return {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+# -- the model + optimisers layout ---------------------------------------------------------------------------
 
-
-def save_checkpoint(directory: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
-                    state: dict[str, Any], name: str = "latest",
-                    extra: dict[str, torch.optim.Optimizer | None] | None = None) -> Path:
-    """Save model, optimiser (and ``extra`` optimisers, e.g. the discriminator's, by prefix) and state."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+def pack_checkpoint(model: torch.nn.Module, opt: torch.optim.Optimizer, state: dict[str, Any],
+                    extra: dict[str, torch.optim.Optimizer | None] | None = None,
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(tensors, doc)`` of model (``model.*``), optimiser (``optim.*``, JSON ``optimizer``) and ``extra``
+    optimisers by prefix (``<prefix>.*``, JSON ``optimizer_<prefix>``, e.g. the discriminator's); ``state``:
+    the rest of the JSON."""
+    tensors = module_tensors(model, "model")
     otens, ometa = optimizer_tensors(opt)
     tensors.update(otens)
     doc = dict(state, optimizer=ometa)
@@ -74,32 +140,42 @@ def save_checkpoint(directory: str | Path, model: torch.nn.Module, opt: torch.op
             t2, m2 = optimizer_tensors(o, prefix)
             tensors.update(t2)
             doc[f"optimizer_{prefix}"] = m2
-    _atomic_write_bytes(d / f"{name}.safetensors", lambda p: save_file(tensors, str(p)))
-    _atomic_write_bytes(d / f"{name}.json", lambda p: p.write_text(json.dumps(doc, indent=1)))
-    return d / f"{name}.json"
+    return tensors, doc
 
 
-def load_checkpoint(directory: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer | None,
-                    name: str = "latest",
-                    extra: dict[str, torch.optim.Optimizer | None] | None = None) -> dict[str, Any]:
-    d = Path(directory)
-    jpath, tpath = d / f"{name}.json", d / f"{name}.safetensors"
-    if not jpath.exists() or not tpath.exists():
-        raise RobustHideError(f"no checkpoint '{name}' in {d}")
+def unpack_checkpoint(where: str | Path, tensors: dict[str, torch.Tensor], doc: dict[str, Any],
+                      model: torch.nn.Module, opt: torch.optim.Optimizer | None,
+                      extra: dict[str, torch.optim.Optimizer | None] | None = None) -> dict[str, Any]:
+    """Load :func:`pack_checkpoint`'s layout into ``model`` and the optimisers (``opt`` None: weights only);
+    returns ``doc`` without the optimiser entries. ``where`` names the checkpoint in messages."""
     try:
-        doc = json.loads(jpath.read_text())
-        tensors = load_file(str(tpath))
-    except Exception as e:  # corrupt file
-        raise RobustHideError(f"corrupt checkpoint in {d}: {e}") from None
-    model.load_state_dict(model_tensors(tensors))
+        model.load_state_dict(model_tensors(tensors))
+    except RuntimeError as e:
+        raise RobustHideError(f"checkpoint in {where} does not fit the model ({_first_line(e)})") from None
+    doc = dict(doc)
     if opt is not None:
         load_optimizer(opt, tensors, doc.pop("optimizer"))
     for prefix, o in (extra or {}).items():
         if o is not None:
             if f"optimizer_{prefix}" not in doc:
-                raise RobustHideError(f"checkpoint in {d} has no '{prefix}' optimiser state")
+                raise RobustHideError(f"checkpoint in {where} has no '{prefix}' optimiser state")
             load_optimizer(o, tensors, doc.pop(f"optimizer_{prefix}"), prefix)
     return doc
+
+
+def save_checkpoint(directory: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                    state: dict[str, Any], name: str = "latest",
+                    extra: dict[str, torch.optim.Optimizer | None] | None = None) -> Path:
+    """Save model, optimiser (and ``extra`` optimisers, e.g. the discriminator's, by prefix) and state."""
+    return write_checkpoint(directory, *pack_checkpoint(model, opt, state, extra), name=name)
+
+
+def load_checkpoint(directory: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer | None,
+                    name: str = "latest",
+                    extra: dict[str, torch.optim.Optimizer | None] | None = None) -> dict[str, Any]:
+    """Restore :func:`save_checkpoint`'s checkpoint in place; returns the JSON without optimiser state."""
+    doc, tensors = read_checkpoint(directory, name)
+    return unpack_checkpoint(directory, tensors, doc, model, opt, extra)
 
 
 def load_model_weights(source: str | Path, model: torch.nn.Module) -> None:

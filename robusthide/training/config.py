@@ -99,7 +99,8 @@ SCHEMA = Schema(
     DEFAULTS,
     types={"model.amplitude": "number?", "data.val": "str?", "train.full_size": "int|list[int]",
            "train.jnd_lum_max": "number?", "train.img_weight_fixed": "number?", "train.init_from": "str?",
-           "train.stage1_steps": "int", "noise.q": "int", "noise.simulated": "list", "noise.pool": "list"},
+           "train.stage1_steps": "int", "noise.q": "int", "noise.simulated": "list", "noise.pool": "list",
+           "noise.real_grad": "str", "noise.attack": "any"},
     ranges={"seed": (0, None), "model.n_bits": (1, None), "model.size": (8, None), "model.amplitude": (0, None),
             "data.max_side": (1, None), "data.max_zoom": (1, None), "data.whole_p": (0, 1),
             "train.steps": (1, None), "train.batch": (1, None), "train.full_size": (8, None),
@@ -111,7 +112,7 @@ SCHEMA = Schema(
             "train.stage1_steps": (0, None), "noise.slices": (1, None), "noise.q": (1, 100),
             "val.every": (0, None), "val.n": (1, None), "val.size": (8, None), "ckpt.every": (1, None)},
     choices={"train.strategy": ("identity", "pseudo", "oeds", "tsr", "tsr-s", "mbrs"),
-             "train.msg_loss": ("bce", "mse")},
+             "train.msg_loss": ("bce", "mse"), "noise.real_grad": ("identity", "zero")},
     open={"model": _model_keys},
 )
 

@@ -1,179 +1,184 @@
-"""The noise pool of the default watermarking model: real codecs in the loop (paper 000) plus the
-distortions platforms apply, drawn per batch slice (paper 000's mixed training splits a batch into
-slices, one distortion per slice).
+"""The watermark trainer's attack: a layer of :mod:`robusthide.attacks` (the one attack system), run with
+the step's generator.
 
-Real codecs run forward-real / backward-identity (paper 000 §3.3, ``x + (codec(x) - x).detach()``), at a
-random quality per slice. The pool is given as a list of entries ``{name, p, ...params}``:
+A config gives it as ``noise.attack``: anything :func:`robusthide.attacks.build_attack` takes (spec string,
+dict / list, YAML). The shipped default's is paper 000's mixed training with real codecs in the loop --
+a ``choice`` drawn per quarter of the batch (``slices: 4``) among real codecs at a random quality
+(``real(jpeg:q=35..90)``: forward real, backward identity, paper 000 §3.3) and the distortions platforms
+apply, with a step curriculum (``from_step: K`` items join the choice at step K: easy distortions first,
+harder codecs once the message path works)::
 
-* ``identity`` (uint8 rounding only, straight-through)
-* ``jpeg`` q_lo..q_hi, ``webp`` q_lo..q_hi, ``jpeg2000`` x1000 lo..hi, ``avif`` q_lo..q_hi,
-  ``h264`` crf lo..hi (x264 ``preset``, default ultrafast) — real codecs via :mod:`robusthide.codecs`
-* ``resize`` scale lo..hi (down then back up, bilinear/bicubic/area), ``blur`` sigma lo..hi,
-  ``noise`` sigma lo..hi, ``cropresize`` area lo..hi, ``brightness`` delta
-* ``resize_jpeg``: a platform chain, resize then JPEG.
-* any other name (or ``spec:``) is a layer of :mod:`robusthide.attacks` (e.g. ``jpegmask``, ``jpegss``,
-  ``diffjpeg``), built with :func:`robusthide.attacks.build_attack`.
+    noise:
+      attack:
+        slices: 4
+        choice:
+          - uint8@1
+          - real(jpeg:q=35..90)@4
+          - resize(0.5..0.9, between=real(jpeg:q=50..90))@1.5
+          - {spec: 'real(webp:q=35..90)', p: 2, from_step: 1200}
 
-An entry with ``from_step: K`` joins the pool at step K (a curriculum: easy distortions first, harder
-codecs once the message path works), so a whole multi-stage recipe is one config file.
+:class:`TrainingAttack` makes every random layer draw from the step's generator (one stream, in the order
+the layers run), so a run is a pure function of (seed, step) and resumes exactly, and clamps the result
+to [0, 1].
+
+The old form, ``noise.pool`` (entries ``{name, p, from_step, ...}``) with ``noise.slices``, is still read
+(:func:`pool_to_attack` converts it; resumable runs such as ``resume/geo256`` hold it): the converted
+attack draws the same random numbers in the same order as the pool did, so the choices and parameters of
+every step are the same (docs/architecture.md, "One attack system").
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 
-from robusthide.codecs import get_codec
+from robusthide import RobustHideError
+from robusthide.attacks import PerBatchChoice, PseudoDifferentiable, RandomQuality, build_attack
+from robusthide.attacks.base import apply_layer, layer_spec, set_generator
+from robusthide.attacks.schedules import FromStep
 
-
-def straight_through(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Forward ``y``, backward identity (paper 000 §3.3)."""
-    return x + (y - x).detach()
-
-
-def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
-    return lo + (hi - lo) * float(torch.rand((), generator=gen))
-
-
-def _randint(gen: torch.Generator, lo: int, hi: int) -> int:
-    return int(torch.randint(int(lo), int(hi) + 1, (1,), generator=gen))
+#: real codecs of the old pool form: name -> (codec key, low key, high key, default low, default high)
+_REAL = {"jpeg": ("q", "q_lo", "q_hi", 50, 50), "webp": ("q", "q_lo", "q_hi", 50, 50),
+         "avif": ("q", "q_lo", "q_hi", 50, 50), "jpeg2000": ("x1000", "lo", "hi", 300, 900),
+         "h264": ("crf", "lo", "hi", 23, 30)}
+_GEOMETRY_KEYS = ("area", "aspect", "angle", "angle_p", "jitter", "shift", "inplace")
 
 
-def real_codec(x: torch.Tensor, spec: str) -> torch.Tensor:
-    y = get_codec(spec)(x.detach().float()).images.to(x.dtype)
-    return straight_through(x, y)
-
-
-def _gauss_kernel(sigma: float, device: torch.device) -> torch.Tensor:
-    r = max(1, math.ceil(3 * sigma))
-    t = torch.arange(-r, r + 1, device=device, dtype=torch.float32)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    return k / k.sum()
-
-
-def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    k = _gauss_kernel(sigma, x.device)
-    r = k.numel() // 2
-    c = x.shape[1]
-    xp = F.pad(x, (r, r, r, r), mode="reflect")
-    xp = F.conv2d(xp, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(xp, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-
-
-def apply_entry(x: torch.Tensor, cover: torch.Tensor, e: dict[str, Any], gen: torch.Generator) -> torch.Tensor:
-    """Apply one pool entry with parameters drawn from ``gen``."""
-    name = e["name"]
-    h, w = x.shape[-2:]
-    if name == "identity":
-        return straight_through(x, (x.detach() * 255).round() / 255)
-    if name in ("jpeg", "webp", "avif"):
-        q = _randint(gen, e.get("q_lo", 50), e.get("q_hi", 50))
-        return real_codec(x, f"{name}:q={q}")
-    if name == "jpeg2000":
-        r = _randint(gen, e.get("lo", 300), e.get("hi", 900))
-        return real_codec(x, f"jpeg2000:x1000={r}")
+def _real(e: dict[str, Any], name: str) -> dict[str, Any]:
+    key, lo_k, hi_k, lo, hi = _REAL[name]
+    codec = f"{name}:{key}={int(e.get(lo_k, lo))}..{int(e.get(hi_k, hi))}"
     if name == "h264":
-        crf = _randint(gen, e.get("lo", 23), e.get("hi", 30))
-        return real_codec(x, f"h264:crf={crf},preset={e.get('preset', 'ultrafast')},mode=frames")
+        codec += f",preset={e.get('preset', 'ultrafast')},mode=frames"
+    item: dict[str, Any] = {"layer": "real", "codec": codec}
+    if e.get("grad", "identity") != "identity":
+        item["grad"] = e["grad"]
+    return item
+
+
+def _span(e: dict[str, Any], lo: float, hi: float) -> list[float]:
+    return [float(e.get("lo", lo)), float(e.get("hi", hi))]
+
+
+def legacy_item(e: Any) -> Any:
+    """One entry of the old pool form as an item of :func:`robusthide.attacks.build_attack` (without its
+    weight and step); an item already in the attack form (a spec string, a ``layer:`` or schedule dict) is
+    returned as it is."""
+    if not isinstance(e, dict) or "name" not in e:
+        return e
+    name = e["name"]
+    if name == "identity":
+        return "uint8"
+    if name in _REAL:
+        return _real(e, name)
     if name == "resize":
-        s = _uniform(gen, e.get("lo", 0.5), e.get("hi", 0.9))
-        small = (max(16, round(h * s)), max(16, round(w * s)))
-        y = F.interpolate(x, size=small, mode="bilinear", antialias=True, align_corners=False)
-        return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
+        return {"layer": "resize", "scale": _span(e, 0.5, 0.9)}
     if name == "resize_jpeg":
-        s = _uniform(gen, e.get("lo", 0.5), e.get("hi", 0.9))
-        q = _randint(gen, e.get("q_lo", 50), e.get("q_hi", 90))
-        small = (max(16, round(h * s)), max(16, round(w * s)))
-        y = F.interpolate(x, size=small, mode="bilinear", antialias=True, align_corners=False)
-        y = real_codec(y, f"jpeg:q={q}")
-        return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
+        return {"layer": "resize", "scale": _span(e, 0.5, 0.9),
+                "between": _real({"q_lo": e.get("q_lo", 50), "q_hi": e.get("q_hi", 90)}, "jpeg")}
     if name == "blur":
-        return blur(x, _uniform(gen, e.get("lo", 0.4), e.get("hi", 1.2)))
+        return {"layer": "blur", "sigma": _span(e, 0.4, 1.2)}
     if name == "noise":
-        s = _uniform(gen, e.get("lo", 0.0), e.get("hi", 0.02))
-        return x + s * torch.randn(x.shape, generator=gen).to(x.device, x.dtype)
+        return {"layer": "noise", "sigma": _span(e, 0.0, 0.02)}
     if name == "cropresize":
-        a = _uniform(gen, e.get("lo", 0.8), e.get("hi", 1.0))
-        ch, cw = max(8, round(h * math.sqrt(a))), max(8, round(w * math.sqrt(a)))
-        y0, x0 = _randint(gen, 0, h - ch), _randint(gen, 0, w - cw)
-        y = x[..., y0:y0 + ch, x0:x0 + cw]
-        return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
+        return {"layer": "cropresize", "ratio": _span(e, 0.8, 1.0), "per_image": False}
     if name == "brightness":
-        d = _uniform(gen, -e.get("delta", 0.05), e.get("delta", 0.05))
-        c = 1 + _uniform(gen, -e.get("contrast", 0.1), e.get("contrast", 0.1))
-        return (x - 0.5) * c + 0.5 + d
-    if name == "geometry":  # crops anywhere, aspect cuts, rotations (robusthide.attacks.geometric), then maybe a codec
-        from robusthide.attacks.geometric import random_geometry
-
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in e.items()
-              if k in ("area", "aspect", "angle", "angle_p", "jitter", "shift", "inplace")}
-        y = random_geometry(x, gen, **kw)
+        d, c = float(e.get("delta", 0.05)), float(e.get("contrast", 0.1))
+        return {"layer": "brightness-contrast", "brightness": [-d, d], "contrast": [1 - c, 1 + c]}
+    if name == "geometry":
+        geo = {"layer": "geometry", **{k: e[k] for k in _GEOMETRY_KEYS if k in e}}
         after = e.get("after") or []
-        if after and _uniform(gen, 0, 1) < float(e.get("after_p", 0.5)):
-            y = apply_entry(y, cover, after[_randint(gen, 0, len(after) - 1)], gen)
-        return y
-    return _attack_layer(e)(x, cover, gen)
+        if not after:
+            return geo
+        return {"seq": [geo, {"layer": "maybe", "attack": {"choice": [legacy_item(a) for a in after]},
+                              "p": float(e.get("after_p", 0.5))}]}
+    return e.get("spec", name)  # any layer of robusthide.attacks: jpegmask, 'jpegss(50)', ...
 
 
-_LAYERS: dict[str, torch.nn.Module] = {}
+def pool_to_attack(entries: list[Any], slices: int = 4) -> dict[str, Any]:
+    """The old ``noise.pool`` / ``noise.slices`` form as an attack dict (``{choice: [...], slices: N}``):
+    each entry an item weighted by its ``p`` (default 1), wrapped in ``from_step`` when it has one."""
+    if not isinstance(entries, list) or not entries:
+        raise RobustHideError("config: noise.pool must be a non-empty list of entries")
+    items = []
+    for e in entries:
+        item = legacy_item(e)
+        if isinstance(e, dict) and "name" in e:
+            item = {"spec": item} if isinstance(item, str) else dict(item)
+            item["p"] = float(e.get("p", 1.0))
+            if "from_step" in e:
+                item["from_step"] = int(e["from_step"])
+        items.append(item)
+    return {"choice": items, "slices": int(slices)}
 
 
-def _attack_layer(e: dict[str, Any]):
-    """Any layer of :mod:`robusthide.attacks` (``name: jpegmask`` or ``spec: 'jpegss(50)'``), reseeded from
-    the step's generator on every call so that runs stay a pure function of (seed, step)."""
-    from robusthide.attacks import build_attack
-
-    spec = e.get("spec", e["name"])
-    if spec not in _LAYERS:
-        _LAYERS[spec] = build_attack(spec)
-    layer = _LAYERS[spec]
-
-    def run(x: torch.Tensor, cover: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        for m in layer.modules():
-            if hasattr(m, "generator"):
-                m.generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
-        return layer(x, cover)
-
-    return run
+def real_codec(x: torch.Tensor, spec: str, grad: str = "identity") -> torch.Tensor:
+    """The real codec ``spec`` on ``x`` (:class:`robusthide.attacks.PseudoDifferentiable`): forward real;
+    backward identity (paper 000 §3.3) or, with ``grad='zero'``, no gradient (MBRS §3.2)."""
+    return PseudoDifferentiable(spec, grad=grad)(x)
 
 
-class NoisePool(torch.nn.Module):
-    """Split the batch into ``slices`` slices; each gets one entry drawn by probability ``p``."""
+def _short_name(layer: nn.Module) -> str:
+    """A drawn layer's name for logs: a real codec's codec name (``jpeg``), else its spec name."""
+    while isinstance(layer, FromStep):
+        layer = layer.attack
+    if isinstance(layer, (PseudoDifferentiable, RandomQuality)):
+        return layer.codec.split(":", 1)[0]
+    return getattr(layer, "spec_name", "") or type(layer).__name__
 
-    def __init__(self, entries: list[dict[str, Any]], slices: int = 4):
+
+class TrainingAttack(nn.Module):
+    """An attack layer called as the trainer calls it, ``attack(x, cover, gen)``: every random layer inside
+    draws from ``gen`` (:func:`robusthide.attacks.base.set_generator`), and the output is clamped to
+    [0, 1]. :meth:`for_step` gives the attack of a training step (the curriculum of a ``choice`` with
+    ``from_step`` items); :attr:`last` names the layers a top-level choice drew last, one per slice."""
+
+    def __init__(self, attack: nn.Module):
         super().__init__()
-        if not entries:
-            raise ValueError("empty noise pool")
-        self.entries = entries
-        self.slices = slices
-        p = torch.tensor([float(e.get("p", 1.0)) for e in entries])
-        self.probs = p / p.sum()
-        self.last: list[str] = []
-        self._by_step: dict[tuple[int, ...], NoisePool] = {}
+        self.attack = attack
+        self._by_step: dict[int, TrainingAttack] = {}
 
-    def for_step(self, step: int) -> NoisePool:
-        """The pool of the entries active at ``step`` (``from_step`` <= step)."""
-        active = tuple(i for i, e in enumerate(self.entries) if step >= int(e.get("from_step", 0)))
-        if len(active) == len(self.entries):
+    def for_step(self, step: int) -> TrainingAttack:
+        sub = self.attack.for_step(step) if hasattr(self.attack, "for_step") else self.attack
+        if sub is self.attack:
             return self
-        if not active:
-            raise ValueError(f"no noise pool entry is active at step {step}")
-        if active not in self._by_step:
-            self._by_step[active] = NoisePool([self.entries[i] for i in active], self.slices)
-        return self._by_step[active]
+        if id(sub) not in self._by_step:
+            self._by_step[id(sub)] = TrainingAttack(sub)
+        return self._by_step[id(sub)]
 
     def forward(self, x: torch.Tensor, cover: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        n = x.shape[0]
-        k = max(1, min(self.slices, n))
-        bounds = [round(i * n / k) for i in range(k + 1)]
-        outs, self.last = [], []
-        for i in range(k):
-            j = int(torch.multinomial(self.probs, 1, generator=gen))
-            e = self.entries[j]
-            self.last.append(e["name"])
-            sl = slice(bounds[i], bounds[i + 1])
-            outs.append(apply_entry(x[sl], cover[sl], e, gen))
-        return torch.cat(outs).clamp(0, 1)
+        set_generator(self.attack, gen)
+        return apply_layer(self.attack, x, cover).clamp(0, 1)
+
+    @property
+    def last(self) -> list[str]:
+        a = self.attack
+        if isinstance(a, PerBatchChoice):
+            return [_short_name(a.layers[i]) for i in a.last_choices]
+        return [_short_name(a)]
+
+    def spec(self) -> str:
+        return layer_spec(self.attack)
+
+
+def training_attack(spec: Any, what: str = "noise.attack") -> TrainingAttack:
+    """:class:`TrainingAttack` of an attack spec (see :func:`robusthide.attacks.build_attack`); a bad spec is a
+    one-line error naming ``what``."""
+    try:
+        return TrainingAttack(build_attack(spec))
+    except RobustHideError as e:
+        raise RobustHideError(f"config: {what}: {e}") from None
+
+
+def noise_attack(noise: dict[str, Any]) -> TrainingAttack:
+    """The attack of a config's ``noise`` section: ``noise.attack``, or the old ``noise.pool`` converted."""
+    from robusthide.training.config import DEFAULTS
+
+    pool = noise.get("pool")
+    if noise.get("attack") is not None:
+        if pool and pool != DEFAULTS["noise"]["pool"]:
+            raise RobustHideError("config: give noise.attack or noise.pool (its old form), not both")
+        return training_attack(noise["attack"])
+    return training_attack(pool_to_attack(pool or DEFAULTS["noise"]["pool"], noise.get("slices", 4)),
+                           "noise.pool")

@@ -1,4 +1,8 @@
-"""``robusthide plot RUN``: training curves (loss, BER, PSNR, image-loss weight, validation) to PNG."""
+"""``robusthide plot RUN``: training curves of any family's run to PNG.
+
+A watermark run (rows with ``msg_loss``) gets its four panels (message loss, BER, PSNR, image-loss weight,
+with the validation points); the run of any other family (image hiding, the latent codec, decoder and
+LISO, whose log is ``log.jsonl``) one panel per logged metric, its validation metrics as points."""
 
 from __future__ import annotations
 
@@ -15,10 +19,16 @@ def plot_run(run: str | Path, output: str | Path | None = None) -> Path:
     import matplotlib.pyplot as plt
 
     run = Path(run)
-    path = run / "metrics.jsonl"
-    if not path.exists():
-        raise RobustHideError(f"no metrics.jsonl in {run}")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    path = next((run / n for n in ("metrics.jsonl", "log.jsonl") if (run / n).exists()), None)
+    if path is None:
+        raise RobustHideError(f"no metrics.jsonl (or log.jsonl) in {run}")
+    try:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except ValueError as e:
+        raise RobustHideError(f"{path}: not a JSON-lines log ({e})") from None
+    out = Path(output) if output else run / "curves.png"
+    if not any("msg_loss" in r for r in rows):
+        return _plot_generic(plt, rows, run.name, out)
     train = [r for r in rows if "loss" in r]
     val = [r for r in rows if "val_psnr" in r]
     fig, ax = plt.subplots(2, 2, figsize=(11, 7))
@@ -39,7 +49,37 @@ def plot_run(run: str | Path, output: str | Path | None = None) -> Path:
     ax[1, 1].set(title="image-loss weight (dual ascent)", xlabel="step", yscale="log")
     fig.suptitle(run.name)
     fig.tight_layout()
-    out = Path(output) if output else run / "curves.png"
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+_NOT_PLOTTED = {"step", "img_per_s", "train_seconds", "sec"}
+
+
+def _plot_generic(plt, rows: list[dict], title: str, out: Path) -> Path:
+    """One panel per numeric metric of the training rows (and the validation rows, drawn as points)."""
+    num = (int, float)
+    train = [r for r in rows if not any(k.startswith("val_") for k in r)]
+    val = [r for r in rows if any(k.startswith("val_") for k in r)]
+    keys = [k for k in dict.fromkeys(k for r in train for k in r) if k not in _NOT_PLOTTED
+            and all(isinstance(r.get(k), num) and not isinstance(r.get(k), bool) for r in train if k in r)]
+    vkeys = [k for k in dict.fromkeys(k for r in val for k in r) if k.startswith("val_")]
+    panels = [(k, False) for k in keys] + [(k, True) for k in vkeys]
+    if not panels:
+        raise RobustHideError(f"{title}: the log has no metrics to plot")
+    cols = min(3, len(panels))
+    nrows = -(-len(panels) // cols)
+    fig, ax = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
+    for a, (k, is_val) in zip(ax.flat, panels):
+        src = val if is_val else train
+        pts = [(r["step"], r[k]) for r in src if isinstance(r.get(k), num) and "step" in r]
+        a.plot([p[0] for p in pts], [p[1] for p in pts], "o-" if is_val else "-", lw=0.8)
+        a.set(title=k, xlabel="step")
+    for a in list(ax.flat)[len(panels):]:
+        a.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return out

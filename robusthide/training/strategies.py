@@ -5,7 +5,21 @@
 * ``oeds``     — one stage, simulated JPEG only (``noise.simulated``).
 * ``tsr``      — two stages: stage 1 without noise, stage 2 decoder only with the real codec.
 * ``tsr-s``    — as ``tsr`` but stage 1 with simulated JPEG.
-* ``mbrs``     — per mini-batch, one of real JPEG / simulated JPEG / identity (MBRS eq. / §3.4).
+* ``mbrs``     — per mini-batch, one of real JPEG / simulated JPEG / identity (MBRS eq. / §3.4): a
+  :class:`robusthide.attacks.PerBatchChoice`.
+
+Every stage's attack is a layer of :mod:`robusthide.attacks` in a
+:class:`~robusthide.training.noise_pool.TrainingAttack` (``pseudo``: the config's ``noise.attack``, or its
+old form ``noise.pool``).
+
+``noise.real_grad`` (``mbrs`` only) says what the real-JPEG mini-batches pass back to the encoder:
+
+* ``identity`` (default) — the pseudo-differentiable form of paper 000 §3.3 (forward real, backward
+  identity), so the decoding loss of a real-JPEG batch also trains the encoder;
+* ``zero`` — MBRS's own form (paper 002 §3.2, "Real JPEG Compression in Encoder-Decoder Structure": the
+  quantisation is non-differentiable, so dL_D/dtheta_E = 0): the real JPEG output carries no gradient,
+  the decoder still learns from the batch, and the encoder only from the image (and adversarial) loss;
+  MBRS relies on Adam's momentum from the neighbouring JPEG-Mask / Identity batches instead.
 
 ``at(step)`` returns ``(attack, trainable)`` with ``trainable`` in {"all", "decoder"}.
 """
@@ -15,7 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from robusthide import RobustHideError
-from robusthide.training.noise_pool import NoisePool
+from robusthide.training.noise_pool import TrainingAttack, legacy_item, noise_attack, training_attack
 
 
 class Strategy:
@@ -29,30 +43,32 @@ class Strategy:
         return (attack.for_step(step) if hasattr(attack, "for_step") else attack), trainable
 
 
-def _pool(entries: list[dict[str, Any]], slices: int) -> NoisePool:
-    return NoisePool(entries, slices=slices)
+def _one_of(items: list[Any], what: str) -> TrainingAttack:
+    """The attack of one item, or a uniform per-batch choice among several."""
+    return training_attack(items[0] if len(items) == 1 else {"choice": items}, what)
 
 
 def build_strategy(cfg: dict[str, Any]) -> Strategy:
     name = cfg["train"]["strategy"]
     n = cfg["noise"]
-    slices = n.get("slices", 4)
-    ident = _pool([{"name": "identity"}], 1)
-    real = [{"name": "jpeg", "q_lo": n.get("q", 50), "q_hi": n.get("q", 50)}]
-    sim = n.get("simulated", [{"name": "jpegmask"}])
+    q = int(n.get("q", 50))
+    ident = training_attack("uint8")
+    sim = [legacy_item(e) for e in n.get("simulated", [{"name": "jpegmask"}])]
     steps = cfg["train"]["steps"]
     stage1 = int(cfg["train"].get("stage1_steps", steps // 2))
     if name == "identity":
         return Strategy([(steps, ident, "all")])
     if name == "pseudo":
-        return Strategy([(steps, _pool(n["pool"], slices), "all")])
+        return Strategy([(steps, noise_attack(n), "all")])
+    real = _one_of([f"real(jpeg:q={q}..{q})"], "noise.q")
     if name == "oeds":
-        return Strategy([(steps, _pool(sim, 1), "all")])
+        return Strategy([(steps, _one_of(sim, "noise.simulated"), "all")])
     if name == "tsr":
-        return Strategy([(stage1, ident, "all"), (steps, _pool(real, 1), "decoder")])
+        return Strategy([(stage1, ident, "all"), (steps, real, "decoder")])
     if name == "tsr-s":
-        return Strategy([(stage1, _pool(sim, 1), "all"), (steps, _pool(real, 1), "decoder")])
-    if name == "mbrs":
-        entries = [dict(real[0], p=1.0), *[dict(s, p=1.0) for s in sim], {"name": "identity", "p": 1.0}]
-        return Strategy([(steps, _pool(entries, 1), "all")])
+        return Strategy([(stage1, _one_of(sim, "noise.simulated"), "all"), (steps, real, "decoder")])
+    if name == "mbrs":  # MBRS: PerBatchChoice of real JPEG, the simulators and 8-bit rounding, uniformly
+        grad = n.get("real_grad") or "identity"
+        items = [f"real(jpeg:q={q}..{q};grad={grad})", *sim, "uint8"]
+        return Strategy([(steps, training_attack({"choice": items}, "noise"), "all")])
     raise RobustHideError(f"unknown strategy '{name}' (identity, pseudo, oeds, tsr, tsr-s, mbrs)")

@@ -1,8 +1,10 @@
-"""The training loop: seeded, resumable exactly, bf16 autocast, real codecs in the loop, DDP-ready.
+"""The watermark family's step on the one training loop (:mod:`robusthide.training.loop`): real codecs in
+the loop, bf16 autocast, DDP.
 
 Every source of randomness of a step (crops, messages, noise draws) comes from a generator that is a
 pure function of (seed, step, rank), and the learning rate and loss weights are functions of the step
-and of state saved in the checkpoint; so ``--resume`` continues exactly where a run stopped.
+and of state saved in the checkpoint; so ``--resume`` continues exactly where a run stopped. The loop
+owns the run, the logs, the checkpoints (``model.*``, ``optim.*``, ``d_optim.*`` + JSON) and the stop.
 
 Losses (configurable, after HiDDeN/MBRS): message BCE on logits (or MSE on sigmoid outputs) plus an
 image MSE whose weight is adapted by dual ascent to hold ``target_psnr``; the message path is warmed up
@@ -13,26 +15,21 @@ the mean squared ratio of the residual (before the per-pixel cap) to a per-pixel
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from robusthide import RobustHideError
 from robusthide.metrics import psnr_from_mse
 from robusthide.nets.registry import create_model
 from robusthide.training.adversary import adversarial_losses, generator_parameters
-from robusthide.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
-from robusthide.training.data import ImageBank, step_generator
-from robusthide.training.hardware import cpu_has_bf16
+from robusthide.training.checkpoint import load_model_weights, pack_checkpoint, unpack_checkpoint
+from robusthide.training.data import step_generator
+from robusthide.training.loop import Family, LoopSettings, TrainLoop, cosine, image_banks, setup_runtime
 from robusthide.training.strategies import build_strategy
 
 
@@ -71,24 +68,15 @@ def bit_errors(logits: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
     return ((logits > 0).float() != bits).float().mean()
 
 
-class Trainer:
+class Trainer(Family):
+    """The watermark family on the one loop (:class:`robusthide.training.loop.TrainLoop`)."""
+
     def __init__(self, cfg: dict[str, Any], resume: bool = False, device: str | None = None,
                  progress: bool = True):
         self.cfg = cfg
         t = cfg["train"]
-        self.ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
-        if self.ddp and not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            dist.init_process_group(backend)
-        self.rank = dist.get_rank() if self.ddp else 0
-        self.world = dist.get_world_size() if self.ddp else 1
-        if device is None:
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        if t.get("threads"):
-            torch.set_num_threads(int(t["threads"]))
-        torch.set_flush_denormal(True)  # denormals make CPU training crawl when losses get tiny
-        self.amp = bool(t.get("amp", True)) and (self.device.type == "cuda" or cpu_has_bf16())
+        rt = setup_runtime(device, threads=t.get("threads"), amp=t.get("amp", True), distributed=True)
+        self.device, self.amp, self.ddp, self.rank, self.world = rt.device, rt.amp, rt.ddp, rt.rank, rt.world
         self.run_dir = Path(cfg["out"]) / cfg["name"]
         self.progress = progress and self.rank == 0
         torch.manual_seed(cfg["seed"])
@@ -108,30 +96,25 @@ class Trainer:
                                       "discriminator")
             self.d_opt = torch.optim.Adam(self.model.discriminator.parameters(), lr=t["lr"])
         self.state: dict[str, Any] = {"step": 0, "img_weight": float(t["img_weight_init"]), "train_seconds": 0.0}
+        self.loop = TrainLoop(self, LoopSettings(
+            self.run_dir, t["steps"], log_every=25, val_every=int(cfg["val"].get("every") or 0),
+            ckpt_every=cfg["ckpt"]["every"], batch=t["batch"], config=cfg, name=cfg["name"],
+            progress=self.progress), rt)
         if resume:
-            doc = load_checkpoint(self.run_dir, self.model, self.opt, extra={"d_optim": self.d_opt})
-            self.state.update(doc["state"])
-        elif (self.run_dir / "latest.json").exists():
-            raise RobustHideError(f"{self.run_dir} already has a checkpoint: use --resume, or another name")
-        elif t.get("init_from"):
-            load_model_weights(t["init_from"], self.model)
+            self.loop.resume()
+        else:
+            self.loop.check_fresh()
+            if t.get("init_from"):
+                load_model_weights(t["init_from"], self.model)
         self.net = EmbedAttackDecode(self.model)
         if self.ddp:
             self.net = torch.nn.parallel.DistributedDataParallel(self.net, find_unused_parameters=True)
-        d = cfg["data"]
-        split = "train" if d.get("split") else None
-        self.bank = ImageBank(d["train"], split, max_side=d.get("max_side", 1024))
-        self.val_bank = None
-        if cfg["val"].get("every"):
-            vdir, vsplit = (d["val"], None) if d.get("val") else (d["train"], "val" if d.get("split") else None)
-            self.val_bank = ImageBank(vdir, vsplit, max_side=d.get("max_side", 1024))
-        self._stop = False
+        self.bank, self.val_bank = image_banks(cfg["data"], bool(cfg["val"].get("every")), max_side=1024)
 
     # -- schedules -------------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
         t = self.cfg["train"]
-        frac = min(1.0, step / max(1, t["steps"]))
-        return t["lr_final"] + 0.5 * (t["lr"] - t["lr_final"]) * (1 + math.cos(math.pi * frac))
+        return cosine(step, t["steps"], t["lr"], t["lr_final"])
 
     def img_ramp(self, step: int) -> float:
         t = self.cfg["train"]
@@ -141,7 +124,11 @@ class Trainer:
 
     # -- one step ----------------------------------------------------------------------------------
     def step(self) -> dict[str, float]:
-        t, step = self.cfg["train"], self.state["step"]
+        """Run the next step (:meth:`train_step` of ``state["step"]``) and count it."""
+        return self.loop.advance()
+
+    def train_step(self, step: int) -> dict[str, float]:
+        t = self.cfg["train"]
         gen = step_generator(self.cfg["seed"], step)
         sizes = t["full_size"] if isinstance(t["full_size"], list) else [t["full_size"]]
         full = sizes[int(torch.randint(len(sizes), (1,), generator=gen))]
@@ -206,7 +193,6 @@ class Trainer:
         if self.img_ramp(step) > 0 and train_all and t.get("img_weight_fixed") is None:  # dual ascent
             w = self.state["img_weight"] * math.exp(t["img_weight_lr"] * (t["target_psnr"] - ema))
             self.state["img_weight"] = float(min(max(w, t.get("img_weight_min", 1e-3)), t.get("img_weight_max", 100.0)))
-        self.state["step"] = step + 1
         row = {"step": step + 1, "loss": loss_v, "msg_loss": msg_v, "psnr": psnr, "ber": ber_v,
                "img_weight": self.state["img_weight"], "lr": self.lr_at(step)}
         if jnd_mse is not None:
@@ -234,53 +220,23 @@ class Trainer:
         self.model.train()
         return out
 
-    # -- loop ------------------------------------------------------------------------------------------
-    def _log(self, row: dict[str, Any]) -> None:
-        if self.rank == 0:
-            with open(self.run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
+    # -- checkpoints and the run -----------------------------------------------------------------------------
+    def checkpoint(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        return pack_checkpoint(self.model, self.opt, {"config": self.cfg}, extra={"d_optim": self.d_opt})
+
+    def restore(self, tensors: dict[str, torch.Tensor], doc: dict[str, Any]) -> None:
+        unpack_checkpoint(self.run_dir, tensors, doc, self.model, self.opt, extra={"d_optim": self.d_opt})
+
+    def start(self) -> None:
+        self.model.train()
+
+    def postfix(self, row: dict[str, Any]) -> dict[str, str]:
+        return {"psnr": f"{row['psnr']:.1f}", "ber": f"{row['ber']:.3f}", "w": f"{row['img_weight']:.2g}"}
 
     def save(self) -> None:
-        if self.rank == 0:
-            save_checkpoint(self.run_dir, self.model, self.opt, {"state": self.state, "config": self.cfg},
-                            extra={"d_optim": self.d_opt})
+        """Write the run's checkpoint now (rank 0)."""
+        self.loop.save()
 
     def run(self, max_steps: int | None = None) -> dict[str, float]:
-        t = self.cfg["train"]
-        total = t["steps"] if max_steps is None else min(t["steps"], max_steps)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.rank == 0:
-            (self.run_dir / "config.json").write_text(json.dumps(self.cfg, indent=1))
-        old = signal.getsignal(signal.SIGTERM)
-        if self.rank == 0 and hasattr(signal, "SIGTERM"):
-            signal.signal(signal.SIGTERM, lambda *_: setattr(self, "_stop", True))
-        self.model.train()
-        bar = tqdm(total=total, initial=self.state["step"], disable=not self.progress, desc=self.cfg["name"],
-                   dynamic_ncols=True)
-        last: dict[str, float] = {}
-        t0, n0 = time.time(), self.state["step"]
-        try:
-            while self.state["step"] < total and not self._stop:
-                ts = time.time()
-                last = self.step()
-                self.state["train_seconds"] += time.time() - ts
-                step = self.state["step"]
-                if step % 25 == 0 or step == total:
-                    last["img_per_s"] = (step - n0) * t["batch"] / max(1e-9, time.time() - t0)
-                    last["train_seconds"] = self.state["train_seconds"]
-                    self._log(last)
-                    bar.set_postfix(psnr=f"{last['psnr']:.1f}", ber=f"{last['ber']:.3f}", w=f"{last['img_weight']:.2g}")
-                if self.val_bank is not None and (step % self.cfg["val"]["every"] == 0 or step == total):
-                    vrow = dict(step=step, **self.validate())
-                    self._log(vrow)
-                    last.update(vrow)
-                if step % self.cfg["ckpt"]["every"] == 0:
-                    self.save()
-                bar.update(1)
-        finally:
-            bar.close()
-            self.save()
-            if self.rank == 0 and hasattr(signal, "SIGTERM"):
-                signal.signal(signal.SIGTERM, old)
-        return last
-
+        """Train to ``train.steps`` (or ``max_steps``); the last step's metrics."""
+        return self.loop.run(max_steps)

@@ -142,7 +142,10 @@ def _head(p: Path, n: int = 33) -> bytes:
 
 
 def _read16(p: Path, data: bytes | None = None) -> np.ndarray:
-    import cv2
+    try:
+        import cv2
+    except ModuleNotFoundError:  # OpenCV is in the `torch` extra: a torch-free install marks 8-bit images
+        raise RobustHideError(f"{p}: a 16-bit image needs OpenCV: pip install 'robusthide[torch]'") from None
 
     raw = read_bytes(p) if data is None else data
     a = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_UNCHANGED)

@@ -147,7 +147,7 @@ def _embed_frames(wm, src: Path, tmp: Path, bits: np.ndarray, strength: float, c
                 with torch.no_grad():
                     if residual is None or not keyframes_only or frame.key_frame:
                         residual = wm.frame_residual(x, bits_t, strength, refine)
-                    y = (x + strength * residual).clamp(0, 1)
+                    y = wm.apply_residual(x, residual, strength)
                 marked = (y[0].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
                 mse = float(np.mean((marked.astype(np.float64) - rgb) ** 2))
                 psnrs.append(99.0 if mse == 0 else psnr_from_mse(np.float64(mse)))

@@ -8,6 +8,12 @@ Images of any size: the network runs at its working resolution (128 x 128 for th
 masked residual is upsampled to the full image, and the decoder reads an antialiased resize (see
 :mod:`robusthide.nets.watermark_model`). Extreme aspect ratios are handled the same way (the resize
 stretches; marks survive because the decoder sees the same stretch).
+
+The Watermarker is the one embed path: the network gives the working-size residual (refined against the
+decoder by :mod:`robusthide.watermark.refine` when the model's :class:`~robusthide.watermark.refine.RefineConfig`
+asks for it), and the residual is applied at ``strength`` in one place per image kind: 8-bit images by
+:meth:`Watermarker._apply_small_residual`, float images and video frames by :meth:`Watermarker.apply_residual`.
+The video embedder and the evaluation call these methods.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from PIL import Image
 
 from robusthide import RobustHideError
 from robusthide.watermark.imagedata import from_image_data, to_image_data
+from robusthide.watermark.refine import RefineConfig, Refiner
 
 
 def _uint8_view(image: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -77,13 +84,16 @@ class ExtractResult:
 class Watermarker:
     """Embed and extract robust watermarks with a trained model (see :mod:`robusthide.zoo`)."""
 
-    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu", schema: int | None = None):
+    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu", schema: int | None = None,
+                 max_strength: float = 4.0):
         self.model = model.eval().to(device)
+        self.max_strength = float(max_strength)  # the evaluation's strength sweeps may go beyond 4
         self.device = torch.device(device)
         self.n_bits: int = model.n_bits
         meta = getattr(model, "meta", {})
         self.schema = getattr(model, "default_schema", None) if schema is None else schema
         self.name = meta.get("name", "custom")
+        self._refiners: dict[RefineConfig, Refiner] = {}
 
     @classmethod
     def from_pretrained(cls, name_or_path: str = "default", device: str = "cpu", schema: int | None = None):
@@ -101,29 +111,66 @@ class Watermarker:
             raise RobustHideError("raw bits must be 0 or 1")
         return b[None].to(self.device)
 
+    def _check_strength(self, strength: float) -> None:
+        if not (0 < strength <= self.max_strength):
+            raise RobustHideError(f"strength must be in (0, {self.max_strength:g}], got {strength}")
+
+    # -- the refinement and the residual -------------------------------------------------------------------
+    def refine_config(self, refine: int | RefineConfig | None = None) -> RefineConfig:
+        """The embed-time refinement of a call: the model's settings (``model.refine_cfg``) with ``refine``
+        steps (None: the model's; 0: the fast path), or ``refine`` itself when it is a :class:`RefineConfig`."""
+        if isinstance(refine, RefineConfig):
+            return refine
+        return RefineConfig.from_dict(getattr(self.model, "refine_cfg", None)).with_steps(refine)
+
+    def small_residual(self, small: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
+                       refine: int | RefineConfig | None = None, cover: torch.Tensor | None = None) -> torch.Tensor:
+        """The working-size residual (N x 1 x S x S, to be applied at ``strength``) for the S x S covers
+        ``small``: the network's (fast path) or refined (:class:`robusthide.watermark.refine.Refiner`);
+        ``cover``: the full-size covers, which the refinement then optimises through."""
+        cfg = self.refine_config(refine)
+        if cfg.steps == 0:
+            return self.model.small_residual(small, bits, strength)
+        if cfg not in self._refiners:
+            self._refiners = {cfg: Refiner(self.model, cfg)}  # one setting at a time (its codecs built once)
+        return self._refiners[cfg].small_residual(small, bits, strength, cover)
+
     @torch.no_grad()
-    def embed_bits(self, image: Any, bits: Any, strength: float = 1.0, refine: int | None = None) -> Any:
+    def embed_bits(self, image: Any, bits: Any, strength: float = 1.0, refine: int | RefineConfig | None = None) -> Any:
         """Mark ``image`` with exactly these raw bits (no error correction, no header). ``refine``: steps of
         the embed-time refinement against the decoder (None: the model's setting, 0: the fast path)."""
-        if not (0 < strength <= 4):
-            raise RobustHideError(f"strength must be in (0, 4], got {strength}")
-        if refine is not None and (isinstance(refine, bool) or not isinstance(refine, int) or refine < 0):
-            raise RobustHideError(f"refine must be a number of steps >= 0, got {refine!r}")
-        fast = _uint8_view(image)
+        self._check_strength(strength)
+        self.refine_config(refine)  # a bad refine is an error before any work
+        fast = _uint8_view(image) if self._working_size else None
         if fast is not None and self.device.type == "cpu":
             return self._embed_uint8(fast, image, self.bits_tensor(bits), strength, refine)
         d = to_image_data(image)
         cover = d.rgb.to(self.device, torch.float32)
-        marked = self.model.embed(cover, self.bits_tensor(bits), strength=strength, refine=refine)
+        marked = self.apply_residual(cover, self.frame_residual(cover, self.bits_tensor(bits), strength, refine),
+                                     strength)
         return from_image_data(d, marked)
 
     @torch.no_grad()
     def frame_residual(self, frame: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
-                       refine: int | None = None) -> torch.Tensor:
-        """The full-size luma residual (1 x 1 x H x W, before ``strength``) that marks ``frame`` (1 x 3 x H x W
+                       refine: int | RefineConfig | None = None) -> torch.Tensor:
+        """The full-size luma residual (N x 1 x H x W, before ``strength``) that marks ``frame`` (N x 3 x H x W
         float in [0, 1]) with ``bits`` (:meth:`bits_tensor`): for callers that apply one residual to several
-        images, as the video embedder does between key frames; the image is ``frame + strength * residual``."""
-        return self.model.residual(frame.to(self.device, torch.float32), bits, strength, refine)
+        images, as the video embedder does between key frames, with :meth:`apply_residual`."""
+        from robusthide.nets.watermark_model import resize
+
+        frame = frame.to(self.device, torch.float32)
+        if not self._working_size:  # a network at full resolution (HiDDeN, MBRS): its residual as it is
+            if self.refine_config(refine).steps:
+                raise RobustHideError("embed-time refinement needs a model with a working-size residual")
+            return self.model.residual(frame, bits)
+        small = resize(frame, (self.model.size, self.model.size))
+        return resize(self.small_residual(small, bits, strength, refine, frame), tuple(frame.shape[-2:]))
+
+    @staticmethod
+    def apply_residual(image: torch.Tensor, residual: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+        """The marked float image ``clamp(image + strength * residual, 0, 1)`` (not yet rounded): where a
+        float image or a video frame gets its full-size residual (:meth:`frame_residual`)."""
+        return (image + strength * residual).clamp(0, 1)
 
     @torch.no_grad()
     def frame_logits(self, frame: torch.Tensor) -> torch.Tensor:
@@ -143,27 +190,19 @@ class Watermarker:
         return torch.from_numpy(small.copy()).permute(2, 0, 1)[None].float().div_(255)
 
     def _embed_uint8(self, view: tuple[np.ndarray, np.ndarray | None], original: Any, bits: torch.Tensor,
-                     strength: float, refine: int | None = None) -> Any:
+                     strength: float, refine: int | RefineConfig | None = None) -> Any:
         """Fast path for 8-bit images: only the residual is computed in float at full size."""
-        import torch.nn.functional as F
-
-        rgb, alpha = view
-        h, w = rgb.shape[:2]
+        rgb = view[0]
         from robusthide.watermark.imagedata import _check_size
 
-        _check_size(h, w)
-        x = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy()).float()
-        full = self.model.refine_steps(refine) > 0  # the refinement optimises through the full-size cover
-        cover = (x.permute(2, 0, 1) if rgb.ndim == 3 else x[None])[None].div(255) if full else None
-        r = self.model.small_residual(self._small(rgb), bits, strength, refine, cover=cover)
+        _check_size(*rgb.shape[:2])
+        cover = None
+        if self.refine_config(refine).steps > 0:  # the refinement optimises through the full-size cover
+            x = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy()).float()
+            cover = (x.permute(2, 0, 1) if rgb.ndim == 3 else x[None])[None].div(255)
+        r = self.small_residual(self._small(rgb), bits, strength, refine, cover=cover)
         del cover
-        r = F.interpolate(r, size=(h, w), mode="bilinear", align_corners=False)[0, 0].mul_(255 * strength)
-        out = (x.add_(r[..., None]) if rgb.ndim == 3 else x.add_(r)).round_().clamp_(0, 255).to(torch.uint8).numpy()
-        if alpha is not None:
-            out = np.concatenate([out if out.ndim == 3 else out[..., None], alpha], axis=2)
-        if isinstance(original, Image.Image):
-            return Image.fromarray(out)
-        return out
+        return self._apply_small_residual(view, original, r, strength)
 
     @property
     def default_search(self) -> str:
@@ -236,7 +275,7 @@ class Watermarker:
         return encode_message(message, self.n_bits, schema=self._schema(schema), kind=kind)
 
     def embed(self, image: Any, message: Any, strength: float = 1.0, kind: str | None = None,
-              schema: int | None = None, refine: int | None = None) -> Any:
+              schema: int | None = None, refine: int | RefineConfig | None = None) -> Any:
         """Mark ``image`` with ``message`` (text, bytes, hex with kind='hex', or int), error-corrected.
         ``refine``: embed-time refinement steps (None: the model's setting; 0: fast, feed-forward only)."""
         return self.embed_bits(image, self.encode_message(message, kind, schema), strength, refine)
@@ -296,10 +335,16 @@ class Watermarker:
 
     def _batchable(self, image: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
         """The uint8 view of ``image`` when it can share a network call (the single-image fast path's test)."""
-        return _uint8_view(image) if self.device.type == "cpu" else None
+        return _uint8_view(image) if self.device.type == "cpu" and self._working_size else None
+
+    @property
+    def _working_size(self) -> bool:
+        """Whether the model marks at a working size (a :class:`~robusthide.nets.watermark_model.WatermarkModel`:
+        ``small_residual``), which the 8-bit fast path needs; other models mark at full resolution."""
+        return hasattr(self.model, "small_residual")
 
     @torch.no_grad()
-    def embed_bits_batch(self, images: Any, bits: Any, strength: float = 1.0, refine: int | None = None,
+    def embed_bits_batch(self, images: Any, bits: Any, strength: float = 1.0, refine: int | RefineConfig | None = None,
                          batch_size: int = BATCH_SIZE) -> list[Any]:
         """:meth:`embed_bits` of every image (a list of any sizes and kinds, or an N x H x W x C array) with
         its row of ``bits`` (N x L, or one row for all); 8-bit images on the fast path share network calls
@@ -311,15 +356,13 @@ class Watermarker:
         rows = rows if rows.ndim == 2 else np.broadcast_to(rows.reshape(1, -1), (len(imgs), rows.size))
         if len(rows) != len(imgs):
             raise RobustHideError(f"{len(imgs)} images but {len(rows)} rows of bits")
-        if not (0 < strength <= 4):
-            raise RobustHideError(f"strength must be in (0, 4], got {strength}")
-        if refine is not None and (isinstance(refine, bool) or not isinstance(refine, int) or refine < 0):
-            raise RobustHideError(f"refine must be a number of steps >= 0, got {refine!r}")
+        self._check_strength(strength)
+        self.refine_config(refine)  # a bad refine is an error before any work
         out: list[Any] = [None] * len(imgs)
         fast: list[tuple[int, tuple[np.ndarray, np.ndarray | None], torch.Tensor]] = []
         for i, (img, b) in enumerate(zip(imgs, rows)):
             try:
-                view = self._batchable(img) if self.model.refine_steps(refine) == 0 else None
+                view = self._batchable(img) if self.refine_config(refine).steps == 0 else None
                 if view is None:
                     out[i] = self.embed_bits(img, b, strength, refine)
                 else:
@@ -331,14 +374,14 @@ class Watermarker:
         for k in range(0, len(fast), step):
             chunk = fast[k:k + step]
             small = torch.cat([self._small(v[0]) for _, v, _ in chunk])
-            res = self.model.small_residual(small, torch.cat([b for _, _, b in chunk]), strength, 0)
+            res = self.small_residual(small, torch.cat([b for _, _, b in chunk]), strength, 0)
             for (i, view, _), r in zip(chunk, res):
                 out[i] = self._apply_small_residual(view, imgs[i], r[None], strength)
         return out
 
     def _apply_small_residual(self, view: tuple[np.ndarray, np.ndarray | None], original: Any, r: torch.Tensor,
                               strength: float) -> Any:
-        """The tail of :meth:`_embed_uint8`: upsample the working-size residual ``r`` (1 x 1 x S x S), add it
+        """Where an 8-bit image gets its mark: upsample the working-size residual ``r`` (1 x 1 x S x S), add it
         at ``strength``, round to 8 bits, put alpha back, return the caller's kind (PIL or numpy)."""
         import torch.nn.functional as F
 
@@ -352,7 +395,8 @@ class Watermarker:
         return Image.fromarray(out) if isinstance(original, Image.Image) else out
 
     def embed_batch(self, images: Any, messages: Any, strength: float = 1.0, kind: str | None = None,
-                    schema: int | None = None, refine: int | None = None, batch_size: int = BATCH_SIZE) -> list[Any]:
+                    schema: int | None = None, refine: int | RefineConfig | None = None,
+                    batch_size: int = BATCH_SIZE) -> list[Any]:
         """:meth:`embed` of every image: ``images`` a list (mixed sizes and kinds) or an N x H x W x C array,
         ``messages`` a list of N messages or one message for all. Returns a list of marked images, each of
         its input's kind. With ``refine=0`` (the fast path) 8-bit images share network calls."""

@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from robusthide import RobustHideError
-from robusthide.zoo.registry import FORMAT
+from robusthide.watermark.refine import RefineConfig
+from robusthide.zoo.registry import PRETRAINED
+from robusthide.zoo.weights import WeightsMeta, write_weights
 
 
 def export_run(run: str | Path, output: str | Path, name: str | None = None, checkpoint: str = "latest",
                strength: float = 1.0, mask_floor: float | None = None, refine_steps: int = 0,
                jnd_cap: float | None = None, refine_optimizer: str | None = None,
                refine_lr: float | None = None, refine_boost: int | None = None,
-               refine_codecs: str | None = None, jnd_cap_lum_max: float | None = None) -> Path:
+               refine_codecs: str | None = None, jnd_cap_lum_max: float | None = None,
+               refine: RefineConfig | None = None) -> Path:
     """Write the run's embedder/extractor to ``output``.
 
     ``strength`` bakes a test-time strength factor (MBRS §3.4: ``cover + s * residual``) into the
@@ -26,13 +29,24 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     half the local standard deviation (:meth:`robusthide.nets.masking.PerceptualMask.cap`);
     ``jnd_cap_lum_max`` limits that luminance JND to so many grey levels (it rises to 20 at black).
     ``refine_steps`` > 0 turns on the embed-time refinement against the decoder
-    (:meth:`robusthide.nets.watermark_model.WatermarkModel.refine`, at most that many steps per image),
+    (:meth:`robusthide.watermark.refine.Refiner.refine`, at most that many steps per image),
     with ``refine_optimizer`` (``adam`` or ``ngd``) and step size ``refine_lr`` when given; ``refine_boost``
     re-refines the images whose bits do not all read back (also after JPEG) at a higher strength, at most
-    that many times (:meth:`robusthide.nets.watermark_model.WatermarkModel.reads`). ``refine_codecs``
+    that many times (:meth:`robusthide.watermark.refine.Refiner.reads`). ``refine_codecs``
     (specs separated by ``;``) adds real codecs to the refinement (forward real, backward identity) and to
-    the boost's check.
+    the boost's check. ``refine``: all the refinement's settings as one
+    :class:`~robusthide.watermark.refine.RefineConfig` instead of the ``refine_*`` arguments.
     """
+    if refine is not None:  # the one dataclass instead of the refine_* arguments
+        if refine_steps or refine_optimizer or refine_lr is not None or refine_boost is not None or refine_codecs:
+            raise RobustHideError("give the refinement as refine=RefineConfig(...) or as refine_* arguments, not both")
+        if not isinstance(refine, RefineConfig):
+            raise RobustHideError(f"refine must be a RefineConfig, got {type(refine).__name__}")
+        refine.real_codecs()  # a malformed or unavailable spec fails here, not when the model loads
+        default = RefineConfig().to_dict()
+        settings = {k: v for k, v in refine.to_dict().items() if v != default[k]} if refine.steps else {}
+        if not 0 < refine.steps <= 1000 and settings:
+            raise RobustHideError(f"refine steps must be an integer in [0, 1000], got {refine.steps!r}")
     if not (0 < strength <= 4):
         raise RobustHideError(f"strength must be in (0, 4], got {strength}")
     if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or not (0 <= refine_steps <= 1000):
@@ -41,7 +55,7 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
         raise RobustHideError("refine_optimizer, refine_lr, refine_boost and refine_codecs need refine_steps > 0")
     codec_specs = [t.strip() for t in (refine_codecs or "").split(";") if t.strip()]
     if codec_specs:
-        from robusthide.nets.watermark_model import refine_codecs as build_codecs
+        from robusthide.watermark.refine import refine_codecs as build_codecs
 
         build_codecs(codec_specs)  # a malformed or unavailable spec fails here, not when the model loads
     if refine_boost is not None and (isinstance(refine_boost, bool) or not isinstance(refine_boost, int)
@@ -67,7 +81,7 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     arch = kwargs.pop("arch")
     options = {"strength": strength != 1.0, "mask_floor": mask_floor is not None,
                "jnd_cap": jnd_cap is not None, "jnd_cap_lum_max": jnd_cap_lum_max is not None,
-               "refine_steps": bool(refine_steps)}
+               "refine_steps": bool(refine_steps) or bool(refine is not None and refine.steps)}
     used = [setting for setting, on in options.items() if on]
     if used and "amplitude" not in kwargs:  # only WatermarkModel architectures have residual, mask, refinement
         raise RobustHideError(f"architecture {arch!r} has no masked residual for {', '.join(used)}")
@@ -81,6 +95,8 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
         if kwargs.get("mask", {}).get("cap") is None:
             raise RobustHideError("jnd_cap_lum_max limits the JND cap: the model has none (set jnd_cap too)")
         kwargs["mask"] = {**kwargs["mask"], "cap_lum_max": float(jnd_cap_lum_max)}
+    if refine is not None and settings:
+        kwargs["refine"] = {**kwargs.get("refine", {}), **settings}
     if refine_steps:
         kwargs["refine"] = {**kwargs.get("refine", {}), "steps": refine_steps}
         if refine_optimizer is not None:
@@ -96,19 +112,9 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
                if k.startswith("model.") and not k.startswith("model.discriminator.")}
     if any(k.startswith("model.discriminator.") for k in state):
         kwargs["discriminator"] = False  # the zoo ships the embedder/extractor only
-    meta = {
-        "format": FORMAT,
-        "arch": arch,
-        "kwargs": json.dumps(kwargs),
-        "name": name or cfg["name"],
-        "step": str(doc["state"]["step"]),
-        "strength": f"{strength:g}",
-        "train_seconds": f"{doc['state'].get('train_seconds', 0):.0f}",
-        "config": json.dumps(cfg),
-    }
-    out = Path(output)
-    from robusthide.io.safe import atomic_output
-
-    with atomic_output(out) as tmp:  # the one atomic writer: mkstemp next to it, then os.replace
-        save_file(tensors, str(tmp), metadata=meta)
-    return out
+    name = name or cfg["name"]
+    meta = WeightsMeta("watermark", arch, kwargs, name=name, card=PRETRAINED.get(name, {}).get("card", ""),
+                       step=int(doc["state"]["step"]), training=cfg,
+                       extra={"strength": f"{strength:g}",
+                              "train_seconds": f"{doc['state'].get('train_seconds', 0):.0f}"})
+    return write_weights(output, tensors, meta)  # the one weights format and the one atomic writer

@@ -6,12 +6,12 @@ architecture from the file (never pickle): :func:`load_model` here for watermark
 (``Watermarker.from_pretrained``), :meth:`robusthide.imagehiding.ImageHider.from_pretrained` and
 :func:`robusthide.latent.api.from_pretrained`; all of them resolve names through :func:`resolve`.
 
-A robusthide watermark weights file is a safetensors file whose metadata holds ``format = robusthide/1``,
-``arch`` and ``kwargs`` (JSON of the architecture's keyword arguments); tensors are the model's state
-dict. The other families' formats: ``robusthide-imagehide/1`` (:mod:`robusthide.imagehiding.checkpoint`),
-``robusthide-latent-codec`` and ``robusthide-latent-stegdecoder`` (:mod:`robusthide.latent.models`,
-:mod:`robusthide.latent.stegnet`). Anything else (a foreign safetensors file, a pickle, a truncated file)
-is refused with a one-line error.
+Every shipped model is one weights format, ``robusthide/2`` (:mod:`robusthide.zoo.weights`): a safetensors
+file whose metadata holds ``format``, ``family``, ``name``, ``arch``, ``config`` (JSON of the architecture's
+keyword arguments), ``card`` and ``step``; the families' older metadata (``robusthide/1``,
+``robusthide-imagehide/1``, ``robusthide-latent-codec``, ``robusthide-latent-stegdecoder``) is still read.
+:func:`load` is the one loader of every family; :func:`describe` reads any file's metadata. Anything else (a
+foreign safetensors file, a pickle, a truncated file) is refused with a one-line error.
 """
 
 from __future__ import annotations
@@ -19,15 +19,16 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import safe_open
+from typing import TYPE_CHECKING, Any
 
 from robusthide import RobustHideError
-from robusthide.nets.registry import create_model
+from robusthide.zoo.weights import FORMAT as WEIGHTS_FORMAT
+from robusthide.zoo.weights import read_meta
 
-FORMAT = "robusthide/1"
+if TYPE_CHECKING:  # torch loads with a model, not with the registry (a torch-free install reads names and ONNX)
+    import torch
+
+FORMAT = WEIGHTS_FORMAT
 
 #: the model families and what each name is for
 FAMILIES = ("watermark", "imagehide", "latent")
@@ -37,12 +38,22 @@ FAMILIES = ("watermark", "imagehide", "latent")
 CARD_ROWS = ("family", "weights", "data", "training")
 
 #: name -> family, weights file, card, headline figures (from the card's measured results); latent models
-#: also say their ``role`` (``codec`` or ``decoder``) and the family default of each role.
+#: also say their ``role`` (``codec`` or ``decoder``) and the family default of each role. ``onnx``: the
+#: folder (under weights/) of the model's networks as ONNX, for the torch-free runtime (:func:`onnx_path`).
 PRETRAINED: dict[str, dict[str, Any]] = {
     "default": {"family": "watermark", "file": "default-lean64.safetensors", "card": "default-lean64.md",
+                "onnx": "default-lean64-onnx",
                 "summary": "64 bits; 42.3 dB; BER 0 % after JPEG Q50 and WebP Q50, 0.1 % H.264 CRF 28 at 512 px"},
     "lean128": {"family": "watermark", "file": "lean128.safetensors", "card": "lean128.md",
                 "summary": "128 bits: 10 ASCII characters with --schema large; see its card"},
+    "imagehide-hinet": {"family": "imagehide", "file": "imagehide-hinet.safetensors", "card": "imagehide-hinet.md",
+                        "n_secrets": 1,
+                        "summary": "1 secret image, invertible network; container 44.5 dB, revealed 33.5 dB "
+                                   "(128 px); not robust: save as PNG"},
+    "imagehide-hinet2": {"family": "imagehide", "file": "imagehide-hinet2.safetensors", "card": "imagehide-hinet2.md",
+                         "n_secrets": 2,
+                         "summary": "2 secret images, invertible network; container 35.9 dB, revealed 31.9 / 32.2 dB "
+                                    "(128 px); not robust"},
     "imagehide-003": {"family": "imagehide", "file": "imagehide-003.safetensors", "card": "imagehide-003.md",
                       "summary": "1 secret image in a cover; container 24.5 dB, revealed 18.4 dB (64 px)"},
     "latent-hyperprior": {"family": "latent", "role": "codec", "file": "latent-hyperprior.safetensors",
@@ -54,13 +65,8 @@ PRETRAINED: dict[str, dict[str, Any]] = {
 }
 
 #: each family's default model (per role for latent)
-DEFAULTS = {"watermark": "default", "imagehide": "imagehide-003", "latent-codec": "latent-hyperprior",
+DEFAULTS = {"watermark": "default", "imagehide": "imagehide-hinet", "latent-codec": "latent-hyperprior",
             "latent-decoder": "latent-fnns-decoder"}
-
-
-#: weights-file format (metadata ``format``) -> family, for files outside the registry
-_FORMAT_FAMILY = {FORMAT: "watermark", "robusthide-imagehide/1": "imagehide", "robusthide-latent-codec": "latent",
-                  "robusthide-latent-stegdecoder": "latent"}
 
 
 def _package_file(sub: str, name: str) -> Path:
@@ -81,6 +87,13 @@ def weights_path(name: str) -> Path:
     return _package_file("weights", PRETRAINED[name]["file"])
 
 
+def onnx_path(name: str) -> Path | None:
+    """The folder of a registered watermark model's networks as ONNX (written by ``robusthide export-onnx`` from
+    its weights file and shipped beside it, for :mod:`robusthide.onnxrt`), or None when it ships none."""
+    entry = PRETRAINED.get(name, {})
+    return _package_file("weights", entry["onnx"]) if "onnx" in entry else None
+
+
 def resolve(name_or_path: str | Path, family: str | None = None) -> Path:
     """A registered name (of ``family``, when given) -> its installed weights file; anything else must be an
     existing file. One-line errors name the known models."""
@@ -98,23 +111,6 @@ def resolve(name_or_path: str | Path, family: str | None = None) -> Path:
     if not p.exists():
         raise RobustHideError(f"no model named '{s}' (known: {', '.join(names(family))}) and no such file")
     return p
-
-
-def read_weights(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    from robusthide.io.safe import check_regular
-
-    check_regular(path)  # a FIFO named x.safetensors would block the reader forever
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise RobustHideError(f"{path}: not a readable safetensors weights file ({first})") from None
-    if meta.get("format") != FORMAT:
-        raise RobustHideError(f"{path}: not a robusthide weights file (metadata format is "
-                              f"{meta.get('format')!r}, expected {FORMAT!r})")
-    return meta, tensors
 
 
 #: bounds of the constructor arguments a weights file may set (dotted for nested ones): a file cannot ask
@@ -157,7 +153,8 @@ def _check_value(path: Path, key: str, v: Any, depth: int = 0) -> None:
 
 def check_meta(path: Path, meta: dict[str, str]) -> dict[str, Any]:
     """Bound every metadata value of a watermark weights file before any is used; return the constructor
-    keyword arguments (the JSON of ``kwargs``). One-line :class:`RobustHideError` otherwise."""
+    keyword arguments (the JSON of ``config``; ``kwargs`` in robusthide/1 files). One-line
+    :class:`RobustHideError` otherwise."""
     size = sum(len(k) + len(v) for k, v in meta.items())
     if size > MAX_META_BYTES:
         raise RobustHideError(f"{path}: metadata of {size} bytes (at most {MAX_META_BYTES})")
@@ -172,12 +169,13 @@ def check_meta(path: Path, meta: dict[str, str]) -> dict[str, Any]:
                 raise RobustHideError(f"{path}: metadata {key} = {meta[key][:40]!r} is not a number") from None
             if not (lo <= v <= hi):
                 raise RobustHideError(f"{path}: metadata {key} = {v:g} is out of range [{lo:g}, {hi:g}]")
+    key = "config" if meta.get("format") == FORMAT else "kwargs"
     try:
-        kwargs = json.loads(meta.get("kwargs", "{}"), parse_constant=lambda c: float("nan"))
+        kwargs = json.loads(meta.get(key, "{}"), parse_constant=lambda c: float("nan"))
     except (ValueError, RecursionError):
-        raise RobustHideError(f"{path}: metadata 'kwargs' is not valid JSON") from None
+        raise RobustHideError(f"{path}: metadata '{key}' is not valid JSON") from None
     if not isinstance(kwargs, dict):
-        raise RobustHideError(f"{path}: metadata 'kwargs' must be a JSON object, got {type(kwargs).__name__}")
+        raise RobustHideError(f"{path}: metadata '{key}' must be a JSON object, got {type(kwargs).__name__}")
     _check_value(path, "", kwargs)
     return kwargs
 
@@ -185,8 +183,11 @@ def check_meta(path: Path, meta: dict[str, str]) -> dict[str, Any]:
 def load_model(name_or_path: str | Path = "default", device: str | torch.device = "cpu") -> torch.nn.Module:
     """Load a watermark model by zoo name or from a local robusthide safetensors file; eval mode. Every
     metadata value is bounded (:func:`check_meta`) before the model is built."""
+    from robusthide.nets.registry import create_model
+    from robusthide.zoo.weights import read_weights
+
     path = resolve(name_or_path, "watermark")
-    meta, tensors = read_weights(path)
+    _, meta, tensors = read_weights(path, "watermark")
     kwargs = check_meta(path, meta)
     try:
         model = create_model(meta["arch"], **kwargs)
@@ -196,6 +197,15 @@ def load_model(name_or_path: str | Path = "default", device: str | torch.device 
     except Exception as e:
         first = (str(e).splitlines() or [type(e).__name__])[0][:200]
         raise RobustHideError(f"{path}: weights do not match architecture {meta.get('arch')!r} ({first})") from None
+    if hasattr(model, "refine_cfg"):  # the embed-time refinement's settings: checked, defaults filled in
+        from robusthide.watermark.refine import RefineConfig
+
+        try:
+            cfg = RefineConfig.from_dict(model.refine_cfg)
+            cfg.real_codecs()  # a malformed or unavailable codec spec fails now, not at the first embed
+        except RobustHideError as e:
+            raise RobustHideError(f"{path}: {e}") from None
+        model.refine_cfg = cfg.to_dict()
     model.eval().to(device)
     model.meta = meta  # type: ignore[attr-defined]
     return model
@@ -206,30 +216,46 @@ def describe(name: str) -> dict[str, Any]:
     summary, training steps; for watermarks also payload bits, working size, strength baked in and the
     embed-time refinement settings; for the others the working size and their own settings."""
     path = resolve(name)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception as e:
-        raise RobustHideError(f"{path}: not a readable safetensors weights file ({e})") from None
-    entry = PRETRAINED.get(name) or {"family": _FORMAT_FAMILY.get(meta.get("format", ""), "watermark")}
-    if entry["family"] == "latent" and "role" not in entry:
-        entry["role"] = "decoder" if meta.get("format", "").endswith("stegdecoder") else "codec"
-    out: dict[str, Any] = {"name": name, "family": entry["family"], "arch": meta.get("arch"), "n_bits": None,
-                           "size": None, "strength": None, "steps": int(meta.get("step", meta.get("steps", 0)) or 0),
+    wm = read_meta(path)  # metadata only: no torch needed
+    entry = PRETRAINED.get(name) or {"family": wm.family, **({"role": wm.role} if wm.role else {})}
+    card = entry.get("card") or wm.card or None
+    out: dict[str, Any] = {"name": name, "family": wm.family, "arch": wm.arch, "n_bits": None,
+                           "size": None, "strength": None, "steps": wm.step,
                            "megabytes": round(path.stat().st_size / 2**20, 2), "file": str(path),
-                           "card": f"robusthide/zoo/cards/{entry['card']}" if "card" in entry else None,
-                           "summary": entry.get("summary", "")}
-    if entry["family"] == "watermark":
-        kw = json.loads(meta.get("kwargs", "{}"))
-        out.update(n_bits=kw.get("n_bits"), size=kw.get("size"), strength=float(meta.get("strength", 1)),
+                           "card": f"robusthide/zoo/cards/{card}" if card else None,
+                           "summary": entry.get("summary", ""), "format": wm.source_format}
+    kw = wm.config
+    if wm.family == "watermark":
+        out.update(n_bits=kw.get("n_bits"), size=kw.get("size"), strength=float(wm.extra.get("strength", 1)),
                    refine=kw.get("refine", {}))
-    elif entry["family"] == "imagehide":
-        arch = json.loads(meta.get("arch", "{}"))
-        out.update(arch="hiding-network", size=arch.get("size"), n_secrets=arch.get("n_secrets"))
+    elif wm.family == "imagehide":
+        out.update(size=kw.get("size"), n_secrets=kw.get("n_secrets"))
     else:
-        out.update(role=entry.get("role"), size=int(meta["size"]) if meta.get("size") else None,
-                   arch=meta.get("arch", "fnns-decoder" if entry.get("role") == "decoder" else None))
+        size = wm.extra.get("size")
+        out.update(role=entry.get("role", wm.role), size=int(size) if size else None)
     return out
+
+
+def load(name_or_path: str | Path, family: str | None = None, device: str | torch.device = "cpu") -> Any:
+    """The one loader of every family: a zoo name or a weights file (any format :mod:`robusthide.zoo.weights`
+    reads) -> the model, built by its family: a watermark ``WatermarkModel`` (:func:`load_model`), an image-hiding
+    network (:func:`robusthide.imagehiding.checkpoint.load_model`), a latent codec or steganography decoder
+    (:mod:`robusthide.latent.models`, :mod:`robusthide.latent.stegnet`)."""
+    path = resolve(name_or_path, family)
+    wm = read_meta(path, family)
+    if wm.family == "watermark":
+        return load_model(path, device)
+    if wm.family == "imagehide":
+        from robusthide.imagehiding.checkpoint import load_model as load_hiding
+
+        return load_hiding(path)[0].to(device)
+    if wm.role == "decoder":
+        from robusthide.latent.stegnet import load_decoder
+
+        return load_decoder(path).to(device)
+    from robusthide.latent.models import load_codec
+
+    return load_codec(path).to(device)
 
 
 def list_models(family: str | None = None) -> list[dict[str, Any]]:

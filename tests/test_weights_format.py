@@ -1,0 +1,96 @@
+"""One weights format (robusthide/2) for every family, read through one reader that also takes the older
+metadata, and one loader (robusthide.zoo.registry.load) for every shipped model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from robusthide import RobustHideError
+from robusthide.zoo.registry import PRETRAINED, describe, load, weights_path
+from robusthide.zoo.weights import FORMAT, KEYS, convert, raw_meta, read_meta
+
+
+def test_every_shipped_model_reads_in_the_one_form():
+    for name, entry in PRETRAINED.items():
+        wm = read_meta(weights_path(name))
+        assert wm.family == entry["family"] and wm.arch and isinstance(wm.config, dict) and wm.config, name
+        assert wm.role == entry.get("role"), name
+    for name in ("default", "lean128", "imagehide-003"):  # written in robusthide/2 (the latent files: not yet)
+        meta = raw_meta(weights_path(name))
+        assert meta["format"] == FORMAT and set(KEYS) <= set(meta)
+        assert meta["card"] == PRETRAINED[name]["card"] and meta["family"] == PRETRAINED[name]["family"]
+
+
+def test_one_loader_for_every_family():
+    from robusthide.imagehiding.nets import HidingNetwork
+    from robusthide.latent.models import ScaleHyperprior
+    from robusthide.latent.stegnet import BasicDecoder
+    from robusthide.nets.watermark_model import WatermarkModel
+
+    kinds = {"default": WatermarkModel, "imagehide-003": HidingNetwork, "latent-hyperprior": ScaleHyperprior,
+             "latent-fnns-decoder": BasicDecoder}
+    for name, kind in kinds.items():
+        assert isinstance(load(name), kind), name
+    with pytest.raises(RobustHideError, match="'imagehide-003' is an imagehide model, not a watermark model"):
+        load("imagehide-003", "watermark")
+
+
+def test_legacy_files_convert_without_changing_the_model(tmp_path):
+    """A robusthide/1 file (the default as it shipped before) and its robusthide/2 conversion load to the
+    same model and describe the same."""
+    src = weights_path("default")
+    meta = raw_meta(src)
+    old = {"format": "robusthide/1", "arch": meta["arch"], "kwargs": meta["config"], "name": meta["name"],
+           "step": meta["step"], "strength": meta["strength"], "config": meta["training"],
+           "train_seconds": meta["train_seconds"]}
+    v1 = tmp_path / "v1.safetensors"
+    save_file(load_file(str(src)), str(v1), metadata=old)
+    a = read_meta(v1)
+    assert (a.source_format, a.family, a.arch, a.step, a.config) == (
+        "robusthide/1", "watermark", "lean", 5000, json.loads(meta["config"]))
+    v2 = convert(v1, tmp_path / "v2.safetensors", card="default-lean64.md")
+    assert raw_meta(v2) == meta
+    m1, m2 = load(v1), load(v2)
+    assert m1.refine_cfg == m2.refine_cfg and all(
+        torch.equal(x, y) for x, y in zip(m1.state_dict().values(), m2.state_dict().values()))
+    assert describe(str(v1))["n_bits"] == describe(str(v2))["n_bits"] == 64
+
+
+def test_foreign_metadata_is_refused(tmp_path):
+    p = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(p), metadata={"format": "pt"})
+    with pytest.raises(RobustHideError, match="not a robusthide weights file"):
+        read_meta(p)
+    save_file({"w": torch.zeros(2)}, str(p), metadata={"format": FORMAT, "family": "audio", "config": "{}"})
+    with pytest.raises(RobustHideError, match="family 'audio'"):
+        read_meta(p)
+    save_file({"w": torch.zeros(2)}, str(p), metadata={"format": FORMAT, "family": "watermark", "config": "{x"})
+    with pytest.raises(RobustHideError, match="metadata 'config' is not valid JSON"):
+        read_meta(p)
+
+
+def test_export_writes_the_one_format_and_takes_a_refine_config(tmp_path):
+    from robusthide.nets.registry import create_model
+    from robusthide.watermark.refine import RefineConfig
+    from robusthide.zoo.export import export_run
+    from robusthide.zoo.registry import load_model
+
+    model_cfg = {"arch": "lean", "n_bits": 8, "size": 32, "amplitude": 0.03}
+    net = create_model("lean", n_bits=8, size=32, amplitude=0.03)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_file({f"model.{k}": v.contiguous() for k, v in net.state_dict().items()}, str(run / "latest.safetensors"))
+    (run / "latest.json").write_text(json.dumps({"config": {"name": "tiny", "model": model_cfg},
+                                                 "state": {"step": 7, "train_seconds": 3}}))
+    cfg = RefineConfig(steps=4, margin=2.0, codecs=("webp:q=50",))
+    out = export_run(run, tmp_path / "m.safetensors", refine=cfg)
+    meta = raw_meta(out)
+    assert meta["format"] == FORMAT and meta["family"] == "watermark" and meta["step"] == "7"
+    assert json.loads(meta["config"])["refine"] == {"steps": 4, "margin": 2.0, "codecs": ["webp:q=50"]}
+    assert RefineConfig.from_dict(load_model(out).refine_cfg) == cfg
+    with pytest.raises(RobustHideError, match="not both"):
+        export_run(run, tmp_path / "x.safetensors", refine=cfg, refine_steps=3)
