@@ -13,8 +13,8 @@ import sys
 import pytest
 from PIL import Image
 
-from robusthide.cli.args import message_value
 from robusthide.cli.main import main
+from robusthide.payload.codec import message_value
 
 ROBUSTHIDE = [sys.executable, "-m", "robusthide"]
 

@@ -1,12 +1,12 @@
-"""Readings of command-line values shared by the subcommands: the message of ``-m``, and ``-`` for
-stdin/stdout. Kept free of heavy imports (``robusthide --help`` must not load numpy or torch through it)."""
+"""Readings of command-line values shared by the subcommands: ``-`` for stdin/stdout. The message of ``-m`` is
+:func:`robusthide.payload.codec.message_value` (shared with the service). Kept free of heavy imports
+(``robusthide --help`` must not load numpy or torch through it)."""
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from robusthide import RobustHideError
 
@@ -15,22 +15,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: the file name that stands for stdin (an input) or stdout (an output)
 STDIO = "-"
-
-
-def message_value(text: str, kind: str | None = None) -> Any:
-    """The message a person means by ``-m TEXT``.
-
-    Without ``--kind``, ASCII digits are an integer (``-m 1234`` hides the number 1234 and ``extract``
-    prints 1234); anything else is text. ``--kind int`` also reads ``0x..``/``0o..``/``0b..``; ``--kind
-    text`` keeps digits as text; ``hex`` and ``bytes`` are read by the payload codec."""
-    if kind is None:
-        return int(text) if re.fullmatch(r"[0-9]+", text) else text
-    if kind == "int":
-        try:
-            return int(text, 0)
-        except ValueError:
-            raise RobustHideError(f"not an integer: {text!r}") from None
-    return text
 
 
 def is_stdio(name: str | Path | None) -> bool:

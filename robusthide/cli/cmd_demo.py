@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from robusthide.cli.args import message_value
-
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
@@ -38,6 +36,8 @@ def _demo(a: argparse.Namespace) -> int:
     cover = skdata.astronaut()  # 512 x 512, public domain (NASA)
     out = Path(a.out)
     wm = Watermarker.from_pretrained(a.model)
+    from robusthide.payload.codec import message_value
+
     msg = message_value(a.message)  # digits: an integer message, as embed -m reads it
     marked = wm.embed(cover, msg)
     write_bytes_atomic(out / "cover.png", encode_image(cover, "PNG"))

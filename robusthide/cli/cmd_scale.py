@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from robusthide.cli.args import is_stdio, message_value
+from robusthide.cli.args import is_stdio
 
 
 def _run(a: argparse.Namespace) -> int:
@@ -19,6 +19,8 @@ def _run(a: argparse.Namespace) -> int:
         if is_stdio(source):  # a file list on stdin
             source = str(Path(tmp) / "list.txt")
             Path(source).write_text(sys.stdin.read())
+        from robusthide.payload.codec import message_value
+
         message = None if getattr(a, "message", None) is None else message_value(a.message, a.kind)
         s = run_job(a.mode, source, a.results, out_dir=getattr(a, "output", None), message=message, model=a.model,
                     workers=a.workers, batch_size=a.batch_size, threads_per_worker=a.threads_per_worker,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from robusthide import RobustHideError
-from robusthide.cli.args import STDIO, is_stdio, message_value, read_image, write_stdout
+from robusthide.cli.args import STDIO, is_stdio, read_image, write_stdout
 
 TORCH_HINT = "pip install 'robusthide[torch]'"
 
@@ -168,6 +168,8 @@ def _wm(a: argparse.Namespace):
 def _message(a: argparse.Namespace) -> Any:
     if a.message is None:
         raise RobustHideError("give the message with -m")
+    from robusthide.payload.codec import message_value
+
     return message_value(a.message, a.kind)
 
 

@@ -402,3 +402,19 @@ def schema_table(threshold: float = DEFAULT_FPR) -> list[dict[str, Any]]:
     from robusthide.payload.schemas import SUPPORTED_N
 
     return [capacity(n, s.id, threshold) for n in SUPPORTED_N for s in list_schemas(n)]
+
+
+def message_value(text: str, kind: str | None = None) -> Any:
+    """The message a person means by ``-m TEXT``.
+
+    Without ``--kind``, ASCII digits are an integer (``-m 1234`` hides the number 1234 and ``extract``
+    prints 1234); anything else is text. ``--kind int`` also reads ``0x..``/``0o..``/``0b..``; ``--kind
+    text`` keeps digits as text; ``hex`` and ``bytes`` are read by the payload codec."""
+    if kind is None:
+        return int(text) if re.fullmatch(r"[0-9]+", text) else text
+    if kind == "int":
+        try:
+            return int(text, 0)
+        except ValueError:
+            raise PayloadError(f"not an integer: {text!r}") from None
+    return text

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from robusthide import RobustHideError, __version__
-from robusthide.cli.args import message_value
+from robusthide.payload.codec import message_value
 from robusthide.service import images
 from robusthide.service.jobs import Jobs
 from robusthide.service.models import (
