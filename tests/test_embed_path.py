@@ -29,6 +29,26 @@ def test_the_network_has_no_refinement_and_returns_a_residual(wm):
         wm.model.embed(small, bits, refine=3)
 
 
+def test_the_embed_path_applies_cap_and_strength(wm, photos):
+    """The network has no strength: the Watermarker caps its residual for the strength (at_strength) and
+    applies it; strength * the capped residual stays within the per-pixel cap."""
+    import inspect
+
+    from robusthide.watermark.refine import at_strength
+
+    assert "strength" not in inspect.signature(WatermarkModel.small_residual).parameters
+    assert not hasattr(WatermarkModel, "bound")
+    small = wm._small(photos["coffee"][:128, :128])
+    bits = torch.randint(0, 2, (1, wm.n_bits), generator=torch.Generator().manual_seed(0)).float()
+    with torch.no_grad():
+        raw, cap = wm.model.small_residual(small, bits), wm.model.cap(small)
+        for s in (0.5, 1.0, 2.0):
+            r = wm.small_residual(small, bits, s, refine=0)
+            assert torch.equal(r, at_strength(raw, cap, s))
+            assert bool((s * r.abs() <= cap * (1 + 1e-6)).all())
+        assert bool((raw.abs() > cap).any())  # the cap does bind somewhere at strength 1
+
+
 def test_the_evaluation_marks_with_the_watermarker(wm, photos):
     from robusthide.evaluation.matrix import ModelMethod
 

@@ -89,7 +89,7 @@ def test_geometry_views_hypotheses():
     assert hyps[len(hyps) // 2]["flip"] is True
     assert check_search("geometry") == "geometry"
     with pytest.raises(ValueError, match="search must be one of"):
-        check_search("rotate")
+        check_search("spin")
 
 
 def test_tile_decoder_reads_every_cyclic_shift():
@@ -166,3 +166,26 @@ def test_evaluate_geometry_command_writes_the_curves(tmp_path, photo_dir, capsys
     assert c["msg_exact"][-1] == 1.0  # the default model reads its message after an upscale and back
     assert "--curves scale" in doc["result"]["command"] and (tmp_path / "curves.png").exists()
     assert main(["evaluate-geometry", "default", "--data", str(photo_dir), "--curves", "spin"]) == 2
+
+
+def test_plot_geometry_overlays_results_files(tmp_path, capsys):
+    import json
+
+    from robusthide.cli.main import main
+
+    def doc(search, exact):
+        return {"method": "default", "n_images": 2, "search": search, "command": f"robusthide x --search {search}",
+                "curves": {"rotation": {"label": "rotation (degrees, black corners)", "values": [0, 2, 5],
+                                        "specs": ["identity", "rotate:2", "rotate:5"], "msg_exact": exact,
+                                        "ber": [0, 0.1, 0.5]}}}
+
+    for name, search, exact in (("a", "none", [1.0, 0.0, 0.0]), ("b", "rotate", [1.0, 1.0, 0.5])):
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc(search, exact)))
+    out = tmp_path / "both"
+    assert main(["plot-geometry", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(out)]) == 0
+    md = (tmp_path / "both.md").read_text()
+    assert "| value | none search | rotate search |" in md and "| 5 | 0.0 | 50.0 |" in md
+    assert "robusthide plot-geometry" in md and (tmp_path / "both.png").stat().st_size > 1000
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["plot-geometry", str(tmp_path / "bad.json"), "--out", str(out)]) == 2
+    assert "no geometry curves" in capsys.readouterr().err

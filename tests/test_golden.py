@@ -84,13 +84,13 @@ def test_imagehide_default_round_trip_numbers(photos, one_thread):
     secret = np.ascontiguousarray(photos["coffee"][100:228, 200:328])
     container = h.hide(cover, [secret])
     assert (round(float(psnr(cover, container)), 2), round(float(psnr(secret, h.reveal(container)[0])), 2)) == (
-        43.39, 28.04)
+        43.43, 29.66)
     big = np.ascontiguousarray(photos["astronaut"][::2, ::2][:, :255])  # odd width: padded, then cropped back
     big_secret = np.ascontiguousarray(photos["coffee"][:256, 100:355])
     container = h.hide(big, [big_secret])
     revealed = h.reveal(container)[0]
     assert container.shape == revealed.shape == big.shape
-    assert (round(float(psnr(big, container)), 2), round(float(psnr(big_secret, revealed)), 2)) == (39.76, 26.5)
+    assert (round(float(psnr(big, container)), 2), round(float(psnr(big_secret, revealed)), 2)) == (39.84, 26.24)
 
 
 def test_latent_round_trip_numbers(photos, one_thread):
@@ -105,7 +105,7 @@ def test_latent_round_trip_numbers(photos, one_thread):
     data, info = api.embed(codec, decoder, x, bits, cfg=EditConfig(iters=300, lr=1e-2))
     got, kind = api.extract(codec, decoder, data)
     assert info.recovered and np.array_equal(got, bits) and kind == api.KIND_BITS
-    assert round(info.raw_accuracy, 4) == 0.5801
+    assert round(info.raw_accuracy, 4) == 0.5828
     assert (len(data), info.payload_bytes, info.bpp) == (734, 680, 1.43359375)
 
 

@@ -187,9 +187,25 @@ def test_lowfreq_and_ssim_loss_terms():
     assert abs(flat["lowfreq"] - 0.02 ** 2) < 1e-6
 
 
+def test_trace_loss_sees_a_residual_that_draws_the_secret_and_not_noise():
+    from robusthide.imagehiding.losses import check_weights, generator_losses, secret_trace
+
+    cover, secret = rand(2), rand(2, seed=5)
+    copy = 0.02 * (secret - 0.5)  # a residual that is a faint copy of the secret
+    noise = 0.02 * torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    assert float(secret_trace(copy, [secret])) > 0.5
+    assert float(secret_trace(noise, [secret])) < 0.05
+    w = check_weights({"distance": "l2", "trace": 1.0})
+    _, terms = generator_losses(w, cover, [secret], cover + copy, copy, [secret], None, None, 1.0)
+    assert terms["trace"] == pytest.approx(float(secret_trace(copy, [secret])))
+    grad = copy.clone().requires_grad_(True)
+    secret_trace(grad, [secret]).backward()
+    assert torch.isfinite(grad.grad).all() and grad.grad.abs().sum() > 0
+
+
 def test_cli_picks_the_shipped_model_for_the_number_of_secrets():
     from robusthide.imagehiding.api import default_model
 
-    assert (default_model(1), default_model(2)) == ("imagehide-hinet", "imagehide-hinet2")
-    with pytest.raises(RobustHideError, match="no shipped image-hiding model hides 3 secret images"):
-        default_model(3)
+    assert [default_model(n) for n in (1, 2, 3)] == ["imagehide-hinet", "imagehide-hinet2", "imagehide-hinet3"]
+    with pytest.raises(RobustHideError, match="no shipped image-hiding model hides 4 secret images"):
+        default_model(4)

@@ -307,6 +307,11 @@ def test_cli_round_trip(tmp_path, photo_dir, photos, capsys):
     assert np.isfinite(doc["container"]["psnr"]) and doc["attacks"]["jpeg:q=50"]["bpp"] > 0
     assert len(doc["attacks"]["none"]["per_secret"]) == 2
     assert "| `webp:q=50` |" in (tmp_path / "eval.md").read_text()
+    # the contact sheet: a caption band over 2 rows of cover, container, residual + (secret, revealed x 2) x 2
+    sheet = np.asarray(Image.open(tmp_path / doc["sheet"]))
+    band = sheet.shape[0] - 2 * doc["size"]
+    assert band > 34 and (band - 6) % 14 == 0 and sheet.shape[1] == doc["size"] * (3 + 2 * 3)  # wrapped lines
+    assert (sheet[:band] == 255).mean() > 0.8 and (sheet[:band] < 128).any()  # white, with text
     # the report's command comes from the parsed arguments (under pytest, sys.argv is pytest's)
     assert doc["command"] == (f"robusthide imagehide evaluate {model} --data {photo_dir} --split all --n 2 --attacks "
                               f"none,jpeg:q=50,resize:0.5,blur:1,noise:0.02,jpeg2000:x1000=50,webp:q=50 --out {res}")

@@ -173,7 +173,9 @@ def test_cli_round_trip_with_shipped_weights(photos, tmp_path, capsys):
     img = tmp_path / "cover.png"
     Image.fromarray(np.ascontiguousarray(photos["astronaut"][0:64, 150:214])).save(img)
     rhl = tmp_path / "stego.rhl"
-    assert main(["latent", "embed", str(img), "-m", "hi", "-o", str(rhl), "--iters", "300", "--lr", "1e-2"]) == 0
+    # lr 1e-1: at lr 1e-2 x 300 the raw accuracy is ~58 % and whether all 32 bits (text + CRC) survive the vote
+    # on this crop is a coin flip (issue 24 item 3 moved it from 0 to 1 wrong bit); lr 1e-1 reads ~66 %
+    assert main(["latent", "embed", str(img), "-m", "hi", "-o", str(rhl), "--iters", "300", "--lr", "1e-1"]) == 0
     assert "message verified recovered" in capsys.readouterr().out
     assert main(["latent", "extract", str(rhl)]) == 0
     assert capsys.readouterr().out.strip() == "hi"

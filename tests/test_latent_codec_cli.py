@@ -71,6 +71,99 @@ def test_compress_refuses_bad_input(to_tensor, codec_file, photos, tmp_path, cap
         extract(codec, random_decoder(0), data)
 
 
+def _stdin(monkeypatch, data: bytes) -> None:
+    """Make ``data`` the bytes of stdin (``sys.stdin.buffer``)."""
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
+def test_compress_and_decode_through_stdin_and_stdout(to_tensor, codec_file, photos, monkeypatch, capsysbinary):
+    """``-`` reads the image (or .rhl) from stdin and writes the .rhl (or a PNG) to stdout, with the bytes of the
+    file route; the human line goes to stderr."""
+    import io
+
+    from PIL import Image
+
+    from robusthide.cli.main import main
+    from robusthide.latent.api import compress_bytes, to_8bit
+    from robusthide.latent.models import load_codec
+
+    crop = np.ascontiguousarray(photos["coffee"][40:120, 60:160])
+    png = io.BytesIO()
+    Image.fromarray(crop).save(png, format="PNG")
+    codec = load_codec(codec_file)
+    want_rhl, _ = compress_bytes(codec, to_tensor(crop))
+
+    _stdin(monkeypatch, png.getvalue())
+    assert main(["latent", "compress", "-", "-o", "-", "--codec", str(codec_file)]) == 0
+    out, err = capsysbinary.readouterr()
+    assert out == want_rhl and err.decode().startswith(f"wrote .rhl to stdout: {len(want_rhl)} bytes")
+
+    _stdin(monkeypatch, want_rhl)
+    assert main(["latent", "decode", "-", "-o", "-", "--codec", str(codec_file)]) == 0
+    out, err = capsysbinary.readouterr()
+    assert out[:8] == b"\x89PNG\r\n\x1a\n" and b"wrote PNG to stdout (80x100)" in err
+    want = to_8bit(codec.synthesize(codec.compress(to_tensor(crop)).y_hat, (80, 100)))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out))),
+                          (want[0].permute(1, 2, 0) * 255).round().byte().numpy())
+
+    # 16-bit gray on stdin reads as the file reader reads it: 8-bit gray in all three channels
+    g16 = io.BytesIO()
+    Image.fromarray(crop[..., 1].astype(np.uint16) * 257).save(g16, format="PNG")
+    _stdin(monkeypatch, g16.getvalue())
+    assert main(["latent", "compress", "-", "-o", "-", "--codec", str(codec_file)]) == 0
+    gray = np.repeat(crop[..., 1:2], 3, axis=2)
+    assert capsysbinary.readouterr().out == compress_bytes(codec, to_tensor(gray))[0]
+
+
+@pytest.mark.parametrize("case, message", [
+    ("empty", "-: no .rhl data on stdin"),
+    ("text", "not a robusthide latent (.rhl) file: bad magic bytes"),
+    ("truncated", "corrupt .rhl file: truncated header"),
+    ("cut", "corrupt .rhl file: length does not match its header"),
+    ("version", "unsupported .rhl version 9 (this robusthide reads version 1)"),
+    ("flipped", "corrupt .rhl file: checksum mismatch"),
+])
+def test_decode_refuses_bad_files_in_one_line(case, message, to_tensor, codec_file, photos, monkeypatch,
+                                              capsysbinary):
+    from robusthide.cli.main import main
+    from robusthide.latent.api import compress_bytes
+    from robusthide.latent.models import load_codec
+
+    good, _ = compress_bytes(load_codec(codec_file), to_tensor(photos["astronaut"][:64, :64]))
+    data = {"empty": b"", "text": b"hello, world\n", "truncated": good[:40], "cut": good[:-3],
+            "version": good[:8] + b"\x09" + good[9:],
+            "flipped": good[:-10] + bytes([good[-10] ^ 1]) + good[-9:]}[case]
+    _stdin(monkeypatch, data)
+    assert main(["latent", "decode", "-", "-o", "-", "--codec", str(codec_file)]) == 2
+    out, err = capsysbinary.readouterr()
+    assert out == b"" and err.decode() == f"robusthide: error: {message}\n"
+
+
+def test_compress_refuses_bad_stdin_and_unknown_codecs(codec_file, photos, tmp_path, monkeypatch, capsysbinary):
+    from PIL import Image
+
+    from robusthide.cli.main import main
+
+    _stdin(monkeypatch, b"")
+    assert main(["latent", "compress", "-", "-o", "-", "--codec", str(codec_file)]) == 2
+    assert capsysbinary.readouterr() == (b"", b"robusthide: error: -: no image on stdin\n")
+    _stdin(monkeypatch, b"not an image at all")
+    assert main(["latent", "compress", "-", "-o", "-", "--codec", str(codec_file)]) == 2
+    out, err = capsysbinary.readouterr()
+    assert out == b"" and err.decode().startswith("robusthide: error: -: not a readable image")
+    img = tmp_path / "c.png"
+    Image.fromarray(np.ascontiguousarray(photos["chelsea"][:64, :64])).save(img)
+    for codec, message in (("nosuch.safetensors", "codec weights not found: nosuch.safetensors"),
+                           ("q99", "no shipped codec of quality 99")):
+        assert main(["latent", "compress", str(img), "-o", "-", "--codec", codec]) == 2
+        out, err = capsysbinary.readouterr()
+        assert out == b"" and err.decode().startswith(f"robusthide: error: {message}")
+        assert len(err.decode().splitlines()) == 1
+
+
 def test_compress_with_shipped_quality(photos, tmp_path, capsys):
     """``--codec 6`` picks the shipped quality-6 codec; the file decodes with the default codec."""
     from PIL import Image
@@ -89,7 +182,7 @@ def test_compress_with_shipped_quality(photos, tmp_path, capsys):
 
 
 def test_primary_sets_estimates_the_embedded_fraction(photos):
-    """Primary sets (StegExpose, Dumitrescu-Wu-Wang): ~1 on full LSB replacement, ~0.5 at half, ~0 clean."""
+    """Primary sets (StegExpose, Dumitrescu-Wu-Memon): ~1 on full LSB replacement, ~0.5 at half, ~0 clean."""
     for name in ("astronaut", "coffee"):
         clean = photos[name]
         full = sa.primary_sets(sa.lsb_embed(clean, rate=1.0, seed=3))
@@ -105,6 +198,23 @@ def test_primary_sets_estimates_the_embedded_fraction(photos):
     assert sa.primary_sets(np.full((16, 16, 3), 128, np.uint8)) == 0.0
 
 
+def test_primary_set_counts_follow_the_paper(photos):
+    """The sets of Dumitrescu, Wu & Memon (2002) on hand-made pairs, and the figures of docs/latent.md."""
+    u = np.array([2, 3, 4, 5, 6, 7, 8, 1])
+    v = np.array([3, 2, 6, 7, 4, 5, 8, 4])
+    # (2,3) (3,2): Y and W; (4,6) (7,5) (1,4): X; (5,7) (6,4): Y, not W, so V; (8,8): Z
+    c = sa.primary_set_counts(u, v)
+    assert c == {"P": 8, "X": 3, "Y": 4, "Z": 1, "W": 2, "V": 2}
+    # the lower root of (W + Z)/2 p^2 + (2X - P) p + Y - X = 0: 1.5 p^2 - 2 p + 1 has no real root: the vertex
+    assert sa.primary_sets_estimate(c) == pytest.approx(2 / 3)
+    assert sa.primary_sets_estimate({"P": 10, "X": 4, "Y": 4, "Z": 2, "W": 0, "V": 4}) == 0.0  # X = Y: clean
+    clean = photos["astronaut"]
+    c = sa.primary_set_counts(clean[:, 0::2, 0], clean[:, 1::2, 0])
+    assert c["X"] + c["Y"] + c["Z"] == c["P"] == 512 * 256 and c["W"] + c["V"] == c["Y"]
+    est = [sa.primary_sets(sa.lsb_embed(clean, rate=r, seed=3) if r else clean) for r in (0, 0.5, 1.0)]
+    assert np.round(est, 3).tolist() == [0.032, 0.516, 0.925]
+
+
 def test_rd_interpolation_and_bd_rate():
     """One-point comparisons on a known curve, and BD-rate of a set that needs exactly half the bits."""
     from robusthide.latent.rd import bd_rate, compare
@@ -117,6 +227,7 @@ def test_rd_interpolation_and_bd_rate():
     half = [{"bpp": d["bpp"] / 2, "psnr": d["psnr"]} for d in curve[1:4]]
     assert bd_rate(half, curve) == pytest.approx(-50.0, abs=0.5)
     assert bd_rate(half[:1], curve) is None
+    assert bd_rate([{"bpp": 0.4, "psnr": 29.0}, {"bpp": 1.2, "psnr": 26.5}], curve) is None  # not a curve
 
 
 def test_rd_command_writes_table_and_plot(codec_file, photos, tmp_path, capsys):
@@ -143,3 +254,53 @@ def test_rd_command_writes_table_and_plot(codec_file, photos, tmp_path, capsys):
         ".md").read_text()
     assert main(["latent", "rd", "--out", str(out), "--data", str(data)]) == 2
     assert "at least one codec" in capsys.readouterr().err
+
+
+def test_edit_latent_snapshots_are_the_shorter_runs(to_tensor, codec_file, photos):
+    """The y kept after k iterations is the y of a run of k iterations; 0 is the unedited latent."""
+    from robusthide.latent.editing import EditConfig, edit_latent
+    from robusthide.latent.models import load_codec, pad
+    from robusthide.latent.stegnet import random_decoder
+
+    codec, dec = load_codec(codec_file), random_decoder(0)
+    x = to_tensor(photos["coffee"][:64, :64])
+    t = (torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    full = edit_latent(codec, dec, x, t, EditConfig(iters=4, lr=1e-2), keep=(0, 2, 4))
+    assert sorted(full.snapshots) == [0, 2, 4] and torch.equal(full.snapshots[4], full.y)
+    assert torch.equal(full.snapshots[2], edit_latent(codec, dec, x, t, EditConfig(iters=2, lr=1e-2)).y)
+    with torch.no_grad():
+        assert torch.equal(full.snapshots[0], codec.g_a(pad(x)))
+    with pytest.raises(ValueError, match="within 0..4"):
+        edit_latent(codec, dec, x, t, EditConfig(iters=4), keep=(5,))
+
+
+def test_bench_reports_accuracy_against_iterations(codec_file, photos, tmp_path, capsys):
+    """``latent bench --curve``: hyperbase read at several iteration counts of one editing run; the last point
+    is the hyperbase row and the first (0 iterations) the codec alone."""
+    import json
+
+    from PIL import Image
+
+    from robusthide.cli.main import main
+    from robusthide.training.data import split_of
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    name = next(f"p{i}.png" for i in range(200) if split_of(f"p{i}.png") == "val")
+    Image.fromarray(np.ascontiguousarray(photos["astronaut"][:160, :160])).save(data / name)
+    args = ["latent", "bench", "--out", str(tmp_path / "b"), "--codec", f"7={codec_file}", "--decoder", "fnns-r:0",
+            "--data", str(data), "--n", "1", "--size", "64", "--fnns-steps", "1", "--max-side", "160",
+            "--iters", "4", "--lr", "1e-2"]
+    assert main([*args, "--curve", "5"]) == 2
+    assert "--curve: iteration counts must be within 0..4 (--iters), got [5]" in capsys.readouterr().err
+    assert main([*args, "--curve", "two"]) == 2
+    assert "--curve takes iteration counts separated by commas" in capsys.readouterr().err
+    assert main([*args, "--curve", "4,0,2"]) == 0
+    r = json.loads((tmp_path / "b.json").read_text())
+    pts = r["accuracy_vs_iters"]
+    rows = {row["method"]: row for row in r["rows"]}
+    assert [(p["codec"], p["iters"]) for p in pts] == [("7", 0), ("7", 2), ("7", 4)]
+    for p, row in ((pts[0], rows["hyper_7 (no message)"]), (pts[-1], rows["hyperbase_7"])):
+        assert (p["accuracy"], p["bpp"]) == (row["accuracy"], row["bpp"])
+        assert p["psnr"] == pytest.approx(row["psnr"])
+    assert "| 7 | 2 |" in (tmp_path / "b.md").read_text()

@@ -69,7 +69,7 @@ def test_crop_search_keeps_clean_images_clean(wm, photos):
         r = wm.extract(img, search="crop")
         assert not r.detected and r.message is None and r.crop_side is None, name
     with pytest.raises(RobustHideError, match="search must be one of none, crop"):
-        wm.extract(photos["coffee"], search="rotate")
+        wm.extract(photos["coffee"], search="spin")
 
 
 def test_cli_extract_and_evaluate_with_crop_search(tmp_path, photos, capsys):
@@ -103,4 +103,4 @@ def test_fpr_with_the_crop_search_writes_its_command(tmp_path, photo_dir):
     write_fpr(res, str(tmp_path / "f"))
     assert "--search crop --out" in (tmp_path / "f.md").read_text()
     with pytest.raises(RobustHideError, match="search must be one of none, crop"):
-        measure_fpr("default", str(photo_dir), None, n_photo=1, n_synth=0, search="rotate")
+        measure_fpr("default", str(photo_dir), None, n_photo=1, n_synth=0, search="spin")

@@ -19,8 +19,9 @@ def test_every_shipped_model_reads_in_the_one_form():
         wm = read_meta(weights_path(name))
         assert wm.family == entry["family"] and wm.arch and isinstance(wm.config, dict) and wm.config, name
         assert wm.role == entry.get("role"), name
-    for name in ("default", "lean128", "imagehide-003"):  # written in robusthide/2 (the latent files: not yet)
+    for name in PRETRAINED:  # every shipped file is in robusthide/2, with a name and its card
         meta = raw_meta(weights_path(name))
+        assert meta["name"] in (name, PRETRAINED[name]["file"].removesuffix(".safetensors")), name
         assert meta["format"] == FORMAT and set(KEYS) <= set(meta)
         assert meta["card"] == PRETRAINED[name]["card"] and meta["family"] == PRETRAINED[name]["family"]
 
@@ -37,6 +38,34 @@ def test_one_loader_for_every_family():
         assert isinstance(load(name), kind), name
     with pytest.raises(RobustHideError, match="'imagehide-003' is an imagehide model, not a watermark model"):
         load("imagehide-003", "watermark")
+
+
+def test_latent_files_load_in_both_formats_with_the_same_ids(tmp_path):
+    """The latent weights moved to robusthide/2 with their tensors unchanged: the legacy form of each loads to
+    the same model id, and the family's loaders refuse a robusthide/2 file of another family or role."""
+    pytest.importorskip("constriction")
+    from robusthide.latent.api import from_pretrained
+    from robusthide.latent.models import load_codec
+    from robusthide.latent.stegnet import load_decoder
+
+    codec, decoder = from_pretrained()
+    legacy = {"latent-hyperprior": {"format": "robusthide-latent-codec", "arch": "hyperprior", "N": "64",
+                                    "M": "192", "lmbda": "0.0483", "quality": "6", "steps": "4000"},
+              "latent-fnns-decoder": {"format": "robusthide-latent-stegdecoder", "data_depth": "1", "hidden": "32",
+                                      "steps": "2000"}}
+    for name, meta in legacy.items():
+        old = tmp_path / f"{name}.safetensors"
+        save_file(load_file(str(weights_path(name))), str(old), metadata=meta)
+        assert read_meta(old).config == read_meta(weights_path(name)).config
+    assert load_codec(tmp_path / "latent-hyperprior.safetensors").model_id() == codec.model_id()
+    assert load_decoder(tmp_path / "latent-fnns-decoder.safetensors").decoder_id() == decoder.decoder_id()
+    assert codec.meta["lmbda"] == "0.0483" and load("latent-fnns-decoder").decoder_id() == "0914a735be5f3350"
+    with pytest.raises(RobustHideError, match=r"not a latent codec \(family latent, role decoder\)"):
+        load_codec(weights_path("latent-fnns-decoder"))
+    with pytest.raises(RobustHideError, match=r"not a latent decoder \(family imagehide, role none\)"):
+        load_decoder(weights_path("imagehide-003"))
+    with pytest.raises(RobustHideError, match="'latent-hyperprior' is a latent codec, not a decoder"):
+        load("latent-hyperprior", "latent", role="decoder")
 
 
 def test_legacy_files_convert_without_changing_the_model(tmp_path):

@@ -76,6 +76,6 @@ def test_cli_models_lists_every_family(capsys):
     assert listed == {n: e["family"] for n, e in PRETRAINED.items()}
     assert main(["models", "--family", "imagehide", "--json"]) == 0
     listed_imagehide = [r["name"] for r in json.loads(capsys.readouterr().out)]
-    assert listed_imagehide == ["imagehide-hinet", "imagehide-hinet2", "imagehide-003"]
+    assert listed_imagehide == ["imagehide-hinet", "imagehide-hinet2", "imagehide-hinet3", "imagehide-003"]
     assert main(["models", "--card", "latent-fnns-decoder"]) == 0
     assert capsys.readouterr().out.startswith("# Model card: `latent-fnns-decoder`")

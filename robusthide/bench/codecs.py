@@ -179,7 +179,7 @@ def command_line(out: str, sizes: list[int], specs: list[str], batch: int, repea
     return " ".join(shlex.quote(c) for c in cmd)
 
 
-def run(out: str = "docs/results/bench-codecs", sizes: list[int] | None = None,
+def run(out: str, sizes: list[int] | None = None,
         specs: list[str] | None = None, batch: int = 16, repeats: int = 3, note: str = "",
         progress: Callable[[str], None] | None = None, gil_seconds: float = 1.0) -> dict[str, Any]:
     """Run the benchmark, write ``<out>.json`` and ``<out>.md``, return the results; ``progress`` is called

@@ -92,7 +92,7 @@ def _cli(python: str, args: list[str], cwd: str, repeats: int) -> tuple[float, s
     return round(best, 2), out
 
 
-def run(python: str, out: str = "docs/results/onnx-install", repeats: int = 3) -> dict:
+def run(python: str, out: str, repeats: int = 3) -> dict:
     """Probe and time the ``[onnx]`` environment of ``python`` against the current interpreter's."""
     import numpy as np
     from PIL import Image

@@ -28,6 +28,7 @@ BENCH_MODULES: list[tuple[str, bool]] = [
     ("serve", False),   # robusthide bench serve
     ("threads", False),  # robusthide bench threads (robusthide/bench/threads.py)
     ("memory", False),  # robusthide bench memory (robusthide/bench/memory.py)
+    ("search", False),  # robusthide bench search (robusthide/bench/search.py)
 ]
 
 
@@ -92,6 +93,21 @@ def _api(bench_sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", default="docs/results/bench-api")
     b.add_argument("--model", default="default")
     b.add_argument("--repeats", type=int, default=7)
+    b.set_defaults(func=go)
+
+
+def _search(bench_sub: argparse._SubParsersAction) -> None:
+    def go(a: argparse.Namespace) -> int:
+        from robusthide.bench.search import run
+
+        print(json.dumps(run(a.out, a.model, a.repeats, a.threads)["rows"]))
+        return 0
+
+    b = bench_sub.add_parser("search", help="extract time at 1080p for each search (mirror, rotate, crop)")
+    b.add_argument("--out", default="docs/results/bench-search")
+    b.add_argument("--model", default="default")
+    b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     b.set_defaults(func=go)
 
 
@@ -256,7 +272,7 @@ def _memory(bench_sub: argparse._SubParsersAction) -> None:
 TARGETS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "codecs": _codecs, "train": _train, "api": _api, "simulators": _simulators, "serve": _serve,
     "onnx": _onnx, "onnx_install": _onnx_install, "batch": _batch, "scale": _scale, "threads": _threads,
-    "memory": _memory}
+    "memory": _memory, "search": _search}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

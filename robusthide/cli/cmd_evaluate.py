@@ -207,6 +207,25 @@ def _curves(a: argparse.Namespace) -> int:
     return _report(a, res, write_curves(res, out), curves_markdown)
 
 
+def _plot_curves(a: argparse.Namespace) -> int:
+    from robusthide.evaluation.curves import overlay_curves
+
+    results = []
+    for f in a.results:
+        try:
+            doc = json.loads(Path(f).read_text())
+        except (OSError, ValueError) as e:
+            raise RobustHideError(f"{f}: not a readable results file ({str(e).splitlines()[0]})") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("curves"), dict):
+            raise RobustHideError(f"{f}: no geometry curves in it (write one with robusthide evaluate-geometry)")
+        results.append(doc)
+    out = _norm_out(a.out)
+    cmd = "robusthide plot-geometry " + " ".join(a.results) + f" --out {a.out}"
+    paths = overlay_curves(results, out, command=cmd)
+    print("wrote " + ", ".join(paths.values()))
+    return 0
+
+
 #: where ``robusthide reproduce`` reads photos, trains and writes by default
 REPRODUCE_DEFAULTS = {"data": "data/photos/train", "runs": "runs/reproduce", "out": "docs/results"}
 
@@ -288,9 +307,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attacks", default=DEFAULT_ATTACKS, metavar="SPEC",
                    help=f"attack list (default: {DEFAULT_ATTACKS})")
     p.add_argument("--strength", type=float, default=1.0, help="test-time strength factor (default 1)")
-    p.add_argument("--search", choices=["none", "crop", "geometry"], default=None,
+    p.add_argument("--search", choices=["none", "crop", "geometry", "rotate"], default=None,
                    help="decode each attacked image through a search (robusthide models; default: the model's "
-                        "own): crop (centred crops), geometry (mirror images x crop side fractions)")
+                        "own): crop (centred crops), rotate (-5..5 degrees), geometry (mirror images x crop "
+                        "side fractions); whole-image models also read every mirror image, as extract does")
     p.add_argument("--payload", action="store_true",
                    help="embed BCH codewords of random messages (the model's default schema) and report the "
                         "share of images whose message is read back exactly (msg exact)")
@@ -313,12 +333,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("evaluate-geometry",
                        help="message-exact rate against rotation, area kept and scale (curves, PNG)")
     _common(g)
-    g.add_argument("--curves", default="rotation,area,scale", help="which curves (default rotation,area,scale)")
-    g.add_argument("--search", choices=["none", "crop", "geometry"], default=None,
+    g.add_argument("--curves", default="rotation,area,area-centre,scale",
+                   help="which curves (default rotation,area,area-centre,scale)")
+    g.add_argument("--search", choices=["none", "crop", "geometry", "rotate"], default=None,
                    help="extraction search (default: the model's own)")
     g.add_argument("--out", default=None, metavar="PREFIX",
                    help="output prefix (default docs/results/MODEL-geometry): writes PREFIX.md/.json/.png")
     g.set_defaults(func=_curves)
+
+    c = sub.add_parser("plot-geometry", help="draw several evaluate-geometry results in one figure (PNG + MD)",
+                       description="One panel per curve, a line per results file (e.g. one per extraction "
+                                   "search); writes PREFIX.png and PREFIX.md (a table of message-exact rates).")
+    c.add_argument("results", nargs="+", metavar="JSON", help="results of robusthide evaluate-geometry")
+    c.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.png and PREFIX.md")
+    c.set_defaults(func=_plot_curves)
 
     r = sub.add_parser(
         "reproduce", help="train and evaluate a scaled-down, same-budget rerun of a paper's comparison table",

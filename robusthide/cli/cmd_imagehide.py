@@ -84,8 +84,9 @@ def _hide(a: argparse.Namespace) -> int:
     saved = read_image_rgb(out)  # the PSNR of the file as written (after JPEG / WebP), not before encoding
     row = {"cover": str(cover_p), "secrets": [str(p) for p in secret_ps], "output": str(out),
            "size": [int(cover.shape[1]), int(cover.shape[0])], "psnr": round(psnr(cover, saved), 2)}
+    hh, ww = container.shape[:2] if h.any_size else (h.size, h.size)  # fixed-size models hide at their size
     print(json.dumps(row) if a.json else f"{out}: container PSNR {row['psnr']:.2f} dB "
-          f"({h.n_secrets} secret image(s) at {h.size} x {h.size})")
+          f"({h.n_secrets} secret image(s) hidden at {ww} x {hh})")
     return 0
 
 
@@ -106,7 +107,7 @@ def _reveal(a: argparse.Namespace) -> int:
         write_image(p, s, overwrite_guard_src=src)
         paths.append(str(p))
     print(json.dumps({"container": str(src), "outputs": paths}) if a.json else
-          "\n".join(f"wrote {p} ({h.size} x {h.size})" for p in paths))
+          "\n".join(f"wrote {p} ({s.shape[1]} x {s.shape[0]})" for p, s in zip(paths, revealed)))
     return 0
 
 

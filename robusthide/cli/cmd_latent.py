@@ -1,5 +1,5 @@
 """``robusthide latent embed|extract|compress|decode|rd|train-codec|train-decoder|train-liso|bench|bench-liso|
-bench-train``: paper 004, hiding a message while compressing by editing the latent of a learned codec, the
+bench-train|iters``: paper 004, hiding a message while compressing by editing the latent of a learned codec, the
 codec alone, the LISO baselines and the training probes. See docs/latent.md."""
 
 from __future__ import annotations
@@ -74,14 +74,40 @@ MAX_RHL_BYTES = 64 * 1024 * 1024
 
 
 def _read_rhl(path: str) -> bytes:
-    """The bytes of a .rhl file: a regular file only (no FIFO or device), at most :data:`MAX_RHL_BYTES`."""
+    """The bytes of a .rhl file: a regular file only (no FIFO or device), at most :data:`MAX_RHL_BYTES`;
+    ``-``: stdin."""
+    from robusthide.cli.args import is_stdio
     from robusthide.io.safe import open_regular
 
-    with open_regular(path) as f:
-        data = f.read(MAX_RHL_BYTES + 1)
+    if is_stdio(path):
+        data = sys.stdin.buffer.read(MAX_RHL_BYTES + 1)
+        if not data:
+            raise RobustHideError("-: no .rhl data on stdin")
+    else:
+        with open_regular(path) as f:
+            data = f.read(MAX_RHL_BYTES + 1)
     if len(data) > MAX_RHL_BYTES:
         raise RobustHideError(f"{path}: larger than {MAX_RHL_BYTES // 2**20} MiB, not a robusthide latent file")
     return data
+
+
+def _read_rgb(src: str):
+    """IMAGE as uint8 H x W x 3 RGB (:func:`robusthide.io.images.read_image_rgb`); ``-`` reads the image's
+    bytes from stdin, with the same checks and conversions (16 bit to 8, gray to RGB, alpha dropped)."""
+    import numpy as np
+
+    from robusthide.cli.args import is_stdio, read_image
+    from robusthide.io.images import read_image_rgb
+
+    if not is_stdio(src):
+        return read_image_rgb(src)
+    arr = read_image(src).array
+    if arr.dtype == np.uint16:
+        arr = np.rint(arr.astype(np.float64) / 257.0).astype(np.uint8)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    arr = np.repeat(arr[..., :1], 3, axis=2) if arr.shape[2] < 3 else arr[..., :3]  # L, LA: gray; RGBA: RGB
+    return np.array(arr, dtype=np.uint8, order="C")  # a writable copy (Pillow's arrays are read-only)
 
 
 def _embed(a: argparse.Namespace) -> int:
@@ -140,34 +166,45 @@ def _compress(a: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from robusthide.io.images import read_image_rgb
+    from robusthide.cli.args import is_stdio, write_stdout
     from robusthide.latent import api
     from robusthide.metrics import psnr
     from robusthide.watermark.files import write_bytes_atomic
 
     out = Path(a.output)
-    if out.suffix.lower() != ".rhl":
-        raise RobustHideError(f"{out}: the output must be a .rhl file")
-    arr = read_image_rgb(a.image)
+    if not is_stdio(out) and out.suffix.lower() != ".rhl":
+        raise RobustHideError(f"{out}: the output must be a .rhl file (or - for stdout)")
+    arr = _read_rgb(a.image)
     x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].float() / 255.0
     codec, _ = _models(a, decoder=False)
     data, info = api.compress_bytes(codec, x)
     quality = api.decode_bytes(codec, data)
-    write_bytes_atomic(out, data, protect=[Path(a.image)])
+    if is_stdio(out):
+        write_stdout(data)
+    else:
+        write_bytes_atomic(out, data, protect=[] if is_stdio(a.image) else [Path(a.image)])
     h, w = arr.shape[:2]
-    print(f"wrote {out}: {info.file_bytes} bytes, {info.bpp:.4f} bpp ({h}x{w}; codec payload {info.payload_bpp:.4f}"
-          f" bpp), PSNR {psnr(quality, x):.2f} dB")
+    where = ".rhl to stdout" if is_stdio(out) else out
+    print(f"wrote {where}: {info.file_bytes} bytes, {info.bpp:.4f} bpp ({h}x{w}; codec payload {info.payload_bpp:.4f}"
+          f" bpp), PSNR {psnr(quality, x):.2f} dB", file=sys.stderr if is_stdio(out) else sys.stdout)
     return 0
 
 
 def _decode(a: argparse.Namespace) -> int:
+    from robusthide.cli.args import is_stdio, write_stdout
     from robusthide.io.images import write_image
     from robusthide.latent import api
+    from robusthide.watermark.files import encode_image
 
+    data = _read_rhl(a.file)
     codec, _ = _models(a, decoder=False)
-    x = api.decode_bytes(codec, _read_rhl(a.file))
+    x = api.decode_bytes(codec, data)
     arr = (x[0].permute(1, 2, 0) * 255).round().byte().numpy()
-    write_image(a.output, arr, overwrite_guard_src=a.file)
+    if is_stdio(a.output):  # PNG on stdout; the message goes to stderr
+        write_stdout(encode_image(arr, "PNG"))
+        print(f"wrote PNG to stdout ({arr.shape[0]}x{arr.shape[1]})", file=sys.stderr)
+        return 0
+    write_image(a.output, arr, overwrite_guard_src=None if is_stdio(a.file) else a.file)
     print(f"wrote {a.output} ({arr.shape[0]}x{arr.shape[1]})")
     return 0
 
@@ -177,13 +214,37 @@ def _print_row(rec: dict) -> None:
     print(json.dumps(rec), flush=True)
 
 
+#: train-codec's settings without --config: the command's defaults (CODEC_SCHEMA's, except M 192, size 64)
+CODEC_CLI_DEFAULTS: dict = {"out": None, "data": "data/photos/train", "steps": 20000, "size": 64, "batch": 8,
+                            "seed": 0, "max_side": 512, "log_every": 100, "lmbda": 0.0130, "N": 64, "M": 192,
+                            "lr": 1e-4, "quality": "", "checkpoint_every": 500, "arch": "hyperprior", "amp": False}
+
+
+def codec_settings(a: argparse.Namespace) -> dict:
+    """train-codec's settings: :data:`CODEC_CLI_DEFAULTS`, then the keys of ``--config FILE.yaml`` (a flat
+    mapping of the same names, e.g. configs/latent/hp-q6.yaml), then the options given on the command line."""
+    from robusthide.training.config import read_yaml
+
+    cfg = dict(CODEC_CLI_DEFAULTS)
+    if a.config:
+        doc = read_yaml(a.config)
+        unknown = sorted(set(doc) - set(cfg))
+        if unknown:
+            raise RobustHideError(f"{a.config}: unknown key {unknown[0]!r} (known: {', '.join(sorted(cfg))})")
+        cfg.update(doc)
+    cfg.update({k: getattr(a, k) for k in cfg if getattr(a, k, None) is not None})
+    if not cfg["out"]:
+        raise RobustHideError("give --out (or out: in the --config file)")
+    return cfg
+
+
 def _train_codec(a: argparse.Namespace) -> int:
     from robusthide.latent.train import train_codec
 
-    train_codec(a.data, a.out, steps=a.steps, lmbda=a.lmbda, N=a.N, M=a.M, size=a.size, batch=a.batch, lr=a.lr,
-                seed=a.seed, max_side=a.max_side, log_every=a.log_every, quality=a.quality, arch=a.arch,
-                echo=_print_row, checkpoint_every=a.checkpoint_every, resume=a.resume, init_from=a.init_from)
-    print(f"wrote {Path(a.out) / 'codec.safetensors'}")
+    cfg = codec_settings(a)
+    out, data = cfg.pop("out"), cfg.pop("data")
+    train_codec(data, out, echo=_print_row, resume=a.resume, init_from=a.init_from, **cfg)
+    print(f"wrote {Path(out) / 'codec.safetensors'}")
     return 0
 
 
@@ -232,7 +293,8 @@ def _bench_train(a: argparse.Namespace) -> int:
     torch.set_num_threads(a.threads)
     cmd = "robusthide latent " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
     probe.run(a.out, a.data, tuple(a.arch or ["hyperprior", "elic"]), tuple(a.size or [128, 256]), a.seconds,
-              a.batch, a.lmbda, a.N, a.M, a.max_side, command=cmd, max_wall=a.max_wall)
+              a.batch, a.lmbda, a.N, a.M, a.max_side, command=cmd, max_wall=a.max_wall,
+              precisions=tuple(a.precision or ["fp32"]))
     print(f"wrote {Path(a.out).with_suffix('.md')} and .json")
     return 0
 
@@ -257,9 +319,40 @@ def _bench(a: argparse.Namespace) -> int:
 
     dec = a.decoder or (str(DEFAULT_DECODER) if DEFAULT_DECODER.is_file() else "fnns-r:0")
     cmd = "robusthide latent " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    try:
+        curve = tuple(int(k) for k in a.curve.split(",")) if a.curve else ()
+    except ValueError:
+        raise RobustHideError(f"--curve takes iteration counts separated by commas (e.g. 100,300,1000), got"
+                              f" {a.curve!r}") from None
     r = bench.run(a.codec or [], dec, a.data, a.out, n=a.n, size=a.size, iters=a.iters, fnns_steps=a.fnns_steps,
-                  edit=_edit_cfg(a), seed=a.seed, max_side=a.max_side, command=cmd)
+                  edit=_edit_cfg(a), seed=a.seed, max_side=a.max_side, command=cmd, curve=curve)
     print(f"wrote {Path(a.out).with_suffix('.md')} and .json ({len(r['rows'])} rows)")
+    return 0
+
+
+def _iters(a: argparse.Namespace) -> int:
+    from robusthide.latent import iters
+    from robusthide.latent.api import DEFAULT_DECODER, resolve_decoder
+    from robusthide.training.data import ImageBank
+
+    try:
+        at = tuple(int(k) for k in a.at.split(","))
+    except ValueError:
+        raise RobustHideError(f"--at takes iteration counts separated by commas (e.g. 0,100,300,1000), got"
+                              f" {a.at!r}") from None
+    if a.n < 1 or a.size < 16:
+        raise RobustHideError("--n must be >= 1 and --size >= 16")
+    codec = _codec(a.codec)
+    dec = resolve_decoder(a.decoder or (str(DEFAULT_DECODER) if DEFAULT_DECODER.is_file() else "fnns-r:0"))
+    base = _edit_cfg(a)
+    series = [iters.parse_series(s, base) for s in (a.series or ["paper"])]
+    bank = ImageBank(a.data, split="val", max_side=a.max_side, min_side=a.size)
+    covers = [c[None] for c in bank.fixed_set(a.n, a.size, seed=1234 + a.seed)]
+    cmd = "robusthide latent " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    label = a.codec or codec.meta.get("quality", "?")
+    iters.run((label, codec), dec, covers, series, at, a.out, seed=a.seed, command=cmd,
+              settings={"data": a.data, "decoder": a.decoder or "default"})
+    print(f"wrote {Path(a.out).with_suffix('.md')}, .json and .png")
     return 0
 
 
@@ -288,25 +381,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=_embed)
 
     x = ls.add_parser("extract", help="read the message of a .rhl file")
-    x.add_argument("file")
+    x.add_argument("file", help=".rhl file; - reads it from stdin")
     x.add_argument("--bits", action="store_true", help="print bits even for a text message")
     models(x)
     x.set_defaults(func=_extract)
 
     c = ls.add_parser("compress", help="the codec alone: compress IMAGE into a .rhl bitstream (no message)")
-    c.add_argument("image")
-    c.add_argument("-o", "--output", required=True, help="output FILE.rhl")
+    c.add_argument("image", help="input image; - reads it from stdin")
+    c.add_argument("-o", "--output", required=True, help="output FILE.rhl; - writes it to stdout")
     models(c, decoder=False)
     c.set_defaults(func=_compress)
 
     d = ls.add_parser("decode", help="decode a .rhl file (from compress or embed) to an image")
-    d.add_argument("file")
-    d.add_argument("-o", "--output", required=True, help="output image (.png recommended)")
+    d.add_argument("file", help=".rhl file; - reads it from stdin")
+    d.add_argument("-o", "--output", required=True, help="output image (.png recommended); - writes a PNG to stdout")
     models(d, decoder=False)
     d.set_defaults(func=_decode)
 
-    def data_args(q: argparse.ArgumentParser, steps: int, size: int) -> None:
-        q.add_argument("--out", required=True, help="output folder")
+    def data_args(q: argparse.ArgumentParser, steps: int, size: int, out_required: bool = True) -> None:
+        q.add_argument("--out", required=out_required, help="output folder")
         q.add_argument("--data", default="data/photos/train", help="photo folder (train split by name hash)")
         q.add_argument("--steps", type=int, default=steps)
         q.add_argument("--size", type=int, default=size, help="crop size in px")
@@ -316,21 +409,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--log-every", type=int, default=100)
 
     tc = ls.add_parser("train-codec", help="train a learned codec (CompressAI's R-D loss)")
-    data_args(tc, 20000, 64)
-    tc.add_argument("--lmbda", type=float, default=0.0130, help="R-D lambda (CompressAI q1..8: 0.0018..0.18)")
-    tc.add_argument("--N", type=int, default=64, help="filters (CompressAI: 128)")
-    tc.add_argument("--M", type=int, default=192, help="latent channels (CompressAI: 192)")
-    tc.add_argument("--lr", type=float, default=1e-4)
-    tc.add_argument("--quality", default="", help="label stored in the weights (e.g. 4)")
-    tc.add_argument("--checkpoint-every", type=int, default=500,
+    data_args(tc, 20000, 64, out_required=False)
+    tc.add_argument("--config", help="YAML file of these settings (out, data, steps, lmbda, N, M, size, batch, lr,"
+                                     " arch, amp, ...; e.g. configs/latent/hp-q6.yaml); options given here win")
+    tc.add_argument("--lmbda", type=float, help="R-D lambda (CompressAI q1..8: 0.0018..0.18; default 0.0130)")
+    tc.add_argument("--N", type=int, help="filters (default 64; CompressAI: 128)")
+    tc.add_argument("--M", type=int, help="latent channels (default 192; CompressAI: 192)")
+    tc.add_argument("--lr", type=float, help="Adam learning rate (default 1e-4)")
+    tc.add_argument("--quality", help="label stored in the weights (e.g. 4)")
+    tc.add_argument("--checkpoint-every", type=int,
                     help="write OUT/latest.safetensors + latest.json every K steps (0: never; default 500)")
+    tc.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                    help="bf16 autocast for the transforms (likelihoods stay float32); used where the CPU has"
+                         " native bf16 (AVX512-BF16 or AMX), else float32 (default: off)")
     tc.add_argument("--resume", action="store_true",
                     help="continue from OUT's checkpoint up to --steps (train in resumable stretches)")
     tc.add_argument("--init-from", default=None,
                     help="start a new run from these weights (codec file or run folder), e.g. at a larger --size")
-    tc.add_argument("--arch", choices=["hyperprior", "elic"], default="hyperprior",
+    tc.add_argument("--arch", choices=["hyperprior", "elic"],
                     help="scale hyperprior (default) or the ELIC-style codec (uneven groups, space-channel context)")
-    tc.set_defaults(func=_train_codec)
+    # every setting may come from --config: None marks "not given here" (codec_settings fills the defaults)
+    tc.set_defaults(func=_train_codec, out=None, data=None, steps=None, size=None, batch=None, seed=None,
+                    max_side=None, log_every=None)
 
     td = ls.add_parser("train-decoder", help="train the FNNS steganography decoder (SteganoGAN BasicDecoder)")
     data_args(td, 3000, 64)
@@ -377,6 +477,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     bt.add_argument("--N", type=int, default=64)
     bt.add_argument("--M", type=int, default=192)
     bt.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    bt.add_argument("--precision", action="append", choices=["fp32", "bf16"],
+                    help="fp32 or bf16 (autocast, as train-codec --amp); repeat for both; default fp32")
     bt.add_argument("--data", default="data/photos/train")
     bt.add_argument("--max-side", type=int, default=512)
     bt.set_defaults(func=_bench_train)
@@ -402,5 +504,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--fnns-steps", type=int, default=30, help="FNNS L-BFGS steps")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--max-side", type=int, default=512)
+    b.add_argument("--curve", help="also read hyperbase's bitstream after these editing iteration counts, from the"
+                                   " same run (e.g. 0,100,300,1000; each <= --iters): accuracy against iterations")
     _edit_args(b, iters=300)
     b.set_defaults(func=_bench)
+
+    it = ls.add_parser("iters", help="hyperbase bit accuracy against editing iterations (coded and float y)")
+    it.add_argument("--out", required=True, help="output path without extension (writes .md, .json and .png)")
+    models(it)
+    it.add_argument("--data", default="data/photos/train", help="photo folder (its val split is used)")
+    it.add_argument("--n", type=int, default=8, help="number of crops (default 8)")
+    it.add_argument("--size", type=int, default=128, help="crop size in px (default 128)")
+    it.add_argument("--seed", type=int, default=0)
+    it.add_argument("--max-side", type=int, default=512)
+    it.add_argument("--at", default="0,100,300,600,1000,1500",
+                    help="iteration counts at which y is read (the largest is the run's length)")
+    it.add_argument("--series", action="append",
+                    help="LABEL[:key=value,...] changing the editing options below, e.g. 'lr1e-2:lr=1e-2' or"
+                         " 'ste:lr=1e-2,rounding=ste'; repeat for several (default: one series, 'paper')")
+    _edit_args(it)
+    it.set_defaults(func=_iters)

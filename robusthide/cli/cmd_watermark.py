@@ -390,6 +390,17 @@ def _extract_rows(a: argparse.Namespace):
         yield from ex.map(work, files)
 
 
+def _found_how(row: dict[str, Any]) -> str:
+    """Where a search found the mark, for the one-line output: mirrored, turned back, a centred crop."""
+    geo = row.get("geometry") or {}
+    out = ", read mirrored" if geo.get("flip") else ""
+    if geo.get("angle") and "fill" in geo:
+        out += f", turned back {geo['angle']:g} deg" + (" (straightened)" if geo["fill"] == "crop" else "")
+    if row.get("crop_side") is not None and row["crop_side"] < 1:
+        out += f", centre of a frame {1 / row['crop_side']:.3f}x larger"
+    return out
+
+
 def _extract(a: argparse.Namespace) -> int:
     failed = 0
     for row in _extract_rows(a):
@@ -399,7 +410,8 @@ def _extract(a: argparse.Namespace) -> int:
         elif "error" in row:
             print(f"robusthide: error: {row['error']}", file=sys.stderr)
         elif row["detected"]:
-            print(f"{row['input']}: {row['message']!s}  (p={row['p_value']:.2e}, corrected {row['corrected_errors']})")
+            print(f"{row['input']}: {row['message']!s}  (p={row['p_value']:.2e}, corrected {row['corrected_errors']}"
+                  f"{_found_how(row)})")
         else:
             print(f"{row['input']}: no watermark found (p={row['p_value']:.2e})")
     return 2 if failed else 0
@@ -457,10 +469,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _search(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--search", choices=["none", "crop", "geometry"], default=None,
-                   help="default: the model's own (geometry for geo models, else none). crop: also read each "
-                        "image as the centre of a larger frame (a crop resized back); geometry: mirror images "
-                        "and the side fractions of a crop anywhere; the p-value pays for the search")
+    p.add_argument("--search", choices=["none", "crop", "geometry", "rotate"], default=None,
+                   help="default: the model's own (geometry for geo models, else none; every search of a "
+                        "whole-image model also reads the mirror image). crop: also read each image as the "
+                        "centre of a larger frame (a crop resized back); rotate: turned back by -5..5 degrees "
+                        "(black corners or straightened); geometry: mirror images and the side fractions of a "
+                        "crop anywhere; the p-value pays for the search")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -525,7 +539,7 @@ def register_fpr(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--n", type=int, default=10000, help="photo patches")
     f.add_argument("--synthetic", type=int, default=600)
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--search", choices=["none", "crop", "geometry"], default=None,
+    f.add_argument("--search", choices=["none", "crop", "geometry", "rotate"], default=None,
                    help="decode through a search, as extract --search does (default: the model's own)")
     f.add_argument("--out", default="docs/results/fpr")
     f.add_argument("--json", action="store_true")

@@ -15,7 +15,6 @@ import numpy as np
 from PIL import Image
 
 from robusthide import RobustHideError
-from robusthide.io.safe import PHOTO_EXTENSIONS as IMAGE_EXTS  # the one list of extensions (robusthide.io.safe)
 
 
 @dataclass
@@ -75,23 +74,11 @@ def crop_square(img: np.ndarray, size: int, rng: np.random.Generator | None) -> 
 
 
 def list_image_files(folder: str | Path, split: str | None = None) -> list[Path]:
-    """Images under ``folder`` (recursively, sorted); ``split='val'|'train'`` keeps that split only
-    (:func:`robusthide.training.data.split_of`, a hash of the file name)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise RobustHideError(f"data folder not found: {folder}")
-    from robusthide.io.safe import list_images
+    """Images under ``folder`` (recursively, sorted); ``split='val'|'train'`` keeps that split only: the one
+    folder listing of the training data, :func:`robusthide.training.data.list_images`."""
+    from robusthide.training.data import list_images
 
-    files = list_images(folder, IMAGE_EXTS)  # the one folder walk: regular files only, sorted
-    if split is not None:
-        if split not in ("train", "val"):
-            raise RobustHideError(f"split must be 'train' or 'val', got {split!r}")
-        from robusthide.training.data import split_of
-
-        files = [p for p in files if split_of(p.name) == split]
-    if not files:
-        raise RobustHideError(f"no images found in {folder}" + (f" (split {split})" if split else ""))
-    return files
+    return list_images(folder, split)
 
 
 def image_set(source: str | Path | Sequence[np.ndarray] | Sequence[ImageItem], n: int | None = None,

@@ -49,10 +49,12 @@ class ModelMethod:
 
     uint8_io = True
 
-    def __init__(self, model: Any, name: str | None = None):
+    def __init__(self, model: Any, name: str | None = None, mirror: bool = True):
         import torch
 
         self.model = model.eval() if hasattr(model, "eval") else model
+        #: whether decoding also reads the mirror images, as ``Watermarker.extract`` does (whole-image models)
+        self.mirror = bool(mirror)
         self.n_bits = int(model.n_bits)
         meta = getattr(model, "meta", None) or {}
         self.name = name or meta.get("name") or type(model).__name__
@@ -89,30 +91,33 @@ class ModelMethod:
         """The model's default extraction search (its ``search`` metadata; ``none`` if it names none)."""
         return str(getattr(self.model, "default_search", "none"))
 
-    def hypothesis_logits(self, images: np.ndarray, search: str) -> list[Any]:
-        """Per image, the bit logits (H x L tensor) of every hypothesis of ``search``
-        (:func:`robusthide.watermark.sync.search_logits`)."""
+    def hypothesis_logits(self, images: np.ndarray, search: str) -> tuple[list[Any], list[list[dict]]]:
+        """Per image, the bit logits (H x L tensor) of every hypothesis of ``search``, and the hypotheses, as
+        ``Watermarker.extract`` reads them (:func:`robusthide.watermark.sync.search_logits`; ``none``: the
+        image as it is and, with :attr:`mirror`, its mirror image)."""
         import torch
 
-        from robusthide.watermark.sync import search_logits
+        from robusthide.watermark.sync import mirror_hypotheses, search_logits
 
         with torch.inference_mode():
             x = self._tensor(images)
-            return [search_logits(self.model.decoder, x[i:i + 1], self.model.size, search)[0].cpu()
-                    for i in range(x.shape[0])]
+            if search == "none":
+                rows = [self.model.decode(v).float().cpu() for v in ((x, x.flip(-1)) if self.mirror else (x,))]
+                hyps = mirror_hypotheses([{}]) if self.mirror else [{}]
+                return list(torch.stack(rows, dim=1)), [hyps] * x.shape[0]
+            found = [search_logits(self.model.decoder, x[i:i + 1], self.model.size, search, self.mirror)
+                     for i in range(x.shape[0])]
+            return [lg.cpu() for lg, _ in found], [h for _, h in found]
 
     def decode(self, images: np.ndarray, strength: float = 1.0, search: str = "none") -> np.ndarray:
-        """Bit logits (N x L, float32) of uint8 N x H x W x 3 images (``strength`` is not needed); with a
-        ``search`` (``crop``, ``geometry``), those of each image's most confident hypothesis
-        (:mod:`robusthide.watermark.sync`)."""
+        """Bit logits (N x L, float32) of uint8 N x H x W x 3 images (``strength`` is not needed): those of each
+        image's most confident hypothesis of ``search`` (``none``: the image or its mirror image; ``crop``,
+        ``geometry``: :mod:`robusthide.watermark.sync`)."""
         import torch
 
         from robusthide.watermark.sync import most_confident
 
-        if search == "none":
-            with torch.inference_mode():
-                return self.model.decode(self._tensor(images)).float().cpu().numpy()
-        rows = [lg[most_confident(lg)] for lg in self.hypothesis_logits(images, search)]
+        rows = [lg[most_confident(lg)] for lg in self.hypothesis_logits(images, search)[0]]
         return torch.stack(rows).numpy()
 
 
@@ -130,13 +135,15 @@ def _payload_words(method: Any, n: int, seed: int) -> tuple[np.ndarray, list[int
     return words.astype(np.uint8), msgs
 
 
-def _message_read(logits: Any, n_bits: int, message: int) -> bool:
-    """Is ``message`` read back and detected from the hypotheses' logits (H x L), as ``extract`` decides?"""
+def _message_read(logits: Any, n_bits: int, message: int, hyps: list[dict] | None = None) -> bool:
+    """Is ``message`` read back and detected from the hypotheses' logits (H x L), as ``extract`` decides
+    (``hyps``: the hypotheses, whose mirror images get their weight in the test)?"""
     import torch
 
-    from robusthide.watermark.sync import decode_search
+    from robusthide.watermark.sync import decision_args, decode_search
 
-    r, _ = decode_search(torch.as_tensor(np.asarray(logits, dtype=np.float32)), n_bits)
+    r, _ = decode_search(torch.as_tensor(np.asarray(logits, dtype=np.float32)), n_bits,
+                         **(decision_args(hyps) if hyps else {}))
     return bool(r.detected and r.message == message)
 
 
@@ -268,17 +275,17 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
                     # cropout / dropout mix marked and cover pixels: the runner gets the covers
                     attacked, nbytes = codecs[a.spec](marked, cover, seed, list(idx))
                 exact = None
-                if search == "none":  # peers' decode takes no search
+                if not isinstance(method, ModelMethod):  # peers' decode takes no search
                     logits = method.decode(attacked, strength=strength)
                     if payload:
                         exact = [_message_read(lg[None], L, messages[i]) for lg, i in zip(logits, idx)]
-                else:
-                    hyp = method.hypothesis_logits(attacked, search)
+                else:  # as extract reads them: every hypothesis of the search, mirror images included
+                    hyp, hyps = method.hypothesis_logits(attacked, search)
                     from robusthide.watermark.sync import most_confident
 
                     logits = np.stack([h[most_confident(h)].numpy() for h in hyp])
                     if payload:
-                        exact = [_message_read(h, L, messages[i]) for h, i in zip(hyp, idx)]
+                        exact = [_message_read(h, L, messages[i], hs) for h, hs, i in zip(hyp, hyps, idx)]
                 ber = ber_per_image(np.asarray(logits, dtype=np.float32), bits[idx], logits=True)
                 p = per[a.spec]
                 same = attacked.shape == marked.shape

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,11 +32,11 @@ import torch
 import torch.nn.functional as F
 
 from robusthide import RobustHideError
-from robusthide.imagehiding.checkpoint import load_model
 from robusthide.imagehiding.nets import HidingNetwork
 from robusthide.imagehiding.refine import HideRefineConfig, refine_container
 from robusthide.zoo.registry import DEFAULTS as ZOO_DEFAULTS
-from robusthide.zoo.registry import PRETRAINED, names, resolve
+from robusthide.zoo.registry import PRETRAINED, names
+from robusthide.zoo.registry import load as zoo_load
 
 ImageLike = Any  # uint8 H x W x 3 numpy array, or a path to an image file
 
@@ -101,14 +100,6 @@ def _even(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x, (0, w % 2, 0, h % 2), mode="replicate") if h % 2 or w % 2 else x
 
 
-def resolve_model(name_or_path: str | os.PathLike) -> Path:
-    """A zoo model's name (family ``imagehide``) -> its file in the package; anything else is taken as a path."""
-    s = str(name_or_path)
-    if s in PRETRAINED:
-        return resolve(s, "imagehide")
-    return Path(s)
-
-
 class ImageHider:
     """Hide and reveal images with a trained :class:`~robusthide.imagehiding.nets.HidingNetwork`."""
 
@@ -119,9 +110,11 @@ class ImageHider:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str | None = None) -> ImageHider:
-        """Load an exported model (``format = robusthide-imagehide/1`` safetensors) or a shipped one by name."""
-        net, meta = load_model(resolve_model(path))
-        return cls(net, meta, device)
+        """Load an exported model (a ``robusthide/2`` safetensors file of family ``imagehide``, or the older
+        ``robusthide-imagehide/1``) or a shipped one by name, through the one zoo loader
+        (:func:`robusthide.zoo.registry.load`)."""
+        net = zoo_load(path, "imagehide")
+        return cls(net, net.meta, device)
 
     @classmethod
     def from_pretrained(cls, name: str = DEFAULT_MODEL, device: str | None = None) -> ImageHider:

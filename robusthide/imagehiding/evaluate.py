@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -194,9 +195,11 @@ def to_markdown(doc: dict[str, Any]) -> str:
 
 
 def contact_sheet(doc: dict[str, Any], path: str | Path) -> Path:
-    """A PNG: one row per sample group -- cover, container, |container - cover| x 10, then for each secret
-    the secret, the revealed image and the one revealed after :data:`SHEET_ATTACK`."""
-    from PIL import Image
+    """A PNG: a caption (the container's PSNR / SSIM and issue 22's "no visible trace" measure, the edge trace
+    of the secret against that of an unrelated image), then one row per sample group -- cover, container,
+    |container - cover| x 10, then for each secret the secret, the revealed image and the one revealed after
+    :data:`SHEET_ATTACK`."""
+    from PIL import Image, ImageDraw
 
     from robusthide.io.safe import atomic_output
 
@@ -217,6 +220,18 @@ def contact_sheet(doc: dict[str, Any], path: str | Path) -> Path:
                                       if a in s["revealed"]]
         rows.append(np.concatenate(tiles, axis=1))
     sheet = np.concatenate(rows, axis=0)
+    c, tr = doc.get("container", {}), doc.get("trace", {})
+    after = f", revealed after {SHEET_ATTACK}" if SHEET_ATTACK in s["revealed"] else ""
+    caption = [f"{doc.get('name', '')}: container {_fmt(c.get('psnr', float('nan')))} dB, SSIM "
+               f"{_fmt(c.get('ssim', float('nan')), 4)}; edge trace {_fmt(tr.get('secret', float('nan')), 4)} "
+               f"(secret) vs {_fmt(tr.get('unrelated', float('nan')), 4)} (unrelated image)",
+               f"columns: cover, container, |container - cover| x 10; per secret: secret, revealed{after}"]
+    caption = [part for line in caption for part in textwrap.wrap(line, max(20, sheet.shape[1] // 6))]
+    band = Image.new("RGB", (sheet.shape[1], 14 * len(caption) + 6), "white")
+    draw = ImageDraw.Draw(band)
+    for k, line in enumerate(caption):
+        draw.text((4, 3 + 14 * k), line, fill="black")
+    sheet = np.concatenate([np.asarray(band), sheet], axis=0)
     out = Path(path)
     with atomic_output(out) as tmp:
         Image.fromarray(sheet).save(tmp, format="PNG")

@@ -38,6 +38,11 @@ would show and where a steganalyser looks first.
 ``ssim`` (default 0; ours): ``1 - SSIM(M, C)`` (Wang et al. 2004, 11 x 11 Gaussian window, kornia), which
 moves the residual out of flat areas, where SSIM (and the eye) notice noise first; issue 22 asks for a
 container SSIM >= 0.95 at PSNR >= 34 dB.
+
+``trace`` (default 0; ours): :func:`secret_trace`, the squared correlation between the residual and the
+secret's outline, the training form of issue 22's "no visible trace" measure
+(:func:`robusthide.metrics.edge_trace`); it teaches the hider to spread what it hides so that the residual
+does not draw the secret's edges on flat parts of the cover.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ DEFAULT_WEIGHTS: dict[str, Any] = {
     "teacher": 1.0,
     "lowfreq": 0.0,
     "ssim": 0.0,
+    "trace": 0.0,
 }
 
 
@@ -92,6 +98,34 @@ def lsgan_d(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tenso
 def lsgan_g(fake_scores: torch.Tensor) -> torch.Tensor:
     """LS-GAN generator loss (c=1): ``E[(D(G(z)) - 1)^2]``."""
     return ((fake_scores.float() - 1) ** 2).mean()
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    """BT.601 luma of N x 3 x H x W images (N x 1 x H x W)."""
+    return (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]) if x.shape[1] == 3 else x[:, :1]
+
+
+def _pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image Pearson correlation of two N x 1 x H x W maps (N)."""
+    a, b = a.flatten(1), b.flatten(1)
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    return (a * b).mean(1) / (a.std(1, unbiased=False) * b.std(1, unbiased=False) + 1e-8)
+
+
+def secret_trace(residual: torch.Tensor, secrets: Sequence[torch.Tensor]) -> torch.Tensor:
+    """How much of the secrets' outlines the residual ``R = M - C`` draws, averaged over images and secrets:
+    ``corr(|R_Y|, sobel(S_Y))^2 + corr(R_Y, S_Y - blur(S_Y))^2`` (luma Y; Pearson correlation per image).
+    The first part is :func:`robusthide.metrics.edge_trace` (the outline as residual energy), the second
+    the outline as a signed copy of the secret's detail."""
+    from kornia.filters import gaussian_blur2d, sobel
+
+    r = _luma(residual.float())
+    out = []
+    for s in secrets:
+        y = _luma(s.float())
+        detail = y - gaussian_blur2d(y, (5, 5), (1.5, 1.5))
+        out.append(_pearson(r.abs(), sobel(y)) ** 2 + _pearson(r, detail) ** 2)
+    return torch.stack(out).mean()
 
 
 def generator_losses(
@@ -130,6 +164,8 @@ def generator_losses(
 
         terms["ssim"] = 2 * ssim_loss(container.float(), cover.float(), 11)  # kornia returns (1 - SSIM) / 2
         weights["ssim"] = w["ssim"]
+    if w["trace"] > 0:
+        terms["trace"], weights["trace"] = secret_trace(residual, secrets), w["trace"]
     if c_hat is not None and w["cover"] > 0:
         terms["cover"], weights["cover"] = distance(c_hat, cover, dist), w["cover"]
     if r_hat is not None and w["residual"] > 0:

@@ -18,10 +18,11 @@ from robusthide import RobustHideError
 from robusthide.latent import message as msg
 from robusthide.latent.container import RhlFile
 from robusthide.latent.editing import EditConfig, edit_latent
-from robusthide.latent.models import ScaleHyperprior, load_codec
-from robusthide.latent.stegnet import BasicDecoder, load_decoder
+from robusthide.latent.models import ScaleHyperprior
+from robusthide.latent.stegnet import BasicDecoder
 from robusthide.zoo.registry import DEFAULTS as ZOO_DEFAULTS
-from robusthide.zoo.registry import PRETRAINED, resolve, weights_path
+from robusthide.zoo.registry import load as zoo_load
+from robusthide.zoo.registry import weights_path
 
 #: the shipped weights live in the one zoo (robusthide/zoo/weights, :mod:`robusthide.zoo.registry`)
 DEFAULT_CODEC = weights_path(ZOO_DEFAULTS["latent-codec"])
@@ -30,27 +31,18 @@ WEIGHTS_DIR = DEFAULT_CODEC.parent
 KIND_BITS, KIND_TEXT, KIND_TEXT_CRC = 0, 1, 2  # KIND_TEXT: files of robusthide <= 0.1.0 (no CRC)
 
 
-def _zoo_file(name: str, role: str) -> Path:
-    entry = PRETRAINED[name]
-    if entry["family"] == "latent" and entry.get("role") != role:
-        raise RobustHideError(f"'{name}' is a latent {entry.get('role')}, not a {role}")
-    if entry["family"] == "latent" and not weights_path(name).is_file():
-        raise RobustHideError(f"no {role} weights: '{name}' is not installed; give a weights file")
-    return resolve(name, "latent")
+def resolve_codec(path: str | Path | None = None) -> ScaleHyperprior:
+    """A codec from a weights file or a zoo name (family ``latent``, role ``codec``) through the one zoo loader
+    (:func:`robusthide.zoo.registry.load`); None: the zoo's default."""
+    return zoo_load(ZOO_DEFAULTS["latent-codec"] if path is None else path, "latent", role="codec")
 
 
-def resolve_codec(path: str | Path | None) -> ScaleHyperprior:
-    """A codec from a weights file or a zoo name (family ``latent``, role ``codec``); None: the zoo's default."""
-    name = ZOO_DEFAULTS["latent-codec"] if path is None else str(path)
-    return load_codec(_zoo_file(name, "codec") if name in PRETRAINED else Path(name))
-
-
-def resolve_decoder(spec: str | None) -> BasicDecoder:
-    """A steganography decoder from a weights file, a zoo name (role ``decoder``) or ``fnns-r:SEED``; None:
-    the zoo's default when installed, else ``fnns-r:0``."""
+def resolve_decoder(spec: str | Path | None = None) -> BasicDecoder:
+    """A steganography decoder from a weights file, a zoo name (role ``decoder``) or ``fnns-r:SEED``, through
+    the one zoo loader; None: the zoo's default when installed, else ``fnns-r:0``."""
     if spec is None:
         spec = ZOO_DEFAULTS["latent-decoder"] if DEFAULT_DECODER.is_file() else "fnns-r:0"
-    return load_decoder(_zoo_file(spec, "decoder") if spec in PRETRAINED else spec)
+    return zoo_load(spec, "latent", role="decoder")
 
 
 def from_pretrained(codec: str = ZOO_DEFAULTS["latent-codec"],

@@ -82,6 +82,15 @@ def _coded_row(name: str, results: list, cleans: list, covers: list, decoder, ta
                 [r.bpp()[0] for r in results])
 
 
+def _coded(m: ScaleHyperprior, dec: BasicDecoder, y: torch.Tensor, t: torch.Tensor,
+           size: int) -> tuple[torch.Tensor, float, float]:
+    """The real bitstream of y, decoded to 8 bits: (image, bit accuracy, payload bpp)."""
+    c = m.compress_latent(y)
+    y_dec = m.decompress_latent(c.y_string, c.z_string, c.z_shape)
+    img = to_8bit(m.synthesize(y_dec, (size, size)))
+    return img, _acc(dec, img, t), 8.0 * (len(c.y_string) + len(c.z_string)) / (size * size)
+
+
 def _jpeg_matched(covers: list, target_bpp: float) -> dict:
     from robusthide.codecs import get_codec
 
@@ -100,8 +109,11 @@ def run(
     codecs: list[str], decoder: str, data: str | Path, out: str | Path, n: int = 8, size: int = 128,
     iters: int = 300, fnns_steps: int = 30, edit: EditConfig | None = None, seed: int = 0,
     qualities: tuple[int, ...] = (90, 70, 50), max_side: int = 512, log=print, command: str = "",
+    curve: tuple[int, ...] = (),
 ) -> dict:
-    """Run every method on ``n`` validation crops of ``size`` px; write ``out``.md / .json."""
+    """Run every method on ``n`` validation crops of ``size`` px; write ``out``.md / .json. ``curve``: editing
+    iteration counts (at most ``iters``) at which hyperbase's real bitstream is also decoded and read, from the
+    same editing run: the accuracy against iterations (issue 24, item 3)."""
     from robusthide.codecs import get_codec
     from robusthide.training.data import ImageBank
 
@@ -115,21 +127,30 @@ def run(
     targets = [(torch.rand(1, dec.data_depth, size, size, generator=g) > 0.5).float() for _ in covers]
     ecfg = edit or EditConfig()
     ecfg.iters = iters
-    rows, codec_rd, t0 = [], [], time.time()
+    curve = tuple(sorted({int(k) for k in curve}))
+    if any(not 0 <= k <= iters for k in curve):
+        raise RobustHideError(f"--curve: iteration counts must be within 0..{iters} (--iters), got {list(curve)}")
+    rows, codec_rd, by_iters, t0 = [], [], [], time.time()
     for label, m in models:
         plain, stego, acc0, acc1, b0, b1 = [], [], [], [], [], []
+        points: dict[int, list[tuple[float, float, float]]] = {k: [] for k in curve}
         for x, t in zip(covers, targets):
             with torch.no_grad():
                 y0 = m.g_a(pad(x))
             for y, imgs, accs, bpps in ((y0, plain, acc0, b0), (None, stego, acc1, b1)):
                 if y is None:
-                    y = edit_latent(m, dec, x, t, ecfg).y
-                c = m.compress_latent(y)
-                y_dec = m.decompress_latent(c.y_string, c.z_string, c.z_shape)
-                img = to_8bit(m.synthesize(y_dec, (size, size)))
+                    res = edit_latent(m, dec, x, t, ecfg, keep=curve)
+                    y = res.y
+                    for k, yk in res.snapshots.items():
+                        img_k, acc_k, bpp_k = _coded(m, dec, yk, t, size)
+                        points[k].append((acc_k, bpp_k, float(psnr(img_k, x))))
+                img, acc, bpp = _coded(m, dec, y, t, size)
                 imgs.append(img)
-                accs.append(_acc(dec, img, t))
-                bpps.append(8.0 * (len(c.y_string) + len(c.z_string)) / (size * size))
+                accs.append(acc)
+                bpps.append(bpp)
+        by_iters += [{"codec": label, "iters": k, "accuracy": float(np.mean([v[0] for v in pts])),
+                      "bpp": float(np.mean([v[1] for v in pts])), "psnr": float(np.mean([v[2] for v in pts]))}
+                     for k, pts in points.items()]
         rows.append(_row(f"hyper_{label} (no message)", plain, covers, covers, acc0, b0))
         rows.append(_row(f"hyperbase_{label}", stego, plain, covers, acc1, b1))
         jm = _jpeg_matched(covers, rows[-2]["bpp"])
@@ -155,7 +176,7 @@ def run(
         "settings": {"n": n, "size": size, "iters": iters, "fnns_steps": fnns_steps, "decoder": decoder,
                      "decoder_id": dec.decoder_id(), "codecs": codecs, "seed": seed, "data": str(data),
                      "edit": dict(vars(ecfg)), "seconds": round(time.time() - t0, 1), "command": command},
-        "rows": rows, "codec_rd": codec_rd,
+        "rows": rows, "codec_rd": codec_rd, "accuracy_vs_iters": by_iters,
     }
     write_results(result, out, to_markdown(result, command))
     return result
@@ -197,6 +218,12 @@ def to_markdown(r: dict, command: str = "") -> str:
     for row in r["rows"]:
         d = row["detected"]
         lines.append(f"- {row['method']}: {' / '.join(f'{100 * d[k]:.0f} %' for k in sa.THRESHOLDS)}")
+    if r.get("accuracy_vs_iters"):
+        lines += ["", "## Accuracy against editing iterations (hyperbase, real bitstream, 8-bit decode)", "",
+                  "Each point is the same editing run, its latent after k iterations compressed, decoded and read.",
+                  "", "| codec | iterations | accuracy | bpp | PSNR |", "|---|---|---|---|---|"]
+        lines += [f"| {p['codec']} | {p['iters']} | {100 * p['accuracy']:.2f} % | {p['bpp']:.3f} | {p['psnr']:.2f} |"
+                  for p in r["accuracy_vs_iters"]]
     lines += ["", "## Codecs: rate-distortion against JPEG on the same crops", "",
               "| codec | N / M | training (lambda, steps, crop) | bpp | PSNR | JPEG at nearest bpp (q, bpp, PSNR) |",
               "|---|---|---|---|---|---|"]

@@ -24,12 +24,13 @@ eq. 1::
   ~1.2 bpp) show a dominant message term, which the sum gives (x H*W).
 
 Defaults are the paper's: l2 = 16, l3 = 1, l4 = 1/244, l5 = 1/48, Adam lr 1e-3, 1500 iterations (§4.1).
-x_hat is rounded to 8-bit levels (straight-through) before the message decoder, as the receiver sees it.
+x_hat is clamped to [0, 1] and rounded to 8-bit levels before the message decoder, as the receiver sees it:
+straight-through for the rounding, the clamp's own gradient for the clamp (``clamp_grad``, :func:`read_uint8`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import torch
@@ -51,6 +52,7 @@ class EditConfig:
     tv_beta: float = 1.0
     rounding: str = "noise"  # "noise" (AUN, paper) or "ste"
     ce_reduction: str = "sum"  # "sum" over the D x H x W bits or "mean"
+    clamp_grad: bool = True  # the decoder's input gets the clamp's own gradient (zero outside [0, 1]); see read_uint8
     seed: int = 0
     log_every: int = 0
 
@@ -59,6 +61,7 @@ class EditConfig:
 class EditResult:
     y: Tensor  # the edited continuous latent (1 x M x h x w), to be rounded and entropy coded
     history: list[dict[str, float]] = field(default_factory=list)
+    snapshots: dict[int, Tensor] = field(default_factory=dict)  # y after k iterations, for the k asked (``keep``)
 
 
 def codec_lambda1(codec: ScaleHyperprior, default: float = 0.0130) -> float:
@@ -73,6 +76,16 @@ def codec_lambda1(codec: ScaleHyperprior, default: float = 0.0130) -> float:
 def ste_uint8(x: Tensor) -> Tensor:
     """Clamp to [0, 1] and round to 8-bit levels forward; identity backward."""
     return x + (torch.round(x.clamp(0, 1) * 255.0) / 255.0 - x).detach()
+
+
+def read_uint8(x: Tensor) -> Tensor:
+    """The image the receiver reads: clamp to [0, 1] (with its own gradient, zero outside), then round to 8-bit
+    levels forward with the identity backward. Unlike :func:`ste_uint8`, a pixel already beyond 0 or 1 gets no
+    gradient from the message term: pushing it further changes nothing the decoder sees (eq. 5 is a loss on
+    the decoded image). With the straight-through clamp, a strong message term drives g_s's output out of
+    range, where the decoder no longer sees the edits, and the image collapses (docs/results/latent-iters.md)."""
+    xc = x.clamp(0, 1)
+    return xc + (torch.round(xc * 255.0) / 255.0 - xc).detach()
 
 
 def tv_loss(x: Tensor, beta: float = 1.0) -> Tensor:
@@ -107,9 +120,15 @@ def edit_latent(
     cfg: EditConfig | None = None,
     discriminator: nn.Module | None = None,
     callback: Callable[[dict[str, float]], None] | None = None,
+    keep: Collection[int] = (),
 ) -> EditResult:
-    """Optimise y for one cover (1 x 3 x H x W in [0, 1]) and target bits (1 x D x H x W), eq. 6."""
+    """Optimise y for one cover (1 x 3 x H x W in [0, 1]) and target bits (1 x D x H x W), eq. 6. ``keep``:
+    iteration counts k (0 to ``cfg.iters``) whose y, after k iterations, is returned in ``snapshots`` (one run
+    gives the accuracy against iterations; a run of k iterations ends with the same y)."""
     cfg = cfg or EditConfig()
+    keep = {int(k) for k in keep}
+    if any(not 0 <= k <= cfg.iters for k in keep):
+        raise ValueError(f"keep: iteration counts must be within 0..{cfg.iters}, got {sorted(keep)}")
     if cfg.ce_reduction not in ("sum", "mean"):
         raise ValueError(f"ce_reduction must be 'sum' or 'mean', got {cfg.ce_reduction!r}")
     codec.eval().requires_grad_(False)
@@ -123,10 +142,11 @@ def edit_latent(
     y = y0.clone().requires_grad_(True)
     opt = torch.optim.Adam([y], lr=cfg.lr)
     hist: list[dict[str, float]] = []
+    snaps = {0: y0.clone()} if 0 in keep else {}
     for it in range(cfg.iters):
         x_pad, y_bits, z_bits = codec.rate_and_recon(y, cfg.rounding)
         x_hat = x_pad[..., :h, :w]
-        x_q = ste_uint8(x_hat)
+        x_q = read_uint8(x_hat) if cfg.clamp_grad else ste_uint8(x_hat)
         rate = (y_bits + z_bits) / n_px
         mse = F.mse_loss(x_hat, cover)
         perc = perceptual_loss(cover, x_hat) if cfg.lambda2 else x_hat.new_zeros(())
@@ -138,6 +158,8 @@ def edit_latent(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if it + 1 in keep:
+            snaps[it + 1] = y.detach().clone()
         if cfg.log_every and (it % cfg.log_every == 0 or it == cfg.iters - 1) or callback:
             rec = {
                 "iter": it, "loss": loss.item(), "rate_bpp": rate.item(), "mse": mse.item(),
@@ -149,4 +171,4 @@ def edit_latent(
                 hist.append(rec)
             if callback:
                 callback(rec)
-    return EditResult(y.detach(), hist)
+    return EditResult(y.detach(), hist, snaps)

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from robusthide import RobustHideError
 from robusthide.latent import coder
-from robusthide.latent.entropy import EntropyBottleneck, GaussianConditional
+from robusthide.latent.entropy import EntropyBottleneck, GaussianConditional, full_precision
 from robusthide.latent.models import Compressed, LatentCodec, conv, deconv
 
 
@@ -95,7 +95,7 @@ class ElicLite(LatentCodec):
     # --- entropy parameters ---------------------------------------------------------------------------
     def _params(self, k: int, hyper: Tensor, ch: Tensor | None, sp: Tensor) -> tuple[Tensor, Tensor]:
         parts = [hyper] + ([ch] if ch is not None else []) + [sp]
-        mu, scale = self.aggregate[k](torch.cat(parts, dim=1)).chunk(2, dim=1)
+        mu, scale = full_precision(self.aggregate[k](torch.cat(parts, dim=1))).chunk(2, dim=1)
         return mu, scale
 
     def _ch(self, k: int, done: list[Tensor]) -> Tensor | None:
@@ -112,7 +112,7 @@ class ElicLite(LatentCodec):
         """(x_hat, bits of y, bits of z) from a latent y, as :meth:`ScaleHyperprior.rate_and_recon`."""
         if mode not in ("noise", "round", "ste"):
             raise ValueError(f"mode must be noise, round or ste, got {mode!r}")
-        z = self.h_a(y)
+        z = full_precision(self.h_a(y))
         if mode == "noise":
             z_t = self.entropy_bottleneck.quantize(z, noise=True)
         else:
@@ -132,7 +132,7 @@ class ElicLite(LatentCodec):
             y_bits = y_bits - torch.log2(self.gaussian_conditional.likelihood(yq - mu, s)).sum()
             done.append(yq)
         z_bits = -torch.log2(self.entropy_bottleneck.likelihood(z_t)).sum()
-        return self.g_s(torch.cat(done, dim=1)), y_bits, z_bits
+        return full_precision(self.g_s(torch.cat(done, dim=1))), y_bits, z_bits
 
     # --- coding ---------------------------------------------------------------------------------------
     def _passes(self, hyper: Tensor, shape: tuple[int, int], code) -> Tensor:

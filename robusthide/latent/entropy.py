@@ -7,7 +7,9 @@ Gaussian conditional for y, with CompressAI's parameter/buffer names.
   the first entry of a fixed ``scale_table`` (64 log-spaced scales 0.11 .. 256, CompressAI's
   ``get_scale_table``) that is >= sigma, so encoder and decoder use the same finite set of tables.
 
-Probability tables (:meth:`tables`) are computed in float64 and range-coded by :mod:`.coder`.
+Probability tables (:meth:`tables`) are computed in float64 and range-coded by :mod:`.coder`. The training
+likelihoods run in float32 even inside a bf16 autocast region (:func:`full_precision`): the rate is a sum of
+-log2 of many probabilities, which bf16's 8-bit mantissa would bias.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from robusthide.latent.coder import Table
 from robusthide.latent.gdn import LowerBound
 
 SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256.0, 64
+
+
+def full_precision(t: Tensor) -> Tensor:
+    """``t`` as float32 when it is a lower-precision float (bf16 or fp16 from an autocast region), else itself."""
+    return t.float() if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64) else t
 
 
 def get_scale_table(lo: float = SCALES_MIN, hi: float = SCALES_MAX, levels: int = SCALES_LEVELS) -> Tensor:
@@ -68,7 +75,11 @@ class EntropyBottleneck(nn.Module):
         return x
 
     def likelihood(self, z: Tensor) -> Tensor:
-        """P(z) of (noisy or rounded) z, B x C x H x W (bin width 1)."""
+        """P(z) of (noisy or rounded) z, B x C x H x W (bin width 1); float32 even under autocast."""
+        with torch.autocast(z.device.type, enabled=False):
+            return self._likelihood(full_precision(z))
+
+    def _likelihood(self, z: Tensor) -> Tensor:
         c = z.shape[1]
         v = z.transpose(0, 1).reshape(c, 1, -1)
         lower = self._logits_cumulative(v - 0.5, stop_gradient=False)
@@ -137,6 +148,11 @@ class GaussianConditional(nn.Module):
         self.register_buffer("scale_table", get_scale_table())
 
     def likelihood(self, y: Tensor, scales: Tensor) -> Tensor:
+        """P(y) under N(0, scales^2) * U(-1/2, 1/2); float32 even under autocast."""
+        with torch.autocast(y.device.type, enabled=False):
+            return self._likelihood(full_precision(y), full_precision(scales))
+
+    def _likelihood(self, y: Tensor, scales: Tensor) -> Tensor:
         s = self.lower_bound_scale(scales)
         v = torch.abs(y)
         upper = 0.5 * torch.erfc(-((0.5 - v) / s) / math.sqrt(2))

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from robusthide import RobustHideError
 from robusthide.latent import coder
-from robusthide.latent.entropy import EntropyBottleneck, GaussianConditional
+from robusthide.latent.entropy import EntropyBottleneck, GaussianConditional, full_precision
 from robusthide.latent.gdn import GDN
 
 #: CompressAI's lambdas of bmshj2018-hyperprior qualities 1..8 (MSE on [0, 1] images, loss lmbda*255^2*MSE+bpp)
@@ -71,7 +71,10 @@ class LatentCodec(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        y = self.g_a(x)
+        """Training pass: {"x_hat", "bpp"}. Under a bf16 autocast region the transforms run in bf16; their
+        outputs are cast back to float32 before noise, rounding and the likelihoods (:mod:`.entropy`), so
+        x_hat and bpp are float32."""
+        y = full_precision(self.g_a(x))
         x_hat, y_bits, z_bits = self.rate_and_recon(y, "noise" if self.training else "round")
         n_px = x.shape[0] * x.shape[2] * x.shape[3]
         return {"x_hat": x_hat, "bpp": (y_bits + z_bits) / n_px}
@@ -152,7 +155,7 @@ class ScaleHyperprior(LatentCodec):
         forward, identity backward (an option of code editing)."""
         if mode not in ("noise", "round", "ste"):
             raise ValueError(f"mode must be noise, round or ste, got {mode!r}")
-        z = self.h_a(torch.abs(y))
+        z = full_precision(self.h_a(torch.abs(y)))
         if mode == "noise":
             z_t = self.entropy_bottleneck.quantize(z, noise=True)
             y_t = y + torch.empty_like(y).uniform_(-0.5, 0.5)
@@ -160,10 +163,10 @@ class ScaleHyperprior(LatentCodec):
             z_q = self.entropy_bottleneck.quantize(z, noise=False)
             z_t = z + (z_q - z).detach() if mode == "ste" else z_q
             y_t = y + (torch.round(y) - y).detach() if mode == "ste" else torch.round(y)
-        scales = self.h_s(z_t)
+        scales = full_precision(self.h_s(z_t))
         y_bits = -torch.log2(self.gaussian_conditional.likelihood(y_t, scales)).sum()
         z_bits = -torch.log2(self.entropy_bottleneck.likelihood(z_t)).sum()
-        return self.g_s(y_t), y_bits, z_bits
+        return full_precision(self.g_s(y_t)), y_bits, z_bits
 
     # --- coding ---------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -214,6 +217,21 @@ def read_safetensors(p: Path, what: str) -> tuple[dict[str, str], dict[str, Tens
     return meta, sd
 
 
+def latent_meta(p: Path, meta: dict[str, str], role: str) -> dict[str, str] | None:
+    """What a latent loader reads of a file in the one weights format (``robusthide/2``,
+    :mod:`robusthide.zoo.weights`): its ``config`` (``N``, ``M`` of a codec; ``data_depth``, ``hidden`` of a
+    decoder) and ``arch``, as text; None for a file of another format (this family's older ones are read as
+    they are). A robusthide/2 file of another family or role is a one-line error."""
+    from robusthide.zoo.weights import FORMAT, normalize
+
+    if meta.get("format") != FORMAT:
+        return None
+    wm = normalize(p, meta)
+    if wm.family != "latent" or wm.role != role:
+        raise RobustHideError(f"{p}: not a latent {role} (family {wm.family}, role {wm.role or 'none'})")
+    return {**{k: str(v) for k, v in wm.config.items()}, "arch": wm.arch}
+
+
 def save_codec(model: ScaleHyperprior, path: str | Path, half: bool = False, **meta: object) -> None:
     """Safetensors with metadata (arch, N, M, lmbda, ...); ``half`` stores float tensors as float16 (half the
     size; loading casts back to float32, and the model id is that of the loaded weights)."""
@@ -230,16 +248,19 @@ def save_codec(model: ScaleHyperprior, path: str | Path, half: bool = False, **m
 
 
 def load_codec(path: str | Path) -> ScaleHyperprior:
-    """A codec from our safetensors file, or from a CompressAI ``bmshj2018-hyperprior`` state dict saved as
+    """A codec from our safetensors file (the one weights format, or the family's older
+    ``robusthide-latent-codec``), or from a CompressAI ``bmshj2018-hyperprior`` state dict saved as
     ``.safetensors`` in CompressAI's layout. Pickled checkpoints (``.pth.tar``) are refused: safetensors only."""
     p = Path(path)
     if not p.is_file():
         raise RobustHideError(f"codec weights not found: {p}")
     if p.suffix == ".safetensors":
         meta, sd = read_safetensors(p, "codec weights")
-        if meta.get("format") == CODEC_FORMAT:
-            n, m = _bounded_int(p, meta, "N"), _bounded_int(p, meta, "M")  # bounded before any model is built
-            if meta.get("arch", "hyperprior") == "elic":
+        own = latent_meta(p, meta, "codec")  # robusthide/2, the one weights format
+        if own is not None or meta.get("format") == CODEC_FORMAT:
+            values = own or meta
+            n, m = _bounded_int(p, values, "N"), _bounded_int(p, values, "M")  # bounded before any model is built
+            if values.get("arch", "hyperprior") == "elic":
                 from robusthide.latent.elic import ElicLite
 
                 model = ElicLite(n, m)

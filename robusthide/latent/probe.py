@@ -8,6 +8,8 @@ bpp, PSNR and the *CPU* seconds of the step (``time.process_time``, one thread),
 else runs on the machine, and the wall seconds, which do. A learning curve ``L(t) = a + b * t^-c`` is fitted
 to the per-step loss of each probe (scipy ``curve_fit``, t = step + 1). The fits come from a few dozen to a few hundred
 steps: they describe the start of training, and extrapolating them far is a guess (docs/results/latent-plan.md).
+``precisions`` ``("fp32", "bf16")`` probes each model in float32 and in bf16 autocast (train.py's ``amp``), which
+needs a CPU with native bf16 (AVX512-BF16 or AMX).
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ def _model(arch: str, N: int, M: int) -> torch.nn.Module:
 
 def probe(arch: str, size: int, bank, seconds: float = 150.0, max_steps: int = 10000, batch: int = 8,
           lmbda: float = 0.0483, N: int = 64, M: int = 192, lr: float = 5e-4, seed: int = 0,
-          max_wall: float = 1800.0) -> dict:
+          max_wall: float = 1800.0, precision: str = "fp32") -> dict:
     """Train for ``seconds`` of process CPU time (or ``max_steps``, or ``max_wall`` wall seconds); per-step
-    loss, bpp, PSNR, CPU and wall seconds."""
+    loss, bpp, PSNR, CPU and wall seconds. ``precision``: ``fp32``, or ``bf16`` (autocast)."""
     from robusthide.latent.train import codec_step
     from robusthide.training.data import step_generator
 
@@ -55,7 +57,7 @@ def probe(arch: str, size: int, bank, seconds: float = 150.0, max_steps: int = 1
     while step < max_steps and time.process_time() - c_start < seconds and time.time() - t_start < max_wall:
         c0, w0 = time.process_time(), time.time()
         x = bank.sample(batch, size, step_generator(seed, step))
-        o, mse, loss, _ = codec_step(model, opt, aux, main, x, lmbda)
+        o, mse, loss, _ = codec_step(model, opt, aux, main, x, lmbda, amp=precision == "bf16")
         recs.append({"step": step, "loss": loss.item(), "bpp": o["bpp"].item(),
                      "psnr": float(psnr_from_mse(mse.detach().clamp_min(1e-10), peak=1.0)),
                      "cpu_s": time.process_time() - c0, "wall_s": time.time() - w0})
@@ -63,7 +65,8 @@ def probe(arch: str, size: int, bank, seconds: float = 150.0, max_steps: int = 1
     n_params = sum(p.numel() for p in model.parameters())
     cpu = [r["cpu_s"] for r in recs[2:]] or [r["cpu_s"] for r in recs]
     wall = [r["wall_s"] for r in recs[2:]] or [r["wall_s"] for r in recs]
-    return {"arch": arch, "size": size, "batch": batch, "N": N, "M": M, "lmbda": lmbda, "lr": lr,
+    return {"arch": arch, "size": size, "precision": precision, "batch": batch, "N": N, "M": M, "lmbda": lmbda,
+            "lr": lr,
             "params": n_params, "steps": len(recs), "wall_s": time.time() - t_start,
             "cpu_s_per_step": float(np.median(cpu)),
             "wall_s_per_step": float(np.median(wall)), "curve": fit_curve([r["loss"] for r in recs]), "log": recs}
@@ -96,21 +99,29 @@ def fit_curve(losses: list[float]) -> dict | None:
 def run(out: str | Path, data: str | Path, archs: tuple[str, ...] = ("hyperprior", "elic"),
         sizes: tuple[int, ...] = (128, 256), seconds: float = 150.0, batch: int = 8, lmbda: float = 0.0483,
         N: int = 64, M: int = 192, max_side: int = 512, log=print, command: str = "",
-        max_wall: float = 180.0) -> dict:
-    """One probe per (arch, size); writes ``out``.json (with per-step logs) and ``out``.md."""
+        max_wall: float = 180.0, precisions: tuple[str, ...] = ("fp32",)) -> dict:
+    """One probe per (arch, size, precision); writes ``out``.json (with per-step logs) and ``out``.md."""
     from robusthide.training.data import ImageBank
+    from robusthide.training.hardware import cpu_has_bf16
 
     for s in sizes:
         if s % 64:
             raise RobustHideError(f"probe sizes must be multiples of 64 px, got {s}")
+    for prec in precisions:
+        if prec not in ("fp32", "bf16"):
+            raise RobustHideError(f"unknown precision {prec!r} (fp32 or bf16)")
+    if "bf16" in precisions and not cpu_has_bf16():
+        raise RobustHideError("bf16 probes need a CPU with native bf16 (AVX512-BF16 or AMX); this one has neither")
     bank = ImageBank(data, split="train", max_side=max_side, min_side=max(sizes))  # one bank serves every size
     probes = []
     for arch in archs:
         for s in sizes:
-            p = probe(arch, s, bank, seconds=seconds, batch=batch, lmbda=lmbda, N=N, M=M, max_wall=max_wall)
-            probes.append(p)
-            log(f"{arch} {s} px: {p['steps']} steps, {p['cpu_s_per_step']:.2f} CPU s/step,"
-                f" {p['wall_s_per_step']:.2f} wall s/step")
+            for prec in precisions:
+                p = probe(arch, s, bank, seconds=seconds, batch=batch, lmbda=lmbda, N=N, M=M, max_wall=max_wall,
+                          precision=prec)
+                probes.append(p)
+                log(f"{arch} {s} px {prec}: {p['steps']} steps, {p['cpu_s_per_step']:.2f} CPU s/step,"
+                    f" {p['wall_s_per_step']:.2f} wall s/step")
     result = {"settings": {"seconds": seconds, "max_wall": max_wall, "batch": batch, "lmbda": lmbda, "N": N, "M": M,
                            "threads": torch.get_num_threads(), "torch": torch.__version__,
                            "cpu": platform.processor() or platform.machine(), "data": str(data),
@@ -131,10 +142,9 @@ def to_markdown(r: dict) -> str:
         " depends on the other jobs of the shared machine. Fit: L(t) = a + b t^-c on the R-D loss.",
         command=s.get("command") or "",
     )
-    lines += ["| arch | crop | params | steps | CPU s/step | wall s/step | last loss (5-step mean) | last bpp |"
-              " last PSNR |"
-              " fit a / b / c | fit at 10k / 100k steps |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| arch | crop | precision | params | steps | CPU s/step | wall s/step | last loss (5-step mean) |"
+              " last bpp | last PSNR | fit a / b / c | fit at 10k / 100k steps |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in r["probes"]:
         c = p["curve"]
         last = p["log"][-5:] if p["log"] else []
@@ -142,7 +152,8 @@ def to_markdown(r: dict) -> str:
         ps = float(np.mean([x["psnr"] for x in last])) if last else float("nan")
         ftxt = f"{c['a']:.3f} / {c['b']:.3f} / {c['c']:.2f}" if c else "-"
         atxt = f"{c['fitted_at']['10000']:.3f} / {c['fitted_at']['100000']:.3f}" if c else "-"
-        lines.append(f"| {p['arch']} | {p['size']} | {p['params'] / 1e6:.2f} M | {p['steps']} |"
+        lines.append(f"| {p['arch']} | {p['size']} | {p.get('precision', 'fp32')} | {p['params'] / 1e6:.2f} M |"
+                     f" {p['steps']} |"
                      f" {p['cpu_s_per_step']:.2f} | {p['wall_s_per_step']:.2f} |"
                      f" {c['last_smoothed'] if c else float('nan'):.3f} | {bpp:.3f} | {ps:.2f} | {ftxt} | {atxt} |")
     lines.append("")

@@ -81,7 +81,8 @@ def compare(point: dict, curve: list[dict]) -> dict:
 
 
 def bd_rate(points: list[dict], curve: list[dict]) -> float | None:
-    """BD-rate (%) of two or more codec points against an anchor curve (pchip); None when undefined."""
+    """BD-rate (%) of two or more codec points against an anchor curve (pchip); None when undefined (fewer
+    than two points, or points whose PSNR does not rise with the rate, as for codecs of different trainings)."""
     import warnings
 
     import bjontegaard
@@ -89,6 +90,8 @@ def bd_rate(points: list[dict], curve: list[dict]) -> float | None:
     if len(points) < 2:
         return None
     pts = sorted(points, key=lambda d: d["bpp"])
+    if any(b["psnr"] <= a["psnr"] for a, b in zip(pts, pts[1:])):
+        return None  # not a rate-distortion curve: the interpolation is undefined
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -12,13 +12,14 @@ Each detector returns an estimate in [0, 1] of the embedded fraction (message le
   the message length solves 2(d1 + d0) z^2 + (d-0 - d-1 - d1 - 3 d0) z + d0 - d-0 = 0, p = z / (z - 1/2).
 * :func:`sample_pairs` -- Dumitrescu, Wu & Wang (2003): horizontal pixel pairs split into X, Y, Z, W;
   p solves (W + Z)/2 p^2 + (2X - P) p + Y - X = 0 (smaller root).
-* :func:`primary_sets` -- StegExpose's ``PrimarySets`` detector: Dumitrescu, Wu & Wang (2002), "On
-  steganalysis of random LSB embedding in continuous-tone images". The same primary sets X, Y, Z, W of
-  sample pairs, counted over *disjoint* horizontal pairs (columns 2i, 2i + 1) as StegExpose does, and the
-  *lower* root of (W + Z)/2 p^2 + (2X - P) p + Y - X = 0 (StegExpose's choice; :func:`sample_pairs` takes
-  the root of least magnitude over all overlapping pairs, which underestimates full-capacity embedding).
-  W is DWW's set (same 7 high bits, different LSB); StegExpose's Java tests parity there, with a typo
-  (``red2 & 0x0``). StegExpose reads the red channel only; we average R, G and B like RS and SPA.
+* :func:`primary_sets` -- StegExpose's ``PrimarySets`` detector: Dumitrescu, Wu & Memon (2002), "On
+  steganalysis of random LSB embedding in continuous-tone images" (ICIP 2002). The paper's primary sets
+  (:func:`primary_set_counts`) of the sample pairs, counted over *disjoint* horizontal pairs (columns 2i,
+  2i + 1) as StegExpose does, and the *lower* root of (W + Z)/2 p^2 + (2X - P) p + Y - X = 0
+  (:func:`primary_sets_estimate`, StegExpose's choice; :func:`sample_pairs` takes the root of least magnitude
+  over all overlapping pairs, which underestimates full-capacity embedding). W is the paper's set (pairs
+  (2k, 2k + 1) and (2k + 1, 2k): same 7 high bits, different LSB); StegExpose's Java tests parity there,
+  with a typo (``red2 & 0x0``). StegExpose reads the red channel only; we average R, G and B like RS and SPA.
 * :func:`fused` -- StegExpose's fusion: the mean of the four estimates, threshold 0.2.
 
 RS, SPA and primary sets are averaged over the three colour channels. Thresholds are ours (StegExpose's default 0.2 for
@@ -129,25 +130,37 @@ def sample_pairs(img: np.ndarray) -> float:
     return float(np.clip(np.mean([_spa_channel(a[..., c]) for c in range(3)]), 0.0, 1.0))
 
 
-def _primary_sets_channel(ch: np.ndarray) -> float:
-    w = ch.shape[1] // 2 * 2
-    u = ch[:, 0:w:2].astype(np.int64).reshape(-1)
-    v = ch[:, 1:w:2].astype(np.int64).reshape(-1)
-    p = float(u.size)
+def primary_set_counts(u: np.ndarray, v: np.ndarray) -> dict[str, int]:
+    """The primary sets of Dumitrescu, Wu & Memon (2002) for sample pairs (u, v) (two equal-length integer
+    arrays), as counts: P, all pairs; X, v even and u < v, or v odd and u > v; Y, v even and u > v, or v odd
+    and u < v; Z, u = v (X, Y and Z partition P); W, the pairs of Y of the form (2k, 2k + 1) or (2k + 1, 2k);
+    V = Y minus W."""
+    u, v = np.asarray(u, dtype=np.int64).reshape(-1), np.asarray(v, dtype=np.int64).reshape(-1)
     ve = (v % 2) == 0
-    x = float(np.sum((ve & (u < v)) | (~ve & (u > v))))
-    y = float(np.sum((ve & (u > v)) | (~ve & (u < v))))
-    z = float(np.sum(u == v))
-    w_ = float(np.sum((u // 2 == v // 2) & (u != v)))
-    a, b, c = (w_ + z) / 2.0, 2.0 * x - p, y - x
+    x = (ve & (u < v)) | (~ve & (u > v))
+    y = (ve & (u > v)) | (~ve & (u < v))
+    w = (u // 2 == v // 2) & (u != v)  # always within Y
+    return {"P": int(u.size), "X": int(x.sum()), "Y": int(y.sum()), "Z": int((u == v).sum()), "W": int(w.sum()),
+            "V": int((y & ~w).sum())}
+
+
+def primary_sets_estimate(c: dict[str, int]) -> float:
+    """The embedded fraction p from primary-set counts: the lower root of (W + Z)/2 p^2 + (2X - P) p + Y - X = 0
+    (not clipped); a negative discriminant (rare) gives the vertex, the real part of both roots."""
+    a, b, k = (c["W"] + c["Z"]) / 2.0, 2.0 * c["X"] - c["P"], float(c["Y"] - c["X"])
     if abs(a) < 1e-12:
-        return 0.0 if abs(b) < 1e-12 else -c / b
-    disc = max(b * b - 4.0 * a * c, 0.0)  # a negative discriminant (rare): the vertex, the real part of both roots
+        return 0.0 if abs(b) < 1e-12 else -k / b
+    disc = max(b * b - 4.0 * a * k, 0.0)
     return float(min((-b + s * np.sqrt(disc)) / (2.0 * a) for s in (1, -1)))
 
 
+def _primary_sets_channel(ch: np.ndarray) -> float:
+    w = ch.shape[1] // 2 * 2
+    return primary_sets_estimate(primary_set_counts(ch[:, 0:w:2], ch[:, 1:w:2]))
+
+
 def primary_sets(img: np.ndarray) -> float:
-    """StegExpose's primary-sets (Dumitrescu-Wu-Wang) estimate of the embedded fraction, mean over R, G, B,
+    """StegExpose's primary-sets (Dumitrescu, Wu & Memon 2002) estimate of the embedded fraction, mean over R, G, B,
     clipped to [0, 1]."""
     a = _u8(img)
     return float(np.clip(np.mean([_primary_sets_channel(a[..., c]) for c in range(3)]), 0.0, 1.0))

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from robusthide import RobustHideError
-from robusthide.latent.models import read_safetensors, state_hash
+from robusthide.latent.models import latent_meta, read_safetensors, state_hash
 
 DECODER_FORMAT = "robusthide-latent-stegdecoder"
 
@@ -106,7 +106,8 @@ def _bounded(what: str, depth: int, hidden: int) -> None:
 
 
 def load_decoder(spec: str | Path) -> BasicDecoder:
-    """A frozen decoder (eval mode) from a file path or an ``fnns-r:SEED[:D[:HIDDEN]]`` spec."""
+    """A frozen decoder (eval mode) from a file path (the one weights format, or the family's older
+    ``robusthide-latent-stegdecoder``) or an ``fnns-r:SEED[:D[:HIDDEN]]`` spec."""
     s = str(spec)
     if s.startswith("fnns-r"):
         parts = s.split(":")
@@ -121,10 +122,12 @@ def load_decoder(spec: str | Path) -> BasicDecoder:
     if not p.is_file():
         raise RobustHideError(f"steganography decoder not found: {p} (or use fnns-r:SEED)")
     meta, sd = read_safetensors(p, "decoder weights")
-    if meta.get("format") != DECODER_FORMAT:
+    own = latent_meta(p, meta, "decoder")  # robusthide/2, the one weights format
+    if own is None and meta.get("format") != DECODER_FORMAT:
         raise RobustHideError(f"{p} is not a robusthide steganography decoder file")
+    values = own or meta
     try:
-        depth, hidden = int(meta["data_depth"]), int(meta["hidden"])
+        depth, hidden = int(values["data_depth"]), int(values["hidden"])
     except (KeyError, ValueError):
         raise RobustHideError(f"{p}: decoder metadata data_depth / hidden missing or not integers") from None
     _bounded(str(p), depth, hidden)  # before any network is built

@@ -18,6 +18,11 @@ safetensors with the settings in the metadata and the log rows to ``out/log.json
 K > 0 writes ``out/latest.safetensors`` + ``latest.json`` (networks, optimisers, torch's RNG state, the
 step; :mod:`robusthide.training.checkpoint`) every K steps and at the end; ``resume`` continues from it:
 the crops of step s depend only on (seed, s), so a run cut into stretches ends with the weights of one run.
+
+The codec family trains in bf16 autocast with ``amp`` (granted where :func:`robusthide.training.loop.setup_runtime`
+grants it: a CPU with native bf16, or CUDA): the transforms run in bf16, the noise, the likelihoods and the loss
+in float32 (:func:`robusthide.latent.entropy.full_precision`). ``amp`` is not among the settings a resume must
+match (like ``lr``), but a run resumed with the other precision is no longer the same run.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
 #: :func:`train_codec`'s settings
 CODEC_SCHEMA = Schema(
     {**_COMMON, "steps": 20000, "lr": 1e-4, "arch": "hyperprior", "N": 64, "M": 96, "lmbda": 0.0130,
-     "aux_lr": 1e-2, "quality": ""},
+     "aux_lr": 1e-2, "quality": "", "amp": False},
     ranges={**_RANGES, "size": (64, None), "N": (1, None), "M": (1, None), "lmbda": (0, None), "aux_lr": (0, None)},
     choices={"arch": ("hyperprior", "elic")})
 #: :func:`train_decoder`'s settings
@@ -62,11 +67,14 @@ LISO_SCHEMA = Schema({**_COMMON, "steps": 400, "gamma": 0.8, "mse_weight": 10.0,
 
 
 def codec_step(model: torch.nn.Module, opt: torch.optim.Optimizer, aux: torch.optim.Optimizer, main: list,
-               x: torch.Tensor, lmbda: float) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+               x: torch.Tensor, lmbda: float,
+               amp: bool = False) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One rate-distortion step on the batch ``x``: the main parameters ``main`` by ``opt`` on
     lmbda * 255^2 * MSE + bpp (gradient norm clipped to 1), then the quantiles by ``aux`` on the aux loss.
+    ``amp``: the forward pass in bf16 autocast (the model returns float32 x_hat and bpp).
     Returns (model output, MSE, R-D loss, aux loss)."""
-    o = model(x)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        o = model(x)
     mse = F.mse_loss(o["x_hat"], x)
     loss = lmbda * 255.0**2 * mse + o["bpp"]
     opt.zero_grad(set_to_none=True)
@@ -95,6 +103,7 @@ class LatentFamily(Family):
         self.cfg, self.out, self.bank, self.net, self.opt = cfg, out, bank, net, opt
         self.settings, self.extra = settings, extra or {}
         self.state: dict[str, Any] = {"step": 0, "train_seconds": 0.0}
+        self.amp = False  # bf16 autocast, as granted by the runtime (:func:`_run`)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Generator]:
         """Step ``step``'s crops and its generator (for the message bits)."""
@@ -137,9 +146,11 @@ class CodecFamily(LatentFamily):
 
     def train_step(self, step: int) -> dict[str, Any]:
         x, _ = self.batch(step)
-        o, mse, loss, a = codec_step(self.net, self.opt, self.extra["aux"], self.main, x, self.cfg["lmbda"])
+        o, mse, loss, a = codec_step(self.net, self.opt, self.extra["aux"], self.main, x, self.cfg["lmbda"],
+                                     amp=self.amp)
         psnr = float(psnr_from_mse(mse.detach().clamp_min(1e-10), peak=1.0))
-        return {"step": step, "loss": loss.item(), "bpp": o["bpp"].item(), "psnr": psnr, "aux": a.item()}
+        return {"step": step, "loss": loss.item(), "bpp": o["bpp"].item(), "psnr": psnr, "aux": a.item(),
+                "bf16": self.amp}
 
 
 class DecoderFamily(LatentFamily):
@@ -210,10 +221,11 @@ def _run(family: LatentFamily, resume: bool, echo: Callable[[dict], None] | None
          name: str) -> None:
     """Run a latent family on the loop (resumed from ``out``'s checkpoint with ``resume``)."""
     c = family.cfg
+    runtime = setup_runtime("cpu", amp=bool(c.get("amp", False)))
+    family.amp = runtime.amp
     loop = TrainLoop(family, LoopSettings(
         family.out, c["steps"], log_every=c["log_every"], log_first=True, ckpt_every=c["checkpoint_every"],
-        batch=c["batch"], metrics="log.jsonl", name=name, progress=progress, on_log=echo or None),
-        setup_runtime("cpu"))
+        batch=c["batch"], metrics="log.jsonl", name=name, progress=progress, on_log=echo or None), runtime)
     if resume:
         loop.resume()
         if loop.step >= c["steps"]:
@@ -240,7 +252,7 @@ def train_codec(data: str | Path, out: str | Path, *, echo: Callable[[dict], Non
     """Train a learned codec (``arch``: ``hyperprior``, or ``elic``: the ELIC-style codec of elic.py) on the
     photos of ``data``; writes ``out/codec.safetensors`` and ``out/log.jsonl``. ``settings``: the keys of
     :data:`CODEC_SCHEMA` (steps, lmbda, N, M, size, batch, lr, aux_lr, seed, max_side, log_every, quality,
-    arch, checkpoint_every).
+    arch, checkpoint_every, amp: bf16 autocast where the runtime grants it).
 
     ``resume`` continues from ``out``'s checkpoint up to ``steps``, appending to the log (the checkpoint keeps
     torch's RNG state, the rounding noise); the given ``lr`` replaces the saved learning rate. ``init_from``

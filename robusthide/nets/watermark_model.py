@@ -10,9 +10,12 @@ The networks run at a fixed working resolution S (e.g. 128). To mark an image of
    full-resolution cover, times a test-time strength factor (MBRS's strength factor);
 4. the decoder reads an antialiased S x S resize of whatever image it is given.
 
-The network returns the residual; the embed-time refinement against the decoder
+The network returns the residual (:meth:`WatermarkModel.small_residual`) and its per-pixel cap
+(:meth:`WatermarkModel.cap`); the embed path applies both and the strength
+(:func:`robusthide.watermark.refine.at_strength`), with the embed-time refinement against the decoder
 (:mod:`robusthide.watermark.refine`, settings ``refine_cfg`` from the weights file) and the composition of the
-marked image (:class:`robusthide.watermark.watermarker.Watermarker`) live above it.
+marked image (:class:`robusthide.watermark.watermarker.Watermarker`). :meth:`WatermarkModel.embed` is the
+training forward pass (strength 1).
 
 Training runs exactly this pipeline with the attacks applied at the full resolution, so the network
 learns the deployment path.
@@ -41,6 +44,13 @@ def _no_refine(refine: int | None) -> None:
     if refine:
         raise RobustHideError("the embed-time refinement moved to robusthide.watermark.refine: mark with "
                               f"Watermarker(model).embed_bits(image, bits, refine={refine!r})")
+
+
+def clamp_to_cap(res: torch.Tensor, cap: torch.Tensor | None) -> torch.Tensor:
+    """``res`` clamped to ``[-cap, cap]`` per pixel (None: as is)."""
+    if cap is None:
+        return res
+    return torch.maximum(torch.minimum(res, cap), -cap)
 
 
 class WatermarkModel(nn.Module):
@@ -72,52 +82,44 @@ class WatermarkModel(nn.Module):
         meta = getattr(self, "meta", None) or {}
         return meta.get("schema") or getattr(self.encoder, "default_schema", None)
 
-    def small_residual(self, small: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
-                       refine: int | None = None, cover: torch.Tensor | None = None) -> torch.Tensor:
-        """The masked luma residual at the working resolution, from the cover resized to S x S, capped so that
-        ``strength`` times it (how it will be applied) stays within the per-pixel cap: the network's output
-        on the fast path. ``refine`` / ``cover`` are accepted for the old signature; refinement steps are an
-        error here: the embed-time refinement is :mod:`robusthide.watermark.refine` (the Watermarker's)."""
-        _no_refine(refine)
+    def small_residual(self, small: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+        """The network's output: the masked luma residual ``r * m`` at the working resolution (N x 1 x S x S)
+        for the covers resized to S x S, before the per-pixel cap and the strength, which the embed path
+        applies (:func:`robusthide.watermark.refine.at_strength`, the Watermarker's)."""
         r, m = self.encode(small, bits)
-        return self.bound(r * m, self.mask.cap(small), strength)
+        return r * m
 
     def encode(self, small: torch.Tensor, bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(r, m)``: the encoder's raw output for the S x S cover and the scale it is applied with (the
         perceptual mask times ``amplitude``); the residual before the cap is ``r * m``."""
         return self.encoder(small, bits).float(), self.mask(small) * self.amplitude
 
-    @staticmethod
-    def bound(res: torch.Tensor, cap: torch.Tensor | None, strength: float = 1.0) -> torch.Tensor:
-        """Clamp the residual so that ``strength * res`` stays within the per-pixel ``cap`` (None: as is)."""
-        if cap is None:
-            return res
-        c = cap / max(float(strength), 1e-6)
-        return torch.maximum(torch.minimum(res, c), -c)
+    def cap(self, small: torch.Tensor) -> torch.Tensor | None:
+        """The per-pixel bound of the applied residual for the S x S covers (None: the model has none)."""
+        return self.mask.cap(small)
 
     def embed_parts(self, cover: torch.Tensor, bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The training forward pass (no refinement): ``(marked, unbounded, small)``, where ``unbounded`` is
-        the masked working-size residual before the per-pixel cap and ``small`` the cover at S x S. A loss on
-        ``unbounded`` reaches the encoder also where the cap clips its output (the clip passes no gradient)."""
+        """The training forward pass (no refinement, strength 1): ``(marked, unbounded, small)``, where
+        ``unbounded`` is the masked working-size residual before the per-pixel cap and ``small`` the cover at
+        S x S. A loss on ``unbounded`` reaches the encoder also where the cap clips its output (the clip passes
+        no gradient)."""
         small = resize(cover, (self.size, self.size))
-        r, m = self.encode(small, bits)
-        unbounded = r * m
-        res = self.bound(unbounded, self.mask.cap(small))
+        unbounded = self.small_residual(small, bits)
+        res = clamp_to_cap(unbounded, self.cap(small))
         return (cover + resize(res, tuple(cover.shape[-2:]))).clamp(0, 1), unbounded, small
 
-    def residual(self, cover: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
-                 refine: int | None = None) -> torch.Tensor:
-        """The masked luma residual at full resolution (N x 1 x H x W), before the strength factor (fast path)."""
-        _no_refine(refine)
+    def residual(self, cover: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+        """The masked luma residual at full resolution (N x 1 x H x W): :meth:`small_residual` upsampled,
+        before the cap and the strength."""
         small = resize(cover, (self.size, self.size))
-        return resize(self.small_residual(small, bits, strength), tuple(cover.shape[-2:]))
+        return resize(self.small_residual(small, bits), tuple(cover.shape[-2:]))
 
-    def embed(self, cover: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
-              refine: int | None = None) -> torch.Tensor:
-        """Marked image (N x 3 x H x W in [0, 1], not yet rounded) for covers of any size: the training and
-        fast path (a user marks images with :class:`robusthide.watermark.watermarker.Watermarker`)."""
-        r = self.residual(cover, bits, strength, refine)
-        return (cover + strength * r).clamp(0, 1)
+    def embed(self, cover: torch.Tensor, bits: torch.Tensor, *, refine: int | None = None) -> torch.Tensor:
+        """The training forward pass's marked image (N x 3 x H x W in [0, 1], not yet rounded; strength 1,
+        cap applied) for covers of any size: a user marks images with
+        :class:`robusthide.watermark.watermarker.Watermarker`, which applies the strength."""
+        _no_refine(refine)
+        return self.embed_parts(cover, bits)[0]
 
     def decode(self, image: torch.Tensor) -> torch.Tensor:
         """Bit logits (N x L) from an image of any size."""

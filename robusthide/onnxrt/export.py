@@ -1,16 +1,17 @@
 """Export a watermarking model's networks to ONNX (needs torch; the runtime in :mod:`robusthide.onnxrt` does not).
 
-What is exported is the part of the fast path (``refine=0``, :meth:`WatermarkModel.small_residual`) that is
-a pure function of tensors at the working size S:
+What is exported is the network's part of the fast path (``refine=0``): :meth:`WatermarkModel.small_residual`
+and :meth:`WatermarkModel.cap`, pure functions of tensors at the working size S:
 
 * ``encoder.onnx``: ``(small N x 3 x S x S in [0, 1], bits N x L in {0, 1})`` ->
   ``(residual N x 1 x S x S, cap N x 1 x S x S)``: the encoder output times the perceptual mask and the
   amplitude, and the per-pixel cap of :meth:`PerceptualMask.cap` (+inf where the model has no cap);
 * ``decoder.onnx``: ``small N x 3 x S x S`` -> bit logits ``N x L``.
 
-The rest -- the antialiased resize to S x S (Pillow), the clamp to ``cap / strength``, the bilinear upsampling
-to the full size, the addition and the 8-bit rounding -- is image plumbing that
-:mod:`robusthide.onnxrt.runtime` does in numpy, as :meth:`Watermarker._embed_uint8` does in torch.
+The rest -- the antialiased resize to S x S (Pillow), the clamp to ``cap / strength``
+(:func:`robusthide.watermark.refine.at_strength`), the bilinear upsampling to the full size, the addition at
+``strength`` and the 8-bit rounding -- is the embed path, which :mod:`robusthide.onnxrt.runtime` runs in numpy
+as :meth:`Watermarker._embed_uint8` does in torch.
 A manifest ``robusthide-onnx.json`` names the files, the payload size, the working size, the model's default
 schema and the SHA-256 of the tensors of the weights file exported (the default model's ONNX folder ships in
 the zoo, and tests/test_onnx_zoo.py checks that it still matches its weights).
@@ -41,9 +42,8 @@ class _Encoder(nn.Module):
         self.model = model
 
     def forward(self, small: torch.Tensor, bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        r, m = self.model.encode(small, bits)
-        res = r * m
-        cap = self.model.mask.cap(small)
+        res = self.model.small_residual(small, bits)
+        cap = self.model.cap(small)
         if cap is None:
             cap = torch.full_like(res, float("inf"))
         return res, cap

@@ -10,11 +10,13 @@ as its ``extract`` without search), for 8-bit images:
 
 1. ``small``: Pillow's antialiased bilinear resize of the image to S x S (grayscale replicated to RGB);
 2. ``encoder.onnx`` gives the masked residual ``r`` and its per-pixel cap; ``r`` is clamped to
-   ``+-cap / strength`` (:meth:`WatermarkModel.bound`);
+   ``+-cap / strength`` (the embed path's :func:`robusthide.watermark.refine.at_strength`);
 3. ``r`` is upsampled to H x W with bilinear interpolation, half-pixel centres, no antialiasing
    (:func:`upsample_bilinear`, the same as torch's ``F.interpolate(..., align_corners=False)``), times
    ``255 * strength``, added to every channel, rounded and clipped to 0..255; alpha is kept untouched;
-4. extraction: ``decoder.onnx`` on ``small``, sigmoid, then :func:`robusthide.payload.decode_bits`.
+4. extraction: ``decoder.onnx`` on ``small`` and on its mirror image (left-right), then
+   :func:`robusthide.payload.decode_hypotheses` with :func:`robusthide.payload.mirror_weights`: the image as
+   it is, or mirrored, whichever carries the mark, the p-value paying for both.
 
 Images of any size share one network batch (everything runs at S x S), so :meth:`OnnxWatermarker.embed_batch`
 and :meth:`OnnxWatermarker.extract_batch` make one encoder / decoder call per batch.
@@ -231,14 +233,22 @@ class OnnxWatermarker:
         _fast_path_only(refine)
         return self.embed_bits_batch([image], self._bits(bits)[None], strength)[0]
 
-    def decode_bits_batch(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
-        """(hard bits N x L uint8, soft P(bit=1) N x L float) of a batch, in one decoder call."""
+    def hypothesis_logits(self, images: Any) -> np.ndarray:
+        """Bit logits (N x 2 x L float32) of a batch, in one decoder call: each image as it is (row 0) and its
+        mirror image (row 1), as the torch API's ``extract`` reads them."""
         imgs = _images(images)
         if not imgs:
-            return np.zeros((0, self.n_bits), np.uint8), np.zeros((0, self.n_bits), np.float32)
+            return np.zeros((0, 2, self.n_bits), np.float32)
         small = np.stack([self._small(_uint8_view(im)[0]) for im in imgs])
-        (logits,) = self.decoder.run(None, {"small": small})
-        p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+        (logits,) = self.decoder.run(None, {"small": np.concatenate([small, small[..., ::-1]])})
+        return np.ascontiguousarray(logits.astype(np.float32).reshape(2, len(imgs), -1).transpose(1, 0, 2))
+
+    def decode_bits_batch(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(hard bits N x L uint8, soft P(bit=1) N x L float) of a batch, in one decoder call: each image's
+        more confident reading, as it is or mirrored."""
+        lg = self.hypothesis_logits(images)
+        rows = lg[np.arange(len(lg)), np.abs(lg).mean(axis=2).argmax(axis=1)] if len(lg) else lg[:, 0]
+        p = 1 / (1 + np.exp(-rows.astype(np.float64)))
         return (p > 0.5).astype(np.uint8), p.astype(np.float32)
 
     def decode_bits(self, image: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -275,16 +285,19 @@ class OnnxWatermarker:
         bits = np.stack([self.encode_message(m, kind, schema) for m in msgs]) if msgs else np.zeros((0, self.n_bits))
         return self.embed_bits_batch(imgs, bits, strength)
 
-    def _result(self, soft: np.ndarray) -> OnnxExtractResult:
-        from robusthide.payload import decode_bits
+    def _result(self, logits: np.ndarray) -> OnnxExtractResult:
+        """The result of one image's two readings (2 x L logits: as it is, mirrored)."""
+        from robusthide.payload import decode_hypotheses, mirror_weights
 
-        r = decode_bits(soft, self.n_bits)
+        r, i = decode_hypotheses(logits, self.n_bits, weights=mirror_weights([False, True]))
+        soft = (1 / (1 + np.exp(-logits[i].astype(np.float64)))).astype(np.float32)
         det = bool(r.detected)
         return OnnxExtractResult(detected=det, message=r.message if det else None, kind=r.kind if det else None,
                                  p_value=float(r.p_value), confidence=float(r.confidence),
                                  corrected_errors=r.corrected_errors if det else None,
                                  schema=r.schema if det else None, bits=[int(v > 0.5) for v in soft],
-                                 soft=[round(float(v), 4) for v in soft])
+                                 soft=[round(float(v), 4) for v in soft],
+                                 geometry={"flip": True} if det and i == 1 else None)
 
     def extract(self, image: Any, search: str | None = None) -> OnnxExtractResult:
         """Decode the payload and test for presence (calibrated p-value, :mod:`robusthide.payload.detection`).
@@ -292,11 +305,11 @@ class OnnxWatermarker:
         if search not in (None, "none"):
             raise RobustHideError(f"search={search!r} needs PyTorch: {TORCH_HINT} (the ONNX runtime reads the "
                                   "whole image, search='none')")
-        return self._result(self.decode_bits(image)[1])
+        return self._result(self.hypothesis_logits([image])[0])
 
     def extract_batch(self, images: Any) -> list[OnnxExtractResult]:
         """:meth:`extract` of every image, with one decoder call."""
-        return [self._result(s) for s in self.decode_bits_batch(images)[1]]
+        return [self._result(lg) for lg in self.hypothesis_logits(images)]
 
     def detect(self, image: Any) -> bool:
         """True when a watermark of this model is present (p-value <= 1e-6 by design)."""

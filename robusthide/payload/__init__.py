@@ -4,14 +4,17 @@ plus calibrated detection (p-values). See docs/payload.md."""
 from robusthide.payload.codec import DecodeResult, capacity, decode_bits, encode_message, schema_table
 from robusthide.payload.detection import (
     DEFAULT_FPR,
+    MIRROR_SHARE,
     Detection,
     Verification,
     ball_volume,
     binomial_tail_p_value,
     confidence_from_p,
+    decode_hypotheses,
     detect,
     false_accept_probability,
     max_detectable_errors,
+    mirror_weights,
     p_value,
     verify_bits,
 )
@@ -27,8 +30,9 @@ from robusthide.payload.schemas import (
 )
 
 __all__ = [
-    "DEFAULT_FPR", "KINDS", "SUPPORTED_N", "DecodeResult", "Detection", "PayloadError", "Schema",
+    "DEFAULT_FPR", "KINDS", "MIRROR_SHARE", "SUPPORTED_N", "DecodeResult", "Detection", "PayloadError", "Schema",
     "Verification", "ball_volume", "binomial_tail_p_value", "capacity", "confidence_from_p", "decode_bits",
-    "default_schema", "detect", "encode_message", "false_accept_probability", "get_schema", "list_schemas",
-    "max_detectable_errors", "p_value", "schema_table", "verify_bits", "whitening_key",
+    "decode_hypotheses", "default_schema", "detect", "encode_message", "false_accept_probability", "get_schema",
+    "list_schemas", "max_detectable_errors", "mirror_weights", "p_value", "schema_table", "verify_bits",
+    "whitening_key",
 ]

@@ -188,3 +188,62 @@ def verify_bits(bits: Any, expected: Any, n_bits: int | None = None,
         raise last_err
     p = min(1.0, best[0] * tried)
     return Verification(p <= threshold, p, confidence_from_p(p, threshold), best[1], n, best[2], threshold)
+
+
+#: The share of the false-positive budget the mirror-image hypotheses of a whole-image model get (weighted
+#: Bonferroni): the image as it is keeps 7/8, so its p-value is multiplied by 8/7 only, and the number of
+#: errors at which each 64- and 128-bit schema still declares presence without a crop search is what it was
+#: without the mirror (:func:`mirror_weights`); a mirror image's p-value is multiplied by 8.
+MIRROR_SHARE = 1 / 8
+#: Hypotheses decoded at most when a search has more than 1024 (the most confident first).
+MANY_HYPOTHESES_TRIES = 64
+
+
+def mirror_weights(mirrored: Any) -> np.ndarray:
+    """Weighted-Bonferroni weights (summing to 1) of hypotheses of which ``mirrored`` (a bool per hypothesis)
+    read the mirror image: :data:`MIRROR_SHARE` shared evenly by the mirrored ones, the rest by the others."""
+    m = np.asarray(mirrored, dtype=bool).reshape(-1)
+    n_m, n_u = int(m.sum()), int((~m).sum())
+    if n_m == 0 or n_u == 0:
+        return np.full(m.size, 1.0 / max(m.size, 1))
+    return np.where(m, MIRROR_SHARE / n_m, (1 - MIRROR_SHARE) / n_u)
+
+
+def decode_hypotheses(logits: Any, n_bits: int | None = None, weights: Any = None,
+                      threshold: float = DEFAULT_FPR, max_tries: int | None = None) -> tuple[Any, int]:
+    """Decode the payload of the best of H hypotheses (bit logits H x L: readings of one image under a search)
+    and return it with its index. Hypotheses are decoded from the most confident (largest mean absolute
+    logit) on, at most ``max_tries`` of them (None: all up to 1024 hypotheses, else
+    :data:`MANY_HYPOTHESES_TRIES`), until one is detected. The test pays for every hypothesis, tried or not,
+    by (weighted) Bonferroni: hypothesis i is declared at p_i / w_i <= ``threshold``, with ``weights`` w
+    summing to at most 1 (None: 1 / H each, the plain p x H), so the false-positive rate of the whole search
+    stays within ``threshold``. The :class:`~robusthide.payload.DecodeResult` carries the corrected p-value,
+    detection and confidence."""
+    from robusthide.payload.codec import decode_bits
+
+    lg = np.asarray(logits, dtype=np.float32)
+    if lg.ndim != 2 or lg.shape[0] == 0:
+        raise ValueError(f"expected H x L logits with H >= 1, got shape {lg.shape}")
+    h = lg.shape[0]
+    if weights is None:
+        factors = np.full(h, float(h))
+    else:
+        w = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if w.shape != (h,) or not (w > 0).all() or w.sum() > 1 + 1e-9:
+            raise ValueError(f"weights must be {h} positive values summing to at most 1")
+        factors = 1.0 / w
+    tries = max_tries if max_tries is not None else (h if h <= 1024 else MANY_HYPOTHESES_TRIES)
+    order = np.argsort(-np.abs(lg).mean(axis=1), kind="stable")[:tries]
+    best = None
+    for i in order.tolist():
+        with np.errstate(over="ignore"):
+            soft = 1 / (1 + np.exp(-lg[i]))
+        r = decode_bits(soft, n_bits, threshold=threshold / factors[i])
+        p = min(1.0, r.p_value * factors[i])
+        if best is None or p < best[0]:
+            best = (p, r, i)
+        if r.ok and p <= threshold:
+            break
+    p, r, i = best
+    r.p_value, r.detected, r.confidence = p, bool(r.ok and p <= threshold), confidence_from_p(p, threshold)
+    return r, i

@@ -28,13 +28,18 @@ def split_of(name: str, val_mod: int = 7) -> str:
 
 
 def list_images(folder: str | Path, split: str | None = None) -> list[Path]:
+    """The photos under ``folder`` (recursively, sorted, regular files only); ``split='val'|'train'`` keeps
+    that split only (:func:`split_of`), None all of them. One-line errors for a missing folder, another
+    split or no image."""
     folder = Path(folder)
     if not folder.is_dir():
         raise RobustHideError(f"data folder not found: {folder}")
+    if split is not None and split not in ("train", "val"):
+        raise RobustHideError(f"split must be 'train' or 'val', got {split!r}")
     from robusthide.io.safe import list_images as _list
 
     files = _list(folder, IMAGE_EXTS)  # the one folder walk: regular files only, sorted
-    if split in ("train", "val"):
+    if split is not None:
         files = [p for p in files if split_of(p.name) == split]
     if not files:
         raise RobustHideError(f"no images found in {folder}" + (f" (split {split})" if split else ""))

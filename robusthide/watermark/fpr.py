@@ -65,11 +65,21 @@ def photo_patches(folder: str, split: str | None, n: int, rng: np.random.Generat
 
 
 def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo: int = 10000,
-                n_synth: int = 600, seed: int = 0, progress: bool = True, search: str = "none") -> dict:
-    """Detections among clean images, each decoded as ``Watermarker.extract`` does (``search='crop'``:
-    through the centred-crop search, its p-values corrected for the number of hypotheses)."""
-    from robusthide.payload import decode_bits
-    from robusthide.watermark.sync import check_search, crop_search_logits, decode_search
+                n_synth: int = 600, seed: int = 0, progress: bool = True, search: str = "none",
+                mirror: bool = True) -> dict:
+    """Detections among clean images, each decoded as ``Watermarker.extract`` does: the image as it is and
+    its mirror image (``mirror``, the default of extraction; ``search='crop'`` / ``'rotate'``: through the
+    centred-crop / rotation search, mirrored too), the p-values paying for every hypothesis
+    (:func:`robusthide.watermark.sync.decode_search` with :func:`~robusthide.watermark.sync.decision_args`)."""
+    from robusthide.watermark.sync import (
+        check_search,
+        decision_args,
+        decode_search,
+        hypothesis_weights,
+        mirror_hypotheses,
+        mirror_views,
+        search_logits,
+    )
     from robusthide.zoo import load_model
 
     try:
@@ -84,16 +94,19 @@ def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo
 
     def decoded():
         """One payload decode per clean image, as ``Watermarker.extract`` does it."""
-        if search == "crop":
-            for c in tqdm(items, disable=not progress, desc="clean images, crop search"):
-                yield decode_search(crop_search_logits(model.decoder, c[None].float() / 255, size)[0],
-                                    model.n_bits)[0]
+        if search in ("crop", "rotate"):
+            for c in tqdm(items, disable=not progress, desc=f"clean images, {search} search"):
+                logits, hyps = search_logits(model.decoder, c[None].float() / 255, size, search, mirror)
+                yield decode_search(logits, model.n_bits, **decision_args(hyps))[0]
             return
+        hyps = mirror_hypotheses([{}]) if mirror else [{}]
+        weights = hypothesis_weights(hyps)
         for i in tqdm(range(0, len(items), 64), disable=not progress, desc="clean images"):
             small = torch.cat([F.interpolate(c[None].float() / 255, size=(size, size), mode="bilinear",
                                              antialias=True, align_corners=False) for c in items[i:i + 64]])
-            for p in torch.sigmoid(model.decoder(small).float()).numpy():
-                yield decode_bits(p, model.n_bits)
+            logits = model.decoder(mirror_views(small) if mirror else small).float()
+            for lg in logits.view(len(hyps), small.shape[0], -1).transpose(0, 1):  # per image: H x L
+                yield decode_search(lg, model.n_bits, weights=weights)[0]
 
     positives, pmin, kinds = 0, 1.0, []
     with torch.no_grad():
@@ -106,7 +119,7 @@ def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo
            "false_positives": positives, "observed_fpr": positives / n,
            "upper_95": (3.0 / n) if positives == 0 else None, "ecc_decoded_but_rejected": int(sum(kinds)) - positives,
            "min_p_value": pmin, "design_fpr": 1e-6, "seed": seed, "data": folder, "split": split,
-           "search": search}
+           "search": search, "mirror": bool(mirror)}
     return res
 
 
@@ -127,4 +140,6 @@ def write_fpr(res: dict, out: str) -> None:
         "Photo patches: random crops (64-1024 px, random aspect) of the validation photos, which the model "
         "never saw in training; synthetic: flat colours, gradients, white and 1/f noise, checkerboards, "
         f"stripes. {res['ecc_decoded_but_rejected']} clean images decoded to a valid BCH word but were "
-        "rejected by the p-value threshold. The 95% upper bound with zero observed is 3/N (rule of three).\n")
+        "rejected by the p-value threshold. The 95% upper bound with zero observed is 3/N (rule of three).\n"
+        + ("Each image was read as it is and mirrored, as `extract` reads it; the p-values pay for both "
+           "(the mirror images get 1/8 of the false-positive budget).\n" if res.get("mirror") else ""))

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from robusthide import RobustHideError
-from robusthide.nets.watermark_model import resize
+from robusthide.nets.watermark_model import clamp_to_cap, resize
 
 REFINE_OPTIMIZERS = ("adam", "ngd")
 
@@ -106,6 +106,14 @@ def decoder_view(r: torch.Tensor, factor: int = 4) -> torch.Tensor:
     s = r.shape[-2:]
     up = F.interpolate(r, scale_factor=factor, mode="bilinear", align_corners=False)
     return F.interpolate(up, size=tuple(s), mode="bilinear", align_corners=False, antialias=True)
+
+
+def at_strength(res: torch.Tensor, cap: torch.Tensor | None, strength: float = 1.0) -> torch.Tensor:
+    """The embed path's cap: the network's residual ``res`` clamped per pixel so that ``strength * res`` (how
+    the Watermarker applies it) stays within ``cap`` (None: as is). The clamp is to ``cap / strength`` before
+    the multiplication, not ``strength * res`` to ``cap`` after it: the two differ in the last float bit, and
+    this order is the one every shipped output (and the ONNX runtime) was made with."""
+    return res if cap is None else clamp_to_cap(res, cap / max(float(strength), 1e-6))
 
 
 #: Above this many pixels the deployment view runs on a copy of the cover resized to this area.
@@ -205,7 +213,7 @@ class Refiner:
             lr = float(c.lr)
             opt = torch.optim.Adam([delta], lr=lr) if c.optimizer == "adam" else None
             for _ in range(int(c.steps)):
-                res = m.bound((r0 + delta) * mask, cap, strength)
+                res = at_strength((r0 + delta) * mask, cap, strength)
                 if view is None:
                     full = x = (small + strength * decoder_view(res)).clamp(0, 1)
                 else:
@@ -228,15 +236,14 @@ class Refiner:
 
     def small_residual(self, small: torch.Tensor, bits: torch.Tensor, strength: float = 1.0,
                        cover: torch.Tensor | None = None) -> torch.Tensor:
-        """The refined, capped residual at the working resolution (as
-        :meth:`~robusthide.nets.watermark_model.WatermarkModel.small_residual`: to be applied at
-        ``strength``), with ``boost``; ``cover``: the full-size cover, if at hand: the refinement then
-        optimises through :func:`deployment_view`."""
+        """The refined residual at the working resolution, capped for ``strength`` (:func:`at_strength`; to
+        be applied at ``strength``), with ``boost``; ``cover``: the full-size cover, if at hand: the refinement
+        then optimises through :func:`deployment_view`."""
         m, c = self.model, self.cfg
         r, mask = m.encode(small, bits)
-        cap = m.mask.cap(small)
+        cap = m.cap(small)
         if c.steps <= 0:
-            return m.bound(r * mask, cap, strength)
+            return at_strength(r * mask, cap, strength)
         r = r.detach()
         cover = None if cover is None else view_cover(cover, m.size)  # shrunk once, for every boost round
 
@@ -244,7 +251,7 @@ class Refiner:
             """Refined, capped residual of images ``i`` applied at strength ``s``, and their view."""
             ci = None if cap is None else cap[i]
             view = None if cover is None else deployment_view(cover[i], m.size, s)
-            return m.bound(self.refine(small[i], bits[i], r[i], mask[i], s, ci, view) * mask[i], ci, s), view
+            return at_strength(self.refine(small[i], bits[i], r[i], mask[i], s, ci, view) * mask[i], ci, s), view
 
         every = torch.arange(small.shape[0], device=small.device)
         out, view = refined(every, strength)
@@ -254,6 +261,6 @@ class Refiner:
                 break
             s = strength * float(c.boost_factor) ** k
             sub, view = refined(todo, s)
-            out[todo] = sub * (s / strength)  # the caller applies ``strength``
+            out[todo] = sub * (s / strength)  # the Watermarker applies ``strength`` (this order: bit-identical)
             todo = todo[~self.reads(sub, small[todo], bits[todo], s, view)]
         return out

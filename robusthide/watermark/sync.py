@@ -20,6 +20,19 @@ as the decoder reads any image. Every hypothesis is decoded in one batch; :func:
 the one with the largest mean absolute logit. The detection test pays for the search:
 :meth:`robusthide.watermark.watermarker.Watermarker.extract` multiplies the p-value by the number of
 hypotheses (Bonferroni), so the false-positive rate stays within its design bound.
+
+Mirror images (session 11): a whole-image model (every model but the periodic ``geo`` ones, whose geometry
+search has its own flips) is also read from the mirror image, by default, with every search including
+``none`` (:func:`mirror_views`): people mirror selfies. Resizing commutes with the mirror, so the mirrored
+hypotheses are the working-size views flipped left to right, one more decoder row each. The test pays for
+them by weighted Bonferroni (:func:`hypothesis_weights`, :func:`robusthide.payload.mirror_weights`): the
+mirror hypotheses share 1/8 of the false-positive budget, the image as it is keeps 7/8.
+
+Rotations (``search='rotate'``, :func:`rotation_views`): the image turned back by -5 ... 5 degrees in steps
+of 0.5 (the default model reads a rotation within about 0.25 degree of the true one at 0-1 % raw BER), with
+the frame kept (black corners) or straightened (a photo editor's crop, resized back), and mirrored: 82
+hypotheses, the 16 most confident decoded, the p-value paying for all of them. About 15-17 times the time
+of a plain read (docs/results/bench-search.md), so it is an option, not the default (docs/geometry.md).
 """
 
 from __future__ import annotations
@@ -33,11 +46,19 @@ import torch.nn.functional as F
 from robusthide.nets.watermark_model import resize
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from robusthide.payload import DecodeResult
 
-#: ``search`` modes of extraction: ``none`` (read the image as it is), ``crop`` (centred crops) and
-#: ``geometry`` (flips x per-axis scales, for the translation-invariant ``geo`` models).
-SEARCH_MODES = ("none", "crop", "geometry")
+#: ``search`` modes of extraction: ``none`` (read the image as it is), ``crop`` (centred crops), ``rotate``
+#: (rotations about the centre, black corners or straightened) and ``geometry`` (flips x per-axis scales, for
+#: the translation-invariant ``geo`` models).
+SEARCH_MODES = ("none", "crop", "geometry", "rotate")
+#: Angles (degrees) of the rotation search: -5 ... 5 in steps of 0.5. Turned back by an angle within 0.25
+#: degrees of the true one, the default model reads a rotated photo at 0-1 % raw BER (docs/geometry.md).
+ROTATION_ANGLES = tuple(i / 2 for i in range(-10, 11))
+#: How many of the rotation search's most confident hypotheses are decoded (the p-value pays for all).
+ROTATION_TRIES = 16
 #: Per-axis scale hypotheses of the geometry search: the side fraction a crop kept, from 1 down to 0.53,
 #: a ratio of 0.9 apart (the periodic ``geo`` models are trained with a +-5 % scale mismatch, so every
 #: fraction in between lies within reach of one of them; :mod:`robusthide.attacks.geometric`).
@@ -49,6 +70,34 @@ GEOMETRY_ANGLES = (0.0,)
 GEOMETRY_TRIES = 64
 #: Smallest side fraction the crop search tries (0.8: 64 % of the area kept).
 MIN_SIDE = 0.8
+
+
+def mirror_views(views: torch.Tensor) -> torch.Tensor:
+    """The views (H x C x h x w) followed by their mirror images (left-right): 2H views, mirrored second."""
+    return torch.cat([views, views.flip(-1)])
+
+
+def mirror_hypotheses(hyps: Sequence[dict[str, float | bool]]) -> list[dict[str, float | bool]]:
+    """The hypotheses of :func:`mirror_views`' rows: each of ``hyps`` with ``flip`` False, then with True."""
+    return [{**h, "flip": False} for h in hyps] + [{**h, "flip": True} for h in hyps]
+
+
+def hypothesis_weights(hyps: Sequence[dict[str, float | bool]]) -> torch.Tensor | None:
+    """Weighted-Bonferroni weights of a whole-image search's hypotheses (mirror images share 1/8 of the
+    false-positive budget, :func:`robusthide.payload.mirror_weights`); None (every hypothesis alike) for the
+    geometry search, whose mirror images are part of its grid, and for searches without mirror images."""
+    from robusthide.payload import mirror_weights
+
+    if not hyps or any("kx" in h for h in hyps) or not any(h.get("flip") for h in hyps):
+        return None
+    return torch.from_numpy(mirror_weights([bool(h.get("flip")) for h in hyps]))
+
+
+def decision_args(hyps: Sequence[dict[str, float | bool]]) -> dict[str, torch.Tensor | int | None]:
+    """The keyword arguments of :func:`decode_search` for a search's hypotheses: the mirror images' weights
+    (:func:`hypothesis_weights`) and, for the rotation search, at most :data:`ROTATION_TRIES` decodes."""
+    rotate = bool(hyps) and "fill" in hyps[0]
+    return {"weights": hypothesis_weights(hyps), "max_tries": ROTATION_TRIES if rotate else None}
 
 
 def check_search(search: str | None) -> str:
@@ -98,12 +147,18 @@ def geometry_views(image: torch.Tensor, size: int, scales: tuple[float, ...] = G
     box of the S x S canvas, the rest is its mean colour: a crop that kept side fractions ``(kx, ky)`` of
     the marked image then shows the mark at its original scale, which is what the periodic ``geo`` decoder
     folds (it finds the phase itself, so where the box sits does not matter). The image is first resized
-    to 2S x 2S once (antialiased); every view is one ``grid_sample`` of it."""
-    src = resize(image.float(), (2 * size, 2 * size))
-    fill = src.mean(dim=(2, 3), keepdim=True)
+    to 2S x 2S once (antialiased); every view is one ``grid_sample`` of it (:func:`affine_views`)."""
     hyps: list[dict[str, float | bool]] = [{"flip": f, "angle": a, "kx": kx, "ky": ky}
                                            for f in ((False, True) if flips else (False,))
                                            for a in angles for kx in scales for ky in scales]
+    return affine_views(image, size, hyps), hyps
+
+
+def affine_views(image: torch.Tensor, size: int, hyps: Sequence[dict[str, float | bool]]) -> torch.Tensor:
+    """The views (H x C x S x S) of :func:`geometry_views` for the given hypotheses (``flip``, ``angle``,
+    ``kx``, ``ky`` each)."""
+    src = resize(image.float(), (2 * size, 2 * size))
+    fill = src.mean(dim=(2, 3), keepdim=True)
     n = len(hyps)
     dev, dt = src.device, src.dtype
     t = torch.tensor([-math.radians(float(h["angle"])) for h in hyps], dtype=dt, device=dev)
@@ -119,24 +174,58 @@ def geometry_views(image: torch.Tensor, size: int, scales: tuple[float, ...] = G
                           align_corners=False)
     u = (torch.arange(size, dtype=dt, device=dev) + 0.5) / size * 2 - 1
     inside = (u.abs()[None, None, :] <= kx[:, None, None]) & (u.abs()[None, :, None] <= ky[:, None, None])
-    return views * inside[:, None].to(dt) + fill, hyps
+    return views * inside[:, None].to(dt) + fill
+
+
+def rotation_views(image: torch.Tensor, size: int, angles: tuple[float, ...] = ROTATION_ANGLES,
+                   flips: bool = True) -> tuple[torch.Tensor, list[dict[str, float | bool | str]]]:
+    """The decoder inputs (H x C x S x S) for one image (1 x C x h x w in [0, 1]) under every rotation
+    hypothesis of a whole-image model, and the hypotheses (``flip``, ``angle``, ``fill``): turned back by
+    ``angle`` degrees about the centre, for ``fill='black'`` as it is (a rotation that kept the frame, with
+    black corners), for ``fill='crop'`` also shrunk into the centred box a photo editor's straighten keeps
+    (:func:`robusthide.codecs.geometric.inscribed_sides`, resized back to the full frame). The unrotated
+    image is one hypothesis (angle 0, black); with ``flips``, every hypothesis is repeated for the mirror
+    image, after the others."""
+    from robusthide.codecs.geometric import inscribed_sides
+
+    h, w = image.shape[-2:]
+    base: list[dict[str, float | bool | str]] = []
+    for a in angles:
+        base.append({"angle": float(a), "fill": "black"})
+        if a != 0:
+            base.append({"angle": float(a), "fill": "crop"})
+    hyps = mirror_hypotheses(base) if flips else [{**b, "flip": False} for b in base]
+    aff = []
+    for hy in hyps:
+        k = inscribed_sides(float(hy["angle"]), int(h), int(w))[0] if hy["fill"] == "crop" else 1.0
+        aff.append({"flip": bool(hy["flip"]), "angle": float(hy["angle"]), "kx": k, "ky": k})
+    return affine_views(image, size, aff), hyps
 
 
 @torch.no_grad()
-def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
-                  search: str) -> tuple[torch.Tensor, list[dict[str, float | bool]]]:
+def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, search: str,
+                  mirror: bool = True) -> tuple[torch.Tensor, list[dict[str, float | bool]]]:
     """Bit logits (H x L) of one image (1 x C x h x w in [0, 1]) under every hypothesis of ``search``
-    (``crop`` or ``geometry``), and the hypotheses (``side`` for crops; ``flip``, ``angle``, ``kx``, ``ky``
-    for geometry, and the tile phase ``shift`` (dy, dx) when the decoder reads every cyclic shift, as the
-    periodic ``geo`` decoder does). Grayscale images are expanded to three channels."""
+    (``none``: the S x S resize; ``crop``; ``rotate``; ``geometry``), and the hypotheses (``side`` for crops;
+    ``angle`` and ``fill`` for rotations, :func:`rotation_views`; ``flip``,
+    ``angle``, ``kx``, ``ky`` for geometry, and the tile phase ``shift`` (dy, dx) when the decoder reads every
+    cyclic shift, as the periodic ``geo`` decoder does). ``mirror``: the ``none``, ``crop`` and ``rotate``
+    searches also read the mirror image (hypotheses with ``flip`` True, after the others; decode with
+    :func:`decision_args`). Grayscale images are expanded to three channels."""
     mode = check_search(search)
+    hyps: list[dict[str, float | bool]]
     if mode == "crop":
         views, sides = centred_crop_views(image, size)
-        hyps: list[dict[str, float | bool]] = [{"side": k} for k in sides]
+        hyps = [{"side": k} for k in sides]
+    elif mode == "rotate":  # its hypotheses hold the mirror images already
+        views, hyps = rotation_views(image, size, flips=mirror)
+        if views.shape[1] == 1:
+            views = views.expand(-1, 3, -1, -1)
+        return torch.cat([decoder(v) for v in views.split(64)]).float(), hyps
     elif mode == "geometry":
         views, hyps = geometry_views(image, size)
     else:
-        raise ValueError("search_logits needs a search mode other than 'none'")
+        views, hyps = resize(image.float(), (size, size)), [{}]
     if views.shape[1] == 1:
         views = views.expand(-1, 3, -1, -1)
     if mode == "geometry" and hasattr(decoder, "all_shifts"):
@@ -144,6 +233,8 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
         p = int(round(logits.shape[1] ** 0.5))
         hyps = [{**h, "shift": (2 * (s // p), 2 * (s % p))} for h in hyps for s in range(p * p)]
         return logits.flatten(0, 1).float(), hyps
+    if mirror and mode != "geometry":
+        views, hyps = mirror_views(views), mirror_hypotheses(hyps)
     return decoder(views).float(), hyps
 
 
@@ -152,38 +243,20 @@ def most_confident(logits: torch.Tensor) -> int:
     return int(logits.float().abs().mean(dim=1).argmax())
 
 
-@torch.no_grad()
-def crop_search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
-                       min_side: float = MIN_SIDE) -> tuple[torch.Tensor, list[float]]:
-    """Bit logits (H x L) of one image (1 x C x h x w) under every centred-crop hypothesis, and their sides."""
-    views, sides = centred_crop_views(image, size, min_side)
-    if views.shape[1] == 1:
-        views = views.expand(-1, 3, -1, -1)
-    return decoder(views).float(), sides
-
-
 def decode_search(logits: torch.Tensor, n_bits: int, threshold: float | None = None,
-                  max_tries: int | None = None) -> tuple[DecodeResult, int]:
+                  max_tries: int | None = None, weights: torch.Tensor | None = None) -> tuple[DecodeResult, int]:
     """The payload of the best hypothesis (logits H x L) and its index: hypotheses are decoded from the most
     confident on (at most ``max_tries`` of them; None: all of them up to 1024 hypotheses, else
     :data:`GEOMETRY_TRIES`) until one is detected; its p-value is multiplied by H (Bonferroni over the
-    search, tried or not), so ``detected`` (p <= ``threshold``, default the design rate 1e-6) keeps its
+    search, tried or not), or divided by its weight when ``weights`` are given (weighted Bonferroni,
+    :func:`hypothesis_weights`), so ``detected`` (p <= ``threshold``, default the design rate 1e-6) keeps its
     false-positive bound. Returns a :class:`robusthide.payload.DecodeResult` with the corrected p-value,
-    detection and confidence."""
-    from robusthide.payload import decode_bits
-    from robusthide.payload.detection import DEFAULT_FPR, confidence_from_p
+    detection and confidence (:func:`robusthide.payload.decode_hypotheses`)."""
+    from robusthide.payload import DEFAULT_FPR, decode_hypotheses
 
     thr = DEFAULT_FPR if threshold is None else float(threshold)
     h = logits.shape[0]
-    best = None
     tries = max_tries if max_tries is not None else (h if h <= 1024 else GEOMETRY_TRIES)
-    for i in torch.argsort(logits.float().abs().mean(dim=1), descending=True)[:tries].tolist():
-        r = decode_bits(torch.sigmoid(logits[i].float()).numpy(), n_bits, threshold=thr / h)
-        p = min(1.0, r.p_value * h)
-        if best is None or p < best[0]:
-            best = (p, r, i)
-        if r.ok and p <= thr:
-            break
-    p, r, i = best
-    r.p_value, r.detected, r.confidence = p, bool(r.ok and p <= thr), confidence_from_p(p, thr)
-    return r, i
+    w = None if weights is None else torch.as_tensor(weights).double().numpy()
+    return decode_hypotheses(logits.detach().float().cpu().numpy(), n_bits, weights=w, threshold=thr,
+                             max_tries=tries)

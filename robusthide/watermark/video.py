@@ -5,7 +5,8 @@
   shots). Video is re-encoded with the chosen codec (H.264 by default, CRF settable, yuv420p); the audio
   streams are copied (remuxed) without re-encoding when the output container accepts them.
 * ``extract_video``: decodes up to ``max_frames`` frames spread over the video, averages the per-bit
-  logits over frames (soft voting), then decodes the payload as for an image.
+  logits over frames (soft voting), for the frames as they are and for their mirror images (a mirrored
+  clip), then decodes the payload as for an image, the p-value paying for both hypotheses.
 """
 
 from __future__ import annotations
@@ -171,11 +172,9 @@ def _embed_frames(wm, src: Path, tmp: Path, bits: np.ndarray, strength: float, c
 
 
 def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None):
-    """Soft-vote the bits of up to ``max_frames`` frames. Only ``search='none'`` exists for videos: a crop
-    search is refused, not ignored."""
-    from robusthide.payload import decode_bits
-    from robusthide.watermark.watermarker import ExtractResult
-
+    """Soft-vote the bits of up to ``max_frames`` frames, read as they are and mirrored (two pooled hypotheses,
+    :meth:`Watermarker.frame_hypothesis_logits`). Only ``search='none'`` exists for videos: a crop search is
+    refused, not ignored."""
     if search not in (None, "none"):
         raise RobustHideError(f"{src}: search {search!r} works on images only, not on videos")
     if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
@@ -184,13 +183,13 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
     if not inp.streams.video:
         inp.close()
         raise RobustHideError(f"{src}: no video stream")
-    logits_sum, n = None, 0
+    logits_sum, n, hyps = None, 0, []
     try:
         cc = inp.streams.video[0].codec_context
         _check_video_size(Path(src), cc.width, cc.height)
         for frame in inp.decode(video=0):
             x = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float().div(255)
-            lg = wm.frame_logits(x)
+            lg, hyps = wm.frame_hypothesis_logits(x)
             logits_sum = lg if logits_sum is None else logits_sum + lg
             n += 1
             if n >= max_frames:
@@ -203,6 +202,5 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
         inp.close()
     if n == 0:
         raise RobustHideError(f"{src}: the video has no frames")
-    # average of logits = soft vote; treat it like one image's logits
-    p = torch.sigmoid(logits_sum / n).numpy()
-    return ExtractResult.from_decoded(decode_bits(p, wm.n_bits), p)
+    # average of logits = soft vote; treat each hypothesis like one image's logits
+    return wm.decide(logits_sum / n, hyps)

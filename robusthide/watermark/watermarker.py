@@ -27,7 +27,7 @@ from PIL import Image
 
 from robusthide import RobustHideError
 from robusthide.watermark.imagedata import from_image_data, to_image_data
-from robusthide.watermark.refine import RefineConfig, Refiner
+from robusthide.watermark.refine import RefineConfig, Refiner, at_strength
 
 
 def _uint8_view(image: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -63,7 +63,8 @@ class ExtractResult:
     bits: list[int] = field(default_factory=list)  # raw decoded bits (hard decisions)
     soft: list[float] = field(default_factory=list)  # P(bit = 1) per raw bit
     crop_side: float | None = None  # with search='crop': side fraction of the centred crop found
-    geometry: dict[str, Any] | None = None  # with search='geometry': the flip and side fractions found
+    geometry: dict[str, Any] | None = None  # search='geometry': the flip and side fractions found; else
+    # {'flip': True} when the mark was read from the mirror image (None when read as it is)
 
     @classmethod
     def from_decoded(cls, r: Any, soft: np.ndarray) -> ExtractResult:
@@ -85,8 +86,11 @@ class Watermarker:
     """Embed and extract robust watermarks with a trained model (see :mod:`robusthide.zoo`)."""
 
     def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu", schema: int | None = None,
-                 max_strength: float = 4.0):
+                 max_strength: float = 4.0, mirror: bool = True):
         self.model = model.eval().to(device)
+        #: whether extraction also reads the mirror image (whole-image models; the ``geometry`` search of the
+        #: periodic models has its own flips): on by default, False only to measure what it costs
+        self.mirror = bool(mirror)
         self.max_strength = float(max_strength)  # the evaluation's strength sweeps may go beyond 4
         self.device = torch.device(device)
         self.n_bits: int = model.n_bits
@@ -97,9 +101,10 @@ class Watermarker:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str = "default", device: str = "cpu", schema: int | None = None):
-        from robusthide.zoo import load_model
+        """A watermark model of the one zoo (name or weights file, :func:`robusthide.zoo.registry.load`)."""
+        from robusthide.zoo.registry import load
 
-        return cls(load_model(name_or_path, device), device, schema)
+        return cls(load(name_or_path, "watermark", device), device, schema)
 
     # -- raw bits (research access) ----------------------------------------------------------------------
     def bits_tensor(self, bits: Any) -> torch.Tensor:
@@ -129,8 +134,8 @@ class Watermarker:
         ``small``: the network's (fast path) or refined (:class:`robusthide.watermark.refine.Refiner`);
         ``cover``: the full-size covers, which the refinement then optimises through."""
         cfg = self.refine_config(refine)
-        if cfg.steps == 0:
-            return self.model.small_residual(small, bits, strength)
+        if cfg.steps == 0:  # the network's residual, capped here for ``strength``
+            return at_strength(self.model.small_residual(small, bits), self.model.cap(small), strength)
         if cfg not in self._refiners:
             self._refiners = {cfg: Refiner(self.model, cfg)}  # one setting at a time (its codecs built once)
         return self._refiners[cfg].small_residual(small, bits, strength, cover)
@@ -211,51 +216,71 @@ class Watermarker:
         ``geo`` models, ``none`` for the others)."""
         return str(getattr(self.model, "default_search", "none"))
 
-    def _search_logits(self, image: Any, search: str | None) -> tuple[torch.Tensor, list[dict]] | None:
-        """Logits (H x L) of every hypothesis of ``search`` (:mod:`robusthide.watermark.sync`; None: the
-        model's default) and the hypotheses, or None when the search is ``none``."""
-        from robusthide.watermark.sync import check_search, search_logits
+    def _search_logits(self, image: Any, search: str | None) -> tuple[torch.Tensor, list[dict]]:
+        """Logits (H x L, CPU) of every hypothesis of ``search`` (:mod:`robusthide.watermark.sync`; None: the
+        model's default) and the hypotheses. ``none`` reads the image as it is, and its mirror image
+        (:attr:`mirror`; hypotheses ``{'flip': False}``, ``{'flip': True}``), as ``crop`` does for each of
+        its centred crops."""
+        from robusthide.watermark.sync import check_search, mirror_hypotheses, search_logits
 
         try:
             mode = check_search(self.default_search if search is None else search)
         except ValueError as e:
             raise RobustHideError(str(e)) from None
-        if mode == "none":
-            return None
         fast = _uint8_view(image)
-        if fast is not None:  # H x W x 3 or H x W (grayscale: one channel, the search expands it)
+        if fast is not None:
             from robusthide.watermark.imagedata import _check_size
 
-            _check_size(*fast[0].shape[:2])
+            _check_size(*fast[0].shape[:2])  # extract refuses what embed refuses (empty, too small)
+        if mode == "none":
+            hyps: list[dict] = mirror_hypotheses([{}]) if self.mirror else [{}]
+            if fast is not None and self.device.type == "cpu":
+                small = self._small(fast[0])
+                return self.model.decoder(self._mirrored(small)).float(), hyps
+            x = to_image_data(image).rgb.to(self.device, torch.float32)
+            rows = [self.model.decode(v) for v in ((x, x.flip(-1)) if self.mirror else (x,))]
+            return torch.cat(rows).float().cpu(), hyps
+        if fast is not None:  # H x W x 3 or H x W (grayscale: one channel, the search expands it)
             a = np.atleast_3d(np.array(fast[0], copy=True))
             x = torch.from_numpy(a).permute(2, 0, 1)[None].float().div_(255)
         else:
             x = to_image_data(image).rgb.float()
-        logits, hyps = search_logits(self.model.decoder, x.to(self.device), self.model.size, mode)
+        logits, hyps = search_logits(self.model.decoder, x.to(self.device), self.model.size, mode, self.mirror)
         return logits.cpu(), hyps
+
+    def _mirrored(self, small: torch.Tensor) -> torch.Tensor:
+        """Working-size views (N x C x S x S) and, with :attr:`mirror`, their mirror images after them."""
+        from robusthide.watermark.sync import mirror_views
+
+        return mirror_views(small) if self.mirror else small
 
     @torch.no_grad()
     def decode_bits(self, image: Any, search: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(hard bits uint8, soft P(bit=1) float) read from ``image``; with a search (``crop``, ``geometry``;
-        None: the model's default), from the most confident hypothesis (:mod:`robusthide.watermark.sync`)."""
+        """(hard bits uint8, soft P(bit=1) float) read from ``image``, from the most confident hypothesis of
+        ``search`` (None: the model's default; ``none``: the image as it is or its mirror image,
+        :mod:`robusthide.watermark.sync`)."""
         from robusthide.watermark.sync import most_confident
 
-        found = self._search_logits(image, search)
-        if found is not None:
-            p = torch.sigmoid(found[0][most_confident(found[0])]).numpy()
-            return (p > 0.5).astype(np.uint8), p
-        fast = _uint8_view(image)
-        if fast is not None and self.device.type == "cpu":
-            from robusthide.watermark.imagedata import _check_size
-
-            _check_size(*fast[0].shape[:2])  # extract refuses what embed refuses (empty, too small)
-            logits = self.model.decoder(self._small(fast[0]))[0].float()
-            p = torch.sigmoid(logits).numpy()
-            return (p > 0.5).astype(np.uint8), p
-        d = to_image_data(image)
-        logits = self.model.decode(d.rgb.to(self.device, torch.float32))[0].float().cpu()
-        p = torch.sigmoid(logits).numpy()
+        logits = self._search_logits(image, search)[0]
+        p = torch.sigmoid(logits[most_confident(logits)]).numpy()
         return (p > 0.5).astype(np.uint8), p
+
+    @torch.no_grad()
+    def frame_hypothesis_logits(self, frame: torch.Tensor) -> tuple[torch.Tensor, list[dict]]:
+        """Bit logits (H x L, float32, CPU) of ``frame`` (1 x 3 x H x W float in [0, 1]) as it is and, with
+        :attr:`mirror`, of its mirror image, and the hypotheses (``{'flip': False}``, ``{'flip': True}``): for
+        callers that pool the evidence of several images (a video's frames: sum the logits) and then decide
+        with :meth:`decide`."""
+        from robusthide.nets.watermark_model import resize
+        from robusthide.watermark.sync import mirror_hypotheses
+
+        x = frame.to(self.device, torch.float32)
+        hyps = mirror_hypotheses([{}]) if self.mirror else [{}]
+        if not self._working_size:
+            rows = [self.model.decode(v) for v in ((x, x.flip(-1)) if self.mirror else (x,))]
+            return torch.cat(rows).float().cpu(), hyps
+        small = resize(x, (self.model.size, self.model.size))
+        return self.model.decoder(self._mirrored(small)).float().cpu(), hyps
 
     # -- messages --------------------------------------------------------------------------------------
     def capacity(self, schema: int | None = None) -> dict[str, Any]:
@@ -284,26 +309,29 @@ class Watermarker:
     def extract(self, image: Any, search: str | None = None) -> ExtractResult:
         """Decode the payload and test for presence (see :mod:`robusthide.payload.detection`).
 
-        ``search`` (None: the model's :attr:`default_search`): ``crop`` also reads the image as the centre of
-        larger frames (a crop resized back); ``geometry`` (the default of the ``geo`` models) tries mirror
-        images and the side fractions a crop anywhere may have kept (:mod:`robusthide.watermark.sync`). The
-        hypotheses are tried from the most confident on, and the p-value of the one kept is multiplied by
-        their number (Bonferroni), so ``detected`` keeps its false-positive bound. ``crop_side`` /
-        ``geometry`` then give the hypothesis found."""
-        from robusthide.payload import decode_bits
+        ``search`` (None: the model's :attr:`default_search`): ``none`` reads the image as it is and its
+        mirror image (a whole-image model; :attr:`mirror`); ``crop`` also reads the image as the centre of
+        larger frames (a crop resized back), mirrored too; ``geometry`` (the default of the ``geo`` models)
+        tries mirror images and the side fractions a crop anywhere may have kept
+        (:mod:`robusthide.watermark.sync`). The hypotheses are tried from the most confident on, and the
+        p-value of the one kept pays for all of them (Bonferroni; the mirror images share 1/8 of the
+        false-positive budget, :func:`robusthide.watermark.sync.hypothesis_weights`), so ``detected`` keeps its
+        false-positive bound. ``crop_side`` / ``geometry`` then give the hypothesis found (``geometry`` is
+        ``{'flip': True}`` when the mirror image carried the mark)."""
+        logits, hyps = self._search_logits(image, search)
+        return self.decide(logits, hyps)
 
-        found = self._search_logits(image, search)
-        if found is None:
-            hard, soft = self.decode_bits(image, "none")
-            return ExtractResult.from_decoded(decode_bits(soft, self.n_bits), soft)
-        from robusthide.watermark.sync import decode_search
+    def decide(self, logits: torch.Tensor, hyps: list[dict]) -> ExtractResult:
+        """The :class:`ExtractResult` of one image's (or pooled frames') hypotheses: logits H x L and the
+        hypotheses, as :meth:`frame_hypothesis_logits` gives them; the p-value pays for all of them."""
+        from robusthide.watermark.sync import decision_args, decode_search
 
-        logits, hyps = found
-        r, i = decode_search(logits, self.n_bits)
+        r, i = decode_search(logits, self.n_bits, **decision_args(hyps))
         out = ExtractResult.from_decoded(r, torch.sigmoid(logits[i]).numpy())
         if out.detected:
             out.crop_side = hyps[i].get("side")
-            out.geometry = {k: v for k, v in hyps[i].items() if k != "side"} or None
+            geo = {k: v for k, v in hyps[i].items() if k != "side"}
+            out.geometry = geo if (any(k != "flip" for k in geo) or geo.get("flip")) else None
         return out
 
     def detect(self, image: Any, search: str | None = None) -> bool:
@@ -414,19 +442,23 @@ class Watermarker:
         return (self.default_search if search is None else search) != "none"
 
     @torch.no_grad()
-    def decode_bits_batch(self, images: Any, search: str | None = None,
-                          batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
-        """(hard bits N x L uint8, soft P(bit=1) N x L) of every image, as :meth:`decode_bits` reads them;
-        without a search, 8-bit images share decoder calls of up to ``batch_size`` images."""
+    def _batch_logits(self, images: Any, search: str | None, batch_size: int) -> tuple[list[torch.Tensor], list[dict]]:
+        """Per image, the logits (H x L) of every hypothesis of ``search``, and the hypotheses of the ``none``
+        search (the same for every image; for other searches each image's are returned by
+        :meth:`_search_logits`, so the list is theirs). Without a search, 8-bit images share decoder calls of
+        up to ``batch_size`` images (with their mirror images)."""
+        from robusthide.watermark.sync import mirror_hypotheses
+
         imgs = self._batch_list(images)
-        soft = np.zeros((len(imgs), self.n_bits), np.float32)
+        out: list[Any] = [None] * len(imgs)
+        hyps: list[dict] = []
         fast: list[tuple[int, np.ndarray]] = []
         searching = self._batch_search(search)
         for i, img in enumerate(imgs):
             try:
                 view = None if searching else self._batchable(img)
                 if view is None:
-                    soft[i] = self.decode_bits(img, search)[1]
+                    out[i], hyps = self._search_logits(img, search)
                 else:
                     from robusthide.watermark.imagedata import _check_size
 
@@ -434,11 +466,28 @@ class Watermarker:
                     fast.append((i, view[0]))
             except RobustHideError as e:
                 raise RobustHideError(f"image {i}: {e}") from None
+        if fast:
+            hyps = mirror_hypotheses([{}]) if self.mirror else [{}]
         step = max(1, int(batch_size))
         for k in range(0, len(fast), step):
             chunk = fast[k:k + step]
-            logits = self.model.decoder(torch.cat([self._small(rgb) for _, rgb in chunk])).float()
-            soft[[i for i, _ in chunk]] = torch.sigmoid(logits).numpy()
+            logits = self.model.decoder(self._mirrored(torch.cat([self._small(rgb) for _, rgb in chunk]))).float()
+            rows = logits.view(len(hyps), len(chunk), -1)  # hypothesis-major: [views..., mirrored views...]
+            for j, (i, _) in enumerate(chunk):
+                out[i] = rows[:, j]
+        return out, hyps
+
+    @torch.no_grad()
+    def decode_bits_batch(self, images: Any, search: str | None = None,
+                          batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+        """(hard bits N x L uint8, soft P(bit=1) N x L) of every image, as :meth:`decode_bits` reads them;
+        without a search, 8-bit images share decoder calls of up to ``batch_size`` images."""
+        from robusthide.watermark.sync import most_confident
+
+        logits, _ = self._batch_logits(images, search, batch_size)
+        soft = np.zeros((len(logits), self.n_bits), np.float32)
+        for i, lg in enumerate(logits):
+            soft[i] = torch.sigmoid(lg[most_confident(lg)]).numpy()
         return (soft > 0.5).astype(np.uint8), soft
 
     def extract_batch(self, images: Any, search: str | None = None,
@@ -446,9 +495,7 @@ class Watermarker:
         """:meth:`extract` of every image (a list of any sizes and kinds, or an N x H x W x C array); without a
         search (``search='none'``, or None for a model whose default is none) 8-bit images share decoder calls
         of up to ``batch_size`` images; with one, each image is searched on its own."""
-        from robusthide.payload import decode_bits
-
         if self._batch_search(search):
             return [self.extract(img, search) for img in self._batch_list(images)]
-        _, soft = self.decode_bits_batch(images, "none", batch_size)
-        return [ExtractResult.from_decoded(decode_bits(s, self.n_bits), s) for s in soft]
+        logits, hyps = self._batch_logits(images, "none", batch_size)
+        return [self.decide(lg, hyps) for lg in logits]

@@ -1,10 +1,11 @@
 """The one registry of shipped models, every family (watermark, imagehide, latent), and the watermark loader.
 
 :data:`PRETRAINED` maps a public name to its family, its safetensors file under ``robusthide/zoo/weights/``
-and its card under ``robusthide/zoo/cards/`` (one format: :data:`CARD_ROWS`). Each family loads its own
-architecture from the file (never pickle): :func:`load_model` here for watermarks
-(``Watermarker.from_pretrained``), :meth:`robusthide.imagehiding.ImageHider.from_pretrained` and
-:func:`robusthide.latent.api.from_pretrained`; all of them resolve names through :func:`resolve`.
+and its card under ``robusthide/zoo/cards/`` (one format: :data:`CARD_ROWS`). Every family's
+``from_pretrained`` (``Watermarker.from_pretrained``, :meth:`robusthide.imagehiding.ImageHider.from_pretrained`,
+:func:`robusthide.latent.api.from_pretrained`) is :func:`load` with its family: names resolve through
+:func:`resolve`, and each family's builder makes its architecture from the file (never pickle):
+:func:`load_model` here for watermarks.
 
 Every shipped model is one weights format, ``robusthide/2`` (:mod:`robusthide.zoo.weights`): a safetensors
 file whose metadata holds ``format``, ``family``, ``name``, ``arch``, ``config`` (JSON of the architecture's
@@ -48,11 +49,15 @@ PRETRAINED: dict[str, dict[str, Any]] = {
                 "summary": "128 bits: 10 ASCII characters with --schema large; see its card"},
     "imagehide-hinet": {"family": "imagehide", "file": "imagehide-hinet.safetensors", "card": "imagehide-hinet.md",
                         "n_secrets": 1,
-                        "summary": "1 secret image, invertible network; container 44.5 dB, revealed 33.5 dB "
+                        "summary": "1 secret image, invertible network; container 44.0 dB, revealed 33.4 dB "
                                    "(128 px); not robust: save as PNG"},
     "imagehide-hinet2": {"family": "imagehide", "file": "imagehide-hinet2.safetensors", "card": "imagehide-hinet2.md",
                          "n_secrets": 2,
-                         "summary": "2 secret images, invertible network; container 35.9 dB, revealed 31.9 / 32.2 dB "
+                         "summary": "2 secret images, invertible network; container 40.3 dB, revealed 31.2 / 31.5 dB "
+                                    "(128 px); not robust"},
+    "imagehide-hinet3": {"family": "imagehide", "file": "imagehide-hinet3.safetensors", "card": "imagehide-hinet3.md",
+                         "n_secrets": 3,
+                         "summary": "3 secret images, invertible network; container 37.9 dB, revealed 29.7-30.2 dB "
                                     "(128 px); not robust"},
     "imagehide-003": {"family": "imagehide", "file": "imagehide-003.safetensors", "card": "imagehide-003.md",
                       "summary": "1 secret image in a cover; container 24.5 dB, revealed 18.4 dB (64 px)"},
@@ -94,15 +99,17 @@ def onnx_path(name: str) -> Path | None:
     return _package_file("weights", entry["onnx"]) if "onnx" in entry else None
 
 
-def resolve(name_or_path: str | Path, family: str | None = None) -> Path:
-    """A registered name (of ``family``, when given) -> its installed weights file; anything else must be an
-    existing file. One-line errors name the known models."""
+def resolve(name_or_path: str | Path, family: str | None = None, role: str | None = None) -> Path:
+    """A registered name (of ``family`` and, for latent models, ``role``, when given) -> its installed weights
+    file; anything else must be an existing file. One-line errors name the known models."""
     s = str(name_or_path)
     if s in PRETRAINED:
         fam = PRETRAINED[s]["family"]
         if family is not None and fam != family:
             raise RobustHideError(f"'{s}' is {_a(fam)} model, not {_a(family)} model "
                                   f"(known {family} models: {', '.join(names(family))})")
+        if role is not None and PRETRAINED[s].get("role") != role:
+            raise RobustHideError(f"'{s}' is {_a(fam)} {PRETRAINED[s].get('role', 'model')}, not {_a(role)}")
         p = weights_path(s)
         if not p.exists():
             raise RobustHideError(f"pretrained model '{s}' is not installed ({p} missing)")
@@ -236,23 +243,41 @@ def describe(name: str) -> dict[str, Any]:
     return out
 
 
-def load(name_or_path: str | Path, family: str | None = None, device: str | torch.device = "cpu") -> Any:
-    """The one loader of every family: a zoo name or a weights file (any format :mod:`robusthide.zoo.weights`
-    reads) -> the model, built by its family: a watermark ``WatermarkModel`` (:func:`load_model`), an image-hiding
-    network (:func:`robusthide.imagehiding.checkpoint.load_model`), a latent codec or steganography decoder
-    (:mod:`robusthide.latent.models`, :mod:`robusthide.latent.stegnet`)."""
-    path = resolve(name_or_path, family)
-    wm = read_meta(path, family)
-    if wm.family == "watermark":
+def load(name_or_path: str | Path, family: str | None = None, device: str | torch.device = "cpu",
+         role: str | None = None) -> Any:
+    """The one loader of every family: a zoo name or a weights file -> the model, built by its family's
+    builder: a watermark ``WatermarkModel`` (:func:`load_model`), an image-hiding network
+    (:func:`robusthide.imagehiding.checkpoint.load_model`), a latent codec (``role`` ``codec``,
+    :func:`robusthide.latent.models.load_codec`) or steganography decoder (``decoder``,
+    :func:`robusthide.latent.stegnet.load_decoder`). Models but the decoder carry their file's metadata as
+    ``meta``.
+
+    Without ``family`` the family and role are read from the file (any format :mod:`robusthide.zoo.weights`
+    reads). With ``family`` (and ``role``) a name is checked against the registry and a file is handed to
+    that builder as it is, which reads its family's files only and says why not in one line (so a latent
+    codec may also be a CompressAI state dict, a latent decoder a ``fnns-r:SEED`` spec). Each family's
+    ``from_pretrained`` is this with its family."""
+    s = str(name_or_path)
+    path = resolve(s, family, role) if family is None or s in PRETRAINED else Path(s)
+    if family is None or (family == "latent" and role is None and path.is_file()):
+        wm = read_meta(path, family)
+        family, role = wm.family, wm.role
+    if family == "watermark":
         return load_model(path, device)
-    if wm.family == "imagehide":
+    if family == "imagehide":
         from robusthide.imagehiding.checkpoint import load_model as load_hiding
 
-        return load_hiding(path)[0].to(device)
-    if wm.role == "decoder":
+        net, meta = load_hiding(path)
+        net.meta = meta
+        return net.to(device)
+    if family != "latent":
+        raise RobustHideError(f"unknown model family '{family}' (known: {', '.join(FAMILIES)})")
+    if role == "decoder":
         from robusthide.latent.stegnet import load_decoder
 
-        return load_decoder(path).to(device)
+        return load_decoder(path if s in PRETRAINED else s).to(device)
+    if role not in (None, "codec"):
+        raise RobustHideError(f"unknown latent model role '{role}' (known: codec, decoder)")
     from robusthide.latent.models import load_codec
 
     return load_codec(path).to(device)
