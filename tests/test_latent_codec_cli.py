@@ -181,6 +181,33 @@ def test_compress_with_shipped_quality(photos, tmp_path, capsys):
     assert np.asarray(Image.open(out)).shape == (64, 128, 3)
 
 
+def test_decode_finds_the_shipped_codec_that_wrote_the_file(codec_file, photos, tmp_path, capsys):
+    """Without --codec, decode picks the shipped codec whose id is in the file's header; a file of a codec
+    that is not shipped is refused in one line, naming its id."""
+    from PIL import Image
+
+    from robusthide.cli.main import main
+    from robusthide.latent.api import codec_for_file, shipped_codecs
+    from robusthide.latent.models import load_codec
+
+    img = tmp_path / "cover.png"
+    Image.fromarray(np.ascontiguousarray(photos["chelsea"][:64, :64])).save(img)
+    for name, model in shipped_codecs().items():
+        rhl = tmp_path / f"{name}.rhl"
+        assert main(["latent", "compress", str(img), "-o", str(rhl), "--codec", name]) == 0
+        assert codec_for_file(rhl.read_bytes()).model_id() == model.model_id()
+        assert main(["latent", "decode", str(rhl), "-o", str(tmp_path / f"{name}.png")]) == 0
+    capsys.readouterr()
+    rhl = tmp_path / "own.rhl"
+    assert main(["latent", "compress", str(img), "-o", str(rhl), "--codec", str(codec_file)]) == 0
+    capsys.readouterr()
+    assert main(["latent", "decode", str(rhl), "-o", str(tmp_path / "own.png")]) == 2
+    want = load_codec(codec_file).model_id()
+    assert capsys.readouterr().err == (f"robusthide: error: this .rhl file was made with codec {want}, which is not"
+                                       " a shipped one: pass its weights with --codec\n")
+    assert not (tmp_path / "own.png").exists()
+
+
 def test_primary_sets_estimates_the_embedded_fraction(photos):
     """Primary sets (StegExpose, Dumitrescu-Wu-Memon): ~1 on full LSB replacement, ~0.5 at half, ~0 clean."""
     for name in ("astronaut", "coffee"):
@@ -304,3 +331,24 @@ def test_bench_reports_accuracy_against_iterations(codec_file, photos, tmp_path,
         assert (p["accuracy"], p["bpp"]) == (row["accuracy"], row["bpp"])
         assert p["psnr"] == pytest.approx(row["psnr"])
     assert "| 7 | 2 |" in (tmp_path / "b.md").read_text()
+
+
+@pytest.mark.parametrize("mode", ["I;16", "LA", "RGBA", "L"])
+def test_stdin_image_converts_as_the_file_reader(mode, photos, tmp_path):
+    """``ImageFile.rgb8`` (stdin's path) gives the pixels ``read_image_rgb`` gives for the same file."""
+    from PIL import Image
+
+    from robusthide.io.images import read_image_rgb
+    from robusthide.watermark.files import read_image_file
+
+    rgb = np.ascontiguousarray(photos["chelsea"][:40, :48])
+    if mode == "I;16":
+        im = Image.fromarray((rgb[..., 1].astype(np.uint16) * 257 + 100).astype(np.uint16))
+    else:
+        im = Image.fromarray(rgb).convert(mode)
+    path = tmp_path / "x.png"
+    im.save(path)
+    got = read_image_file(path, data=path.read_bytes()).rgb8()
+    want = read_image_rgb(path)
+    assert got.dtype == np.uint8 and got.shape == (40, 48, 3) and got.flags.writeable
+    assert np.array_equal(got, want)

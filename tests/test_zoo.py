@@ -29,10 +29,13 @@ def test_cards_share_one_format(name):
 def test_list_models_by_family():
     rows = list_models()
     assert [r["name"] for r in rows] == list(PRETRAINED)
-    assert [r["name"] for r in list_models("latent")] == ["latent-hyperprior", "latent-fnns-decoder"]
+    assert [r["name"] for r in list_models("latent")] == ["latent-hp-q6", "latent-hp-q5", "latent-hp-q3",
+                                                         "latent-elic-q6", "latent-hyperprior", "latent-fnns-decoder"]
     by = {r["name"]: r for r in rows}
     assert by["imagehide-003"]["size"] == 64 and by["imagehide-003"]["steps"] == 3500
     assert by["latent-hyperprior"]["role"] == "codec" and by["latent-hyperprior"]["arch"] == "hyperprior"
+    assert [by[f"latent-hp-q{q}"]["steps"] for q in (3, 5, 6)] == [12500, 22000, 34500]
+    assert by["latent-elic-q6"]["arch"] == "elic" and by["latent-elic-q6"]["steps"] == 17000
     with pytest.raises(RobustHideError, match="unknown model family 'video'"):
         list_models("video")
 
@@ -61,7 +64,7 @@ def test_from_pretrained_of_every_family():
 
     codec, decoder = from_pretrained()
     assert codec.meta["quality"] == "6" and decoder.decoder_id() == "0914a735be5f3350"
-    assert DEFAULT_CODEC == weights_path("latent-hyperprior") and DEFAULT_DECODER.is_file()
+    assert DEFAULT_CODEC == weights_path("latent-hp-q6") and DEFAULT_DECODER.is_file()
     with pytest.raises(RobustHideError, match="'latent-fnns-decoder' is a latent decoder, not a codec"):
         from_pretrained(codec="latent-fnns-decoder")
 

@@ -75,7 +75,8 @@ def main() -> None:
         new = {(x["config"], x["size"], tuple(x["overrides"])) for x in rows}
         doc["rows"] = [r for r in old.get("rows", []) if (r["config"], r["size"], tuple(r["overrides"])) not in new]
         doc["rows"] += rows
-        doc["command"] = "; ".join(dict.fromkeys([*old.get("command", "").split("; "), cmd]))
+        doc["command"] = "; ".join(dict.fromkeys(c for c in [*old.get("command", "").split("; "), cmd] if c))
+        doc = {**old, **doc}  # other sections (train_profile.py's "profile", train_variants.py's "variants") stay
     out.write_text(json.dumps(doc, indent=1) + "\n")
 
 

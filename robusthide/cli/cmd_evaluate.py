@@ -254,7 +254,8 @@ def _reproduce(a: argparse.Namespace) -> int:
         raise RobustHideError("give a reproduction NAME (robusthide reproduce --list shows them)")
     doc = run_reproduction(a.name, steps=a.steps, n_test=a.n_test, data=a.data, runs=a.runs, out=a.out,
                            progress=not a.no_progress, command_defaults=REPRODUCE_DEFAULTS, net=a.net,
-                           size=a.size, seed=a.seed, tag=a.tag, columns=a.column)
+                           size=a.size, seed=a.seed, tag=a.tag, columns=a.column,
+                           warm_steps_n=a.warm_steps)
     if "trained" in doc:  # --column: training only
         if a.json:
             print(json.dumps(doc, indent=1, ensure_ascii=False))
@@ -357,6 +358,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("name", nargs="?", help="reproduction name (see --list)")
     r.add_argument("--list", action="store_true", help="list the reproductions with their budgets")
     r.add_argument("--steps", type=int, default=None, help="training steps per column (default: the budget's)")
+    r.add_argument("--warm-steps", type=int, default=None, metavar="N",
+                   help="steps of the shared warm start (default: the budget's, scaled with --steps)")
     r.add_argument("--n-test", type=int, default=None, help="number of test crops (default: the budget's)")
     r.add_argument("--data", default=REPRODUCE_DEFAULTS["data"], metavar="DIR",
                    help="photo folder: its train split trains, its val split tests (default data/photos/train)")

@@ -63,7 +63,8 @@ def _refine_config(a: argparse.Namespace):
 
     if not a.refine:
         return None
-    return HideRefineConfig(steps=a.refine, target_psnr=a.target_psnr, attack=a.refine_attack)
+    return HideRefineConfig(steps=a.refine, lr=a.refine_lr, target_psnr=a.target_psnr,
+                            attack=tuple(a.refine_attack or ()) or None)
 
 
 def _hide(a: argparse.Namespace) -> int:
@@ -129,13 +130,17 @@ def _refine_args(p: argparse.ArgumentParser) -> None:
                    help="optimise the container against the reveal network for STEPS steps (0: off)")
     p.add_argument("--target-psnr", type=float, default=34.0,
                    help="with --refine: the container PSNR kept, in dB at the working size (34)")
-    p.add_argument("--refine-attack", default=None, metavar="SPEC",
-                   help="with --refine: also reveal after this attack spec, e.g. 'real(jpeg:q=50)'")
+    p.add_argument("--refine-attack", action="append", default=None, metavar="SPEC",
+                   help="with --refine: also reveal after this attack spec, e.g. 'real(jpeg:q=50)' (repeatable: "
+                        "the loss is the mean of the clean and every attacked reveal)")
+    p.add_argument("--refine-lr", type=float, default=0.002, metavar="LR",
+                   help="with --refine: Adam's step size on the container (0.002)")
 
 
 _EVAL_FLAGS = (("data", "--data", None), ("split", "--split", "val"), ("n", "--n", 100),
                ("attacks", "--attacks", None), ("cover_size", "--cover-size", None), ("refine", "--refine", 0),
                ("target_psnr", "--target-psnr", 34.0), ("refine_attack", "--refine-attack", None),
+               ("refine_lr", "--refine-lr", 0.002),
                ("seed", "--seed", 0), ("out", "--out", None))
 
 

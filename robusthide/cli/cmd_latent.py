@@ -1,5 +1,5 @@
 """``robusthide latent embed|extract|compress|decode|rd|train-codec|train-decoder|train-liso|bench|bench-liso|
-bench-train|iters``: paper 004, hiding a message while compressing by editing the latent of a learned codec, the
+bench-train|iters|tables``: paper 004, hiding a message while compressing by editing the latent of a learned codec, the
 codec alone, the LISO baselines and the training probes. See docs/latent.md."""
 
 from __future__ import annotations
@@ -37,36 +37,24 @@ def _edit_cfg(a: argparse.Namespace):
                       ce_reduction=a.ce_reduction)
 
 
-def _codec(spec: str | None):
+def _codec(spec: str | None, data: bytes | None = None):
     """``--codec``: a weights file, a zoo name, a shipped quality (``6`` or ``q6``: the zoo's latent codec of
-    that quality), or None for the zoo's default codec."""
+    that quality), or None: the shipped codec that wrote ``data`` (a .rhl file being read), else the default."""
     import re
 
-    from robusthide.latent.api import resolve_codec
-    from robusthide.zoo.registry import PRETRAINED
+    from robusthide.latent.api import codec_for_file, codec_of_quality, resolve_codec
 
+    if spec is None and data is not None:
+        return codec_for_file(data)
     if spec is None or Path(spec).exists() or not re.fullmatch(r"[qQ]?\d+", spec):
         return resolve_codec(spec)
-    label = spec.lstrip("qQ")
-    shipped = {}
-    for name, entry in PRETRAINED.items():
-        if entry.get("family") == "latent" and entry.get("role") == "codec":
-            try:
-                model = resolve_codec(name)
-            except RobustHideError:  # listed but not installed
-                continue
-            shipped.setdefault(model.meta.get("quality", "?"), model)
-    if label not in shipped:
-        have = ", ".join(sorted(shipped)) or "none"
-        raise RobustHideError(f"no shipped codec of quality {label} (shipped qualities: {have}); pass a weights"
-                              " file (see 'latent train-codec')")
-    return shipped[label]
+    return codec_of_quality(spec)
 
 
-def _models(a: argparse.Namespace, decoder: bool = True):
+def _models(a: argparse.Namespace, decoder: bool = True, data: bytes | None = None):
     from robusthide.latent.api import resolve_decoder
 
-    return _codec(a.codec), (resolve_decoder(a.decoder) if decoder else None)
+    return _codec(a.codec, data), (resolve_decoder(a.decoder) if decoder else None)
 
 
 #: Largest .rhl file read (bytes): a latent file of an image at the 50 MP pixel limit is far smaller.
@@ -93,21 +81,11 @@ def _read_rhl(path: str) -> bytes:
 
 def _read_rgb(src: str):
     """IMAGE as uint8 H x W x 3 RGB (:func:`robusthide.io.images.read_image_rgb`); ``-`` reads the image's
-    bytes from stdin, with the same checks and conversions (16 bit to 8, gray to RGB, alpha dropped)."""
-    import numpy as np
-
+    bytes from stdin, with the same checks and conversions (:meth:`robusthide.watermark.files.ImageFile.rgb8`)."""
     from robusthide.cli.args import is_stdio, read_image
     from robusthide.io.images import read_image_rgb
 
-    if not is_stdio(src):
-        return read_image_rgb(src)
-    arr = read_image(src).array
-    if arr.dtype == np.uint16:
-        arr = np.rint(arr.astype(np.float64) / 257.0).astype(np.uint8)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    arr = np.repeat(arr[..., :1], 3, axis=2) if arr.shape[2] < 3 else arr[..., :3]  # L, LA: gray; RGBA: RGB
-    return np.array(arr, dtype=np.uint8, order="C")  # a writable copy (Pillow's arrays are read-only)
+    return read_image(src).rgb8() if is_stdio(src) else read_image_rgb(src)
 
 
 def _embed(a: argparse.Namespace) -> int:
@@ -153,8 +131,9 @@ def _extract(a: argparse.Namespace) -> int:
     from robusthide.latent import api
     from robusthide.latent import message as msg
 
-    codec, dec = _models(a)
-    bits, kind = api.extract(codec, dec, _read_rhl(a.file), a.key)
+    data = _read_rhl(a.file)
+    codec, dec = _models(a, data=data)
+    bits, kind = api.extract(codec, dec, data, a.key)
     if kind in (api.KIND_TEXT, api.KIND_TEXT_CRC) and not a.bits:
         print(msg.bits_to_text(bits, checksum=kind == api.KIND_TEXT_CRC))
     else:
@@ -197,7 +176,7 @@ def _decode(a: argparse.Namespace) -> int:
     from robusthide.watermark.files import encode_image
 
     data = _read_rhl(a.file)
-    codec, _ = _models(a, decoder=False)
+    codec, _ = _models(a, decoder=False, data=data)
     x = api.decode_bytes(codec, data)
     arr = (x[0].permute(1, 2, 0) * 255).round().byte().numpy()
     if is_stdio(a.output):  # PNG on stdout; the message goes to stderr
@@ -356,6 +335,51 @@ def _iters(a: argparse.Namespace) -> int:
     return 0
 
 
+def _tables(a: argparse.Namespace) -> int:
+    import torch
+
+    from robusthide.latent import tables
+    from robusthide.latent.api import DEFAULT_DECODER, resolve_decoder
+    from robusthide.latent.liso import load_liso
+
+    if a.threads < 1 or a.fnns_steps < 1:
+        raise RobustHideError("--threads and --fnns-steps must be >= 1")
+    torch.set_num_threads(a.threads)
+    known = {"fnns", "train", "codec", "liso"}
+    methods = {m.strip() for m in a.methods.split(",") if m.strip()}
+    if not methods or methods - known:
+        raise RobustHideError(f"--methods takes a comma list of {', '.join(sorted(known))}, got {a.methods!r}")
+    sets = tuple(x.strip() for x in a.sets.split(",") if x.strip()) if a.sets else None
+    codecs, info = [], []
+    for spec in a.codec or []:
+        label, sep, what = spec.partition("=")
+        model = _codec(what if sep else spec)
+        codecs.append((label if sep else model.meta.get("quality", Path(spec).stem), model))
+        info.append({"label": codecs[-1][0], "path": what if sep else spec, "N": model.N, "M": model.M})
+    if not a.codec and "codec" in methods:  # the zoo's default codec
+        model = _codec(None)
+        codecs.append((model.meta.get("quality", "default"), model))
+        info.append({"label": codecs[-1][0], "path": "zoo default", "N": model.N, "M": model.M})
+    dec_spec = a.decoder or (str(DEFAULT_DECODER) if DEFAULT_DECODER.is_file() else "fnns-r:0")
+    setup = tables.Setup(resolve_decoder(dec_spec), codecs, load_liso(a.liso) if a.liso else None,
+                         load_liso(a.liso_jpeg) if a.liso_jpeg else None, _edit_cfg(a), a.fnns_steps, a.liso_iters,
+                         a.seed)
+    setup.edit.seed = a.seed
+    cmd = "robusthide latent " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    r = tables.run(a.table, setup, a.data, a.out_dir, n=a.n, size=a.size,
+                   methods={m: m in methods for m in sorted(known)}, sets=sets, progress=not (a.no_progress or a.json),
+                   settings={"decoder": dec_spec, "liso": a.liso or "", "liso_jpeg": a.liso_jpeg or "", "codecs": info},
+                   command=cmd)
+    path = Path(a.out_dir) / f"latent-table{a.table}"
+    if a.json:
+        print(json.dumps(r, indent=1))
+    else:
+        n_rows = sum(len(st["rows"]) for st in r["sets"])
+        print(f"wrote {path.with_suffix('.md')} and .json ({n_rows} rows; {r['settings']['computed_cpu_s']:.0f} CPU s"
+              f" computed, the rest from {Path(a.out_dir) / tables.CACHE_NAME})")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("latent", help="hide a message while compressing (learned codec, paper 004)")
     ls = p.add_subparsers(dest="latent_command", metavar="SUBCOMMAND")
@@ -363,7 +387,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def models(q: argparse.ArgumentParser, decoder: bool = True) -> None:
         q.add_argument("--codec", help="codec weights (.safetensors, ours or a CompressAI bmshj2018-hyperprior"
-                                       " state dict), or a shipped quality (6 or q6); default: the shipped one")
+                                       " state dict), a zoo name, or a shipped quality (3, 5, 6 or q6); default: the"
+                                       " shipped default (reading a .rhl file: the shipped codec that wrote it)")
         if decoder:
             q.add_argument("--decoder", help="steganography decoder: weights file or fnns-r:SEED[:D[:HIDDEN]]"
                                              " (default: the shipped one, else fnns-r:0)")
@@ -508,6 +533,33 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    " same run (e.g. 0,100,300,1000; each <= --iters): accuracy against iterations")
     _edit_args(b, iters=300)
     b.set_defaults(func=_bench)
+
+    tb = ls.add_parser("tables", help="paper 004 Tables 1-4 on stand-in photo sets, resumable per (row, image)")
+    tb.add_argument("--table", type=int, required=True, choices=[1, 2, 3, 4],
+                    help="1: CelebA (set celeba), 2: DIV2K (div2k), 3: MS COCO (coco), 4: steganalysis of all three")
+    tb.add_argument("--out-dir", default="docs/results",
+                    help="writes latent-tableK.md / .json and the resumable latent-tables-cache.json here")
+    tb.add_argument("--codec", action="append",
+                    help="[LABEL=]codec weights (hyperprior or ELIC-style), zoo name or shipped quality; repeat;"
+                         " rows hyperbase_LABEL / ELICbase_LABEL (default: the zoo's default codec)")
+    tb.add_argument("--decoder", help="fixed steganography decoder (default: shipped, else fnns-r:0)")
+    tb.add_argument("--liso", help="LISO weights (train-liso): rows LISO, LISO-png, LISO-jpgQ")
+    tb.add_argument("--liso-jpeg", help="LISO-JPEG weights (train-liso --jpeg Q): row LISO-JPEG")
+    tb.add_argument("--liso-iters", type=int, default=None, help="learned LISO steps (default: as trained)")
+    tb.add_argument("--data", default="data/photos/train", help="photo folder (its val split is used)")
+    tb.add_argument("--n", type=int, default=32, help="crops per set (default 32)")
+    tb.add_argument("--size", type=int, default=256, help="crop size in px, a multiple of 16 (default 256)")
+    tb.add_argument("--fnns-steps", type=int, default=30, help="FNNS L-BFGS steps (default 30)")
+    tb.add_argument("--methods", default="fnns,train,codec,liso",
+                    help="row families to run: fnns (FNNS and its saved forms), train (FNNS-JPGQ_TRAIN), codec"
+                         " (hyper/ELIC rows), liso (default: all)")
+    tb.add_argument("--sets", help="Table 4 only: a comma list of its sets to run (celeba,div2k,coco)")
+    tb.add_argument("--seed", type=int, default=0, help="crops, messages and editing noise (default 0)")
+    tb.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    tb.add_argument("--json", action="store_true", help="print the results JSON instead of a line (no progress bar)")
+    tb.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _edit_args(tb)
+    tb.set_defaults(func=_tables)
 
     it = ls.add_parser("iters", help="hyperbase bit accuracy against editing iterations (coded and float y)")
     it.add_argument("--out", required=True, help="output path without extension (writes .md, .json and .png)")

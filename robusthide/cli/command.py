@@ -24,5 +24,9 @@ def command_line(words: Sequence[str], a: argparse.Namespace, flags: Sequence[Fl
         if isinstance(v, bool):  # a store_true flag
             parts += [flag] if v else []
             continue
+        if isinstance(v, (list, tuple)):  # a repeatable flag
+            for x in v:
+                parts += [flag, str(x)]
+            continue
         parts += [flag, f"{v:g}" if isinstance(v, float) else str(v)]
     return shlex.join(parts)

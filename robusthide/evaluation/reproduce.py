@@ -154,23 +154,28 @@ WARM = Column("warm start", {"train": {"strategy": "identity"}},
               "shared by every column: message path only (no image loss), no attack")
 
 
-def warm_steps(rep: Reproduction, steps: int | None = None) -> int:
-    """Warm-start steps: the budget's, scaled with ``--steps`` (at least 1 when the budget has a warm start)."""
+def warm_steps(rep: Reproduction, steps: int | None = None, fixed: int | None = None) -> int:
+    """Warm-start steps: ``fixed`` (``--warm-steps``) when given, else the budget's, scaled with ``--steps`` (at
+    least 1 when the budget has a warm start)."""
     b = rep.budget
+    if fixed is not None and b.warm_steps:
+        return fixed
     if not b.warm_steps or steps is None or steps == b.steps:
         return b.warm_steps
     return max(1, round(b.warm_steps * steps / b.steps))
 
 
-def warm_config(rep: Reproduction, data: str | Path, runs: str | Path, steps: int | None = None) -> dict[str, Any]:
-    """The shared warm start of a reproduction: ``budget.warm_steps`` steps of the message path alone.
+def warm_config(rep: Reproduction, data: str | Path, runs: str | Path, steps: int | None = None,
+                warm: int | None = None) -> dict[str, Any]:
+    """The shared warm start of a reproduction: ``budget.warm_steps`` steps (scaled with ``steps``, or ``warm``
+    when given: :func:`warm_steps`) of the message path alone.
 
     The lesson of our first default model: from scratch, a network under a JPEG layer and an image loss sits
     at chance for hundreds of steps. Every column therefore starts from one checkpoint whose message path
     has learned on clean (uint8-rounded) images with the image loss off; the columns then differ only in
     what they train afterwards, for the same number of steps.
     """
-    cfg = column_config(rep, WARM, warm_steps(rep, steps), data, runs, warm=False)
+    cfg = column_config(rep, WARM, warm_steps(rep, steps, warm), data, runs, warm=False)
     if cfg["train"].get("img_weight_fixed") is not None:  # a paper recipe: its fixed image weight off too
         cfg["train"]["img_weight_fixed"] = 0.0
         cfg["train"]["adv_weight"] = 0.0
@@ -222,6 +227,18 @@ def _differences(a: Any, b: Any, path: str = "") -> list[str]:
 _IGNORED = ("out", "name", "ckpt")  # where the run lives and how often it saves do not change the result
 
 
+def _with_new_defaults(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored run config with the ``train`` keys added to the schema since it was saved, at their defaults
+    (which train as the run did before the key existed): such a key is no difference."""
+    from robusthide.training.config import DEFAULTS
+
+    out = copy.deepcopy(stored)
+    if isinstance(out.get("train"), dict):
+        for k, v in DEFAULTS["train"].items():
+            out["train"].setdefault(k, v)
+    return out
+
+
 def train_column(cfg: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     """Train (or resume, or skip when finished) one column; returns ``status``, ``step``, ``train_seconds``."""
     from robusthide.training.trainer import Trainer
@@ -232,7 +249,7 @@ def train_column(cfg: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     if latest.exists():
         doc = json.loads(latest.read_text())
         diff = _differences({k: v for k, v in cfg.items() if k not in _IGNORED},
-                            {k: v for k, v in doc["config"].items() if k not in _IGNORED})
+                            {k: v for k, v in _with_new_defaults(doc["config"]).items() if k not in _IGNORED})
         if diff:
             more = f" and {len(diff) - 2} more" if len(diff) > 2 else ""
             raise RobustHideError(f"{run_dir} holds a run with another config ({'; '.join(diff[:2])}{more}); "
@@ -333,13 +350,14 @@ def measure(method: Any, images: list[np.ndarray], rep: Reproduction, strength: 
 def command_line(name: str, steps: int | None = None, n_test: int | None = None, *, data: str | Path,
                  runs: str | Path, out: str | Path, defaults: Mapping[str, str] | None = None,
                  net: str | None = None, size: int | None = None, seed: int | None = None,
-                 tag: str | None = None, columns: list[str] | None = None) -> str:
+                 tag: str | None = None, columns: list[str] | None = None, warm_steps: int | None = None) -> str:
     """The ``robusthide reproduce`` command of a run; flags whose value equals ``defaults`` (the CLI's:
     ``{"data": ..., "runs": ..., "out": ...}``) are left out."""
     d = defaults or {}
     parts = ["robusthide", "reproduce", name]
     for flag, v, default in (("--net", net, None), ("--size", size, None), ("--seed", seed, None),
-                             ("--tag", tag, None), ("--steps", steps, None), ("--n-test", n_test, None),
+                             ("--tag", tag, None), ("--steps", steps, None), ("--warm-steps", warm_steps, None),
+                             ("--n-test", n_test, None),
                              ("--data", data, d.get("data")), ("--runs", runs, d.get("runs")),
                              ("--out", out, d.get("out"))):
         if v is not None and str(v) != str(default):
@@ -350,7 +368,7 @@ def command_line(name: str, steps: int | None = None, n_test: int | None = None,
 
 
 def train_columns(rep: Reproduction, keys: list[str], steps: int, data: str | Path, runs: str | Path,
-                  progress: bool = True) -> list[dict[str, Any]]:
+                  progress: bool = True, warm: int | None = None) -> list[dict[str, Any]]:
     """Train (resume, or skip when finished) the shared warm start and the columns named by ``keys`` (the key
     ``warm-start`` alone: only the warm start), without evaluating; one record per run: ``label``, ``run_dir``,
     ``status``, ``step``, ``train_seconds``. Two processes must never train the same run folder at once: train
@@ -359,7 +377,7 @@ def train_columns(rep: Reproduction, keys: list[str], steps: int, data: str | Pa
     out = []
     todo: list[tuple[Column, dict[str, Any]]] = []
     if rep.budget.warm_steps:  # every column starts from it: trained first (``--column warm-start``: alone)
-        todo.append((WARM, warm_config(rep, data, runs, steps)))
+        todo.append((WARM, warm_config(rep, data, runs, steps, warm)))
     todo += [(c, column_config(rep, c, steps, data, runs)) for c in cols]
     for col, cfg in todo:
         info = train_column(cfg, progress)
@@ -371,10 +389,11 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
                      runs: str | Path, out: str | Path, progress: bool = True,
                      command_defaults: Mapping[str, str] | None = None, net: str | None = None,
                      size: int | None = None, seed: int | None = None, tag: str | None = None,
-                     columns: list[str] | None = None) -> dict[str, Any]:
+                     columns: list[str] | None = None, warm_steps_n: int | None = None) -> dict[str, Any]:
     """Train and evaluate reproduction ``name``; write ``OUT/NAME.md`` / ``.json``; return the JSON document.
 
-    ``net`` / ``size`` / ``seed`` / ``tag``: a budget variant (:func:`variant`). ``columns``: train only the
+    ``net`` / ``size`` / ``seed`` / ``tag``: a budget variant (:func:`variant`). ``warm_steps_n``: the shared
+    warm start's steps (``--warm-steps``), fixed instead of scaled with ``steps``. ``columns``: train only the
     shared warm start and these columns (labels or slugs), evaluate nothing, write nothing to ``out``, and
     return ``{"name", "command", "trained": [...]}`` (:func:`train_columns`).
     """
@@ -391,13 +410,19 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
                               "--steps does not apply")
     if steps is not None and steps < 1:
         raise RobustHideError(f"--steps must be at least 1, got {steps}")
+    if warm_steps_n is not None:
+        if not (rep.kind == "train" and rep.budget.warm_steps):
+            raise RobustHideError(f"{name} has no warm start: --warm-steps does not apply")
+        if warm_steps_n < 1:
+            raise RobustHideError(f"--warm-steps must be at least 1, got {warm_steps_n}")
+    flags["warm_steps"] = warm_steps_n
     b = rep.budget
     steps = b.steps if steps is None else steps
     n = b.n_test if n_test is None else n_test
     if columns:
         if rep.kind != "train":
             raise RobustHideError(f"{name} trains nothing: --column does not apply")
-        trained = train_columns(rep, columns, steps, data, runs, progress)
+        trained = train_columns(rep, columns, steps, data, runs, progress, warm_steps_n)
         return {"name": rep.name, "trained": trained,
                 "command": command_line(name, None if steps == b.steps else steps, None, data=data, runs=runs,
                                         out=out, defaults=command_defaults, columns=columns, **flags)}
@@ -422,7 +447,7 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
         else:
             if b.warm_steps:
                 bar.set_postfix_str(WARM.label)
-                warm_info = train_column(warm_config(rep, data, runs, steps), progress)
+                warm_info = train_column(warm_config(rep, data, runs, steps, warm_steps_n), progress)
             for col in rep.columns:
                 cfg = column_config(rep, col, steps, data, runs)
                 bar.set_postfix_str(col.label[:30])
@@ -453,7 +478,7 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
                    "train_seed": b.seed if b.train_seed is None else b.train_seed,
                    "threads": torch.get_num_threads(), "data": str(data),
                    "train_minutes_total": round(sum(c.get("train_minutes", 0) for c in cols), 2),
-                   "warm_steps": warm_steps(rep, steps) if rep.kind == "train" else 0,
+                   "warm_steps": warm_steps(rep, steps, warm_steps_n) if rep.kind == "train" else 0,
                    "warm_minutes": round(warm_info["train_seconds"] / 60, 2) if warm_info else 0.0},
         "columns": cols,
         "rows": [{"label": r.label, "attack": r.attack} for r in rep.rows],

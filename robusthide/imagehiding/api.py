@@ -94,10 +94,12 @@ def default_model(n_secrets: int = 1) -> str:
                           f"(configs/imagehide-hinet{n_secrets}.yaml) and pass it as the model")
 
 
-def _even(x: torch.Tensor) -> torch.Tensor:
-    """``x`` padded (edge replicated) to even height and width, as the Haar transform needs."""
+def _even(x: torch.Tensor, k: int = 2) -> torch.Tensor:
+    """``x`` padded (edge replicated) to a height and width that are multiples of ``k`` (2: even, as the Haar
+    transform needs; 4 or 8 for a network with ``downscale`` 2 or 4)."""
     h, w = x.shape[-2:]
-    return F.pad(x, (0, w % 2, 0, h % 2), mode="replicate") if h % 2 or w % 2 else x
+    ph, pw = -h % k, -w % k
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
 class ImageHider:
@@ -165,7 +167,7 @@ class ImageHider:
         c = _to_tensor(img).to(self.device)
         h, w = img.shape[:2]
         if self.any_size:  # at the cover's size (made even for the wavelet transform), secrets resized to it
-            ce = _even(c)
+            ce = _even(c, getattr(self.net, "multiple", 2))
             sec = self._secrets(secrets, tuple(ce.shape[-2:]))
             m, _ = self.net.hide(ce, sec)
             if refine is not None and refine.steps:
@@ -188,7 +190,7 @@ class ImageHider:
         m = _to_tensor(_as_image(container, "container")).to(self.device)
         if self.any_size:
             h, w = m.shape[-2:]
-            rev, _, _ = self.net.reveal(_even(m))
+            rev, _, _ = self.net.reveal(_even(m, getattr(self.net, "multiple", 2)))
             return [_to_uint8(s[..., :h, :w]) for s in rev]
         S = self.size
         rev, _, _ = self.net.reveal(resize_tensor(m, S, S))

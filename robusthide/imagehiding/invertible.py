@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from robusthide import RobustHideError
 
 #: the keywords of :class:`InvertibleHidingNetwork` (``arch: hinet`` in a config's ``model`` section)
-INVERTIBLE_KEYS = ("arch", "n_secrets", "size", "blocks", "hidden", "clamp", "restore")
+INVERTIBLE_KEYS = ("arch", "n_secrets", "size", "blocks", "hidden", "clamp", "restore", "downscale")
 
 
 class HaarDWT(nn.Module):
@@ -117,7 +117,9 @@ def check_invertible_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
                               f"(known: {', '.join(INVERTIBLE_KEYS)})")
     out = dict(arch="hinet", n_secrets=1, size=128, blocks=8, hidden=48, clamp=2.0, restore=False)
     out.update(kw)
-    for key, lo in (("n_secrets", 1), ("size", 16), ("blocks", 1), ("hidden", 1)):
+    for key, lo in (("n_secrets", 1), ("size", 16), ("blocks", 1), ("hidden", 1), ("downscale", 1)):
+        if key not in out:
+            continue
         v = out[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise RobustHideError(f"model.{key} must be an integer >= {lo}, got {v!r}")
@@ -130,6 +132,11 @@ def check_invertible_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
         raise RobustHideError(f"model.clamp must be a number in (0, 10], got {c!r}")
     out["clamp"] = float(c)
     out["restore"] = bool(out["restore"])
+    if "downscale" in out:  # absent (= 1) in the models of sessions 10-11; kept absent so their metadata stays
+        if out["downscale"] not in (1, 2, 4):
+            raise RobustHideError(f"model.downscale must be 1, 2 or 4, got {out['downscale']!r}")
+        if out["downscale"] == 1:
+            del out["downscale"]
     return out
 
 
@@ -148,14 +155,28 @@ class InvertibleHidingNetwork(nn.Module):
         self.n_secrets: int = kw["n_secrets"]
         self.size: int = kw["size"]
         self.dwt = HaarDWT()
+        #: the network runs on the images area-averaged by this factor (:meth:`hide`); sizes must be multiples
+        #: of :attr:`multiple`
+        self.downscale: int = kw.get("downscale", 1)
+        self.multiple: int = 2 * self.downscale
         c_cover, c_secret = 12, 12 * self.n_secrets
         self.blocks = nn.ModuleList(AffineCoupling(c_cover, c_secret, kw["hidden"], kw["clamp"])
                                     for _ in range(kw["blocks"]))
         self.restore = Restore(c_cover, kw["hidden"]) if kw["restore"] else None
 
     def _check(self, x: torch.Tensor, what: str) -> None:
-        if x.dim() != 4 or x.shape[1] != 3 or x.shape[-2] % 2 or x.shape[-1] % 2:
-            raise RobustHideError(f"{what} must be B x 3 x H x W with even H and W, got {tuple(x.shape)}")
+        k = self.multiple
+        if x.dim() != 4 or x.shape[1] != 3 or x.shape[-2] % k or x.shape[-1] % k:
+            sides = "even H and W" if k == 2 else f"H and W multiples of {k}"
+            raise RobustHideError(f"{what} must be B x 3 x H x W with {sides}, got {tuple(x.shape)}")
+
+    def _down(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.downscale
+        return x if d == 1 else F.avg_pool2d(x.float(), d)
+
+    def _up(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.downscale
+        return x if d == 1 else F.interpolate(x.float(), scale_factor=d, mode="bicubic", align_corners=False)
 
     def forward_bands(self, cover: torch.Tensor, secrets: Sequence[torch.Tensor]
                       ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,20 +196,25 @@ class InvertibleHidingNetwork(nn.Module):
             if s.shape != cover.shape:
                 raise RobustHideError(f"each secret must have the cover's shape {tuple(cover.shape)}, "
                                       f"got {tuple(s.shape)}")
-        y1, _ = self.forward_bands(cover, secrets)
-        container = self.dwt.inverse(y1)
-        return container, container - cover
+        if self.downscale == 1:
+            y1, _ = self.forward_bands(cover, secrets)
+            container = self.dwt.inverse(y1)
+            return container, container - cover
+        small = self._down(cover)  # the robust operating point: hide in the area-averaged images, upsample R
+        y1, _ = self.forward_bands(small, [self._down(s) for s in secrets])
+        residual = self._up(self.dwt.inverse(y1) - small)
+        return cover + residual, residual
 
     def reveal(self, attacked: torch.Tensor) -> tuple[list[torch.Tensor], None, None]:
         """``(secrets^, None, None)``: the backward pass from the container's bands and ``z = 0``."""
         self._check(attacked, "the container")
-        y1 = self.dwt(attacked)
+        y1 = self.dwt(self._down(attacked))
         if self.restore is not None:
             y1 = self.restore(y1)
         y2 = y1.new_zeros(y1.shape[0], 12 * self.n_secrets, *y1.shape[-2:])
         for blk in reversed(self.blocks):
             y1, y2 = blk.inverse(y1, y2)
-        return [self.dwt.inverse(s) for s in y2.chunk(self.n_secrets, dim=1)], None, None
+        return [self._up(self.dwt.inverse(s)) for s in y2.chunk(self.n_secrets, dim=1)], None, None
 
     def low_frequency(self, x: torch.Tensor) -> torch.Tensor:
         """The LL band of each colour (HiNet's low-frequency wavelet loss, eq. 8, compares these)."""

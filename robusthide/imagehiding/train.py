@@ -126,11 +126,12 @@ def attack_generators(module: torch.nn.Module) -> list[torch.Generator]:
 def same_weights_layout(a: Any, b: dict[str, Any]) -> bool:
     """Whether a checkpoint of architecture ``a`` can continue as ``b``. The invertible network is fully
     convolutional, so its working ``size`` may change on resume (train on small crops, finish at the
-    measured size); every other keyword must match."""
+    measured size), and its ``downscale`` (the scale it runs at) may change too (a robust run at ``downscale: 2``
+    starts from a network trained at full scale); every other keyword must match."""
     if not isinstance(a, dict):
         return False
     if a.get("arch") == b.get("arch") == "hinet":
-        return {**a, "size": 0} == {**b, "size": 0}
+        return {**a, "size": 0, "downscale": 0} == {**b, "size": 0, "downscale": 0}
     return a == b
 
 

@@ -45,6 +45,43 @@ def resolve_decoder(spec: str | Path | None = None) -> BasicDecoder:
     return zoo_load(spec, "latent", role="decoder")
 
 
+def shipped_codecs() -> dict[str, ScaleHyperprior]:
+    """Every installed zoo codec (family ``latent``, role ``codec``), by name, in registry order."""
+    from robusthide.zoo.registry import PRETRAINED
+
+    out = {}
+    for name, entry in PRETRAINED.items():
+        if entry.get("family") == "latent" and entry.get("role") == "codec" and weights_path(name).is_file():
+            out[name] = resolve_codec(name)
+    return out
+
+
+def codec_of_quality(label: str) -> ScaleHyperprior:
+    """The zoo's codec of quality ``label`` (``"6"`` or ``"q6"``); the family default wins a tie."""
+    label = label.lstrip("qQ")
+    shipped = shipped_codecs()
+    default = shipped.get(ZOO_DEFAULTS["latent-codec"])
+    if default is not None and default.meta.get("quality") == label:
+        return default
+    for model in shipped.values():
+        if model.meta.get("quality") == label:
+            return model
+    have = ", ".join(sorted({m.meta.get("quality", "?") for m in shipped.values()})) or "none"
+    raise RobustHideError(f"no shipped codec of quality {label} (shipped qualities: {have}); pass a weights"
+                          " file (see 'latent train-codec')")
+
+
+def codec_for_file(data: bytes) -> ScaleHyperprior:
+    """The shipped codec that wrote these .rhl bytes (matched by the codec id in the header), so a receiver
+    needs no ``--codec`` for any zoo codec; a file of another codec is refused with its id."""
+    want = RhlFile.from_bytes(data).codec_id
+    for model in shipped_codecs().values():
+        if model.model_id() == want:
+            return model
+    raise RobustHideError(f"this .rhl file was made with codec {want}, which is not a shipped one: pass its "
+                          "weights with --codec")
+
+
 def from_pretrained(codec: str = ZOO_DEFAULTS["latent-codec"],
                     decoder: str = ZOO_DEFAULTS["latent-decoder"]) -> tuple[ScaleHyperprior, BasicDecoder]:
     """The (codec, steganography decoder) pair of the zoo (names or weights files), offline."""

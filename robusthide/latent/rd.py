@@ -175,8 +175,9 @@ def to_markdown(r: dict, png: str) -> str:
               "|---|---|---|---|---|---|---|---|---|---|"]
     for p in r["codecs"]:
         m, j, w = p["meta"], p["vs_jpeg"], p["vs_webp"]
+        steps = m.get("steps", m.get("step", "?"))  # "steps": older codec files; "step": robusthide/2
         lines.append(
-            f"| {p['codec']} | {p['arch']}, {p['N']} / {p['M']} | {m.get('lmbda', '?')}, {m.get('steps', '?')},"
+            f"| {p['codec']} | {p['arch']}, {p['N']} / {p['M']} | {m.get('lmbda', '?')}, {steps},"
             f" {m.get('size', '?')} | {p['bpp']:.3f} ({p['payload_bpp']:.3f}) | {p['psnr']:.2f} |"
             f" {_f(j['psnr_at_bpp'], '.2f')} | {_f(j['bpp_at_psnr'], '.3f')} | {_f(j['rate_diff_pct'], '+.1f', ' %')} |"
             f" {_f(w['psnr_at_bpp'], '.2f')} | {_f(w['rate_diff_pct'], '+.1f', ' %')} |")

@@ -21,7 +21,7 @@ How the trainer should use it (one step)::
         loss = loss + adv_weight * g_loss
     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
     if adv_weight > 0:
-        d_opt.zero_grad(set_to_none=True)   # also clears what g_loss.backward() left in D's .grad
+        d_opt.zero_grad(set_to_none=True)   # (g_loss's pass leaves nothing in D's .grad: D frozen there)
         d_loss.backward(); d_opt.step()     # d_loss saw marked.detach(): it only reaches D
 
 ``d_loss`` is computed on ``marked.detach()``, so its graph is separate from ``loss`` and survives
@@ -29,6 +29,12 @@ How the trainer should use it (one step)::
 only the decoder trains (``trainable == "decoder"``) skip both adversarial terms. The discriminator is
 called outside the DDP-wrapped module: under DDP, all-reduce its gradients (or wrap it in its own
 ``DistributedDataParallel``) before ``d_opt.step()``. Logits are taken in float32 (autocast-safe).
+
+Cost (docs/results/reproduce-plan.md, "Where a step goes"): the pass of ``g_loss`` runs with D's parameters
+frozen, so its backward computes the gradient for ``marked`` only; the weight gradients it used to leave in
+D's ``.grad`` were cleared before the D step anyway, so the numbers are the same. ``amp=True``
+(``train.adv_amp``) runs the three passes under bf16 autocast, as the encoder and decoder run; in float32
+they took more CPU time than the encoder and decoder together (HiDDeN at 64 px).
 """
 
 from __future__ import annotations
@@ -40,17 +46,27 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def adversarial_losses(discriminator: nn.Module, cover: torch.Tensor,
-                       marked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def adversarial_losses(discriminator: nn.Module, cover: torch.Tensor, marked: torch.Tensor,
+                       amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """``(g_loss, d_loss)`` for covers and marked images (N x 3 x H x W in [0, 1]); see the module docstring.
 
-    ``g_loss`` carries gradient to the encoder through ``marked`` (and into D's ``.grad``, which the D step
-    must clear first); ``d_loss`` reaches only the discriminator.
+    ``g_loss`` carries gradient to the encoder through ``marked`` only (D's parameters are frozen for its
+    pass); ``d_loss`` reaches only the discriminator. ``amp``: the passes under bf16 autocast.
     """
-    d_marked = discriminator(marked).float()
+    dev = marked.device.type
+    params = [p for p in discriminator.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        with torch.autocast(dev, dtype=torch.bfloat16, enabled=amp):
+            d_marked = discriminator(marked).float()
+    finally:
+        for p in params:
+            p.requires_grad_(True)
     g_loss = F.binary_cross_entropy_with_logits(d_marked, torch.ones_like(d_marked))
-    d_cover = discriminator(cover.detach()).float()
-    d_fake = discriminator(marked.detach()).float()
+    with torch.autocast(dev, dtype=torch.bfloat16, enabled=amp):
+        d_cover = discriminator(cover.detach()).float()
+        d_fake = discriminator(marked.detach()).float()
     d_loss = (F.binary_cross_entropy_with_logits(d_cover, torch.ones_like(d_cover))
               + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
     return g_loss, d_loss

@@ -57,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
         "jnd_lum_max": None,         # limit the JND's luminance term to this many grey levels (Chou-Li: 20 at black)
         "img_weight_fixed": None,    # a fixed image-MSE weight (papers' recipes) instead of the PSNR controller
         "adv_weight": 0.0,           # adversarial loss weight (HiDDeN 1e-3, MBRS 1e-4); needs .discriminator
+        "adv_amp": False,            # the discriminator's passes under bf16 autocast too (with amp)
         "amp": True,                 # bf16 autocast (CPU with AVX512-BF16/AMX, or CUDA)
         "channels_last": True,
         "threads": 0,                # 0 = all cores

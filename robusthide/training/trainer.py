@@ -167,7 +167,8 @@ class Trainer(Family):
             loss = loss + jnd_w * jnd_mse
         d_loss = None
         if self.d_opt is not None and train_all:
-            g_loss, d_loss = adversarial_losses(self.model.discriminator, cover.float(), marked)
+            g_loss, d_loss = adversarial_losses(self.model.discriminator, cover.float(), marked,
+                                                amp=self.amp and bool(t.get("adv_amp")))
             loss = loss + self.adv_weight * g_loss
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

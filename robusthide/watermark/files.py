@@ -49,6 +49,17 @@ class ImageFile:
     exif: bytes | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
+    def rgb8(self) -> np.ndarray:
+        """The pixels as 8-bit ``H x W x 3`` RGB (a writable copy): 16 bits rounded to 8, gray repeated to RGB,
+        alpha dropped -- what :func:`robusthide.io.images.read_image_rgb` gives for the same file."""
+        a = self.array
+        if a.dtype == np.uint16:
+            a = np.rint(a.astype(np.float64) / 257.0).astype(np.uint8)
+        if a.ndim == 2:
+            a = a[..., None]
+        a = np.repeat(a[..., :1], 3, axis=2) if a.shape[2] < 3 else a[..., :3]
+        return np.array(a, dtype=np.uint8, order="C")
+
 
 def orient(a: np.ndarray, orientation: int) -> np.ndarray:
     """Apply an EXIF orientation (1-8) to an ``H x W [x C]`` array, as ``ImageOps.exif_transpose`` does."""

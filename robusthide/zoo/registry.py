@@ -61,16 +61,34 @@ PRETRAINED: dict[str, dict[str, Any]] = {
                                     "(128 px); not robust"},
     "imagehide-003": {"family": "imagehide", "file": "imagehide-003.safetensors", "card": "imagehide-003.md",
                       "summary": "1 secret image in a cover; container 24.5 dB, revealed 18.4 dB (64 px)"},
+    "latent-hp-q6": {"family": "latent", "role": "codec", "file": "latent-hp-q6.safetensors",
+                     "card": "latent-hp-q6.md",
+                     "summary": "scale-hyperprior codec, quality 6; 35.27 dB at 1.125 bpp, 29 % fewer bits than "
+                                "JPEG (256 px)"},
+    "latent-hp-q5": {"family": "latent", "role": "codec", "file": "latent-hp-q5.safetensors",
+                     "card": "latent-hp-q5.md",
+                     "summary": "scale-hyperprior codec, quality 5; 33.32 dB at 0.862 bpp, 26 % fewer bits than "
+                                "JPEG (256 px)"},
+    "latent-hp-q3": {"family": "latent", "role": "codec", "file": "latent-hp-q3.safetensors",
+                     "card": "latent-hp-q3.md",
+                     "summary": "scale-hyperprior codec, quality 3; 29.61 dB at 0.395 bpp, 36 % fewer bits than "
+                                "JPEG (256 px)"},
+    "latent-elic-q6": {"family": "latent", "role": "codec", "file": "latent-elic-q6.safetensors",
+                       "card": "latent-elic-q6.md",
+                       "summary": "ELIC-style codec (uneven groups, space-channel context), quality 6; 34.04 dB at "
+                                  "0.970 bpp, 26 % fewer bits than JPEG (256 px)"},
     "latent-hyperprior": {"family": "latent", "role": "codec", "file": "latent-hyperprior.safetensors",
                           "card": "latent-hyperprior.md",
-                          "summary": "scale-hyperprior codec, quality 6 (lambda 0.0483); 26.05 dB at 1.21 bpp"},
+                          "summary": "the first quality-6 codec (session 8), kept so that its .rhl files still "
+                                     "decode; 26.05 dB at 1.21 bpp"},
     "latent-fnns-decoder": {"family": "latent", "role": "decoder", "file": "latent-fnns-decoder.safetensors",
                             "card": "latent-fnns-decoder.md",
-                            "summary": "FNNS steganography decoder (depth 1) for code editing; 62.6 % bits at q6"},
+                            "summary": "FNNS steganography decoder (depth 1) for code editing; 84.3 % bits with "
+                                       "latent-hp-q6 (1500 iterations, 128 px)"},
 }
 
 #: each family's default model (per role for latent)
-DEFAULTS = {"watermark": "default", "imagehide": "imagehide-hinet", "latent-codec": "latent-hyperprior",
+DEFAULTS = {"watermark": "default", "imagehide": "imagehide-hinet", "latent-codec": "latent-hp-q6",
             "latent-decoder": "latent-fnns-decoder"}
 
 
