@@ -1,14 +1,16 @@
 """``robusthide bench memory``: peak memory of ``robusthide embed`` against image size, what the pixel limit
 (:data:`robusthide.io.safe.MAX_PIXELS`) bounds.
 
-For each size, a photo-like PNG is written into a temporary folder and ``robusthide embed`` runs on it in a
-fresh process (the whole path: read, mark with the model's default refinement, encode, re-read and verify);
-that process's peak resident memory (``ru_maxrss``) and wall time go to ``OUT.json`` and ``OUT.md``.
+For each size, a photo-like PNG is written into a temporary folder and ``python -m robusthide embed`` runs on it
+in a fresh process (the whole path: read, mark with the model's default refinement, encode, re-read and verify);
+that child's peak resident memory (``ru_maxrss`` of its own rusage, from ``os.wait4``) and wall time go to
+``OUT.json`` and ``OUT.md``. The library never imports the CLI: the child is the installed command.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -21,12 +23,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-_CHILD = """
-import resource, sys
-from robusthide.cli.main import main
-rc = main(sys.argv[1:])
-sys.stdout.write(f"MAXRSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} RC {rc}\\n")
-"""
+
+def child_peak(argv: list[str], stderr_path: Path) -> tuple[int, int]:
+    """(exit code, peak resident memory in kB) of ``python -m robusthide ARGV`` run to its end in a child
+    process (its own rusage, so earlier children do not count); its stderr goes to ``stderr_path``."""
+    with open(stderr_path, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "robusthide", *argv], stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, int(usage.ru_maxrss)
 
 
 def _photo(mp: float, path: Path) -> tuple[int, int]:
@@ -49,14 +54,13 @@ def run(out: str | Path, megapixels: list[float], refine: int | None = None, not
             w, h = _photo(mp, src)
             argv = ["embed", str(src), "-o", str(dst), "-m", "7", "--max-pixels", str(w * h), *extra]
             t0 = time.perf_counter()
-            res = subprocess.run([sys.executable, "-c", _CHILD, *argv], capture_output=True, text=True, check=False)
+            code, kb = child_peak(argv, Path(d) / "stderr.txt")
             wall = time.perf_counter() - t0
-            line = [ln for ln in res.stdout.splitlines() if ln.startswith("MAXRSS_KB")]
-            kb = int(line[0].split()[1]) if line else None
-            rows.append({"megapixels": round(w * h / 1e6, 2), "width": w, "height": h, "exit": res.returncode,
+            stderr = (Path(d) / "stderr.txt").read_text(errors="replace")
+            rows.append({"megapixels": round(w * h / 1e6, 2), "width": w, "height": h, "exit": code,
                          "peak_rss_mb": round(kb / 1024, 1) if kb else None,
                          "bytes_per_pixel": round(kb * 1024 / (w * h), 1) if kb else None,
-                         "wall_s": round(wall, 1), "stderr": res.stderr.strip().splitlines()[-1:] or []})
+                         "wall_s": round(wall, 1), "stderr": stderr.strip().splitlines()[-1:] or []})
             if progress:
                 progress(rows[-1])
             src.unlink()
