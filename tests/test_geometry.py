@@ -135,6 +135,41 @@ def test_inplace_view_keeps_the_crop_where_it_was():
     assert torch.allclose(y[..., 40, 10], x[..., :32, 32:].mean(dim=(2, 3))[0], atol=1e-5)
 
 
+def test_pixel_shift_moves_the_view_by_whole_pixels_and_keeps_other_draws():
+    x = torch.rand(1, 3, 32, 48)
+    one = torch.ones(1)
+    p = GeometryParams(one, one, 0 * one, 0 * one, 0 * one, one, one, 0 * one, 0 * one, True, one, -2 * one)
+    y = apply_geometry(x, p)  # the view samples x at (col + 1, row - 2)
+    assert torch.allclose(y[..., 2:, :-1], x[..., :-2, 1:], atol=1e-5)
+    a = sample_geometry(16, torch.Generator().manual_seed(5), shift=0.01, inplace=True)
+    b = sample_geometry(16, torch.Generator().manual_seed(5), shift=0.01, inplace=True, shift_px=1.0)
+    assert a.px is None and torch.equal(a.fw, b.fw) and torch.equal(a.tx, b.tx)
+    assert float(b.px.abs().max()) <= 1 and float(b.py.abs().max()) <= 1 and float(b.px.std()) > 0.2
+
+
+def test_blurdown_keeps_the_conv_weights_and_tolerates_one_pixel_shifts():
+    from robusthide.nets.geo import BlurDown
+    from robusthide.nets.lean import conv
+    from robusthide.nets.registry import create_model
+
+    torch.manual_seed(0)
+    plain, aa = conv(3, 8, 2), BlurDown(3, 8)
+    aa.load_state_dict(plain.state_dict())  # same keys: a geo checkpoint loads into the antialiased decoder
+    x = torch.rand(1, 3, 64, 64)
+    xs = torch.roll(x, 1, dims=3)  # one pixel right: the other sampling phase of a stride-2 layer
+
+    def change(f: torch.nn.Module) -> float:
+        with torch.no_grad():
+            a, b = f(x)[..., 4:-4, 4:-4], f(xs)[..., 4:-4, 4:-4]
+        return float((a - b).norm() / a.norm())
+
+    assert aa(x).shape == plain(x).shape == (1, 8, 32, 32)
+    assert change(aa) < 0.35 < 0.7 < change(plain)  # 0.24 against 0.82 on noise
+    m = create_model("geo", n_bits=64, size=64, antialias=True)
+    assert isinstance(m.decoder.features[0], BlurDown)
+    assert set(m.state_dict()) == set(create_model("geo", n_bits=64, size=64).state_dict())
+
+
 def test_geometry_curves_write_their_tables_and_plot(tmp_path, photo):
     from robusthide.evaluation import curves
     from robusthide.nets.registry import create_model

@@ -12,6 +12,7 @@ pytest.importorskip("constriction")
 
 from robusthide.latent import tables  # noqa: E402
 from robusthide.latent.editing import EditConfig  # noqa: E402
+from robusthide.latent.fnns import FnnsConfig  # noqa: E402
 
 SIZE, N = 64, 2
 
@@ -50,7 +51,7 @@ def _setup(models) -> tables.Setup:
 
     torch.set_num_threads(1)
     return tables.Setup(load_decoder("fnns-r:0"), [("7", load_codec(models["codec"]))], load_liso(models["liso"]),
-                        load_liso(models["liso_jpeg"]), EditConfig(iters=3, lr=1e-2), fnns_steps=2)
+                        load_liso(models["liso_jpeg"]), EditConfig(iters=3, lr=1e-2), FnnsConfig(steps=2))
 
 
 def _numbers(r: dict) -> dict:
@@ -221,3 +222,69 @@ def test_two_writers_of_one_cache_keep_each_others_entries(tmp_path):
     assert tables.Cache(tmp_path / tables.CACHE_NAME).entries == {"k1": {"acc": 0.5}, "k2": {"acc": 0.75},
                                                                  "k3": {"acc": 1.0}}
     assert sorted(p.name for p in tmp_path.iterdir()) == [tables.CACHE_NAME]
+
+
+def test_cli_defaults_are_the_tuned_settings_the_tables_run(val_photos, tmp_path, monkeypatch):
+    """`latent tables` without editing or FNNS options runs tables.TABLE_EDIT / TABLE_FNNS (latent/defaults.py, the
+    values tuned at 256 px in docs/results/latent-tables-tuning.md), one lambda5 for every codec."""
+    from robusthide.cli.main import main
+    from robusthide.latent import defaults
+
+    seen = {}
+    monkeypatch.setattr(tables, "run", lambda table, setup, *a, **k: seen.update(setup=setup) or {
+        "sets": [], "settings": {"computed_cpu_s": 0.0}})
+    assert main(["latent", "tables", "--table", "2", "--out-dir", str(tmp_path), "--data", str(val_photos),
+                 "--decoder", "fnns-r:0", "--methods", "fnns"]) == 0
+    s = seen["setup"]
+    assert s.edit == tables.TABLE_EDIT and s.fnns == tables.TABLE_FNNS and not s.scale_lambda5
+    assert (s.edit.iters, s.edit.lr, s.edit.lambda5) == (200, 0.1, pytest.approx(1 / 288))
+    assert (s.fnns.steps, s.fnns.lr, s.fnns.eps) == (30, 0.1, 0.1)
+    assert (s.edit.lambda2, s.edit.lambda4, s.edit.rounding) == (16.0, 1 / 244, "noise")  # the paper's
+    assert defaults.TABLES_EDIT["lambda5"] == s.edit.lambda5
+    assert main(["latent", "tables", "--table", "2", "--out-dir", str(tmp_path), "--data", str(val_photos),
+                 "--decoder", "fnns-r:0", "--methods", "fnns", "--lr", "1e-3", "--fnns-eps", "0.3",
+                 "--scale-lambda5"]) == 0
+    s = seen["setup"]
+    assert (s.edit.lr, s.fnns.eps, s.scale_lambda5) == (1e-3, 0.3, True)
+
+
+def test_lambda5_follows_the_codec_lambda(models):
+    """scale_lambda5: lambda5 x (codec lambda / 0.0483), so lambda5 / lambda1 is one number for every codec."""
+    from robusthide.latent.editing import codec_lambda1
+    from robusthide.latent.models import load_codec
+
+    m = load_codec(models["codec"])
+    s = _setup(models)
+    assert s.edit_for(m) == s.edit  # the default: one lambda5 for all, as the paper
+    s.scale_lambda5 = True
+    lam = float(m.meta["lmbda"])
+    assert s.edit_for(m).lambda5 == pytest.approx(s.edit.lambda5 * lam / 0.0483)
+    assert s.edit_for(m).lambda5 / codec_lambda1(m) == pytest.approx(s.edit.lambda5 / (0.0483 * 255**2))
+    s.scale_lambda5 = False
+    assert s.edit_for(m) == s.edit
+
+
+def test_a_liso_file_serves_as_the_fixed_decoder(models, to_tensor, photos):
+    """--decoder takes a LISO file (train-liso): its decoder, the very one LISO's rows are read with."""
+    from robusthide.latent.api import resolve_decoder
+    from robusthide.latent.liso import load_liso
+
+    lm, dec = load_liso(models["liso"]), resolve_decoder(str(models["liso"]))
+    assert dec.decoder_id() == lm.decoder.decoder_id()
+    x = to_tensor(photos["coffee"][:64, :64])
+    with torch.no_grad():
+        assert torch.equal(dec(x), lm.decoder(x))
+
+
+def test_iters_set_runs_on_the_tables_crops(val_photos, models, tmp_path, monkeypatch):
+    """`latent iters --set coco` tunes on the very crops `latent tables` uses for that set."""
+    from robusthide.cli.main import main
+    from robusthide.latent import iters
+
+    seen = {}
+    monkeypatch.setattr(iters, "run", lambda codec, dec, covers, *a, **k: seen.update(covers=covers))
+    assert main(["latent", "iters", "--out", str(tmp_path / "it"), "--codec", str(models["codec"]), "--decoder",
+                 "fnns-r:0", "--data", str(val_photos), "--set", "coco", "--n", "2", "--size", str(SIZE),
+                 "--at", "0,1"]) == 0
+    want = tables.covers(val_photos, "coco", 2, SIZE)
+    assert len(seen["covers"]) == 2 and all(torch.equal(a, b.image) for a, b in zip(seen["covers"], want))

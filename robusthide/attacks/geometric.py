@@ -53,6 +53,10 @@ class GeometryParams:
     tx: torch.Tensor | None = None
     ty: torch.Tensor | None = None
     inplace: bool = False
+    #: a further shift in view pixels (None: none): what a decoder with a stride-2 first layer must learn to
+    #: tolerate up to one feature pixel, since the extractor's cyclic shifts move in whole feature pixels
+    px: torch.Tensor | None = None
+    py: torch.Tensor | None = None
 
 
 def _u(gen: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor:
@@ -61,11 +65,14 @@ def _u(gen: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor:
 
 def sample_geometry(n: int, gen: torch.Generator, area: tuple[float, float] = (0.25, 1.0),
                     aspect: float = 0.35, angle: float = 12.0, angle_p: float = 0.4,
-                    jitter: float = 0.1, shift: float = 0.0, inplace: bool = False) -> GeometryParams:
+                    jitter: float = 0.1, shift: float = 0.0, inplace: bool = False,
+                    shift_px: float = 0.0) -> GeometryParams:
     """Draw the parameters of ``n`` images: area kept uniform in ``area``; log aspect of the crop uniform in
     ``[-aspect, aspect]`` (sides clipped to 1); rotation uniform in ``[-angle, angle]`` degrees with
     probability ``angle_p`` (else 0); crop centre uniform where the crop fits; scale mismatch per axis
-    uniform in ``[1 - jitter, 1 + jitter]``; shift uniform in ``[-shift, shift]`` (normalised units)."""
+    uniform in ``[1 - jitter, 1 + jitter]``; shift uniform in ``[-shift, shift]`` (normalised units), plus,
+    when ``shift_px`` > 0, a shift uniform in ``[-shift_px, shift_px]`` view pixels (drawn after the rest,
+    so the other draws do not change)."""
     a = _u(gen, n, *area)
     r = torch.exp(_u(gen, n, -aspect, aspect))
     fw = (a * r).sqrt().clamp(max=1.0)
@@ -75,7 +82,10 @@ def sample_geometry(n: int, gen: torch.Generator, area: tuple[float, float] = (0
     rot = torch.where(torch.rand(n, generator=gen) < angle_p, _u(gen, n, -angle, angle), torch.zeros(n))
     jx, jy = _u(gen, n, 1 - jitter, 1 + jitter), _u(gen, n, 1 - jitter, 1 + jitter)
     tx, ty = _u(gen, n, -shift, shift), _u(gen, n, -shift, shift)
-    return GeometryParams(fw, fh, cx, cy, rot, jx, jy, tx, ty, inplace)
+    px = py = None
+    if shift_px > 0:
+        px, py = _u(gen, n, -shift_px, shift_px), _u(gen, n, -shift_px, shift_px)
+    return GeometryParams(fw, fh, cx, cy, rot, jx, jy, tx, ty, inplace, px, py)
 
 
 def apply_geometry(x: torch.Tensor, p: GeometryParams) -> torch.Tensor:
@@ -93,6 +103,9 @@ def apply_geometry(x: torch.Tensor, p: GeometryParams) -> torch.Tensor:
     zero = torch.zeros_like(cx)
     tx = zero if p.tx is None else p.tx.to(dev, dt)
     ty = zero if p.ty is None else p.ty.to(dev, dt)
+    if p.px is not None and p.py is not None:  # pixels -> normalised units ([-1, 1] spans w or h pixels)
+        tx = tx + p.px.to(dev, dt) * 2 / w
+        ty = ty + p.py.to(dev, dt) * 2 / h
     if p.inplace:
         bx, by, ex, ey = cx, cy, p.fw.to(dev, dt), p.fh.to(dev, dt)
         ox, oy = tx, ty
@@ -134,7 +147,7 @@ class RandomGeometry(Attack):
 
     def __init__(self, area: Range = (0.25, 1.0), aspect: float = 0.35, angle: float = 12.0,
                  angle_p: float = 0.4, jitter: float = 0.1, shift: float = 0.0, inplace: bool = False,
-                 generator: torch.Generator | None = None):
+                 shift_px: float = 0.0, generator: torch.Generator | None = None):
         super().__init__(generator)
         self.area = check_range("area", area, 0.0, 1.0, lo_open=True)
         self.aspect = float(check_range("aspect", aspect, 0.0, 3.0, allow_range=False))
@@ -142,6 +155,7 @@ class RandomGeometry(Attack):
         self.angle_p = float(check_range("angle_p", angle_p, 0.0, 1.0, allow_range=False))
         self.jitter = float(check_range("jitter", jitter, 0.0, 0.9, allow_range=False))
         self.shift = float(check_range("shift", shift, 0.0, 2.0, allow_range=False))
+        self.shift_px = float(check_range("shift_px", shift_px, 0.0, 64.0, allow_range=False))
         if not isinstance(inplace, bool):
             raise AttackError(f"inplace must be true or false, got {inplace!r}")
         self.inplace = inplace
@@ -151,5 +165,5 @@ class RandomGeometry(Attack):
         check_batch(x)
         gen = self.generator if self.generator is not None else torch.default_generator
         self.last_params = sample_geometry(x.shape[0], gen, _pair("area", self.area), self.aspect, self.angle,
-                                           self.angle_p, self.jitter, self.shift, self.inplace)
+                                           self.angle_p, self.jitter, self.shift, self.inplace, self.shift_px)
         return apply_geometry(x, self.last_params)

@@ -12,15 +12,17 @@ from pathlib import Path
 from robusthide import RobustHideError
 
 
-def _edit_args(p: argparse.ArgumentParser, iters: int = 1500) -> None:
-    g = p.add_argument_group("code editing (paper 004 eq. 1; defaults are the paper's)")
+def _edit_args(p: argparse.ArgumentParser, iters: int = 1500, lr: float = 1e-3, lambda5: float = 1 / 48,
+               title: str = "defaults are the paper's") -> None:
+    g = p.add_argument_group(f"code editing (paper 004 eq. 1; {title})")
     g.add_argument("--iters", type=int, default=iters, help=f"Adam iterations on y (default {iters})")
-    g.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    g.add_argument("--lr", type=float, default=lr, help=f"Adam learning rate (default {lr:g})")
     g.add_argument("--lambda1", type=float, default=None, help="MSE weight (default: codec lambda * 255^2)")
     g.add_argument("--lambda2", type=float, default=16.0, help="perceptual (1 - SSIM) weight (16)")
     g.add_argument("--lambda3", type=float, default=1.0, help="adversarial weight (1; no discriminator here)")
     g.add_argument("--lambda4", type=float, default=1 / 244, help="total-variation weight (1/244)")
-    g.add_argument("--lambda5", type=float, default=1 / 48, help="message cross-entropy weight (1/48)")
+    g.add_argument("--lambda5", type=float, default=lambda5,
+                   help=f"message cross-entropy weight (1/{1 / lambda5:.4g})")
     g.add_argument("--ce-reduction", choices=["sum", "mean"], default="sum",
                    help="message cross-entropy summed over the bits (default) or averaged (docs/latent.md)")
     g.add_argument("--rounding", choices=["noise", "ste"], default="noise",
@@ -325,8 +327,13 @@ def _iters(a: argparse.Namespace) -> int:
     dec = resolve_decoder(a.decoder or (str(DEFAULT_DECODER) if DEFAULT_DECODER.is_file() else "fnns-r:0"))
     base = _edit_cfg(a)
     series = [iters.parse_series(s, base) for s in (a.series or ["paper"])]
-    bank = ImageBank(a.data, split="val", max_side=a.max_side, min_side=a.size)
-    covers = [c[None] for c in bank.fixed_set(a.n, a.size, seed=1234 + a.seed)]
+    if a.set:  # the crops of a stand-in set of `latent tables` (what the tables' editing settings are tuned on)
+        from robusthide.latent import tables
+
+        covers = [c.image for c in tables.covers(a.data, a.set, a.n, a.size, a.seed)]
+    else:
+        bank = ImageBank(a.data, split="val", max_side=a.max_side, min_side=a.size)
+        covers = [c[None] for c in bank.fixed_set(a.n, a.size, seed=1234 + a.seed)]
     cmd = "robusthide latent " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
     label = a.codec or codec.meta.get("quality", "?")
     iters.run((label, codec), dec, covers, series, at, a.out, seed=a.seed, command=cmd,
@@ -344,6 +351,8 @@ def _tables(a: argparse.Namespace) -> int:
 
     if a.threads < 1 or a.fnns_steps < 1:
         raise RobustHideError("--threads and --fnns-steps must be >= 1")
+    if not (a.fnns_eps > 0 and a.fnns_lr > 0):
+        raise RobustHideError("--fnns-eps and --fnns-lr must be > 0")
     torch.set_num_threads(a.threads)
     known = {"fnns", "train", "codec", "liso"}
     methods = {m.strip() for m in a.methods.split(",") if m.strip()}
@@ -361,9 +370,12 @@ def _tables(a: argparse.Namespace) -> int:
         codecs.append((model.meta.get("quality", "default"), model))
         info.append({"label": codecs[-1][0], "path": "zoo default", "N": model.N, "M": model.M})
     dec_spec = a.decoder or (str(DEFAULT_DECODER) if DEFAULT_DECODER.is_file() else "fnns-r:0")
+    from robusthide.latent.fnns import FnnsConfig
+
+    fnns = FnnsConfig(steps=a.fnns_steps, lr=a.fnns_lr, eps=a.fnns_eps)
     setup = tables.Setup(resolve_decoder(dec_spec), codecs, load_liso(a.liso) if a.liso else None,
-                         load_liso(a.liso_jpeg) if a.liso_jpeg else None, _edit_cfg(a), a.fnns_steps, a.liso_iters,
-                         a.seed)
+                         load_liso(a.liso_jpeg) if a.liso_jpeg else None, _edit_cfg(a), fnns, a.liso_iters,
+                         a.seed, scale_lambda5=a.scale_lambda5)
     setup.edit.seed = a.seed
     cmd = "robusthide latent " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
     r = tables.run(a.table, setup, a.data, a.out_dir, n=a.n, size=a.size,
@@ -381,6 +393,8 @@ def _tables(a: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from robusthide.latent import defaults as TD
+
     p = sub.add_parser("latent", help="hide a message while compressing (learned codec, paper 004)")
     ls = p.add_subparsers(dest="latent_command", metavar="SUBCOMMAND")
     p.set_defaults(func=lambda a: (p.print_help(), 1)[1])
@@ -549,7 +563,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     tb.add_argument("--data", default="data/photos/train", help="photo folder (its val split is used)")
     tb.add_argument("--n", type=int, default=32, help="crops per set (default 32)")
     tb.add_argument("--size", type=int, default=256, help="crop size in px, a multiple of 16 (default 256)")
-    tb.add_argument("--fnns-steps", type=int, default=30, help="FNNS L-BFGS steps (default 30)")
+    tb.add_argument("--fnns-steps", type=int, default=TD.TABLES_FNNS["steps"],
+                    help=f"FNNS L-BFGS steps (default {TD.TABLES_FNNS['steps']})")
+    tb.add_argument("--fnns-lr", type=float, default=TD.TABLES_FNNS["lr"],
+                    help=f"FNNS L-BFGS step size (default {TD.TABLES_FNNS['lr']:g})")
+    tb.add_argument("--fnns-eps", type=float, default=TD.TABLES_FNNS["eps"],
+                    help=f"FNNS bound on the perturbation, +-eps (default {TD.TABLES_FNNS['eps']:g}; FNNS: 0.3)")
+    tb.add_argument("--scale-lambda5", action=argparse.BooleanOptionalAction, default=TD.TABLES_SCALE_LAMBDA5,
+                    help="scale --lambda5 per codec by its lambda over"
+                         f" {TD.LAMBDA5_REF_LMBDA:g} (one lambda5 / lambda1 for every rate; default: one lambda5 for"
+                         " all, as the paper)")
     tb.add_argument("--methods", default="fnns,train,codec,liso",
                     help="row families to run: fnns (FNNS and its saved forms), train (FNNS-JPGQ_TRAIN), codec"
                          " (hyper/ELIC rows), liso (default: all)")
@@ -558,7 +581,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     tb.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     tb.add_argument("--json", action="store_true", help="print the results JSON instead of a line (no progress bar)")
     tb.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _edit_args(tb)
+    _edit_args(tb, iters=int(TD.TABLES_EDIT["iters"]), lr=TD.TABLES_EDIT["lr"], lambda5=TD.TABLES_EDIT["lambda5"],
+               title="defaults tuned at 256 px, docs/results/latent-tables-tuning.md")
     tb.set_defaults(func=_tables)
 
     it = ls.add_parser("iters", help="hyperbase bit accuracy against editing iterations (coded and float y)")
@@ -569,6 +593,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     it.add_argument("--size", type=int, default=128, help="crop size in px (default 128)")
     it.add_argument("--seed", type=int, default=0)
     it.add_argument("--max-side", type=int, default=512)
+    it.add_argument("--set", choices=["celeba", "div2k", "coco"],
+                    help="use the first --n crops of this stand-in set of `latent tables` (default: the val crops of"
+                         " `latent bench`)")
     it.add_argument("--at", default="0,100,300,600,1000,1500",
                     help="iteration counts at which y is read (the largest is the run's length)")
     it.add_argument("--series", action="append",

@@ -86,13 +86,13 @@ class Reproduction:
 
 
 #: the papers' networks with their papers' losses and weights (``robusthide reproduce --net``): config sections
-#: merged over the budget's. HiDDeN (paper 000's network; configs/hidden-30bit.yaml): 1 x MSE(message) +
-#: 0.7 x MSE(image on [-1, 1]) + 1e-3 x adversarial, Adam 1e-3 constant. MBRS (paper 002 §4.1;
-#: configs/mbrs-64bit.yaml): 10 x MSE(message) + 1 x MSE(image on [-1, 1]) + 1e-4 x adversarial, Adam 1e-3
-#: (cosine to 1e-4 standing in for the paper's fine-tuning at 1e-4). MSE on [0, 1] images is 4x smaller than
-#: on [-1, 1], hence the image weights 2.8 and 4.0. ``lean`` is the project's own net (no recipe).
-#: ``adv_amp``: the discriminator in bf16 like the nets (HiDDeN 1.72x, MBRS 1.38x per step with the frozen
-#: generator pass of training/adversary.py; docs/results/reproduce-plan.md).
+#: merged over the budget's. HiDDeN (paper 000's network; configs/hidden-30bit.yaml): 1 x MSE(message; sigmoid-MSE,
+#: not the raw-output ``mse-raw``: hidden-learns.md) + 0.7 x MSE(image on [-1, 1]) + 1e-3 x adversarial, Adam 1e-3
+#: constant. MBRS (paper 002 §4.1; configs/mbrs-64bit.yaml): 10 x MSE(message) + 1 x MSE(image on [-1, 1]) + 1e-4 x
+#: adversarial, Adam 1e-3 (cosine to 1e-4 standing in for the paper's fine-tuning at 1e-4). MSE on [0, 1] images is
+#: 4x smaller than on [-1, 1], hence the image weights 2.8 and 4.0. ``lean`` is the project's own net (no recipe).
+#: ``adv_amp``: the discriminator in bf16 like the nets (HiDDeN 1.72x, MBRS 1.38x per step with the frozen generator
+#: pass of training/adversary.py; docs/results/reproduce-plan.md).
 NET_RECIPES: dict[str, dict[str, Any]] = {
     "hidden": {"model": {"ch": 64},
                "train": {"msg_loss": "mse", "msg_weight": 1.0, "img_weight_fixed": 2.8, "adv_weight": 0.001,

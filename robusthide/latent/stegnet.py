@@ -106,8 +106,9 @@ def _bounded(what: str, depth: int, hidden: int) -> None:
 
 
 def load_decoder(spec: str | Path) -> BasicDecoder:
-    """A frozen decoder (eval mode) from a file path (the one weights format, or the family's older
-    ``robusthide-latent-stegdecoder``) or an ``fnns-r:SEED[:D[:HIDDEN]]`` spec."""
+    """A frozen decoder (eval mode) from a file path (the one weights format, the family's older
+    ``robusthide-latent-stegdecoder``, or a LISO file of ``train-liso``: its decoder) or an
+    ``fnns-r:SEED[:D[:HIDDEN]]`` spec."""
     s = str(spec)
     if s.startswith("fnns-r"):
         parts = s.split(":")
@@ -122,6 +123,10 @@ def load_decoder(spec: str | Path) -> BasicDecoder:
     if not p.is_file():
         raise RobustHideError(f"steganography decoder not found: {p} (or use fnns-r:SEED)")
     meta, sd = read_safetensors(p, "decoder weights")
+    if meta.get("format") == "robusthide-latent-liso":  # liso.LISO_FORMAT: the decoder trained along with LISO
+        meta = {"format": DECODER_FORMAT, "data_depth": meta.get("data_depth", ""),
+                "hidden": meta.get("decoder_hidden", "")}
+        sd = {k[len("decoder."):]: v for k, v in sd.items() if k.startswith("decoder.")}
     own = latent_meta(p, meta, "decoder")  # robusthide/2, the one weights format
     if own is None and meta.get("format") != DECODER_FORMAT:
         raise RobustHideError(f"{p} is not a robusthide steganography decoder file")

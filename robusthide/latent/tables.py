@@ -44,17 +44,18 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from robusthide import RobustHideError
+from robusthide.latent import defaults as D
 from robusthide.latent import paper004 as P
 from robusthide.latent import steganalysis as sa
 from robusthide.latent.bench import _acc, _coded, _u8
-from robusthide.latent.editing import EditConfig, edit_latent
+from robusthide.latent.editing import EditConfig, codec_lambda1, edit_latent
 from robusthide.latent.fnns import FnnsConfig, fnns_embed
 from robusthide.latent.models import pad
 from robusthide.latent.report import md_head, write_results
@@ -74,6 +75,9 @@ READING = "## Reading"
 READING_PLACEHOLDER = ("_To be written by hand once the full run is in: what matches the paper, what does not, and"
                        " why. This text is kept when the page is regenerated._")
 TABLE4_ROWS = ("FNNS", "FNNS-jpg90", "FNNS-JPG90_TRAIN", "LISO", "LISO-jpg90")
+#: the editing and FNNS settings of `latent tables` unless told otherwise (tuned at 256 px: latent/defaults.py)
+TABLE_EDIT = EditConfig(**D.TABLES_EDIT)  # type: ignore[arg-type]
+TABLE_FNNS = FnnsConfig(**D.TABLES_FNNS)  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------------------------- photo sets
@@ -248,10 +252,20 @@ class Setup:
     codecs: list[tuple[str, torch.nn.Module]] = field(default_factory=list)
     liso: torch.nn.Module | None = None
     liso_jpeg: torch.nn.Module | None = None
-    edit: EditConfig = field(default_factory=EditConfig)
-    fnns_steps: int = 30
+    edit: EditConfig = field(default_factory=lambda: replace(TABLE_EDIT))
+    fnns: FnnsConfig = field(default_factory=lambda: replace(TABLE_FNNS))
     liso_iters: int | None = None
     seed: int = 0
+    #: lambda5 of each codec = ``edit.lambda5`` x (codec lambda / LAMBDA5_REF_LMBDA): the same message-to-distortion
+    #: balance for every rate (lambda1 is the codec's lambda x 255^2); False: ``edit.lambda5`` for all
+    scale_lambda5: bool = bool(D.TABLES_SCALE_LAMBDA5)
+
+    def edit_for(self, model: torch.nn.Module) -> EditConfig:
+        """The editing settings of one codec (``scale_lambda5``)."""
+        if not self.scale_lambda5:
+            return self.edit
+        ratio = codec_lambda1(model, default=D.LAMBDA5_REF_LMBDA) / (D.LAMBDA5_REF_LMBDA * 255.0**2)
+        return replace(self.edit, lambda5=self.edit.lambda5 * ratio)
 
 
 def _is_elic(model: torch.nn.Module) -> bool:
@@ -300,7 +314,7 @@ def groups(s: Setup, fnns: bool = True, train: bool = True, codec: bool = True, 
     from robusthide.codecs import get_codec
 
     dec, dec_id = s.decoder, s.decoder.decoder_id()
-    fcfg = FnnsConfig(steps=s.fnns_steps)
+    fcfg = s.fnns
     out = []
 
     def clean(c: Cover, t: torch.Tensor) -> dict:
@@ -318,7 +332,7 @@ def groups(s: Setup, fnns: bool = True, train: bool = True, codec: bool = True, 
                          lambda c, t: _saved("FNNS", fnns_embed(dec, c.image, t, fcfg), c.image, t, dec, True)))
     if train:
         for q in QUALITIES:
-            qcfg = FnnsConfig(steps=s.fnns_steps, jpeg_train=q)
+            qcfg = replace(s.fnns, jpeg_train=q)
 
             def tr(c: Cover, t: torch.Tensor, q: int = q, qcfg: FnnsConfig = qcfg) -> dict:
                 r = get_codec(f"jpeg:q={q}")(fnns_embed(dec, c.image, t, qcfg))
@@ -327,22 +341,24 @@ def groups(s: Setup, fnns: bool = True, train: bool = True, codec: bool = True, 
 
             out.append(Group(f"fnns-train{q}", (f"FNNS-JPG{q}_TRAIN",), {"decoder": dec_id, "fnns": asdict(qcfg)}, tr))
     if codec:
-        ecfg = {k: v for k, v in asdict(s.edit).items() if k != "log_every"}
         for label, m in s.codecs:
             alone, edited = codec_rows(label, m)
+            mcfg = s.edit_for(m)
+            ecfg = {k: v for k, v in asdict(mcfg).items() if k != "log_every"}
 
-            def ed(c: Cover, t: torch.Tensor, m=m, alone: str = alone, edited: str = edited) -> dict:
+            def ed(c: Cover, t: torch.Tensor, m=m, alone: str = alone, edited: str = edited,
+                   mcfg: EditConfig = mcfg) -> dict:
                 size = c.image.shape[-1]
                 with torch.no_grad():
                     y0 = m.g_a(pad(c.image))
                 img0, acc0, bpp0 = _coded(m, dec, y0, t, size)
                 t0 = time.process_time()
-                res = edit_latent(m, dec, c.image, t, s.edit)
+                res = edit_latent(m, dec, c.image, t, mcfg)
                 edit_cpu = time.process_time() - t0
                 img1, acc1, bpp1 = _coded(m, dec, res.y, t, size)
                 return {alone: _entry(img0, c.image, acc0, bpp0, "cover"),
                         edited: {**_entry(img1, c.image, acc1, bpp1, alone), "edit_cpu_s": edit_cpu,
-                                 "iters": s.edit.iters}}
+                                 "iters": mcfg.iters, "lambda5": mcfg.lambda5}}
 
             if any(alone in g.rows for g in out):
                 raise RobustHideError(f"two codecs give the rows {alone} / {edited}: label them differently"
@@ -499,10 +515,14 @@ def _intro(r: dict) -> str:
     e = s["edit"]
     lam1 = "codec" if e["lambda1"] is None else format(e["lambda1"], "g")
     codecs = ", ".join(f"{c['label']} (`{c['path']}`, N {c['N']} / M {c['M']})" for c in s["codecs"]) or "none"
+    f = s.get("fnns") or {"steps": s.get("fnns_steps"), "lr": 0.1, "eps": 0.3}
+    l5 = (f"{e['lambda5']:.4g} x (codec lambda / {D.LAMBDA5_REF_LMBDA:g})" if s.get("scale_lambda5")
+          else f"{e['lambda5']:.4g}")
     return (f"1 bit per pixel, Bernoulli(1/2). Fixed decoder `{s['decoder']}` (id {s['decoder_id']}). Code editing:"
             f" {e['iters']} Adam iterations, lr {e['lr']:g}, lambda1 {lam1}, lambdas 2-5 = {e['lambda2']:g},"
-            f" {e['lambda3']:g}, {e['lambda4']:.4g}, {e['lambda5']:.4g}, rounding {e['rounding']}, CE"
-            f" {e['ce_reduction']}; 1 - SSIM for LPIPS, no discriminator. FNNS: {s['fnns_steps']} L-BFGS steps."
+            f" {e['lambda3']:g}, {e['lambda4']:.4g}, {l5}, rounding {e['rounding']}, CE"
+            f" {e['ce_reduction']}; 1 - SSIM for LPIPS, no discriminator. FNNS: {f['steps']} L-BFGS steps at lr"
+            f" {f['lr']:g}, perturbation within +-{f['eps']:g}."
             f" LISO: `{s['liso'] or '-'}`, LISO-JPEG: `{s['liso_jpeg'] or '-'}`. Seed {s['seed']}."
             f" Codecs: {codecs}."
             f" This call computed {s['computed_cpu_s']:.0f} CPU s ({s['seconds']:.0f} s wall); the rest came from"
@@ -614,7 +634,8 @@ def run(
         "table": table, "sets": done,
         "paper": {x: (P.TABLE4[x] if table == 4 else P.PAPER_TABLES[x]) for x in names},
         "settings": {**(settings or {}), "n": n, "size": size, "seed": s.seed, "data": str(data),
-                     "fnns_steps": s.fnns_steps, "liso_iters": s.liso_iters, "decoder_id": s.decoder.decoder_id(),
+                     "fnns_steps": s.fnns.steps, "fnns": asdict(s.fnns), "liso_iters": s.liso_iters,
+                     "decoder_id": s.decoder.decoder_id(), "scale_lambda5": s.scale_lambda5,
                      "edit": {k: v for k, v in asdict(s.edit).items() if k != "log_every"},
                      "seconds": round(time.time() - t0, 1), "computed_cpu_s": round(time.process_time() - c0, 1),
                      "command": command},

@@ -68,6 +68,23 @@ class TileEncoder(nn.Module):
         return self.head(torch.cat([self.up(f), x], 1))
 
 
+class BlurDown(nn.Sequential):
+    """``conv(cin, cout, 2)`` made tolerant of one-pixel shifts: the same layers at stride 1, then a
+    [1 2 1] x [1 2 1] / 16 blur subsampled by 2 ("BlurPool", Zhang 2019, *Making convolutional networks
+    shift-invariant again*, §3). A plain stride-2 convolution sees a different sampling of the mark after an
+    odd shift, and the periodic decoder's cyclic shifts move by whole feature pixels (2 working pixels), so
+    without it odd translations read at chance (docs/geometry.md). Same parameters, same state-dict keys."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__(nn.Conv2d(cin, cout, 3, 1, 1), nn.SiLU(inplace=True))
+        k = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("blur", ((k[:, None] * k[None]) / 16).expand(cout, 1, 3, 3).clone(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        return F.conv2d(F.pad(y, (1, 1, 1, 1), mode="reflect"), self.blur.to(y.dtype), stride=2, groups=y.shape[1])
+
+
 def fold(features: torch.Tensor, weights: torch.Tensor, period: int) -> torch.Tensor:
     """Fold N x C x h x w features onto one ``period`` x ``period`` tile: the ``weights``-weighted mean
     (N x 1 x h x w, >= 0) of every position with the same phase (position mod ``period``; h and w are cut
@@ -81,16 +98,18 @@ def fold(features: torch.Tensor, weights: torch.Tensor, period: int) -> torch.Te
 
 class TileDecoder(nn.Module):
     """image N x 3 x S x S in [0,1] -> bit logits N x L (positive = bit 1) read from the folded tile at phase 0;
-    :meth:`all_shifts` reads every cyclic shift. Extraction searches geometry by default."""
+    :meth:`all_shifts` reads every cyclic shift. Extraction searches geometry by default. ``antialias``: the
+    first layer is a :class:`BlurDown` (shift-tolerant) instead of a stride-2 convolution."""
 
     default_search = "geometry"
 
     def __init__(self, n_bits: int = 256, size: int = 128, ch: int = 32, feat_ch: int = 16, blocks: int = 3,
-                 period: int = 32):
+                 period: int = 32, antialias: bool = False):
         super().__init__()
         self.n_bits, self.size, self.period = n_bits, size, period
         self.tile = period // 2  # at feature resolution
-        self.features = nn.Sequential(conv(3, ch, 2), conv(ch, ch), *[ResBlock(ch) for _ in range(blocks)])
+        first = BlurDown(3, ch) if antialias else conv(3, ch, 2)
+        self.features = nn.Sequential(first, conv(ch, ch), *[ResBlock(ch) for _ in range(blocks)])
         self.to_feat = nn.Conv2d(ch, feat_ch + 1, 3, 1, 1)
         self.fc = nn.Linear(feat_ch * self.tile * self.tile, n_bits)
 
@@ -123,10 +142,10 @@ class TileDecoder(nn.Module):
 
 @register_model("geo")
 def geo(n_bits: int = 256, size: int = 128, ch: int = 32, enc_blocks: int = 3, dec_blocks: int = 3,
-        msg_ch: int = 16, feat_ch: int = 16, period: int = 32, **kw) -> nn.Module:
+        msg_ch: int = 16, feat_ch: int = 16, period: int = 32, antialias: bool = False, **kw) -> nn.Module:
     """The periodic watermarking model (see :class:`robusthide.nets.watermark_model.WatermarkModel` for the
-    residual-upsampling scheme it runs in)."""
+    residual-upsampling scheme it runs in); ``antialias``: the decoder's :class:`BlurDown` first layer."""
     from robusthide.nets.watermark_model import WatermarkModel
 
     return WatermarkModel(TileEncoder(n_bits, size, ch, msg_ch, enc_blocks, period),
-                          TileDecoder(n_bits, size, ch, feat_ch, dec_blocks, period), **kw)
+                          TileDecoder(n_bits, size, ch, feat_ch, dec_blocks, period, antialias), **kw)

@@ -9,14 +9,20 @@ trains with real codecs (paper 000 §4: 30 bits in 128 x 128 colour images).
 All three are fully convolutional, so :class:`~robusthide.nets.image_model.FullResolutionModel` runs them on
 images of any size at their own resolution (``size`` is only the training resolution).
 
-Differences from the re-implementation, deliberately: images enter as [0, 1] and are mapped to [-1, 1]
-inside (as its data loader does); the message enters centred as +-1 rather than {0, 1}; the decoder output
-is treated as a logit (the trainer's ``msg_loss: mse`` compares sigmoid(logit) with the {0, 1} bits); the
-last 1x1 convolution runs in float32 under autocast. Its known bugs are not network bugs and are absent
-from this project: noise layers come from the training config (nothing is silently added to the noise
-list, crops are drawn correctly), its triangular JPEG-Mask is ``jpegmask-hidden``, and inference calls
-``model.eval()`` so BatchNorm uses its running statistics (BatchNorm left in training mode at test time
-gives ~50% bit errors).
+Differences from the re-implementation, deliberately: images enter as [0, 1] and are mapped to [-1, 1] inside
+(as its data loader does); the message enters centred as +-1 rather than {0, 1}; the decoder output is read as
+a logit (positive = bit 1), i.e. the re-implementation's raw output minus 1/2 (its decoded bit is output >
+1/2): the trainer's ``msg_loss: mse-raw`` is its loss, MSE of that raw output against the {0, 1} bits (the
+recipes use ``mse``, sigmoid-MSE: mse-raw stalled at chance here); the last 1x1 convolution runs in float32
+under autocast. Its known bugs are not network bugs and are absent from this project: noise layers come from
+the training config (nothing is silently added to the noise list, crops are drawn correctly), its triangular
+JPEG-Mask is ``jpegmask-hidden``, and inference calls ``model.eval()`` so BatchNorm uses its running
+statistics (BatchNorm left in training mode at test time gives ~50% bit errors).
+
+Learning pace (docs/results/hidden-learns.md): this network learns the message slowly even with no noise at
+all, in the re-implementation's own training logs as here; its 30 bits must be written as content-dependent
+patterns (the message enters as constant maps) and read through a global average pool. Budget tens of
+thousands of steps, not thousands.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ DEFAULTS: dict[str, Any] = {
         "img_weight_lr": 0.002,      # per step, per dB of (smoothed) PSNR shortfall
         "img_weight_min": 0.001,
         "img_weight_max": 100.0,
-        "msg_loss": "bce",           # bce on logits | mse of sigmoid(logits) vs {0,1} (HiDDeN/MBRS)
+        "msg_loss": "bce",           # bce on logits | mse of sigmoid(logits) vs {0,1} | mse-raw (HiDDeN's code)
         "msg_weight": 1.0,
         "jnd_weight": 0.0,           # + this x mean((uncapped residual / per-pixel JND)^2): the mark out of flat areas
         "jnd_lum_max": None,         # limit the JND's luminance term to this many grey levels (Chou-Li: 20 at black)
@@ -113,7 +113,7 @@ SCHEMA = Schema(
             "train.stage1_steps": (0, None), "noise.slices": (1, None), "noise.q": (1, 100),
             "val.every": (0, None), "val.n": (1, None), "val.size": (8, None), "ckpt.every": (1, None)},
     choices={"train.strategy": ("identity", "pseudo", "oeds", "tsr", "tsr-s", "mbrs"),
-             "train.msg_loss": ("bce", "mse"), "noise.real_grad": ("identity", "zero")},
+             "train.msg_loss": ("bce", "mse", "mse-raw"), "noise.real_grad": ("identity", "zero")},
     open={"model": _model_keys},
 )
 

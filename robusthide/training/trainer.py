@@ -6,7 +6,7 @@ pure function of (seed, step, rank), and the learning rate and loss weights are 
 and of state saved in the checkpoint; so ``--resume`` continues exactly where a run stopped. The loop
 owns the run, the logs, the checkpoints (``model.*``, ``optim.*``, ``d_optim.*`` + JSON) and the stop.
 
-Losses (configurable, after HiDDeN/MBRS): message BCE on logits (or MSE on sigmoid outputs) plus an
+Losses (configurable, after HiDDeN/MBRS): message BCE on logits (or an MSE: :func:`message_loss`) plus an
 image MSE whose weight is adapted by dual ascent to hold ``target_psnr``; the message path is warmed up
 first (image loss off for ``warmup_msg_steps``, then ramped in over ``ramp_steps``). ``jnd_weight`` adds
 the mean squared ratio of the residual (before the per-pixel cap) to a per-pixel JND
@@ -62,6 +62,24 @@ class EmbedAttackDecode(torch.nn.Module):
         with torch.autocast(dev, dtype=torch.bfloat16, enabled=amp):
             logits = self.model.decode(attacked.contiguous(memory_format=torch.channels_last))
         return marked, logits.float(), jnd_mse
+
+
+def message_loss(logits: torch.Tensor, bits: torch.Tensor, kind: str) -> torch.Tensor:
+    """The message loss ``train.msg_loss`` of bit logits (positive = bit 1) against bits in {0, 1}.
+
+    * ``bce`` -- binary cross-entropy on the logits;
+    * ``mse`` -- MSE of sigmoid(logits) against the bits;
+    * ``mse-raw`` -- HiDDeN's code: MSE of the decoder's raw output y against the {0, 1} bits, read as
+      y = 1/2 + logit (its decoded bit is y > 1/2, ours logit > 0: the same bit). Its gradient at logit 0 is
+      4 times that of ``mse`` (no sigmoid slope of 1/4), and it does not fade as the logits grow.
+    """
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits, bits)
+    if kind == "mse":
+        return F.mse_loss(torch.sigmoid(logits), bits)
+    if kind == "mse-raw":
+        return F.mse_loss(logits, bits - 0.5)
+    raise RobustHideError(f"unknown train.msg_loss '{kind}' (bce, mse, mse-raw)")
 
 
 def bit_errors(logits: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
@@ -151,10 +169,7 @@ class Trainer(Family):
         train_all = trainable == "all"
         jnd_w = float(t.get("jnd_weight") or 0.0) if train_all else 0.0
         marked, logits, jnd_mse = self.net(cover, bits, attack, noise_gen, self.amp, jnd_w > 0, t.get("jnd_lum_max"))
-        if t["msg_loss"] == "bce":
-            msg_loss = F.binary_cross_entropy_with_logits(logits, bits)
-        else:
-            msg_loss = F.mse_loss(torch.sigmoid(logits), bits)
+        msg_loss = message_loss(logits, bits, t["msg_loss"])
         mse = F.mse_loss(marked, cover.float())
         if t.get("img_weight_fixed") is not None:
             img_term = float(t["img_weight_fixed"]) * mse if train_all else 0.0
