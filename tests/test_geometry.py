@@ -118,12 +118,48 @@ def test_geo_model_defaults_and_search_hypotheses():
     marked = wm.embed(img, 123456789, refine=0)
     res = wm.extract(marked)  # untrained: not detected, and the p-value pays for every hypothesis
     assert not res.detected and res.p_value > 1e-6 and len(res.bits) == 256
-    from robusthide.watermark.sync import search_logits
+    from robusthide.watermark.sync import (
+        GEOMETRY_CANDIDATES,
+        GEOMETRY_FOLD_ANGLE_SCALES,
+        GEOMETRY_FOLD_ANGLES,
+        GEOMETRY_FOLD_OFFSETS,
+        GEOMETRY_FOLD_RATIOS,
+        GEOMETRY_FOLD_REFINE,
+        hypothesis_weights,
+        search_logits,
+    )
 
     x = torch.from_numpy(marked).permute(2, 0, 1)[None].float() / 255
     logits, hyps = search_logits(model.decoder, x, 128, "geometry")
-    assert logits.shape == (len(hyps), 256) and len(hyps) == 2 * len(GEOMETRY_SCALES) ** 2 * 16 ** 2
-    assert set(hyps[0]) == {"flip", "angle", "kx", "ky", "shift"}
+    assert logits.shape == (len(hyps), 256) and len(hyps) == GEOMETRY_CANDIDATES * 16 ** 2
+    assert set(hyps[0]) == {"flip", "angle", "kx", "ky", "offset", "shift", "of"}
+    pairs = (len(GEOMETRY_FOLD_RATIOS) * len(GEOMETRY_FOLD_REFINE) * len(GEOMETRY_FOLD_OFFSETS)) ** 2
+    maps = 2 * len(GEOMETRY_SCALES) ** 2 + 2 * len(GEOMETRY_FOLD_ANGLE_SCALES) * len(GEOMETRY_FOLD_ANGLES)
+    universe = maps * pairs * 16 ** 2  # every view, every turned feature map, every fold, every shift
+    assert hyps[0]["of"] == universe  # the p-value pays for every fold it could have read, not the 48 it did
+    w = hypothesis_weights(hyps)
+    assert w.shape == (len(hyps),) and float(w[0]) == 1 / universe and float(w.sum()) < 1
+
+
+def test_fractional_fold_at_ratio_one_is_the_fold_and_finds_a_stretched_period():
+    from robusthide.nets.geo import fold, fractional_fold, phase_assignment
+
+    torch.manual_seed(0)
+    f, w = torch.randn(2, 3, 64, 48), torch.rand(2, 1, 64, 48)
+    by, bx = phase_assignment(64, 16, (1.0,)), phase_assignment(48, 16, (1.0,))
+    t = fractional_fold(f, w, by, bx)[:, 0, 0]  # N x C x 16 x 16
+    ref = torch.roll(fold(f, w, 16), shifts=(-(64 // 2 % 16), -(48 // 2 % 16)), dims=(2, 3))
+    assert torch.allclose(t, ref, atol=1e-5)
+    # a mark stretched to period 16 / 0.9 along y (a view 10 % too large) folds sharply only at ratio 0.9
+    y = torch.arange(256, dtype=torch.float32) - 128
+    g = torch.cos(2 * torch.pi * y * 0.9 / 16)[None, None, :, None].expand(1, 1, 256, 48)
+    ratios = (0.8, 0.9, 1.0, 1.1)
+    e = fractional_fold(g, torch.ones(1, 1, 256, 48), phase_assignment(256, 16, ratios), bx)[0, :, 0]
+    energy = e.var(dim=(-1, -2)).sum(-1)
+    assert int(energy.argmax()) == 1 and float(energy[1]) > 4 * float(energy[2])
+    half = phase_assignment(8, 4, (1.0,), (0.0, 0.5))
+    assert half.shape == (2, 4, 8) and torch.allclose(half.sum(1), torch.ones(2, 8))
+    assert torch.allclose(half[1, :2, 0], torch.tensor([0.5, 0.5]))  # position -4 at phase 0.5: split
 
 
 def test_inplace_view_keeps_the_crop_where_it_was():
@@ -224,3 +260,20 @@ def test_plot_geometry_overlays_results_files(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("{}")
     assert main(["plot-geometry", str(tmp_path / "bad.json"), "--out", str(out)]) == 2
     assert "no geometry curves" in capsys.readouterr().err
+
+
+def test_rotated_maps_turn_features_as_the_views_turn_images():
+    from robusthide.watermark.sync import GEOMETRY_FOLD_ANGLES, affine_views, rotated_maps
+
+    assert len(GEOMETRY_FOLD_ANGLES) == 20 and 0 not in GEOMETRY_FOLD_ANGLES and max(GEOMETRY_FOLD_ANGLES) == 5
+    torch.manual_seed(0)
+    f, w = torch.rand(1, 2, 32, 32), torch.rand(1, 1, 32, 32)
+    same, ws = rotated_maps(f, w, 0.0)
+    assert torch.allclose(same, f, atol=1e-5) and torch.allclose(ws, w / w.sum(), atol=1e-6)
+    img = torch.zeros(1, 3, 32, 32)
+    img[..., 8, 20] = 1.0  # one bright pixel right of the centre, above it
+    turned, tw = rotated_maps(img, torch.ones(1, 1, 32, 32), 90.0)
+    view = affine_views(img, 32, [{"flip": False, "angle": 90.0, "kx": 1.0, "ky": 1.0}])
+    assert turned[0, 0].flatten().argmax() == view[0, 0].flatten().argmax()  # the same turn as the views'
+    assert turned[0, 0].flatten().argmax() != img[0, 0].flatten().argmax()
+    assert abs(float(tw.sum()) - 1) < 1e-5

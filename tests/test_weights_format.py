@@ -123,3 +123,24 @@ def test_export_writes_the_one_format_and_takes_a_refine_config(tmp_path):
     assert RefineConfig.from_dict(load_model(out).refine_cfg) == cfg
     with pytest.raises(RobustHideError, match="not both"):
         export_run(run, tmp_path / "x.safetensors", refine=cfg, refine_steps=3)
+
+
+def test_export_at_another_working_size_checks_the_architecture(tmp_path):
+    from robusthide.nets.registry import create_model
+    from robusthide.zoo.export import export_run
+    from robusthide.zoo.registry import load_model
+
+    net = create_model("geo", n_bits=16, size=64, ch=8, feat_ch=4, period=16)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_file({f"model.{k}": v.contiguous() for k, v in net.state_dict().items()}, str(run / "latest.safetensors"))
+    model_cfg = {"arch": "geo", "n_bits": 16, "size": 64, "ch": 8, "feat_ch": 4, "period": 16, "amplitude": 0.03}
+    (run / "latest.json").write_text(json.dumps({"config": {"name": "g", "model": model_cfg},
+                                                 "state": {"step": 1}}))
+    out = export_run(run, tmp_path / "g.safetensors", size=128)
+    assert load_model(out).size == 128 and json.loads(raw_meta(out)["config"])["size"] == 128
+    with pytest.raises(RobustHideError, match="size 120 does not fit architecture 'geo'"):
+        export_run(run, tmp_path / "bad.safetensors", size=120)  # the period 16 must divide the size
+    with pytest.raises(RobustHideError, match=r"size must be an integer in \[32, 2048\]"):
+        export_run(run, tmp_path / "bad.safetensors", size=16)
+    assert not (tmp_path / "bad.safetensors").exists()

@@ -29,7 +29,7 @@ def _export(a: argparse.Namespace) -> int:
     path = export_run(a.run, a.output, name=a.name, strength=a.strength, mask_floor=a.mask_floor,
                       refine_steps=a.refine, jnd_cap=a.jnd_cap, refine_optimizer=a.refine_optimizer,
                       refine_lr=a.refine_lr, refine_boost=a.refine_boost, refine_codecs=a.refine_codecs,
-                      jnd_cap_lum_max=a.jnd_cap_lum_max)
+                      jnd_cap_lum_max=a.jnd_cap_lum_max, size=a.size)
     print(f"wrote {path}")
     return 0
 
@@ -56,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("run", help="run folder (runs/NAME)")
     e.add_argument("-o", "--output", required=True)
     e.add_argument("--name", default=None)
+    e.add_argument("--size", type=int, default=None,
+                   help="working size the shipped model embeds and reads at (default: the training config's)")
     e.add_argument("--strength", type=float, default=1.0,
                    help="bake a strength factor into the shipped amplitude (the model's operating point)")
     e.add_argument("--mask-floor", type=float, default=None,

@@ -23,12 +23,17 @@ and the readout learned against real codecs as the default model's are.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from robusthide.nets.lean import ResBlock, conv
 from robusthide.nets.registry import register_model
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class TileEncoder(nn.Module):
@@ -96,6 +101,42 @@ def fold(features: torch.Tensor, weights: torch.Tensor, period: int) -> torch.Te
     return f.sum(dim=(2, 4)) / wt.sum(dim=(2, 4)).clamp_min(1e-6)
 
 
+def phase_assignment(n: int, period: int, ratios: Sequence[float], offsets: Sequence[float] = (0.0,)) -> torch.Tensor:
+    """Bilinear phase-assignment matrices of a fold at fractional periods: for every (ratio r, offset o), the
+    ``period`` x ``n`` matrix that sends position y (counted from the centre, ``y - n // 2``) to the phase
+    ``(r y + o) mod period``, split between its two neighbouring integer phases. Returns
+    (len(ratios) * len(offsets)) x ``period`` x ``n``, ratios outer. Ratio 1 and offset 0 give the integer
+    fold of :func:`fold` up to a cyclic shift; a ratio r folds a mark whose period is ``period`` / r."""
+    y = torch.arange(n, dtype=torch.float64) - n // 2
+    rows = []
+    for r in ratios:
+        for o in offsets:
+            ph = (y * float(r) + float(o)) % period
+            lo = ph.floor().long()
+            fr = (ph - lo).float()
+            m = torch.zeros(period, n)
+            m[lo % period, torch.arange(n)] += 1 - fr
+            m[(lo + 1) % period, torch.arange(n)] += fr
+            rows.append(m)
+    return torch.stack(rows)
+
+
+def fractional_fold(features: torch.Tensor, weights: torch.Tensor, by: torch.Tensor,
+                    bx: torch.Tensor) -> torch.Tensor:
+    """:func:`fold` at every pair of fractional periods at once: ``features`` N x C x h x w, ``weights``
+    N x 1 x h x w, phase assignments ``by`` (Ry x P x h) and ``bx`` (Rx x P x w) from
+    :func:`phase_assignment`. The fold is separable, ``B_y (f w) B_x^T / B_y w B_x^T``, so every (row ratio,
+    column ratio) pair costs two matrix products. Returns N x Ry x Rx x C x P x P."""
+    ry, p, _ = by.shape
+    rx = bx.shape[0]
+    fw = features * weights
+    t = torch.einsum("ay,ncyx,bx->ncab", by.flatten(0, 1), fw, bx.flatten(0, 1))
+    wt = torch.einsum("ay,nyx,bx->nab", by.flatten(0, 1), weights[:, 0], bx.flatten(0, 1))
+    t = t / wt[:, None].clamp_min(1e-9)
+    n, c = t.shape[:2]
+    return t.view(n, c, ry, p, rx, p).permute(0, 2, 4, 1, 3, 5)
+
+
 class TileDecoder(nn.Module):
     """image N x 3 x S x S in [0,1] -> bit logits N x L (positive = bit 1) read from the folded tile at phase 0;
     :meth:`all_shifts` reads every cyclic shift. Extraction searches geometry by default. ``antialias``: the
@@ -113,17 +154,20 @@ class TileDecoder(nn.Module):
         self.to_feat = nn.Conv2d(ch, feat_ch + 1, 3, 1, 1)
         self.fc = nn.Linear(feat_ch * self.tile * self.tile, n_bits)
 
-    def folded(self, img: torch.Tensor) -> torch.Tensor:
-        """The presence-weighted fold of the features (N x feat_ch x tile x tile)."""
+    def feature_maps(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The features (N x feat_ch x h/2 x w/2) and the fold's presence weights (N x 1 x h/2 x w/2, summing
+        to 1 per image)."""
         out = self.to_feat(self.features(img * 2 - 1)).float()
         f, s = out[:, :-1], out[:, -1:]
-        wts = torch.softmax(s.flatten(1), 1).view_as(s)
-        return fold(f, wts, self.tile)
+        return f, torch.softmax(s.flatten(1), 1).view_as(s)
+
+    def folded(self, img: torch.Tensor) -> torch.Tensor:
+        """The presence-weighted fold of the features (N x feat_ch x tile x tile)."""
+        return fold(*self.feature_maps(img), self.tile)
 
     def presence(self, img: torch.Tensor) -> torch.Tensor:
         """Where the mark is: the fold's weights (N x 1 x h/2 x w/2, summing to 1 per image)."""
-        s = self.to_feat(self.features(img * 2 - 1)).float()[:, -1:]
-        return torch.softmax(s.flatten(1), 1).view_as(s)
+        return self.feature_maps(img)[1]
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         return self.fc(self.folded(img).flatten(1))
@@ -132,7 +176,10 @@ class TileDecoder(nn.Module):
         """Bit logits for every cyclic shift of the tile (N x tile^2 x L; shift (dy, dx) at index
         ``dy * tile + dx``): the folded tile rolled by (-dy, -dx) then read by :attr:`fc`, computed for
         all shifts at once as a circular cross-correlation in the Fourier domain."""
-        t = self.folded(img)  # N x C x P x P
+        return self.shift_logits(self.folded(img))
+
+    def shift_logits(self, t: torch.Tensor) -> torch.Tensor:
+        """:meth:`all_shifts` of folded tiles (N x C x P x P) rather than of images."""
         n, c, p, _ = t.shape
         k = self.fc.weight.float().view(self.n_bits, c, p, p)
         spec = torch.einsum("ncyx,lcyx->nlyx", torch.fft.fft2(t), torch.fft.fft2(k).conj())

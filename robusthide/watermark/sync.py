@@ -38,7 +38,7 @@ of a plain read (docs/results/bench-search.md), so it is an option, not the defa
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -59,12 +59,32 @@ SEARCH_MODES = ("none", "crop", "geometry", "rotate")
 ROTATION_ANGLES = tuple(i / 2 for i in range(-10, 11))
 #: How many of the rotation search's most confident hypotheses are decoded (the p-value pays for all).
 ROTATION_TRIES = 16
-#: Per-axis scale hypotheses of the geometry search: the side fraction a crop kept, from 1 down to 0.53,
-#: a ratio of 0.9 apart (the periodic ``geo`` models are trained with a +-5 % scale mismatch, so every
-#: fraction in between lies within reach of one of them; :mod:`robusthide.attacks.geometric`).
-GEOMETRY_SCALES = (1.0, 0.9, 0.81, 0.73, 0.66, 0.59, 0.53)
+#: Per-axis side fractions of the geometry search's views (one decoder pass each, for every pair and
+#: mirror): a ratio of 0.82 apart, the span one view's fractional folds cover (:data:`GEOMETRY_FOLD_RATIOS`).
+GEOMETRY_SCALES = (1.0, 0.82, 0.67, 0.55)
+#: Fold ratios the geometry search tries first on each view's features, per axis: 0.96^j for j = -5 ... 5
+#: (0.82 ... 1.22), the span between two views.
+GEOMETRY_FOLD_RATIOS = tuple(0.96 ** j for j in range(-5, 6))
+#: Finer ratios tried around each of the :data:`GEOMETRY_REFINE_TOP` most periodic coarse folds, per axis
+#: (x 0.98 ... 1.02 by 1 %): the decoder needs the scale within about 1 % (docs/geometry.md).
+GEOMETRY_FOLD_REFINE = tuple(0.99 ** j for j in range(-2, 3))
+#: How many coarse folds (view, row ratio, column ratio), the most periodic first, are refined.
+GEOMETRY_REFINE_TOP = 8
+#: Sub-pixel phases of the fold, in feature pixels (0.5 is one working pixel; the cyclic shifts move by
+#: whole feature pixels).
+GEOMETRY_FOLD_OFFSETS = (0.0, 0.5)
+#: How many folds, the most periodic first (fold energy, :func:`fold_search_logits`), are read at every
+#: cyclic shift.
+GEOMETRY_CANDIDATES = 48
 #: Rotation hypotheses of the geometry search, in degrees (the ``geo`` models are trained with +-2.5 deg).
 GEOMETRY_ANGLES = (0.0,)
+#: Rotations (degrees) the geometry search tries on the features of its isotropic views
+#: (:func:`fold_search_logits`): +-0.5 ... +-5 in steps of 0.5 (the decoder reads a mark turned back within
+#: about 0.5 degree).
+GEOMETRY_FOLD_ANGLES = tuple(sorted(a / 2 * s for a in range(1, 11) for s in (-1, 1)))
+#: The side fractions of the views whose features are turned: a rotation kept in its frame (1) or
+#: straightened, which keeps 0.8-0.9 of each side up to 5 degrees.
+GEOMETRY_FOLD_ANGLE_SCALES = (1.0, 0.82)
 #: How many of the most confident hypotheses the geometry search tries to decode (the p-value still pays
 #: for all of them).
 GEOMETRY_TRIES = 64
@@ -83,11 +103,14 @@ def mirror_hypotheses(hyps: Sequence[dict[str, float | bool]]) -> list[dict[str,
 
 
 def hypothesis_weights(hyps: Sequence[dict[str, float | bool]]) -> torch.Tensor | None:
-    """Weighted-Bonferroni weights of a whole-image search's hypotheses (mirror images share 1/8 of the
-    false-positive budget, :func:`robusthide.payload.mirror_weights`); None (every hypothesis alike) for the
-    geometry search, whose mirror images are part of its grid, and for searches without mirror images."""
+    """Weighted-Bonferroni weights of a search's hypotheses: for a whole-image search, mirror images share 1/8
+    of the false-positive budget (:func:`robusthide.payload.mirror_weights`); for the geometry search, each
+    hypothesis read is one of ``of`` it could have read (:func:`fold_search_logits`), weight 1 / ``of``.
+    None (every hypothesis alike) for searches without mirror images."""
     from robusthide.payload import mirror_weights
 
+    if hyps and "of" in hyps[0]:
+        return torch.full((len(hyps),), 1.0 / float(hyps[0]["of"]), dtype=torch.float64)
     if not hyps or any("kx" in h for h in hyps) or not any(h.get("flip") for h in hyps):
         return None
     return torch.from_numpy(mirror_weights([bool(h.get("flip")) for h in hyps]))
@@ -154,6 +177,101 @@ def geometry_views(image: torch.Tensor, size: int, scales: tuple[float, ...] = G
     return affine_views(image, size, hyps), hyps
 
 
+def rotated_maps(features: torch.Tensor, weights: torch.Tensor, angle: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Square feature maps (N x C x h x h) and their fold weights turned back by ``angle`` degrees about the
+    centre, as :func:`affine_views` turns an image (bilinear, zeros outside; the weights renormalised)."""
+    t = -math.radians(float(angle))
+    theta = torch.tensor([[math.cos(t), -math.sin(t), 0.0], [math.sin(t), math.cos(t), 0.0]],
+                         dtype=features.dtype, device=features.device)[None].expand(features.shape[0], -1, -1)
+    grid = F.affine_grid(theta, list(features.shape), align_corners=False)
+    f = F.grid_sample(features, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    w = F.grid_sample(weights, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return f, w / w.sum(dim=(-1, -2), keepdim=True).clamp_min(1e-12)
+
+
+def _fold_energy(t: torch.Tensor) -> torch.Tensor:
+    """How periodic folds (... x C x P x P) are: their variance over the tile, summed over channels."""
+    return t.var(dim=(-1, -2)).sum(-1)
+
+
+@torch.no_grad()
+def fold_search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
+                       scales: tuple[float, ...] = GEOMETRY_SCALES,
+                       ratios: tuple[float, ...] = GEOMETRY_FOLD_RATIOS,
+                       refine: tuple[float, ...] = GEOMETRY_FOLD_REFINE,
+                       offsets: tuple[float, ...] = GEOMETRY_FOLD_OFFSETS,
+                       refine_top: int = GEOMETRY_REFINE_TOP, candidates: int = GEOMETRY_CANDIDATES,
+                       angles: tuple[float, ...] = GEOMETRY_ANGLES,
+                       fold_angles: tuple[float, ...] = GEOMETRY_FOLD_ANGLES,
+                       fold_angle_scales: tuple[float, ...] = GEOMETRY_FOLD_ANGLE_SCALES,
+                       flips: bool = True) -> tuple[torch.Tensor, list[dict[str, Any]]]:
+    """The geometry search of a periodic ``geo`` decoder (:class:`robusthide.nets.geo.TileDecoder`): bit
+    logits (H x L) and hypotheses for one image (1 x C x h x w in [0, 1]).
+
+    1. Views (:func:`geometry_views`): mirror x ``angles`` x side fractions ``scales`` per axis; one decoder
+       pass each.
+    Rotations are searched on the features: the features of the unrotated views whose side fractions are
+    equal and in ``fold_angle_scales`` are also turned back by each of ``fold_angles`` (:func:`rotated_maps`;
+    a rotation kept in its frame or straightened keeps about that scale), and each turned map is one more
+    view below. Turned back within 0.5 degrees the decoder reads a rotated mark; 1 degree off it does not.
+    2. Each view's features are folded at every pair of fractional periods (``ratios`` x ``offsets`` per
+       axis, :func:`robusthide.nets.geo.fractional_fold`): a view whose fractions are a few % off the crop's
+       shows the mark at a period a few % off the tile's, and the fold at the matching ratio undoes that
+       without another decoder pass (the features are local; the fold is what drifts, by the error times
+       the canvas's half-width).
+    3. The ``refine_top`` most periodic folds (largest variance over the tile, summed over channels) are
+       folded again at their ratios times ``refine`` per axis.
+    4. The ``candidates`` most periodic folds of steps 2-3 are read at every cyclic shift
+       (:meth:`~robusthide.nets.geo.TileDecoder.shift_logits`).
+
+    Each hypothesis holds ``flip``, ``angle``, the side fractions ``kx``, ``ky`` it stands for, the fold's
+    sub-pixel ``offset`` (y, x), the tile ``shift`` (dy, dx) in working pixels, and ``of``: the number of
+    hypotheses the search could have read (views x every ratio and offset pair of steps 2-3 x shifts), which
+    the p-value pays for (:func:`hypothesis_weights`), so the data-driven choice of candidates keeps the
+    false-positive bound."""
+    from robusthide.nets.geo import fractional_fold, phase_assignment
+
+    views, vhyps = geometry_views(image, size, scales, angles, flips=flips)
+    if views.shape[1] == 1:
+        views = views.expand(-1, 3, -1, -1)
+    p, no = decoder.tile, len(offsets)
+    maps: list[tuple[torch.Tensor, torch.Tensor, dict[str, Any]]] = []
+    for vh, v in zip(vhyps, views.split(1)):
+        f, w = decoder.feature_maps(v)
+        maps.append((f, w, vh))
+        if vh["angle"] == 0 and vh["kx"] == vh["ky"] and vh["kx"] in fold_angle_scales:
+            maps += [(*rotated_maps(f, w, a), {**vh, "angle": a}) for a in fold_angles]
+    coarse = []
+    by = phase_assignment(maps[0][0].shape[-2], p, ratios, offsets).to(views.device)
+    bx = phase_assignment(maps[0][0].shape[-1], p, ratios, offsets).to(views.device)
+    for i, (f, w, _) in enumerate(maps):
+        e = _fold_energy(fractional_fold(f, w, by, bx)[0])  # (Ry O) x (Rx O)
+        top = e.flatten().topk(min(refine_top, e.numel()))
+        coarse += [(val, i, ratios[j // e.shape[1] // no], ratios[j % e.shape[1] // no])
+                   for val, j in zip(top.values.tolist(), top.indices.tolist())]
+    found: list[tuple[float, int, float, float, tuple[float, float], torch.Tensor]] = []
+    for _, i, ry, rx in sorted(coarse, key=lambda c: -c[0])[:refine_top]:
+        f, w, _ = maps[i]
+        fy, fx = [ry * r for r in refine], [rx * r for r in refine]
+        t = fractional_fold(f, w, phase_assignment(f.shape[-2], p, fy, offsets).to(f.device),
+                            phase_assignment(f.shape[-1], p, fx, offsets).to(f.device))[0]
+        e = _fold_energy(t)
+        for a in range(t.shape[0]):
+            for b in range(t.shape[1]):
+                found.append((float(e[a, b]), i, fy[a // no], fx[b // no], (offsets[a % no], offsets[b % no]),
+                              t[a, b]))
+    found = sorted(found, key=lambda c: -c[0])[:candidates]
+    logits = decoder.shift_logits(torch.stack([c[5] for c in found]))  # M x P^2 x L
+    of = len(maps) * (len(ratios) * len(refine) * no) ** 2 * p * p
+    hyps: list[dict[str, Any]] = []
+    for _, i, ry, rx, off, _ in found:
+        vh = maps[i][2]
+        base = {"flip": vh["flip"], "angle": vh["angle"], "kx": float(vh["kx"]) * rx, "ky": float(vh["ky"]) * ry,
+                "offset": off, "of": of}
+        hyps += [{**base, "shift": (2 * (s // p), 2 * (s % p))} for s in range(p * p)]
+    return logits.flatten(0, 1).float(), hyps
+
+
 def affine_views(image: torch.Tensor, size: int, hyps: Sequence[dict[str, float | bool]]) -> torch.Tensor:
     """The views (H x C x S x S) of :func:`geometry_views` for the given hypotheses (``flip``, ``angle``,
     ``kx``, ``ky`` each)."""
@@ -207,10 +325,10 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
                   mirror: bool = True) -> tuple[torch.Tensor, list[dict[str, float | bool]]]:
     """Bit logits (H x L) of one image (1 x C x h x w in [0, 1]) under every hypothesis of ``search``
     (``none``: the S x S resize; ``crop``; ``rotate``; ``geometry``), and the hypotheses (``side`` for crops;
-    ``angle`` and ``fill`` for rotations, :func:`rotation_views`; ``flip``,
-    ``angle``, ``kx``, ``ky`` for geometry, and the tile phase ``shift`` (dy, dx) when the decoder reads every
-    cyclic shift, as the periodic ``geo`` decoder does). ``mirror``: the ``none``, ``crop`` and ``rotate``
-    searches also read the mirror image (hypotheses with ``flip`` True, after the others; decode with
+    ``angle`` and ``fill`` for rotations, :func:`rotation_views`; ``flip``, ``angle``, ``kx``, ``ky`` for
+    geometry, and for the periodic ``geo`` decoders also the fold's ``offset``, the tile phase ``shift``
+    (dy, dx) and the search's size ``of``, :func:`fold_search_logits`). ``mirror``: the ``none``, ``crop``
+    and ``rotate`` searches also read the mirror image (hypotheses with ``flip`` True, after the others; decode with
     :func:`decision_args`). Grayscale images are expanded to three channels."""
     mode = check_search(search)
     hyps: list[dict[str, float | bool]]
@@ -222,17 +340,14 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
         if views.shape[1] == 1:
             views = views.expand(-1, 3, -1, -1)
         return torch.cat([decoder(v) for v in views.split(64)]).float(), hyps
+    elif mode == "geometry" and hasattr(decoder, "feature_maps"):
+        return fold_search_logits(decoder, image, size)
     elif mode == "geometry":
         views, hyps = geometry_views(image, size)
     else:
         views, hyps = resize(image.float(), (size, size)), [{}]
     if views.shape[1] == 1:
         views = views.expand(-1, 3, -1, -1)
-    if mode == "geometry" and hasattr(decoder, "all_shifts"):
-        logits = torch.cat([decoder.all_shifts(v) for v in views.split(32)])  # H x P^2 x L
-        p = int(round(logits.shape[1] ** 0.5))
-        hyps = [{**h, "shift": (2 * (s // p), 2 * (s % p))} for h in hyps for s in range(p * p)]
-        return logits.flatten(0, 1).float(), hyps
     if mirror and mode != "geometry":
         views, hyps = mirror_views(views), mirror_hypotheses(hyps)
     return decoder(views).float(), hyps

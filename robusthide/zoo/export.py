@@ -18,7 +18,7 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
                jnd_cap: float | None = None, refine_optimizer: str | None = None,
                refine_lr: float | None = None, refine_boost: int | None = None,
                refine_codecs: str | None = None, jnd_cap_lum_max: float | None = None,
-               refine: RefineConfig | None = None) -> Path:
+               refine: RefineConfig | None = None, size: int | None = None) -> Path:
     """Write the run's embedder/extractor to ``output``.
 
     ``strength`` bakes a test-time strength factor (MBRS §3.4: ``cover + s * residual``) into the
@@ -36,6 +36,8 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     (specs separated by ``;``) adds real codecs to the refinement (forward real, backward identity) and to
     the boost's check. ``refine``: all the refinement's settings as one
     :class:`~robusthide.watermark.refine.RefineConfig` instead of the ``refine_*`` arguments.
+    ``size`` sets the working size the shipped model embeds and reads at (a fully convolutional model, such as
+    the periodic ``geo`` family trained on several sizes, can run at another size than it trained at).
     """
     if refine is not None:  # the one dataclass instead of the refine_* arguments
         if refine_steps or refine_optimizer or refine_lr is not None or refine_boost is not None or refine_codecs:
@@ -69,6 +71,8 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
         raise RobustHideError(f"JND cap must be in (0, 10], got {jnd_cap}")
     if jnd_cap_lum_max is not None and not (0 < jnd_cap_lum_max <= 20):
         raise RobustHideError(f"JND cap luminance limit must be in (0, 20] grey levels, got {jnd_cap_lum_max}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 32 <= size <= 2048):
+        raise RobustHideError(f"size must be an integer in [32, 2048], got {size!r}")
     if mask_floor is not None and not (0 <= mask_floor <= 1):
         raise RobustHideError(f"mask floor must be in [0, 1], got {mask_floor}")
     run = Path(run)
@@ -85,6 +89,16 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     used = [setting for setting, on in options.items() if on]
     if used and "amplitude" not in kwargs:  # only WatermarkModel architectures have residual, mask, refinement
         raise RobustHideError(f"architecture {arch!r} has no masked residual for {', '.join(used)}")
+    if size is not None:
+        if "size" not in kwargs:
+            raise RobustHideError(f"architecture {arch!r} has no working size to set")
+        kwargs["size"] = size
+        from robusthide.nets.registry import create_model
+
+        try:
+            create_model(arch, **kwargs)
+        except (TypeError, ValueError) as e:
+            raise RobustHideError(f"size {size} does not fit architecture {arch!r}: {e}") from None
     if strength != 1.0:
         kwargs["amplitude"] = float(kwargs["amplitude"]) * strength
     if mask_floor is not None:
