@@ -129,9 +129,9 @@ def fractional_fold(features: torch.Tensor, weights: torch.Tensor, by: torch.Ten
     column ratio) pair costs two matrix products. Returns N x Ry x Rx x C x P x P."""
     ry, p, _ = by.shape
     rx = bx.shape[0]
-    fw = features * weights
-    t = torch.einsum("ay,ncyx,bx->ncab", by.flatten(0, 1), fw, bx.flatten(0, 1))
-    wt = torch.einsum("ay,nyx,bx->nab", by.flatten(0, 1), weights[:, 0], bx.flatten(0, 1))
+    my, mxt = by.flatten(0, 1), bx.flatten(0, 1).T
+    t = my @ (features * weights) @ mxt  # N x C x (Ry P) x (Rx P)
+    wt = my @ weights[:, 0] @ mxt
     t = t / wt[:, None].clamp_min(1e-9)
     n, c = t.shape[:2]
     return t.view(n, c, ry, p, rx, p).permute(0, 2, 4, 1, 3, 5)

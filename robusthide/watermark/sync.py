@@ -190,8 +190,18 @@ def rotated_maps(features: torch.Tensor, weights: torch.Tensor, angle: float) ->
 
 
 def _fold_energy(t: torch.Tensor) -> torch.Tensor:
-    """How periodic folds (... x C x P x P) are: their variance over the tile, summed over channels."""
-    return t.var(dim=(-1, -2)).sum(-1)
+    """How periodic the folds of :func:`robusthide.nets.geo.fractional_fold` (N x Ry x Rx x C x P x P) are: their
+    variance over the tile, summed over channels; N x Ry x Rx. Reduced in the folds' memory order (one pass
+    for the sum, one for the squares), about 20 times faster than ``var`` over the permuted axes."""
+    n, ry, rx, c, p, _ = t.shape
+    x = t.permute(0, 3, 1, 4, 2, 5)  # the contiguous layout N x C x Ry x P x Rx x P
+
+    def tile_sum(y: torch.Tensor) -> torch.Tensor:
+        return y.reshape(n, c, ry, p, rx * p).sum(3).view(n, c, ry, rx, p).sum(4)
+
+    m = p * p
+    s1, s2 = tile_sum(x), tile_sum(x * x)
+    return ((s2 - s1 * s1 / m) / (m - 1)).sum(1)
 
 
 @torch.no_grad()
@@ -245,7 +255,7 @@ def fold_search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
     by = phase_assignment(maps[0][0].shape[-2], p, ratios, offsets).to(views.device)
     bx = phase_assignment(maps[0][0].shape[-1], p, ratios, offsets).to(views.device)
     for i, (f, w, _) in enumerate(maps):
-        e = _fold_energy(fractional_fold(f, w, by, bx)[0])  # (Ry O) x (Rx O)
+        e = _fold_energy(fractional_fold(f, w, by, bx))[0]  # (Ry O) x (Rx O)
         top = e.flatten().topk(min(refine_top, e.numel()))
         coarse += [(val, i, ratios[j // e.shape[1] // no], ratios[j % e.shape[1] // no])
                    for val, j in zip(top.values.tolist(), top.indices.tolist())]
@@ -254,8 +264,8 @@ def fold_search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
         f, w, _ = maps[i]
         fy, fx = [ry * r for r in refine], [rx * r for r in refine]
         t = fractional_fold(f, w, phase_assignment(f.shape[-2], p, fy, offsets).to(f.device),
-                            phase_assignment(f.shape[-1], p, fx, offsets).to(f.device))[0]
-        e = _fold_energy(t)
+                            phase_assignment(f.shape[-1], p, fx, offsets).to(f.device))
+        e, t = _fold_energy(t)[0], t[0]
         for a in range(t.shape[0]):
             for b in range(t.shape[1]):
                 found.append((float(e[a, b]), i, fy[a // no], fx[b // no], (offsets[a % no], offsets[b % no]),
