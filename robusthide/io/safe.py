@@ -157,8 +157,8 @@ def open_image(path: str | os.PathLike, max_pixels: int | None = None,
                 if old is not None and old < limit:
                     Image.MAX_IMAGE_PIXELS = limit
                 try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    with warnings.catch_warnings():  # the bomb check is ours; a damaged header's warnings
+                        warnings.simplefilter("ignore")  # (corrupt EXIF, ...) end in our one-line error or nowhere
                         im = Image.open(f)
                 finally:
                     Image.MAX_IMAGE_PIXELS = old
