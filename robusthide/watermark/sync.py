@@ -204,6 +204,42 @@ def _fold_energy(t: torch.Tensor) -> torch.Tensor:
     return ((s2 - s1 * s1 / m) / (m - 1)).sum(1)
 
 
+def _search_maps(decoder: torch.nn.Module, views: torch.Tensor, vhyps: Sequence[dict[str, Any]],
+                 fold_angles: tuple[float, ...], fold_angle_scales: tuple[float, ...]
+                 ) -> list[tuple[torch.Tensor, torch.Tensor, dict[str, Any]]]:
+    """Step 1 of :func:`fold_search_logits`: (features, fold weights, hypothesis) of every view, and of the
+    unrotated isotropic views in ``fold_angle_scales`` also turned back by each of ``fold_angles``."""
+    maps: list[tuple[torch.Tensor, torch.Tensor, dict[str, Any]]] = []
+    for vh, v in zip(vhyps, views.split(1)):
+        f, w = decoder.feature_maps(v)
+        maps.append((f, w, vh))
+        if vh["angle"] == 0 and vh["kx"] == vh["ky"] and vh["kx"] in fold_angle_scales:
+            maps += [(*rotated_maps(f, w, a), {**vh, "angle": a}) for a in fold_angles]
+    return maps
+
+
+_Fold = tuple[float, float, float, tuple[float, float], torch.Tensor]
+
+
+def _most_periodic(f: torch.Tensor, w: torch.Tensor, period: int, ry: Sequence[float], rx: Sequence[float],
+                   offsets: Sequence[float], k: int) -> list[_Fold]:
+    """The ``k`` most periodic folds of one map (1 x C x h x w features, 1 x 1 x h x w weights) over the row
+    ratios ``ry`` x column ratios ``rx`` x ``offsets`` on each axis: (energy, row ratio, column ratio, offsets
+    (y, x), fold C x P x P), the most periodic first."""
+    from robusthide.nets.geo import fractional_fold, phase_assignment
+
+    no = len(offsets)
+    t = fractional_fold(f, w, phase_assignment(f.shape[-2], period, ry, offsets).to(f.device),
+                        phase_assignment(f.shape[-1], period, rx, offsets).to(f.device))
+    e, t = _fold_energy(t)[0], t[0]  # (Ry O) x (Rx O)
+    top = e.flatten().topk(min(k, e.numel()))
+    out = []
+    for val, j in zip(top.values.tolist(), top.indices.tolist()):
+        a, b = divmod(j, e.shape[1])
+        out.append((val, ry[a // no], rx[b // no], (offsets[a % no], offsets[b % no]), t[a, b]))
+    return out
+
+
 @torch.no_grad()
 def fold_search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
                        scales: tuple[float, ...] = GEOMETRY_SCALES,
@@ -218,63 +254,42 @@ def fold_search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
     """The geometry search of a periodic ``geo`` decoder (:class:`robusthide.nets.geo.TileDecoder`): bit
     logits (H x L) and hypotheses for one image (1 x C x h x w in [0, 1]).
 
-    1. Views (:func:`geometry_views`): mirror x ``angles`` x side fractions ``scales`` per axis; one decoder
-       pass each.
-    Rotations are searched on the features: the features of the unrotated views whose side fractions are
-    equal and in ``fold_angle_scales`` are also turned back by each of ``fold_angles`` (:func:`rotated_maps`;
-    a rotation kept in its frame or straightened keeps about that scale), and each turned map is one more
-    view below. Turned back within 0.5 degrees the decoder reads a rotated mark; 1 degree off it does not.
-    2. Each view's features are folded at every pair of fractional periods (``ratios`` x ``offsets`` per
-       axis, :func:`robusthide.nets.geo.fractional_fold`): a view whose fractions are a few % off the crop's
+    1. Feature maps (:func:`_search_maps`): views (:func:`geometry_views`) for mirror x ``angles`` x side
+       fractions ``scales`` per axis, one decoder pass each; the features of the unrotated views with equal
+       fractions in ``fold_angle_scales`` are also turned back by each of ``fold_angles``
+       (:func:`rotated_maps`; a rotation kept in its frame or straightened keeps about that scale). Turned
+       back within 0.5 degree the decoder reads a rotated mark; 1 degree off it does not.
+    2. Each map is folded at every pair of fractional periods (``ratios`` x ``offsets`` per axis,
+       :func:`robusthide.nets.geo.fractional_fold`): a view whose fractions are a few % off the crop's
        shows the mark at a period a few % off the tile's, and the fold at the matching ratio undoes that
        without another decoder pass (the features are local; the fold is what drifts, by the error times
        the canvas's half-width).
     3. The ``refine_top`` most periodic folds (largest variance over the tile, summed over channels) are
        folded again at their ratios times ``refine`` per axis.
-    4. The ``candidates`` most periodic folds of steps 2-3 are read at every cyclic shift
+    4. The ``candidates`` most periodic folds of step 3 are read at every cyclic shift
        (:meth:`~robusthide.nets.geo.TileDecoder.shift_logits`).
 
     Each hypothesis holds ``flip``, ``angle``, the side fractions ``kx``, ``ky`` it stands for, the fold's
     sub-pixel ``offset`` (y, x), the tile ``shift`` (dy, dx) in working pixels, and ``of``: the number of
-    hypotheses the search could have read (views x every ratio and offset pair of steps 2-3 x shifts), which
+    hypotheses the search could have read (maps x every ratio and offset pair of steps 2-3 x shifts), which
     the p-value pays for (:func:`hypothesis_weights`), so the data-driven choice of candidates keeps the
     false-positive bound."""
-    from robusthide.nets.geo import fractional_fold, phase_assignment
-
     views, vhyps = geometry_views(image, size, scales, angles, flips=flips)
     if views.shape[1] == 1:
         views = views.expand(-1, 3, -1, -1)
-    p, no = decoder.tile, len(offsets)
-    maps: list[tuple[torch.Tensor, torch.Tensor, dict[str, Any]]] = []
-    for vh, v in zip(vhyps, views.split(1)):
-        f, w = decoder.feature_maps(v)
-        maps.append((f, w, vh))
-        if vh["angle"] == 0 and vh["kx"] == vh["ky"] and vh["kx"] in fold_angle_scales:
-            maps += [(*rotated_maps(f, w, a), {**vh, "angle": a}) for a in fold_angles]
-    coarse = []
-    by = phase_assignment(maps[0][0].shape[-2], p, ratios, offsets).to(views.device)
-    bx = phase_assignment(maps[0][0].shape[-1], p, ratios, offsets).to(views.device)
-    for i, (f, w, _) in enumerate(maps):
-        e = _fold_energy(fractional_fold(f, w, by, bx))[0]  # (Ry O) x (Rx O)
-        top = e.flatten().topk(min(refine_top, e.numel()))
-        coarse += [(val, i, ratios[j // e.shape[1] // no], ratios[j % e.shape[1] // no])
-                   for val, j in zip(top.values.tolist(), top.indices.tolist())]
-    found: list[tuple[float, int, float, float, tuple[float, float], torch.Tensor]] = []
+    p = decoder.tile
+    maps = _search_maps(decoder, views, vhyps, fold_angles, fold_angle_scales)
+    coarse = [(e, i, ry, rx) for i, (f, w, _) in enumerate(maps)
+              for e, ry, rx, _, _ in _most_periodic(f, w, p, ratios, ratios, offsets, refine_top)]
+    found = []
     for _, i, ry, rx in sorted(coarse, key=lambda c: -c[0])[:refine_top]:
-        f, w, _ = maps[i]
         fy, fx = [ry * r for r in refine], [rx * r for r in refine]
-        t = fractional_fold(f, w, phase_assignment(f.shape[-2], p, fy, offsets).to(f.device),
-                            phase_assignment(f.shape[-1], p, fx, offsets).to(f.device))
-        e, t = _fold_energy(t)[0], t[0]
-        for a in range(t.shape[0]):
-            for b in range(t.shape[1]):
-                found.append((float(e[a, b]), i, fy[a // no], fx[b // no], (offsets[a % no], offsets[b % no]),
-                              t[a, b]))
+        found += [(*c, i) for c in _most_periodic(maps[i][0], maps[i][1], p, fy, fx, offsets, candidates)]
     found = sorted(found, key=lambda c: -c[0])[:candidates]
-    logits = decoder.shift_logits(torch.stack([c[5] for c in found]))  # M x P^2 x L
-    of = len(maps) * (len(ratios) * len(refine) * no) ** 2 * p * p
+    logits = decoder.shift_logits(torch.stack([c[4] for c in found]))  # M x P^2 x L
+    of = len(maps) * (len(ratios) * len(refine) * len(offsets)) ** 2 * p * p
     hyps: list[dict[str, Any]] = []
-    for _, i, ry, rx, off, _ in found:
+    for _, ry, rx, off, _, i in found:
         vh = maps[i][2]
         base = {"flip": vh["flip"], "angle": vh["angle"], "kx": float(vh["kx"]) * rx, "ky": float(vh["ky"]) * ry,
                 "offset": off, "of": of}
@@ -338,8 +353,8 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
     ``angle`` and ``fill`` for rotations, :func:`rotation_views`; ``flip``, ``angle``, ``kx``, ``ky`` for
     geometry, and for the periodic ``geo`` decoders also the fold's ``offset``, the tile phase ``shift``
     (dy, dx) and the search's size ``of``, :func:`fold_search_logits`). ``mirror``: the ``none``, ``crop``
-    and ``rotate`` searches also read the mirror image (hypotheses with ``flip`` True, after the others; decode with
-    :func:`decision_args`). Grayscale images are expanded to three channels."""
+    and ``rotate`` searches also read the mirror image (hypotheses with ``flip`` True, after the others;
+    decode with :func:`decision_args`). Grayscale images are expanded to three channels."""
     mode = check_search(search)
     hyps: list[dict[str, float | bool]]
     if mode == "crop":
