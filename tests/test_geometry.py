@@ -131,10 +131,12 @@ def test_geo_model_defaults_and_search_hypotheses():
 
     x = torch.from_numpy(marked).permute(2, 0, 1)[None].float() / 255
     logits, hyps = search_logits(model.decoder, x, 128, "geometry")
-    assert logits.shape == (len(hyps), 256) and len(hyps) == GEOMETRY_CANDIDATES * 16 ** 2
+    maps = 2 * len(GEOMETRY_SCALES) ** 2 + 2 * len(GEOMETRY_FOLD_ANGLE_SCALES) * len(GEOMETRY_FOLD_ANGLES)
+    assert logits.shape == (len(hyps), 256) and len(hyps) % 16 ** 2 == 0
+    assert GEOMETRY_CANDIDATES * 16 ** 2 <= len(hyps) <= (GEOMETRY_CANDIDATES + maps) * 16 ** 2
+    assert {h["angle"] for h in hyps} == {0.0, *GEOMETRY_FOLD_ANGLES}  # every turned map keeps a candidate
     assert set(hyps[0]) == {"flip", "angle", "kx", "ky", "offset", "shift", "of"}
     pairs = (len(GEOMETRY_FOLD_RATIOS) * len(GEOMETRY_FOLD_REFINE) * len(GEOMETRY_FOLD_OFFSETS)) ** 2
-    maps = 2 * len(GEOMETRY_SCALES) ** 2 + 2 * len(GEOMETRY_FOLD_ANGLE_SCALES) * len(GEOMETRY_FOLD_ANGLES)
     universe = maps * pairs * 16 ** 2  # every view, every turned feature map, every fold, every shift
     assert hyps[0]["of"] == universe  # the p-value pays for every fold it could have read, not the 48 it did
     w = hypothesis_weights(hyps)

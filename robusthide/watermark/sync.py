@@ -264,10 +264,12 @@ def fold_search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
        shows the mark at a period a few % off the tile's, and the fold at the matching ratio undoes that
        without another decoder pass (the features are local; the fold is what drifts, by the error times
        the canvas's half-width).
-    3. The ``refine_top`` most periodic folds (largest variance over the tile, summed over channels) are
-       folded again at their ratios times ``refine`` per axis.
-    4. The ``candidates`` most periodic folds of step 3 are read at every cyclic shift
-       (:meth:`~robusthide.nets.geo.TileDecoder.shift_logits`).
+    3. The ``refine_top`` most periodic folds (largest variance over the tile, summed over channels), and
+       the most periodic fold of every map, are folded again at their ratios times ``refine`` per axis.
+    4. The ``candidates`` most periodic folds of step 3, and the most periodic of every map, are read at
+       every cyclic shift (:meth:`~robusthide.nets.geo.TileDecoder.shift_logits`). Every map keeps a
+       candidate because turned maps are resampled, which smooths them: their folds are less periodic by
+       that measure than an unturned map's, even where the unturned one reads nothing (a 0.5-degree turn).
 
     Each hypothesis holds ``flip``, ``angle``, the side fractions ``kx``, ``ky`` it stands for, the fold's
     sub-pixel ``offset`` (y, x), the tile ``shift`` (dy, dx) in working pixels, and ``of``: the number of
@@ -282,10 +284,20 @@ def fold_search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
     coarse = [(e, i, ry, rx) for i, (f, w, _) in enumerate(maps)
               for e, ry, rx, _, _ in _most_periodic(f, w, p, ratios, ratios, offsets, refine_top)]
     found = []
-    for _, i, ry, rx in sorted(coarse, key=lambda c: -c[0])[:refine_top]:
+    best_of_map: dict[int, tuple[float, int, float, float]] = {}
+    for c in coarse:  # each map's most periodic fold too (step 3)
+        if c[1] not in best_of_map or c[0] > best_of_map[c[1]][0]:
+            best_of_map[c[1]] = c
+    picks = sorted(coarse, key=lambda c: -c[0])[:refine_top]
+    picks += [c for c in best_of_map.values() if c not in picks]
+    for _, i, ry, rx in picks:
         fy, fx = [ry * r for r in refine], [rx * r for r in refine]
         found += [(*c, i) for c in _most_periodic(maps[i][0], maps[i][1], p, fy, fx, offsets, candidates)]
-    found = sorted(found, key=lambda c: -c[0])[:candidates]
+    per_map = {}
+    for c in sorted(found, key=lambda c: -c[0]):
+        per_map.setdefault(c[5], c)
+    top = sorted(found, key=lambda c: -c[0])[:candidates]
+    found = top + [c for c in per_map.values() if not any(c is t for t in top)]
     logits = decoder.shift_logits(torch.stack([c[4] for c in found]))  # M x P^2 x L
     of = len(maps) * (len(ratios) * len(refine) * len(offsets)) ** 2 * p * p
     hyps: list[dict[str, Any]] = []
