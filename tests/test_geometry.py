@@ -10,6 +10,7 @@ from skimage import data
 from robusthide.attacks.geometric import GeometryParams, apply_geometry, sample_geometry
 from robusthide.codecs import CodecError, get_codec
 from robusthide.codecs.geometric import inscribed_sides
+from robusthide.payload import p_value
 from robusthide.watermark.sync import GEOMETRY_SCALES, check_search, geometry_views
 
 
@@ -125,22 +126,32 @@ def test_geo_model_defaults_and_search_hypotheses():
         GEOMETRY_FOLD_OFFSETS,
         GEOMETRY_FOLD_RATIOS,
         GEOMETRY_FOLD_REFINE,
+        GEOMETRY_QUICK_SHARE,
         hypothesis_weights,
         search_logits,
+        search_stages,
     )
 
     x = torch.from_numpy(marked).permute(2, 0, 1)[None].float() / 255
-    logits, hyps = search_logits(model.decoder, x, 128, "geometry")
+    (quick, qh), (full, hyps) = search_stages(model.decoder, x, 128, "geometry")
+    # the quick stage: the image whole and mirrored, every sub-pixel offset pair and cyclic shift
+    n_quick = 2 * len(GEOMETRY_FOLD_OFFSETS) ** 2 * 16 ** 2
+    assert quick.shape == (n_quick, 256) and {h["kx"] for h in qh} == {1.0} and {h["flip"] for h in qh} == {False, True}
+    assert qh[0]["of"] == n_quick / GEOMETRY_QUICK_SHARE
     maps = 2 * len(GEOMETRY_SCALES) ** 2 + 2 * len(GEOMETRY_FOLD_ANGLE_SCALES) * len(GEOMETRY_FOLD_ANGLES)
-    assert logits.shape == (len(hyps), 256) and len(hyps) % 16 ** 2 == 0
+    assert full.shape == (len(hyps), 256) and len(hyps) % 16 ** 2 == 0
     assert GEOMETRY_CANDIDATES * 16 ** 2 <= len(hyps) <= (GEOMETRY_CANDIDATES + maps) * 16 ** 2
     assert {h["angle"] for h in hyps} == {0.0, *GEOMETRY_FOLD_ANGLES}  # every turned map keeps a candidate
-    assert set(hyps[0]) == {"flip", "angle", "kx", "ky", "offset", "shift", "of"}
+    assert set(hyps[0]) == {"flip", "angle", "kx", "ky", "offset", "shift", "of"} == set(qh[0])
     pairs = (len(GEOMETRY_FOLD_RATIOS) * len(GEOMETRY_FOLD_REFINE) * len(GEOMETRY_FOLD_OFFSETS)) ** 2
     universe = maps * pairs * 16 ** 2  # every view, every turned feature map, every fold, every shift
-    assert hyps[0]["of"] == universe  # the p-value pays for every fold it could have read, not the 48 it did
-    w = hypothesis_weights(hyps)
-    assert w.shape == (len(hyps),) and float(w[0]) == 1 / universe and float(w.sum()) < 1
+    # the p-value pays for every fold it could have read, not the 48 it did, with the rest of the budget
+    assert hyps[0]["of"] == universe / (1 - GEOMETRY_QUICK_SHARE)
+    logits, both = search_logits(model.decoder, x, 128, "geometry")  # both stages, in order
+    assert torch.equal(logits, torch.cat([quick, full])) and both == qh + hyps
+    w = hypothesis_weights(both)
+    assert w.shape == (len(both),) and float(w[0]) == GEOMETRY_QUICK_SHARE / n_quick
+    assert float(w[-1]) == (1 - GEOMETRY_QUICK_SHARE) / universe and float(w.sum()) < 1
 
 
 def test_fractional_fold_at_ratio_one_is_the_fold_and_finds_a_stretched_period():
@@ -289,3 +300,98 @@ def test_fold_energy_is_the_tile_variance_summed_over_channels():
     assert torch.allclose(_fold_energy(t), t.var(dim=(-1, -2)).sum(-1), rtol=1e-4, atol=1e-5)
     flat = torch.ones(1, 2, 2, 4, 16, 16)
     assert float(_fold_energy(flat).abs().max()) < 1e-6  # a constant fold has no period in it
+
+
+def test_decode_stages_stops_at_the_first_detection_and_pays_for_both():
+    from robusthide.payload import encode_message
+    from robusthide.watermark.sync import decode_stages
+
+    word = torch.from_numpy(encode_message(987654321, 256, schema="balanced").astype(np.float32))
+    marked = (word * 2 - 1) * 6  # confident logits of the codeword
+    noise = torch.randn(4, 256, generator=torch.Generator().manual_seed(0))
+    computed = []
+
+    def stages(first: torch.Tensor):
+        computed.append(1)
+        yield first, [{"of": 8.0, "i": i} for i in range(len(first))]
+        computed.append(2)
+        yield torch.cat([noise, marked[None]]), [{"of": 2e8, "i": i} for i in range(5)]
+
+    r, lg, hyp = decode_stages(stages(torch.cat([marked[None], noise[:1]])), 256)
+    assert r.detected and r.message == 987654321 and hyp["i"] == 0 and computed == [1]  # stage 2 never ran
+    assert r.p_value == pytest.approx(8 * p_value(256, "balanced", 0))
+    computed.clear()
+    r, lg, hyp = decode_stages(stages(noise), 256)  # nothing in stage 1: stage 2 reads it, at its price
+    assert r.detected and hyp["i"] == 4 and computed == [1, 2] and torch.equal(lg, marked)
+    assert r.p_value == pytest.approx(2e8 * p_value(256, "balanced", 0))
+
+
+def test_fpr_runs_the_geometry_search_on_every_clean_image(tmp_path, monkeypatch):
+    from PIL import Image
+
+    import robusthide.watermark.sync as sync
+    import robusthide.zoo as zoo
+    from robusthide.nets.registry import create_model
+    from robusthide.watermark.fpr import measure_fpr
+
+    torch.manual_seed(0)
+    model = create_model("geo", n_bits=256, ch=8, feat_ch=4, period=32)
+    monkeypatch.setattr(zoo, "load_model", lambda name: model)
+    seen = []
+    real = sync.search_stages
+    monkeypatch.setattr(sync, "search_stages", lambda *a, **k: seen.append(a[3]) or real(*a, **k))
+    Image.fromarray(data.astronaut()[::4, ::4].copy()).save(tmp_path / "a.png")
+    res = measure_fpr("geo-test", str(tmp_path), None, n_photo=2, n_synth=1, progress=False, search="geometry")
+    assert res["clean_images"] == 3 and res["false_positives"] == 0 and seen == ["geometry"] * 3
+
+
+def test_view_maps_pool_the_evidence_of_frames_exactly():
+    from robusthide.nets.geo import fractional_fold, phase_assignment
+    from robusthide.nets.registry import create_model
+    from robusthide.watermark.sync import view_maps
+
+    torch.manual_seed(0)
+    dec = create_model("geo", n_bits=64, ch=8, feat_ch=4, period=16).decoder.eval()
+    a, b = torch.rand(1, 3, 100, 140), torch.rand(1, 3, 120, 90)
+    with torch.no_grad():
+        (ma, vh), (mb, _), (mp, vp) = (view_maps(dec, x, 64, (1.0, 0.8)) for x in (a, b, [a, b]))
+        assert vp == vh and len(mp) == 2 * 4  # mirror x 2 x 2 side fractions
+        by, bx = phase_assignment(32, 8, (1.0, 0.9)), phase_assignment(32, 8, (1.0,))
+        for (fa, wa), (fb, wb), (fp, wp) in zip(ma, mb, mp):
+            # the pooled fold is the fold of both frames' evidence: (B fa wa B' + B fb wb B') / (B (wa + wb) B')
+            num = [by.flatten(0, 1) @ (f * w) @ bx.flatten(0, 1).T for f, w in ((fa, wa), (fb, wb))]
+            den = [by.flatten(0, 1) @ w[:, 0] @ bx.flatten(0, 1).T for w in (wa, wb)]
+            both = ((num[0] + num[1]) / (den[0] + den[1])[:, None]).view(1, 4, 2, 8, 1, 8).permute(0, 2, 4, 1, 3, 5)
+            assert torch.allclose(fractional_fold(fp, wp, by, bx), both, atol=1e-5)
+        same = view_maps(dec, [a, a, a], 64, (1.0, 0.8))[0]
+        assert all(torch.allclose(f, g, atol=1e-5) and torch.allclose(w, v) for (f, w), (g, v) in zip(same, ma))
+
+
+def test_frames_of_a_video_are_read_by_the_geometry_search(tmp_path, monkeypatch):
+    pytest.importorskip("av")
+    import av
+
+    from robusthide import RobustHideError, Watermarker
+    from robusthide.nets.registry import create_model
+    from robusthide.watermark.video import extract_video
+
+    torch.manual_seed(0)
+    wm = Watermarker(create_model("geo", n_bits=256, ch=8, feat_ch=4, period=32))
+    img = data.astronaut()[::4, ::4].copy()
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    one, two = wm.extract(img), wm.extract_frames([x, x])  # two equal frames: the image's evidence, pooled
+    assert one.p_value == pytest.approx(two.p_value) and np.array_equal(one.bits, two.bits)
+    clip = tmp_path / "c.mp4"
+    with av.open(str(clip), "w") as out:
+        s = out.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 128, 128, "yuv420p"
+        for i in range(3):
+            for p in s.encode(av.VideoFrame.from_ndarray(np.roll(img, i, axis=1), format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    pooled = []
+    monkeypatch.setattr(wm, "extract_frames", lambda frames: pooled.append(len(frames)) or two)
+    assert extract_video(wm, clip) is two and pooled == [3]  # the geo model's default search, on 3 frames
+    with pytest.raises(RobustHideError, match="images only"):
+        extract_video(wm, clip, search="crop")

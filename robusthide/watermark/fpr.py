@@ -68,17 +68,17 @@ def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo
                 n_synth: int = 600, seed: int = 0, progress: bool = True, search: str = "none",
                 mirror: bool = True) -> dict:
     """Detections among clean images, each decoded as ``Watermarker.extract`` does: the image as it is and
-    its mirror image (``mirror``, the default of extraction; ``search='crop'`` / ``'rotate'``: through the
-    centred-crop / rotation search, mirrored too), the p-values paying for every hypothesis
-    (:func:`robusthide.watermark.sync.decode_search` with :func:`~robusthide.watermark.sync.decision_args`)."""
+    its mirror image (``mirror``, the default of extraction; ``search='crop'`` / ``'rotate'`` / ``'geometry'``:
+    through that search's stages, mirrored too, :func:`robusthide.watermark.sync.decode_stages`), the p-values
+    paying for every hypothesis (:func:`robusthide.watermark.sync.decode_search`)."""
     from robusthide.watermark.sync import (
         check_search,
-        decision_args,
         decode_search,
+        decode_stages,
         hypothesis_weights,
         mirror_hypotheses,
         mirror_views,
-        search_logits,
+        search_stages,
     )
     from robusthide.zoo import load_model
 
@@ -94,10 +94,10 @@ def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo
 
     def decoded():
         """One payload decode per clean image, as ``Watermarker.extract`` does it."""
-        if search in ("crop", "rotate"):
+        if search != "none":  # every stage of the search, as extraction decides (stops at a detection)
             for c in tqdm(items, disable=not progress, desc=f"clean images, {search} search"):
-                logits, hyps = search_logits(model.decoder, c[None].float() / 255, size, search, mirror)
-                yield decode_search(logits, model.n_bits, **decision_args(hyps))[0]
+                yield decode_stages(search_stages(model.decoder, c[None].float() / 255, size, search, mirror),
+                                    model.n_bits)[0]
             return
         hyps = mirror_hypotheses([{}]) if mirror else [{}]
         weights = hypothesis_weights(hyps)

@@ -38,7 +38,7 @@ of a plain read (docs/results/bench-search.md), so it is an option, not the defa
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 import torch
 import torch.nn.functional as F
@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from robusthide.nets.watermark_model import resize
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from robusthide.payload import DecodeResult
 
@@ -88,6 +88,15 @@ GEOMETRY_FOLD_ANGLE_SCALES = (1.0, 0.82)
 #: How many of the most confident hypotheses the geometry search tries to decode (the p-value still pays
 #: for all of them).
 GEOMETRY_TRIES = 64
+#: The share of the false-positive budget (weighted Bonferroni) the geometry search's quick stage gets
+#: (:func:`quick_fold_logits`): the whole image and its mirror image, at scale 1. The full search gets the rest,
+#: which doubles its ``of``; the quick stage's few thousand hypotheses then read 2 more errors per word than the
+#: full search may (21 against 19 under the 256-bit schema ``balanced``), and an image that was not cropped or
+#: turned is read in 2 decoder passes instead of 32 (:func:`search_stages`).
+GEOMETRY_QUICK_SHARE = 0.5
+#: At most this many frames of a video, spread evenly, are pooled in the full geometry search (each costs its
+#: 32 decoder passes); the quick stage pools every frame read.
+GEOMETRY_POOL_FRAMES = 8
 #: Smallest side fraction the crop search tries (0.8: 64 % of the area kept).
 MIN_SIDE = 0.8
 
@@ -110,7 +119,7 @@ def hypothesis_weights(hyps: Sequence[dict[str, float | bool]]) -> torch.Tensor 
     from robusthide.payload import mirror_weights
 
     if hyps and "of" in hyps[0]:
-        return torch.full((len(hyps),), 1.0 / float(hyps[0]["of"]), dtype=torch.float64)
+        return torch.tensor([1.0 / float(h["of"]) for h in hyps], dtype=torch.float64)
     if not hyps or any("kx" in h for h in hyps) or not any(h.get("flip") for h in hyps):
         return None
     return torch.from_numpy(mirror_weights([bool(h.get("flip")) for h in hyps]))
@@ -204,18 +213,54 @@ def _fold_energy(t: torch.Tensor) -> torch.Tensor:
     return ((s2 - s1 * s1 / m) / (m - 1)).sum(1)
 
 
-def _search_maps(decoder: torch.nn.Module, views: torch.Tensor, vhyps: Sequence[dict[str, Any]],
+Frames = Union[torch.Tensor, "Sequence[torch.Tensor]"]
+
+
+def _frames(image: Frames) -> list[torch.Tensor]:
+    """One image (1 x C x h x w) as a list of one frame; a sequence of frames as a list."""
+    return [image] if isinstance(image, torch.Tensor) else list(image)
+
+
+def view_maps(decoder: torch.nn.Module, image: Frames, size: int, scales: tuple[float, ...],
+              flips: bool = True) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[dict[str, Any]]]:
+    """Feature maps and fold weights of the views of :func:`geometry_views` (one decoder pass each) and their
+    hypotheses, for one image (1 x C x h x w in [0, 1]) or pooled over the frames of a video (a sequence of
+    them: every frame's view under the same hypothesis shows the mark at the same place). Pooled, a map is
+    (sum f w / sum w, mean w) over the frames, so that its fold (:func:`robusthide.nets.geo.fractional_fold`)
+    is exactly the fold of every frame's evidence together."""
+    frames = _frames(image)
+    acc: list[list[torch.Tensor]] = []
+    vhyps: list[dict[str, Any]] = []
+    for x in frames:
+        views, vhyps = geometry_views(x, size, scales, GEOMETRY_ANGLES, flips=flips)
+        if views.shape[1] == 1:
+            views = views.expand(-1, 3, -1, -1)
+        maps = [decoder.feature_maps(v) for v in views.split(1)]
+        if len(frames) == 1:
+            return maps, vhyps
+        if not acc:
+            acc = [[f * w, w.clone()] for f, w in maps]
+        else:
+            for a, (f, w) in zip(acc, maps):
+                a[0] += f * w
+                a[1] += w
+    if not acc:
+        raise ValueError("no frames to read")
+    return [(fw / w.clamp_min(1e-12), w / len(frames)) for fw, w in acc], vhyps
+
+
+def _search_maps(maps: Sequence[tuple[torch.Tensor, torch.Tensor]], vhyps: Sequence[dict[str, Any]],
                  fold_angles: tuple[float, ...], fold_angle_scales: tuple[float, ...]
                  ) -> list[tuple[torch.Tensor, torch.Tensor, dict[str, Any]]]:
-    """Step 1 of :func:`fold_search_logits`: (features, fold weights, hypothesis) of every view, and of the
-    unrotated isotropic views in ``fold_angle_scales`` also turned back by each of ``fold_angles``."""
-    maps: list[tuple[torch.Tensor, torch.Tensor, dict[str, Any]]] = []
-    for vh, v in zip(vhyps, views.split(1)):
-        f, w = decoder.feature_maps(v)
-        maps.append((f, w, vh))
+    """Step 1 of :func:`fold_search_logits`: (features, fold weights, hypothesis) of every view
+    (:func:`view_maps`), and of the unrotated isotropic views in ``fold_angle_scales`` also turned back by
+    each of ``fold_angles``."""
+    out: list[tuple[torch.Tensor, torch.Tensor, dict[str, Any]]] = []
+    for (f, w), vh in zip(maps, vhyps):
+        out.append((f, w, vh))
         if vh["angle"] == 0 and vh["kx"] == vh["ky"] and vh["kx"] in fold_angle_scales:
-            maps += [(*rotated_maps(f, w, a), {**vh, "angle": a}) for a in fold_angles]
-    return maps
+            out += [(*rotated_maps(f, w, a), {**vh, "angle": a}) for a in fold_angles]
+    return out
 
 
 _Fold = tuple[float, float, float, tuple[float, float], torch.Tensor]
@@ -241,21 +286,21 @@ def _most_periodic(f: torch.Tensor, w: torch.Tensor, period: int, ry: Sequence[f
 
 
 @torch.no_grad()
-def fold_search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
+def fold_search_logits(decoder: torch.nn.Module, image: Frames, size: int,
                        scales: tuple[float, ...] = GEOMETRY_SCALES,
                        ratios: tuple[float, ...] = GEOMETRY_FOLD_RATIOS,
                        refine: tuple[float, ...] = GEOMETRY_FOLD_REFINE,
                        offsets: tuple[float, ...] = GEOMETRY_FOLD_OFFSETS,
                        refine_top: int = GEOMETRY_REFINE_TOP, candidates: int = GEOMETRY_CANDIDATES,
-                       angles: tuple[float, ...] = GEOMETRY_ANGLES,
                        fold_angles: tuple[float, ...] = GEOMETRY_FOLD_ANGLES,
                        fold_angle_scales: tuple[float, ...] = GEOMETRY_FOLD_ANGLE_SCALES,
-                       flips: bool = True) -> tuple[torch.Tensor, list[dict[str, Any]]]:
+                       flips: bool = True, budget: float = 1.0) -> tuple[torch.Tensor, list[dict[str, Any]]]:
     """The geometry search of a periodic ``geo`` decoder (:class:`robusthide.nets.geo.TileDecoder`): bit
-    logits (H x L) and hypotheses for one image (1 x C x h x w in [0, 1]).
+    logits (H x L) and hypotheses for one image (1 x C x h x w in [0, 1]), or for the frames of a video (a
+    sequence of them, their evidence pooled by :func:`view_maps`).
 
-    1. Feature maps (:func:`_search_maps`): views (:func:`geometry_views`) for mirror x ``angles`` x side
-       fractions ``scales`` per axis, one decoder pass each; the features of the unrotated views with equal
+    1. Feature maps (:func:`view_maps`, :func:`_search_maps`): views (:func:`geometry_views`) for mirror x
+       side fractions ``scales`` per axis, one decoder pass each; the features of the unrotated views with equal
        fractions in ``fold_angle_scales`` are also turned back by each of ``fold_angles``
        (:func:`rotated_maps`; a rotation kept in its frame or straightened keeps about that scale). Turned
        back within 0.5 degree the decoder reads a rotated mark; 1 degree off it does not.
@@ -273,14 +318,12 @@ def fold_search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
 
     Each hypothesis holds ``flip``, ``angle``, the side fractions ``kx``, ``ky`` it stands for, the fold's
     sub-pixel ``offset`` (y, x), the tile ``shift`` (dy, dx) in working pixels, and ``of``: the number of
-    hypotheses the search could have read (maps x every ratio and offset pair of steps 2-3 x shifts), which
-    the p-value pays for (:func:`hypothesis_weights`), so the data-driven choice of candidates keeps the
+    hypotheses the search could have read (maps x every ratio and offset pair of steps 2-3 x shifts) divided by
+    ``budget``, the share of the false-positive budget the search gets (:func:`search_stages`), which the
+    p-value pays for (:func:`hypothesis_weights`), so the data-driven choice of candidates keeps the
     false-positive bound."""
-    views, vhyps = geometry_views(image, size, scales, angles, flips=flips)
-    if views.shape[1] == 1:
-        views = views.expand(-1, 3, -1, -1)
     p = decoder.tile
-    maps = _search_maps(decoder, views, vhyps, fold_angles, fold_angle_scales)
+    maps = _search_maps(*view_maps(decoder, image, size, scales, flips), fold_angles, fold_angle_scales)
     coarse = [(e, i, ry, rx) for i, (f, w, _) in enumerate(maps)
               for e, ry, rx, _, _ in _most_periodic(f, w, p, ratios, ratios, offsets, refine_top)]
     found = []
@@ -299,7 +342,7 @@ def fold_search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
     top = sorted(found, key=lambda c: -c[0])[:candidates]
     found = top + [c for c in per_map.values() if not any(c is t for t in top)]
     logits = decoder.shift_logits(torch.stack([c[4] for c in found]))  # M x P^2 x L
-    of = len(maps) * (len(ratios) * len(refine) * len(offsets)) ** 2 * p * p
+    of = len(maps) * (len(ratios) * len(refine) * len(offsets)) ** 2 * p * p / float(budget)
     hyps: list[dict[str, Any]] = []
     for _, ry, rx, off, _, i in found:
         vh = maps[i][2]
@@ -307,6 +350,72 @@ def fold_search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int,
                 "offset": off, "of": of}
         hyps += [{**base, "shift": (2 * (s // p), 2 * (s % p))} for s in range(p * p)]
     return logits.flatten(0, 1).float(), hyps
+
+
+@torch.no_grad()
+def quick_fold_logits(decoder: torch.nn.Module, image: Frames, size: int,
+                      offsets: tuple[float, ...] = GEOMETRY_FOLD_OFFSETS, flips: bool = True,
+                      budget: float = GEOMETRY_QUICK_SHARE) -> tuple[torch.Tensor, list[dict[str, Any]]]:
+    """The quick stage of the geometry search (:func:`search_stages`): bit logits (H x L) and hypotheses for one
+    image (1 x C x h x w in [0, 1]; or the frames of a video, pooled, :func:`view_maps`) read whole (side
+    fractions 1) and, with ``flips``, mirrored, each folded at
+    the tile's own period at every pair of sub-pixel ``offsets`` and read at every cyclic shift. This covers
+    what keeps the mark's scale on the working-size view: codecs, photometric edits, resizing, mirroring. The
+    hypotheses hold the keys of :func:`fold_search_logits`' and ``of`` = their number / ``budget``."""
+    from robusthide.nets.geo import fractional_fold, phase_assignment
+
+    maps, vhyps = view_maps(decoder, image, size, (1.0,), flips)
+    f, w = torch.cat([m[0] for m in maps]), torch.cat([m[1] for m in maps])
+    p = decoder.tile
+    t = fractional_fold(f, w, phase_assignment(f.shape[-2], p, (1.0,), offsets).to(f.device),
+                        phase_assignment(f.shape[-1], p, (1.0,), offsets).to(f.device))  # V x O x O x C x P x P
+    pairs = [(a, b) for a in range(len(offsets)) for b in range(len(offsets))]
+    folds = torch.stack([t[v, a, b] for v in range(len(vhyps)) for a, b in pairs])
+    logits = decoder.shift_logits(folds)  # (V O O) x P^2 x L
+    of = len(vhyps) * len(pairs) * p * p / float(budget)
+    hyps = [{"flip": vh["flip"], "angle": 0.0, "kx": 1.0, "ky": 1.0, "offset": (offsets[a], offsets[b]),
+             "shift": (2 * (s // p), 2 * (s % p)), "of": of}
+            for vh in vhyps for a, b in pairs for s in range(p * p)]
+    return logits.flatten(0, 1).float(), hyps
+
+
+def search_stages(decoder: torch.nn.Module, image: Frames, size: int, search: str,
+                  mirror: bool = True) -> Iterator[tuple[torch.Tensor, list[dict[str, Any]]]]:
+    """The stages of ``search`` for one image (1 x C x h x w in [0, 1]), lazily: (bit logits H x L,
+    hypotheses) per stage. The geometry search of a folding ``geo`` decoder has two: the quick stage
+    (:func:`quick_fold_logits`, :data:`GEOMETRY_QUICK_SHARE` of the false-positive budget), then the full
+    search (:func:`fold_search_logits`, the rest). Their weights sum to 1 (weighted Bonferroni over both), so
+    a decision may stop at the first stage that detects (:func:`decode_stages`) without changing the
+    false-positive bound. It also reads the frames of a video (a sequence of images), pooled: every frame in
+    the quick stage, :data:`GEOMETRY_POOL_FRAMES` of them spread evenly in the full search. Every other search
+    is one stage, :func:`search_logits`, of one image."""
+    if check_search(search) == "geometry" and hasattr(decoder, "feature_maps"):
+        frames = _frames(image)
+        yield quick_fold_logits(decoder, frames, size)
+        step = max(1, math.ceil(len(frames) / GEOMETRY_POOL_FRAMES))
+        yield fold_search_logits(decoder, frames[::step], size, budget=1.0 - GEOMETRY_QUICK_SHARE)
+        return
+    if not isinstance(image, torch.Tensor):
+        raise ValueError(f"the {search} search reads one image, not a sequence of frames")
+    yield search_logits(decoder, image, size, search, mirror)
+
+
+def decode_stages(stages: Iterable[tuple[torch.Tensor, list[dict[str, Any]]]], n_bits: int,
+                  threshold: float | None = None) -> tuple[DecodeResult, torch.Tensor, dict[str, Any]]:
+    """Decide one image from its search stages (:func:`search_stages`): each stage is decoded
+    (:func:`decode_search` with :func:`decision_args`) until one detects; later stages are then not computed.
+    Returns the detected result, else the one with the smallest p-value, with its hypothesis' logits (L) and
+    the hypothesis."""
+    best: tuple[DecodeResult, torch.Tensor, dict[str, Any]] | None = None
+    for logits, hyps in stages:
+        r, i = decode_search(logits, n_bits, threshold, **decision_args(hyps))
+        if best is None or r.p_value < best[0].p_value:
+            best = (r, logits[i], hyps[i])
+        if r.detected:
+            break
+    if best is None:
+        raise ValueError("no search stage to decode")
+    return best
 
 
 def affine_views(image: torch.Tensor, size: int, hyps: Sequence[dict[str, float | bool]]) -> torch.Tensor:
@@ -377,8 +486,9 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
         if views.shape[1] == 1:
             views = views.expand(-1, 3, -1, -1)
         return torch.cat([decoder(v) for v in views.split(64)]).float(), hyps
-    elif mode == "geometry" and hasattr(decoder, "feature_maps"):
-        return fold_search_logits(decoder, image, size)
+    elif mode == "geometry" and hasattr(decoder, "feature_maps"):  # both stages (:func:`search_stages`)
+        stages = list(search_stages(decoder, image, size, mode))
+        return torch.cat([lg for lg, _ in stages]), [h for _, hs in stages for h in hs]
     elif mode == "geometry":
         views, hyps = geometry_views(image, size)
     else:

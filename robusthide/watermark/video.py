@@ -6,7 +6,8 @@
   streams are copied (remuxed) without re-encoding when the output container accepts them.
 * ``extract_video``: decodes up to ``max_frames`` frames spread over the video, averages the per-bit
   logits over frames (soft voting), for the frames as they are and for their mirror images (a mirrored
-  clip), then decodes the payload as for an image, the p-value paying for both hypotheses.
+  clip), then decodes the payload as for an image, the p-value paying for both hypotheses. A periodic
+  ``geo`` model instead pools the frames' features and runs the image's geometry search on them.
 """
 
 from __future__ import annotations
@@ -172,11 +173,23 @@ def _embed_frames(wm, src: Path, tmp: Path, bits: np.ndarray, strength: float, c
 
 
 def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None):
-    """Soft-vote the bits of up to ``max_frames`` frames, read as they are and mirrored (two pooled hypotheses,
-    :meth:`Watermarker.frame_hypothesis_logits`). Only ``search='none'`` exists for videos: a crop search is
-    refused, not ignored."""
-    if search not in (None, "none"):
-        raise RobustHideError(f"{src}: search {search!r} works on images only, not on videos")
+    """Read the mark of a video from up to ``max_frames`` frames. ``search`` (None: the model's default):
+    ``none`` soft-votes the bits of the frames as they are and mirrored (two pooled hypotheses,
+    :meth:`Watermarker.frame_hypothesis_logits`); ``geometry`` (the default of the periodic ``geo`` models) runs
+    the image's geometry search on the frames' pooled evidence (:meth:`Watermarker.extract_frames`), so a
+    cropped, reframed or mirrored clip reads. The crop and rotation searches are refused, not ignored."""
+    from robusthide.nets.watermark_model import resize
+    from robusthide.watermark.sync import check_search
+
+    try:
+        mode = check_search(wm.default_search if search is None else search)
+    except ValueError as e:
+        raise RobustHideError(str(e)) from None
+    geometry = mode == "geometry" and hasattr(wm.model.decoder, "feature_maps")
+    if mode != "none" and not geometry:
+        raise RobustHideError(f"{src}: search {mode!r} works on images only, not on videos"
+                              + (" (the geometry search reads videos with a periodic geo model)"
+                                 if mode == "geometry" else ""))
     if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
         raise RobustHideError(f"max_frames must be a positive integer, got {max_frames!r}")
     inp = _open(Path(src))
@@ -184,13 +197,18 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
         inp.close()
         raise RobustHideError(f"{src}: no video stream")
     logits_sum, n, hyps = None, 0, []
+    frames: list[torch.Tensor] = []  # geometry: each frame at the size the search's views are drawn from
+    side = 2 * int(wm.model.size)
     try:
         cc = inp.streams.video[0].codec_context
         _check_video_size(Path(src), cc.width, cc.height)
         for frame in inp.decode(video=0):
             x = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float().div(255)
-            lg, hyps = wm.frame_hypothesis_logits(x)
-            logits_sum = lg if logits_sum is None else logits_sum + lg
+            if geometry:
+                frames.append(resize(x, (side, side)))
+            else:
+                lg, hyps = wm.frame_hypothesis_logits(x)
+                logits_sum = lg if logits_sum is None else logits_sum + lg
             n += 1
             if n >= max_frames:
                 break
@@ -202,5 +220,7 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
         inp.close()
     if n == 0:
         raise RobustHideError(f"{src}: the video has no frames")
+    if geometry:
+        return wm.extract_frames(frames)
     # average of logits = soft vote; treat each hypothesis like one image's logits
     return wm.decide(logits_sum / n, hyps)

@@ -221,7 +221,25 @@ class Watermarker:
         model's default) and the hypotheses. ``none`` reads the image as it is, and its mirror image
         (:attr:`mirror`; hypotheses ``{'flip': False}``, ``{'flip': True}``), as ``crop`` does for each of
         its centred crops."""
-        from robusthide.watermark.sync import check_search, mirror_hypotheses, search_logits
+        from robusthide.watermark.sync import mirror_hypotheses, search_logits
+
+        mode, fast = self._checked(image, search)
+        if mode == "none":
+            hyps: list[dict] = mirror_hypotheses([{}]) if self.mirror else [{}]
+            if fast is not None and self.device.type == "cpu":
+                small = self._small(fast[0])
+                return self.model.decoder(self._mirrored(small)).float(), hyps
+            x = to_image_data(image).rgb.to(self.device, torch.float32)
+            rows = [self.model.decode(v) for v in ((x, x.flip(-1)) if self.mirror else (x,))]
+            return torch.cat(rows).float().cpu(), hyps
+        logits, hyps = search_logits(self.model.decoder, self._search_input(image, fast), self.model.size, mode,
+                                     self.mirror)
+        return logits.cpu(), hyps
+
+    def _checked(self, image: Any, search: str | None) -> tuple[str, Any]:
+        """The search mode (None: the model's default; an unknown one is a :class:`RobustHideError`) and the
+        image's uint8 view, if it has one, after the size checks embedding makes (empty, too small)."""
+        from robusthide.watermark.sync import check_search
 
         try:
             mode = check_search(self.default_search if search is None else search)
@@ -231,22 +249,18 @@ class Watermarker:
         if fast is not None:
             from robusthide.watermark.imagedata import _check_size
 
-            _check_size(*fast[0].shape[:2])  # extract refuses what embed refuses (empty, too small)
-        if mode == "none":
-            hyps: list[dict] = mirror_hypotheses([{}]) if self.mirror else [{}]
-            if fast is not None and self.device.type == "cpu":
-                small = self._small(fast[0])
-                return self.model.decoder(self._mirrored(small)).float(), hyps
-            x = to_image_data(image).rgb.to(self.device, torch.float32)
-            rows = [self.model.decode(v) for v in ((x, x.flip(-1)) if self.mirror else (x,))]
-            return torch.cat(rows).float().cpu(), hyps
-        if fast is not None:  # H x W x 3 or H x W (grayscale: one channel, the search expands it)
+            _check_size(*fast[0].shape[:2])
+        return mode, fast
+
+    def _search_input(self, image: Any, fast: Any) -> torch.Tensor:
+        """``image`` as the searches read it: 1 x C x H x W float in [0, 1] on the model's device (C = 1 for
+        grayscale; the search expands it). ``fast``: its uint8 view, when it has one."""
+        if fast is not None:  # H x W x 3 or H x W
             a = np.atleast_3d(np.array(fast[0], copy=True))
             x = torch.from_numpy(a).permute(2, 0, 1)[None].float().div_(255)
         else:
             x = to_image_data(image).rgb.float()
-        logits, hyps = search_logits(self.model.decoder, x.to(self.device), self.model.size, mode, self.mirror)
-        return logits.cpu(), hyps
+        return x.to(self.device)
 
     def _mirrored(self, small: torch.Tensor) -> torch.Tensor:
         """Working-size views (N x C x S x S) and, with :attr:`mirror`, their mirror images after them."""
@@ -312,25 +326,51 @@ class Watermarker:
         ``search`` (None: the model's :attr:`default_search`): ``none`` reads the image as it is and its
         mirror image (a whole-image model; :attr:`mirror`); ``crop`` also reads the image as the centre of
         larger frames (a crop resized back), mirrored too; ``geometry`` (the default of the ``geo`` models)
-        tries mirror images and the side fractions a crop anywhere may have kept
-        (:mod:`robusthide.watermark.sync`). The hypotheses are tried from the most confident on, and the
+        tries mirror images and the side fractions a crop anywhere may have kept, in two stages: the whole
+        image and its mirror image first, the full search only when they detect nothing
+        (:func:`robusthide.watermark.sync.search_stages`). The hypotheses are tried from the most confident on, and the
         p-value of the one kept pays for all of them (Bonferroni; the mirror images share 1/8 of the
         false-positive budget, :func:`robusthide.watermark.sync.hypothesis_weights`), so ``detected`` keeps its
         false-positive bound. ``crop_side`` / ``geometry`` then give the hypothesis found (``geometry`` is
         ``{'flip': True}`` when the mirror image carried the mark)."""
-        logits, hyps = self._search_logits(image, search)
-        return self.decide(logits, hyps)
+        from robusthide.watermark.sync import decode_stages, search_stages
+
+        mode, fast = self._checked(image, search)
+        if mode == "none":
+            return self.decide(*self._search_logits(image, mode))
+        x = self._search_input(image, fast)
+        stages = ((lg.cpu(), h) for lg, h in search_stages(self.model.decoder, x, self.model.size, mode, self.mirror))
+        return self._result(*decode_stages(stages, self.n_bits))
+
+    @torch.no_grad()
+    def extract_frames(self, frames: list[torch.Tensor]) -> ExtractResult:
+        """:meth:`extract` with the geometry search of a periodic ``geo`` model over several frames of one
+        video (each 1 x C x H x W float in [0, 1]), their evidence pooled
+        (:func:`robusthide.watermark.sync.search_stages`): a crop or reframing of a clip is the same in every
+        frame, so the frames' folds add up."""
+        from robusthide.watermark.sync import decode_stages, search_stages
+
+        if not hasattr(self.model.decoder, "feature_maps"):
+            raise RobustHideError("pooled frames are read by the geometry search of a periodic geo model only")
+        if not frames:
+            raise RobustHideError("no frames to read")
+        xs = [f.to(self.device, torch.float32) for f in frames]
+        stages = ((lg.cpu(), h) for lg, h in search_stages(self.model.decoder, xs, self.model.size, "geometry"))
+        return self._result(*decode_stages(stages, self.n_bits))
 
     def decide(self, logits: torch.Tensor, hyps: list[dict]) -> ExtractResult:
         """The :class:`ExtractResult` of one image's (or pooled frames') hypotheses: logits H x L and the
         hypotheses, as :meth:`frame_hypothesis_logits` gives them; the p-value pays for all of them."""
-        from robusthide.watermark.sync import decision_args, decode_search
+        from robusthide.watermark.sync import decode_stages
 
-        r, i = decode_search(logits, self.n_bits, **decision_args(hyps))
-        out = ExtractResult.from_decoded(r, torch.sigmoid(logits[i]).numpy())
+        return self._result(*decode_stages([(logits, hyps)], self.n_bits))
+
+    def _result(self, r: Any, logits: torch.Tensor, hyp: dict) -> ExtractResult:
+        """The :class:`ExtractResult` of a decoded hypothesis (its payload, bit logits L and the hypothesis)."""
+        out = ExtractResult.from_decoded(r, torch.sigmoid(logits).numpy())
         if out.detected:
-            out.crop_side = hyps[i].get("side")
-            geo = {k: v for k, v in hyps[i].items() if k != "side"}
+            out.crop_side = hyp.get("side")
+            geo = {k: v for k, v in hyp.items() if k != "side"}
             out.geometry = geo if (any(k != "flip" for k in geo) or geo.get("flip")) else None
         return out
 
