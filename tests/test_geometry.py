@@ -126,6 +126,8 @@ def test_geo_model_defaults_and_search_hypotheses():
         GEOMETRY_FOLD_OFFSETS,
         GEOMETRY_FOLD_RATIOS,
         GEOMETRY_FOLD_REFINE,
+        GEOMETRY_NARROW_SCALES,
+        GEOMETRY_NARROW_WITH,
         GEOMETRY_QUICK_SHARE,
         hypothesis_weights,
         search_logits,
@@ -138,7 +140,9 @@ def test_geo_model_defaults_and_search_hypotheses():
     n_quick = 2 * len(GEOMETRY_FOLD_OFFSETS) ** 2 * 16 ** 2
     assert quick.shape == (n_quick, 256) and {h["kx"] for h in qh} == {1.0} and {h["flip"] for h in qh} == {False, True}
     assert qh[0]["of"] == n_quick / GEOMETRY_QUICK_SHARE
-    maps = 2 * len(GEOMETRY_SCALES) ** 2 + 2 * len(GEOMETRY_FOLD_ANGLE_SCALES) * len(GEOMETRY_FOLD_ANGLES)
+    narrow = 2 * 2 * len(GEOMETRY_NARROW_SCALES) * len(GEOMETRY_NARROW_WITH)  # mirror x both axes
+    maps = 2 * len(GEOMETRY_SCALES) ** 2 + narrow + 2 * len(GEOMETRY_FOLD_ANGLE_SCALES) * len(GEOMETRY_FOLD_ANGLES)
+    assert {(h["kx"] < 0.5, h["ky"] < 0.5) for h in hyps} >= {(True, False), (False, True)}  # the narrow strips
     assert full.shape == (len(hyps), 256) and len(hyps) % 16 ** 2 == 0
     assert GEOMETRY_CANDIDATES * 16 ** 2 <= len(hyps) <= (GEOMETRY_CANDIDATES + maps) * 16 ** 2
     assert {h["angle"] for h in hyps} == {0.0, *GEOMETRY_FOLD_ANGLES}  # every turned map keeps a candidate
@@ -395,3 +399,33 @@ def test_frames_of_a_video_are_read_by_the_geometry_search(tmp_path, monkeypatch
     assert extract_video(wm, clip) is two and pooled == [3]  # the geo model's default search, on 3 frames
     with pytest.raises(RobustHideError, match="images only"):
         extract_video(wm, clip, search="crop")
+
+
+def test_fold_hypotheses_are_ranked_by_their_shift_z_score():
+    from robusthide.watermark.sync import decision_args, most_confident, ranking_scores, shift_group
+
+    hyps = [{"shift": (2 * (s // 2), 2 * (s % 2)), "of": 8.0} for s in range(4)] * 2  # 2 folds x 4 shifts
+    assert shift_group(hyps) == 4 and shift_group([{"flip": False}]) is None
+    # fold 0: large logits at every shift (a wrong scale); fold 1: small, but one shift stands out
+    logits = torch.tensor([[9.0] * 4, [9.5] * 4, [9.0] * 4, [9.5] * 4, [1.0] * 4, [1.0] * 4, [3.0] * 4, [1.0] * 4])
+    assert most_confident(logits) == 1 and most_confident(logits, hyps) == 6
+    z = ranking_scores(logits, hyps)
+    assert z[6] == pytest.approx(1.5) and z[1] == pytest.approx(0.866, abs=1e-3)
+    assert torch.equal(decision_args(hyps, logits)["scores"], z) and "scores" not in decision_args(hyps)
+    flat = ranking_scores(torch.ones(8, 4), hyps)  # constant folds: no division by zero
+    assert torch.isfinite(flat).all()
+
+
+def test_decode_hypotheses_follows_the_scores_and_refuses_bad_ones():
+    from robusthide.payload import decode_hypotheses, encode_message
+
+    word = encode_message(5, 256, schema="balanced").astype(np.float32)
+    good = (word * 2 - 1) * 2  # weakly confident codeword
+    noise = np.random.default_rng(0).normal(0, 8, (3, 256)).astype(np.float32)  # confident noise
+    lg = np.concatenate([noise, good[None]])
+    r, i = decode_hypotheses(lg, 256, max_tries=1)  # by confidence: only noise is tried
+    assert not r.detected and i != 3
+    r, i = decode_hypotheses(lg, 256, max_tries=1, scores=[0, 0, 0, 1])
+    assert r.detected and r.message == 5 and i == 3
+    with pytest.raises(ValueError, match="4 finite values"):
+        decode_hypotheses(lg, 256, scores=[0, 0, np.nan, 1])

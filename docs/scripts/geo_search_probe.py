@@ -22,8 +22,8 @@ from robusthide.evaluation.attacks_grammar import attack_runner
 from robusthide.evaluation.images import image_set
 
 EDITS = ("none", "jpeg:q=50", "flip:h", "crop:0.7", "crop:0.7,x=0.9,y=0.1", "crop:w=0.75,x=0",
-         "crop:0.5,x=0.2,y=0.8", "crop:0.5,x=1,y=1|jpeg:q=75", "reframe:4x5", "reframe:16x9", "rotate:2",
-         "rotate:5,fill=crop")
+         "crop:0.5,x=0.2,y=0.8", "crop:0.5,x=1,y=1|jpeg:q=75", "crop:w=0.4,x=0.3", "reframe:4x5", "reframe:16x9",
+         "reframe:9x16|jpeg:q=75", "rotate:2", "rotate:5,fill=crop")
 
 
 def main() -> None:

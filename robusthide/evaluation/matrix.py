@@ -117,7 +117,7 @@ class ModelMethod:
 
         from robusthide.watermark.sync import most_confident
 
-        rows = [lg[most_confident(lg)] for lg in self.hypothesis_logits(images, search)[0]]
+        rows = [lg[most_confident(lg, hs)] for lg, hs in zip(*self.hypothesis_logits(images, search))]
         return torch.stack(rows).numpy()
 
 
@@ -142,8 +142,8 @@ def _message_read(logits: Any, n_bits: int, message: int, hyps: list[dict] | Non
 
     from robusthide.watermark.sync import decision_args, decode_search
 
-    r, _ = decode_search(torch.as_tensor(np.asarray(logits, dtype=np.float32)), n_bits,
-                         **(decision_args(hyps) if hyps else {}))
+    lg = torch.as_tensor(np.asarray(logits, dtype=np.float32))
+    r, _ = decode_search(lg, n_bits, **(decision_args(hyps, lg) if hyps else {}))
     return bool(r.detected and r.message == message)
 
 
@@ -283,7 +283,7 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
                     hyp, hyps = method.hypothesis_logits(attacked, search)
                     from robusthide.watermark.sync import most_confident
 
-                    logits = np.stack([h[most_confident(h)].numpy() for h in hyp])
+                    logits = np.stack([h[most_confident(h, hs)].numpy() for h, hs in zip(hyp, hyps)])
                     if payload:
                         exact = [_message_read(h, L, messages[i], hs) for h, hs, i in zip(hyp, hyps, idx)]
                 ber = ber_per_image(np.asarray(logits, dtype=np.float32), bits[idx], logits=True)

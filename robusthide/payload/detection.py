@@ -210,15 +210,16 @@ def mirror_weights(mirrored: Any) -> np.ndarray:
 
 
 def decode_hypotheses(logits: Any, n_bits: int | None = None, weights: Any = None,
-                      threshold: float = DEFAULT_FPR, max_tries: int | None = None) -> tuple[Any, int]:
+                      threshold: float = DEFAULT_FPR, max_tries: int | None = None,
+                      scores: Any = None) -> tuple[Any, int]:
     """Decode the payload of the best of H hypotheses (bit logits H x L: readings of one image under a search)
-    and return it with its index. Hypotheses are decoded from the most confident (largest mean absolute
-    logit) on, at most ``max_tries`` of them (None: all up to 1024 hypotheses, else
-    :data:`MANY_HYPOTHESES_TRIES`), until one is detected. The test pays for every hypothesis, tried or not,
-    by (weighted) Bonferroni: hypothesis i is declared at p_i / w_i <= ``threshold``, with ``weights`` w
-    summing to at most 1 (None: 1 / H each, the plain p x H), so the false-positive rate of the whole search
-    stays within ``threshold``. The :class:`~robusthide.payload.DecodeResult` carries the corrected p-value,
-    detection and confidence."""
+    and return it with its index. Hypotheses are decoded from the highest ``scores`` (H values; None: the
+    most confident, the largest mean absolute logit) on, at most ``max_tries`` of them (None: all up to 1024
+    hypotheses, else :data:`MANY_HYPOTHESES_TRIES`), until one is detected. The test pays for every
+    hypothesis, tried or not, by (weighted) Bonferroni: hypothesis i is declared at p_i / w_i <=
+    ``threshold``, with ``weights`` w summing to at most 1 (None: 1 / H each, the plain p x H), so the
+    false-positive rate of the whole search stays within ``threshold``, whatever the order. The
+    :class:`~robusthide.payload.DecodeResult` carries the corrected p-value, detection and confidence."""
     from robusthide.payload.codec import decode_bits
 
     lg = np.asarray(logits, dtype=np.float32)
@@ -233,7 +234,13 @@ def decode_hypotheses(logits: Any, n_bits: int | None = None, weights: Any = Non
             raise ValueError(f"weights must be {h} positive values summing to at most 1")
         factors = 1.0 / w
     tries = max_tries if max_tries is not None else (h if h <= 1024 else MANY_HYPOTHESES_TRIES)
-    order = np.argsort(-np.abs(lg).mean(axis=1), kind="stable")[:tries]
+    if scores is None:
+        rank = np.abs(lg).mean(axis=1)
+    else:
+        rank = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if rank.shape != (h,) or not np.isfinite(rank).all():
+            raise ValueError(f"scores must be {h} finite values")
+    order = np.argsort(-rank, kind="stable")[:tries]
     best = None
     for i in order.tolist():
         with np.errstate(over="ignore"):

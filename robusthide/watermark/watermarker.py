@@ -275,8 +275,8 @@ class Watermarker:
         :mod:`robusthide.watermark.sync`)."""
         from robusthide.watermark.sync import most_confident
 
-        logits = self._search_logits(image, search)[0]
-        p = torch.sigmoid(logits[most_confident(logits)]).numpy()
+        logits, hyps = self._search_logits(image, search)
+        p = torch.sigmoid(logits[most_confident(logits, hyps)]).numpy()
         return (p > 0.5).astype(np.uint8), p
 
     @torch.no_grad()
@@ -524,6 +524,10 @@ class Watermarker:
         without a search, 8-bit images share decoder calls of up to ``batch_size`` images."""
         from robusthide.watermark.sync import most_confident
 
+        if self._batch_search(search):  # each image's own hypotheses
+            rows = [self.decode_bits(img, search) for img in self._batch_list(images)]
+            soft = np.stack([p for _, p in rows]) if rows else np.zeros((0, self.n_bits), np.float32)
+            return (soft > 0.5).astype(np.uint8), soft.astype(np.float32)
         logits, _ = self._batch_logits(images, search, batch_size)
         soft = np.zeros((len(logits), self.n_bits), np.float32)
         for i, lg in enumerate(logits):
