@@ -128,6 +128,9 @@ def test_geo_model_defaults_and_search_hypotheses():
         GEOMETRY_FOLD_REFINE,
         GEOMETRY_NARROW_SCALES,
         GEOMETRY_NARROW_WITH,
+        GEOMETRY_PHASE_TOP,
+        GEOMETRY_PHASES,
+        GEOMETRY_QUICK_OFFSETS,
         GEOMETRY_QUICK_SHARE,
         hypothesis_weights,
         search_logits,
@@ -137,18 +140,20 @@ def test_geo_model_defaults_and_search_hypotheses():
     x = torch.from_numpy(marked).permute(2, 0, 1)[None].float() / 255
     (quick, qh), (full, hyps) = search_stages(model.decoder, x, 128, "geometry")
     # the quick stage: the image whole and mirrored, every sub-pixel offset pair and cyclic shift
-    n_quick = 2 * len(GEOMETRY_FOLD_OFFSETS) ** 2 * 16 ** 2
+    n_quick = 2 * len(GEOMETRY_QUICK_OFFSETS) ** 2 * 16 ** 2
     assert quick.shape == (n_quick, 256) and {h["kx"] for h in qh} == {1.0} and {h["flip"] for h in qh} == {False, True}
     assert qh[0]["of"] == n_quick / GEOMETRY_QUICK_SHARE
     narrow = 2 * 2 * len(GEOMETRY_NARROW_SCALES) * len(GEOMETRY_NARROW_WITH)  # mirror x both axes
     maps = 2 * len(GEOMETRY_SCALES) ** 2 + narrow + 2 * len(GEOMETRY_FOLD_ANGLE_SCALES) * len(GEOMETRY_FOLD_ANGLES)
     assert {(h["kx"] < 0.5, h["ky"] < 0.5) for h in hyps} >= {(True, False), (False, True)}  # the narrow strips
     assert full.shape == (len(hyps), 256) and len(hyps) % 16 ** 2 == 0
-    assert GEOMETRY_CANDIDATES * 16 ** 2 <= len(hyps) <= (GEOMETRY_CANDIDATES + maps) * 16 ** 2
+    phased = GEOMETRY_PHASE_TOP * (len(GEOMETRY_PHASES) - 1)  # the best folds, rendered again at each phase
+    assert (GEOMETRY_CANDIDATES + phased) * 16 ** 2 <= len(hyps) <= (GEOMETRY_CANDIDATES + maps + phased) * 16 ** 2
+    assert sum(any(h["phase"]) for h in hyps) == phased * 16 ** 2
     assert {h["angle"] for h in hyps} == {0.0, *GEOMETRY_FOLD_ANGLES}  # every turned map keeps a candidate
-    assert set(hyps[0]) == {"flip", "angle", "kx", "ky", "offset", "shift", "of"} == set(qh[0])
+    assert set(hyps[0]) == {"flip", "angle", "kx", "ky", "offset", "phase", "shift", "of"} == set(qh[0])
     pairs = (len(GEOMETRY_FOLD_RATIOS) * len(GEOMETRY_FOLD_REFINE) * len(GEOMETRY_FOLD_OFFSETS)) ** 2
-    universe = maps * pairs * 16 ** 2  # every view, every turned feature map, every fold, every shift
+    universe = maps * pairs * 16 ** 2 * len(GEOMETRY_PHASES)  # every view and turned map, fold, shift, phase
     # the p-value pays for every fold it could have read, not the 48 it did, with the rest of the budget
     assert hyps[0]["of"] == universe / (1 - GEOMETRY_QUICK_SHARE)
     logits, both = search_logits(model.decoder, x, 128, "geometry")  # both stages, in order
@@ -429,3 +434,13 @@ def test_decode_hypotheses_follows_the_scores_and_refuses_bad_ones():
     assert r.detected and r.message == 5 and i == 3
     with pytest.raises(ValueError, match="4 finite values"):
         decode_hypotheses(lg, 256, scores=[0, 0, np.nan, 1])
+
+
+def test_affine_views_move_the_content_by_their_phase():
+    from robusthide.watermark.sync import affine_views
+
+    x = torch.rand(1, 3, 64, 64)
+    base = {"flip": False, "angle": 0.0, "kx": 1.0, "ky": 1.0}
+    v0, vy, vx = affine_views(x, 32, [base, {**base, "phase": (1, 0)}, {**base, "phase": (0, 1)}])
+    assert torch.allclose(vy[:, 1:], v0[:, :-1], atol=1e-6) and torch.allclose(vx[..., 1:], v0[..., :-1], atol=1e-6)
+    assert not torch.allclose(vy, v0)

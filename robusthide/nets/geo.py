@@ -23,6 +23,7 @@ and the readout learned against real codecs as the default model's are.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import torch
@@ -107,18 +108,23 @@ def phase_assignment(n: int, period: int, ratios: Sequence[float], offsets: Sequ
     ``(r y + o) mod period``, split between its two neighbouring integer phases. Returns
     (len(ratios) * len(offsets)) x ``period`` x ``n``, ratios outer. Ratio 1 and offset 0 give the integer
     fold of :func:`fold` up to a cyclic shift; a ratio r folds a mark whose period is ``period`` / r."""
+    return _phase_assignment(int(n), int(period), tuple(float(r) for r in ratios),
+                             tuple(float(o) for o in offsets)).clone()
+
+
+@lru_cache(maxsize=512)
+def _phase_assignment(n: int, period: int, ratios: tuple[float, ...], offsets: tuple[float, ...]) -> torch.Tensor:
     y = torch.arange(n, dtype=torch.float64) - n // 2
-    rows = []
-    for r in ratios:
-        for o in offsets:
-            ph = (y * float(r) + float(o)) % period
-            lo = ph.floor().long()
-            fr = (ph - lo).float()
-            m = torch.zeros(period, n)
-            m[lo % period, torch.arange(n)] += 1 - fr
-            m[(lo + 1) % period, torch.arange(n)] += fr
-            rows.append(m)
-    return torch.stack(rows)
+    r = torch.tensor(ratios, dtype=torch.float64).repeat_interleave(len(offsets))[:, None]
+    o = torch.tensor(offsets, dtype=torch.float64).repeat(len(ratios))[:, None]
+    ph = (y[None] * r + o) % period  # (R O) x n
+    lo = ph.floor()
+    fr = (ph - lo).float()[:, None]
+    lo = lo.long()[:, None]
+    m = torch.zeros(ph.shape[0], period, n)
+    m.scatter_add_(1, lo % period, 1 - fr)
+    m.scatter_add_(1, (lo + 1) % period, fr)
+    return m
 
 
 def fractional_fold(features: torch.Tensor, weights: torch.Tensor, by: torch.Tensor,

@@ -80,6 +80,17 @@ GEOMETRY_REFINE_TOP = 8
 #: Sub-pixel phases of the fold, in feature pixels (0.5 is one working pixel; the cyclic shifts move by
 #: whole feature pixels).
 GEOMETRY_FOLD_OFFSETS = (0.0, 0.5)
+#: The fold phases of the quick stage (:func:`quick_fold_logits`), in feature pixels.
+GEOMETRY_QUICK_OFFSETS = GEOMETRY_FOLD_OFFSETS
+#: Phases (dy, dx) in working pixels at which the full search renders the views of its best candidates again
+#: (:func:`fold_search_logits`, step 5). The decoder's features have half the working resolution; with the
+#: fold's interpolated offsets (:data:`GEOMETRY_FOLD_OFFSETS`) the views rendered half a working pixel over
+#: align the mark within a quarter of a feature pixel. On 4 photos cropped to half their area in a corner then
+#: JPEG 75, the best hypothesis read at 5.1-6.2 % raw BER without them and at 2.0-5.1 % with them (session 15).
+GEOMETRY_PHASES = ((0.0, 0.0), (0.0, 0.5), (0.5, 0.0), (0.5, 0.5))
+#: How many of the full search's best folds (the highest shift z-score, :func:`ranking_scores`) are rendered
+#: again at every phase of :data:`GEOMETRY_PHASES`.
+GEOMETRY_PHASE_TOP = 4
 #: How many folds, the most periodic first (fold energy, :func:`fold_search_logits`), are read at every
 #: cyclic shift.
 GEOMETRY_CANDIDATES = 48
@@ -97,12 +108,12 @@ GEOMETRY_FOLD_ANGLE_SCALES = (1.0, 0.82)
 GEOMETRY_TRIES = 64
 #: The share of the false-positive budget (weighted Bonferroni) the geometry search's quick stage gets
 #: (:func:`quick_fold_logits`): the whole image and its mirror image, at scale 1. The full search gets the rest,
-#: which doubles its ``of``; the quick stage's few thousand hypotheses then read 2 more errors per word than the
-#: full search may (21 against 19 under the 256-bit schema ``balanced``), and an image that was not cropped or
-#: turned is read in 2 decoder passes instead of 48 (:func:`search_stages`).
+#: which doubles its ``of``; the quick stage's few thousand hypotheses then read 3 more errors per word than the
+#: full search may (21 against 18 under the 256-bit schema ``balanced``), and an image that was not cropped or
+#: turned is read in 2 decoder passes instead of 60 (:func:`search_stages`).
 GEOMETRY_QUICK_SHARE = 0.5
 #: At most this many frames of a video, spread evenly, are pooled in the full geometry search (each costs its
-#: 48 decoder passes); the quick stage pools every frame read.
+#: 60 decoder passes); the quick stage pools every frame read.
 GEOMETRY_POOL_FRAMES = 8
 #: Smallest side fraction the crop search tries (0.8: 64 % of the area kept).
 MIN_SIDE = 0.8
@@ -207,23 +218,28 @@ def centred_crop_views(image: torch.Tensor, size: int, min_side: float = MIN_SID
     return resize(views, (size, size)), sides
 
 
+def geometry_hypotheses(scales: tuple[float, ...] = GEOMETRY_SCALES, angles: tuple[float, ...] = GEOMETRY_ANGLES,
+                        flips: bool = True, narrow: tuple[float, ...] = ()) -> list[dict[str, float | bool]]:
+    """The hypotheses (``flip``, ``angle``, ``kx``, ``ky``) of :func:`geometry_views`: mirror x ``angles`` x every
+    pair of ``scales``, then each of ``narrow`` on one axis with each of :data:`GEOMETRY_NARROW_WITH` on the
+    other."""
+    pairs = [(kx, ky) for kx in scales for ky in scales]
+    pairs += [p for n in narrow for w in GEOMETRY_NARROW_WITH for p in ((n, w), (w, n))]
+    return [{"flip": f, "angle": a, "kx": kx, "ky": ky} for f in ((False, True) if flips else (False,))
+            for a in angles for kx, ky in pairs]
+
+
 def geometry_views(image: torch.Tensor, size: int, scales: tuple[float, ...] = GEOMETRY_SCALES,
                    angles: tuple[float, ...] = GEOMETRY_ANGLES, flips: bool = True,
                    narrow: tuple[float, ...] = ()) -> tuple[torch.Tensor, list[dict[str, float | bool]]]:
     """The decoder inputs (H x C x S x S) for one image (1 x C x h x w in [0, 1]) under every geometry
-    hypothesis, and the hypotheses (``flip``, ``angle``, ``kx``, ``ky``). For a hypothesis, the image
-    (mirrored back when ``flip``, turned back by ``angle`` degrees) fills the central ``kx`` S x ``ky`` S
-    box of the S x S canvas, the rest is its mean colour: a crop that kept side fractions ``(kx, ky)`` of
-    the marked image then shows the mark at its original scale, which is what the periodic ``geo`` decoder
-    folds (it finds the phase itself, so where the box sits does not matter). The side fractions are every
-    pair of ``scales``, then each of ``narrow`` on one axis with each of :data:`GEOMETRY_NARROW_WITH` on the
-    other. The image is first resized to 2S x 2S once (antialiased); every view is one ``grid_sample`` of it
-    (:func:`affine_views`)."""
-    pairs = [(kx, ky) for kx in scales for ky in scales]
-    pairs += [p for n in narrow for w in GEOMETRY_NARROW_WITH for p in ((n, w), (w, n))]
-    hyps: list[dict[str, float | bool]] = [{"flip": f, "angle": a, "kx": kx, "ky": ky}
-                                           for f in ((False, True) if flips else (False,))
-                                           for a in angles for kx, ky in pairs]
+    hypothesis (:func:`geometry_hypotheses`), and the hypotheses. For a hypothesis, the image (mirrored back
+    when ``flip``, turned back by ``angle`` degrees) fills the central ``kx`` S x ``ky`` S box of the S x S
+    canvas, the rest is its mean colour: a crop that kept side fractions ``(kx, ky)`` of the marked image then
+    shows the mark at its original scale, which is what the periodic ``geo`` decoder folds (it finds the phase
+    itself, so where the box sits does not matter). The image is first resized to 2S x 2S once (antialiased);
+    every view is one ``grid_sample`` of it (:func:`affine_views`)."""
+    hyps = geometry_hypotheses(scales, angles, flips, narrow)
     return affine_views(image, size, hyps), hyps
 
 
@@ -262,33 +278,39 @@ def _frames(image: Frames) -> list[torch.Tensor]:
     return [image] if isinstance(image, torch.Tensor) else list(image)
 
 
-def view_maps(decoder: torch.nn.Module, image: Frames, size: int, scales: tuple[float, ...],
-              flips: bool = True, narrow: tuple[float, ...] = ()
-              ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[dict[str, Any]]]:
-    """Feature maps and fold weights of the views of :func:`geometry_views` (one decoder pass each) and their
-    hypotheses, for one image (1 x C x h x w in [0, 1]) or pooled over the frames of a video (a sequence of
-    them: every frame's view under the same hypothesis shows the mark at the same place). Pooled, a map is
+def pooled_maps(decoder: torch.nn.Module, image: Frames, size: int,
+                hyps: Sequence[dict[str, Any]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Feature maps and fold weights of the views of ``hyps`` (:func:`affine_views`, one decoder pass each), for
+    one image (1 x C x h x w in [0, 1]) or pooled over the frames of a video (a sequence of them: every
+    frame's view under the same hypothesis shows the mark at the same place). Pooled, a map is
     (sum f w / sum w, mean w) over the frames, so that its fold (:func:`robusthide.nets.geo.fractional_fold`)
     is exactly the fold of every frame's evidence together."""
     frames = _frames(image)
+    if not frames:
+        raise ValueError("no frames to read")
     acc: list[list[torch.Tensor]] = []
-    vhyps: list[dict[str, Any]] = []
     for x in frames:
-        views, vhyps = geometry_views(x, size, scales, GEOMETRY_ANGLES, flips=flips, narrow=narrow)
+        views = affine_views(x, size, hyps)
         if views.shape[1] == 1:
             views = views.expand(-1, 3, -1, -1)
         maps = [decoder.feature_maps(v) for v in views.split(1)]
         if len(frames) == 1:
-            return maps, vhyps
+            return maps
         if not acc:
             acc = [[f * w, w.clone()] for f, w in maps]
         else:
             for a, (f, w) in zip(acc, maps):
                 a[0] += f * w
                 a[1] += w
-    if not acc:
-        raise ValueError("no frames to read")
-    return [(fw / w.clamp_min(1e-12), w / len(frames)) for fw, w in acc], vhyps
+    return [(fw / w.clamp_min(1e-12), w / len(frames)) for fw, w in acc]
+
+
+def view_maps(decoder: torch.nn.Module, image: Frames, size: int, scales: tuple[float, ...],
+              flips: bool = True, narrow: tuple[float, ...] = ()
+              ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[dict[str, Any]]]:
+    """:func:`pooled_maps` of the views of :func:`geometry_views`, and their hypotheses."""
+    hyps = geometry_hypotheses(scales, GEOMETRY_ANGLES, flips, narrow)
+    return pooled_maps(decoder, image, size, hyps), hyps
 
 
 def _search_maps(maps: Sequence[tuple[torch.Tensor, torch.Tensor]], vhyps: Sequence[dict[str, Any]],
@@ -337,6 +359,7 @@ def fold_search_logits(decoder: torch.nn.Module, image: Frames, size: int,
                        refine_top: int = GEOMETRY_REFINE_TOP, candidates: int = GEOMETRY_CANDIDATES,
                        fold_angles: tuple[float, ...] = GEOMETRY_FOLD_ANGLES,
                        fold_angle_scales: tuple[float, ...] = GEOMETRY_FOLD_ANGLE_SCALES,
+                       phases: tuple[tuple[float, float], ...] = GEOMETRY_PHASES, phase_top: int = GEOMETRY_PHASE_TOP,
                        flips: bool = True, budget: float = 1.0) -> tuple[torch.Tensor, list[dict[str, Any]]]:
     """The geometry search of a periodic ``geo`` decoder (:class:`robusthide.nets.geo.TileDecoder`): bit
     logits (H x L) and hypotheses for one image (1 x C x h x w in [0, 1]), or for the frames of a video (a
@@ -359,13 +382,16 @@ def fold_search_logits(decoder: torch.nn.Module, image: Frames, size: int,
        every cyclic shift (:meth:`~robusthide.nets.geo.TileDecoder.shift_logits`). Every map keeps a
        candidate because turned maps are resampled, which smooths them: their folds are less periodic by
        that measure than an unturned map's, even where the unturned one reads nothing (a 0.5-degree turn).
+    5. The ``phase_top`` best folds of step 4 (the highest shift z-score, :func:`ranking_scores`) are rendered
+       again at the other ``phases`` (the content moved by half a working pixel down, right, or both;
+       :func:`_phase_fold`), folded at the same ratios and offsets and read at every cyclic shift.
 
     Each hypothesis holds ``flip``, ``angle``, the side fractions ``kx``, ``ky`` it stands for, the fold's
-    sub-pixel ``offset`` (y, x), the tile ``shift`` (dy, dx) in working pixels, and ``of``: the number of
-    hypotheses the search could have read (maps x every ratio and offset pair of steps 2-3 x shifts) divided by
-    ``budget``, the share of the false-positive budget the search gets (:func:`search_stages`), which the
-    p-value pays for (:func:`hypothesis_weights`), so the data-driven choice of candidates keeps the
-    false-positive bound."""
+    sub-pixel ``offset`` (y, x), the view's ``phase`` (dy, dx) and the tile ``shift`` (dy, dx) in working
+    pixels, and ``of``: the number of hypotheses the search could have read (maps x every ratio and offset pair
+    of steps 2-3 x shifts x phases) divided by ``budget``, the share of the false-positive budget the search
+    gets (:func:`search_stages`). The p-value pays for all of them (:func:`hypothesis_weights`), so the
+    data-driven choice of candidates keeps the false-positive bound."""
     p = decoder.tile
     maps = _search_maps(*view_maps(decoder, image, size, scales, flips, narrow), fold_angles, fold_angle_scales)
     coarse = [(e, i, ry, rx) for i, (f, w, _) in enumerate(maps)
@@ -386,19 +412,44 @@ def fold_search_logits(decoder: torch.nn.Module, image: Frames, size: int,
     top = sorted(found, key=lambda c: -c[0])[:candidates]
     found = top + [c for c in per_map.values() if not any(c is t for t in top)]
     logits = decoder.shift_logits(torch.stack([c[4] for c in found]))  # M x P^2 x L
-    of = len(maps) * (len(ratios) * len(refine) * len(offsets)) ** 2 * p * p / float(budget)
+    folds = [(ry, rx, off, i, (0.0, 0.0)) for _, ry, rx, off, _, i in found]
+    if len(phases) > 1 and phase_top > 0:  # step 5
+        z = ranking_scores(logits.flatten(0, 1), [{"shift": s} for _ in found for s in range(p * p)])
+        best = z.view(len(found), -1).amax(1).argsort(descending=True)[:phase_top].tolist()
+        more = [_phase_fold(decoder, image, size, maps[folds[j][3]][2], *folds[j][:3], ph)
+                for j in best for ph in phases if any(ph)]
+        logits = torch.cat([logits, decoder.shift_logits(torch.stack(more))])
+        folds += [(*folds[j][:4], tuple(ph)) for j in best for ph in phases if any(ph)]
+    of = (len(maps) * (len(ratios) * len(refine) * len(offsets)) ** 2 * p * p * max(1, len(phases))
+          / float(budget))
     hyps: list[dict[str, Any]] = []
-    for _, ry, rx, off, _, i in found:
+    for ry, rx, off, i, ph in folds:
         vh = maps[i][2]
         base = {"flip": vh["flip"], "angle": vh["angle"], "kx": float(vh["kx"]) * rx, "ky": float(vh["ky"]) * ry,
-                "offset": off, "of": of}
+                "offset": off, "phase": ph, "of": of}
         hyps += [{**base, "shift": (2 * (s // p), 2 * (s % p))} for s in range(p * p)]
     return logits.flatten(0, 1).float(), hyps
 
 
+def _phase_fold(decoder: torch.nn.Module, image: Frames, size: int, vh: dict[str, Any], ry: float, rx: float,
+                off: tuple[float, float], phase: tuple[float, float]) -> torch.Tensor:
+    """Step 5 of :func:`fold_search_logits`: the fold (C x P x P) of the view of hypothesis ``vh`` rendered
+    again with its content moved by ``phase`` (dy, dx) working pixels (fractions allowed), its features turned
+    by the hypothesis' angle as :func:`_search_maps` turns them, at row / column ratios ``ry`` / ``rx`` and
+    ``off``sets."""
+    from robusthide.nets.geo import fractional_fold, phase_assignment
+
+    f, w = pooled_maps(decoder, image, size, [{**vh, "angle": 0.0, "phase": phase}])[0]
+    if vh["angle"]:
+        f, w = rotated_maps(f, w, float(vh["angle"]))
+    p = decoder.tile
+    return fractional_fold(f, w, phase_assignment(f.shape[-2], p, (ry,), (off[0],)).to(f.device),
+                           phase_assignment(f.shape[-1], p, (rx,), (off[1],)).to(f.device))[0, 0, 0]
+
+
 @torch.no_grad()
 def quick_fold_logits(decoder: torch.nn.Module, image: Frames, size: int,
-                      offsets: tuple[float, ...] = GEOMETRY_FOLD_OFFSETS, flips: bool = True,
+                      offsets: tuple[float, ...] = GEOMETRY_QUICK_OFFSETS, flips: bool = True,
                       budget: float = GEOMETRY_QUICK_SHARE) -> tuple[torch.Tensor, list[dict[str, Any]]]:
     """The quick stage of the geometry search (:func:`search_stages`): bit logits (H x L) and hypotheses for one
     image (1 x C x h x w in [0, 1]; or the frames of a video, pooled, :func:`view_maps`) read whole (side
@@ -418,7 +469,7 @@ def quick_fold_logits(decoder: torch.nn.Module, image: Frames, size: int,
     logits = decoder.shift_logits(folds)  # (V O O) x P^2 x L
     of = len(vhyps) * len(pairs) * p * p / float(budget)
     hyps = [{"flip": vh["flip"], "angle": 0.0, "kx": 1.0, "ky": 1.0, "offset": (offsets[a], offsets[b]),
-             "shift": (2 * (s // p), 2 * (s % p)), "of": of}
+             "phase": (0.0, 0.0), "shift": (2 * (s // p), 2 * (s % p)), "of": of}
             for vh in vhyps for a, b in pairs for s in range(p * p)]
     return logits.flatten(0, 1).float(), hyps
 
@@ -464,7 +515,7 @@ def decode_stages(stages: Iterable[tuple[torch.Tensor, list[dict[str, Any]]]], n
 
 def affine_views(image: torch.Tensor, size: int, hyps: Sequence[dict[str, float | bool]]) -> torch.Tensor:
     """The views (H x C x S x S) of :func:`geometry_views` for the given hypotheses (``flip``, ``angle``,
-    ``kx``, ``ky`` each)."""
+    ``kx``, ``ky`` each, and optionally ``phase`` (dy, dx): the content moved by that many view pixels)."""
     src = resize(image.float(), (2 * size, 2 * size))
     fill = src.mean(dim=(2, 3), keepdim=True)
     n = len(hyps)
@@ -477,11 +528,16 @@ def affine_views(image: torch.Tensor, size: int, hyps: Sequence[dict[str, float 
     theta = torch.zeros(n, 2, 3, dtype=dt, device=dev)  # canvas u -> image x = F R(-angle) (u / k)
     theta[:, 0, 0], theta[:, 0, 1] = sx * torch.cos(t) / kx, -sx * torch.sin(t) / asp / ky
     theta[:, 1, 0], theta[:, 1, 1] = asp * torch.sin(t) / kx, torch.cos(t) / ky
+    dy = torch.tensor([2.0 * float(h.get("phase", (0, 0))[0]) / size for h in hyps], dtype=dt, device=dev)
+    dx = torch.tensor([2.0 * float(h.get("phase", (0, 0))[1]) / size for h in hyps], dtype=dt, device=dev)
+    theta[:, 0, 2] = -(theta[:, 0, 0] * dx + theta[:, 0, 1] * dy)  # canvas u shows the image at u - (dx, dy)
+    theta[:, 1, 2] = -(theta[:, 1, 0] * dx + theta[:, 1, 1] * dy)
     grid = F.affine_grid(theta, [n, 1, size, size], align_corners=False)
     views = F.grid_sample((src - fill).expand(n, -1, -1, -1), grid, mode="bilinear", padding_mode="zeros",
                           align_corners=False)
     u = (torch.arange(size, dtype=dt, device=dev) + 0.5) / size * 2 - 1
-    inside = (u.abs()[None, None, :] <= kx[:, None, None]) & (u.abs()[None, :, None] <= ky[:, None, None])
+    inside = (((u[None, None, :] - dx[:, None, None]).abs() <= kx[:, None, None])
+              & ((u[None, :, None] - dy[:, None, None]).abs() <= ky[:, None, None]))
     return views * inside[:, None].to(dt) + fill
 
 
