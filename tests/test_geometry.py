@@ -128,6 +128,7 @@ def test_geo_model_defaults_and_search_hypotheses():
         GEOMETRY_FOLD_REFINE,
         GEOMETRY_NARROW_SCALES,
         GEOMETRY_NARROW_WITH,
+        GEOMETRY_PHASE_SHARE,
         GEOMETRY_PHASE_TOP,
         GEOMETRY_PHASES,
         GEOMETRY_QUICK_OFFSETS,
@@ -153,14 +154,17 @@ def test_geo_model_defaults_and_search_hypotheses():
     assert {h["angle"] for h in hyps} == {0.0, *GEOMETRY_FOLD_ANGLES}  # every turned map keeps a candidate
     assert set(hyps[0]) == {"flip", "angle", "kx", "ky", "offset", "phase", "shift", "of"} == set(qh[0])
     pairs = (len(GEOMETRY_FOLD_RATIOS) * len(GEOMETRY_FOLD_REFINE) * len(GEOMETRY_FOLD_OFFSETS)) ** 2
-    universe = maps * pairs * 16 ** 2 * len(GEOMETRY_PHASES)  # every view and turned map, fold, shift, phase
+    universe = maps * pairs * 16 ** 2  # every view and turned map, every fold, every shift, at one phase
+    fb, ps = 1 - GEOMETRY_QUICK_SHARE, GEOMETRY_PHASE_SHARE  # the full search's budget, its phases' share
     # the p-value pays for every fold it could have read, not the 48 it did, with the rest of the budget
-    assert hyps[0]["of"] == universe / (1 - GEOMETRY_QUICK_SHARE)
+    assert hyps[0]["of"] == pytest.approx(universe / (fb * (1 - ps)))
+    phase_of = {h["of"] for h in hyps if any(h["phase"])}  # the phases pay for every fold at 3 more phases
+    assert len(phase_of) == 1 and phase_of.pop() == pytest.approx(universe * (len(GEOMETRY_PHASES) - 1) / (fb * ps))
     logits, both = search_logits(model.decoder, x, 128, "geometry")  # both stages, in order
     assert torch.equal(logits, torch.cat([quick, full])) and both == qh + hyps
     w = hypothesis_weights(both)
     assert w.shape == (len(both),) and float(w[0]) == GEOMETRY_QUICK_SHARE / n_quick
-    assert float(w[-1]) == (1 - GEOMETRY_QUICK_SHARE) / universe and float(w.sum()) < 1
+    assert float(w[len(qh)]) == pytest.approx(fb * (1 - ps) / universe) and float(w.sum()) < 1
 
 
 def test_fractional_fold_at_ratio_one_is_the_fold_and_finds_a_stretched_period():

@@ -107,11 +107,15 @@ GEOMETRY_FOLD_ANGLE_SCALES = (1.0, 0.82)
 #: for all of them).
 GEOMETRY_TRIES = 64
 #: The share of the false-positive budget (weighted Bonferroni) the geometry search's quick stage gets
-#: (:func:`quick_fold_logits`): the whole image and its mirror image, at scale 1. The full search gets the rest,
-#: which doubles its ``of``; the quick stage's few thousand hypotheses then read 3 more errors per word than the
-#: full search may (21 against 18 under the 256-bit schema ``balanced``), and an image that was not cropped or
-#: turned is read in 2 decoder passes instead of 60 (:func:`search_stages`).
-GEOMETRY_QUICK_SHARE = 0.5
+#: (:func:`quick_fold_logits`): the whole image and its mirror image, at scale 1. The full search gets the rest.
+#: The quick stage's 2 048 hypotheses then declare presence up to 21 corrected errors of 256 under the schema
+#: ``balanced``, the full search up to 19 (18 at its rendered phases, :data:`GEOMETRY_PHASE_SHARE`); an image
+#: that was not cropped or turned is read in 2 decoder passes instead of 60 (:func:`search_stages`).
+GEOMETRY_QUICK_SHARE = 0.25
+#: The share of the full search's budget its rendered phases get (:data:`GEOMETRY_PHASES`, step 5 of
+#: :func:`fold_search_logits`); the rest goes to its hypotheses at phase 0. With the quick stage at 1/4 this
+#: leaves phase 0 half the budget, as in session 14 (19 errors of 256), and the phases 1/4 (18 errors).
+GEOMETRY_PHASE_SHARE = 1 / 3
 #: At most this many frames of a video, spread evenly, are pooled in the full geometry search (each costs its
 #: 60 decoder passes); the quick stage pools every frame read.
 GEOMETRY_POOL_FRAMES = 8
@@ -388,10 +392,12 @@ def fold_search_logits(decoder: torch.nn.Module, image: Frames, size: int,
 
     Each hypothesis holds ``flip``, ``angle``, the side fractions ``kx``, ``ky`` it stands for, the fold's
     sub-pixel ``offset`` (y, x), the view's ``phase`` (dy, dx) and the tile ``shift`` (dy, dx) in working
-    pixels, and ``of``: the number of hypotheses the search could have read (maps x every ratio and offset pair
-    of steps 2-3 x shifts x phases) divided by ``budget``, the share of the false-positive budget the search
-    gets (:func:`search_stages`). The p-value pays for all of them (:func:`hypothesis_weights`), so the
-    data-driven choice of candidates keeps the false-positive bound."""
+    pixels, and ``of``: the number of hypotheses the search could have read at its phase (maps x every ratio
+    and offset pair of steps 2-3 x shifts; times the other phases for step 5) divided by its share of the
+    false-positive budget: ``budget`` (what :func:`search_stages` gives the search) times 1 -
+    :data:`GEOMETRY_PHASE_SHARE` at phase 0, times :data:`GEOMETRY_PHASE_SHARE` at the other phases. The
+    p-value pays for all of them (:func:`hypothesis_weights`), so the data-driven choice of candidates keeps
+    the false-positive bound."""
     p = decoder.tile
     maps = _search_maps(*view_maps(decoder, image, size, scales, flips, narrow), fold_angles, fold_angle_scales)
     coarse = [(e, i, ry, rx) for i, (f, w, _) in enumerate(maps)
@@ -420,13 +426,16 @@ def fold_search_logits(decoder: torch.nn.Module, image: Frames, size: int,
                 for j in best for ph in phases if any(ph)]
         logits = torch.cat([logits, decoder.shift_logits(torch.stack(more))])
         folds += [(*folds[j][:4], tuple(ph)) for j in best for ph in phases if any(ph)]
-    of = (len(maps) * (len(ratios) * len(refine) * len(offsets)) ** 2 * p * p * max(1, len(phases))
-          / float(budget))
+    universe = len(maps) * (len(ratios) * len(refine) * len(offsets)) ** 2 * p * p  # at one phase
+    phased = sum(1 for ph in phases if any(ph)) if phase_top > 0 else 0
+    share = GEOMETRY_PHASE_SHARE if phased else 0.0
+    of = {False: universe / (float(budget) * (1 - share)),
+          True: universe * phased / (float(budget) * share) if phased else math.inf}
     hyps: list[dict[str, Any]] = []
     for ry, rx, off, i, ph in folds:
         vh = maps[i][2]
         base = {"flip": vh["flip"], "angle": vh["angle"], "kx": float(vh["kx"]) * rx, "ky": float(vh["ky"]) * ry,
-                "offset": off, "phase": ph, "of": of}
+                "offset": off, "phase": ph, "of": of[any(ph)]}
         hyps += [{**base, "shift": (2 * (s // p), 2 * (s % p))} for s in range(p * p)]
     return logits.flatten(0, 1).float(), hyps
 
