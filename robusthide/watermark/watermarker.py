@@ -328,10 +328,11 @@ class Watermarker:
         larger frames (a crop resized back), mirrored too; ``geometry`` (the default of the ``geo`` models)
         tries mirror images and the side fractions a crop anywhere may have kept, in two stages: the whole
         image and its mirror image first, the full search only when they detect nothing
-        (:func:`robusthide.watermark.sync.search_stages`). The hypotheses are tried from the most confident on, and the
-        p-value of the one kept pays for all of them (Bonferroni; the mirror images share 1/8 of the
-        false-positive budget, :func:`robusthide.watermark.sync.hypothesis_weights`), so ``detected`` keeps its
-        false-positive bound. ``crop_side`` / ``geometry`` then give the hypothesis found (``geometry`` is
+        (:func:`robusthide.watermark.sync.search_stages`). The hypotheses are tried from the most likely on
+        (:func:`robusthide.watermark.sync.ranking_scores`), and the p-value of the one kept pays for all of
+        them (weighted Bonferroni, :func:`robusthide.watermark.sync.hypothesis_weights`; the mirror images of
+        a whole-image model share 1/8 of the false-positive budget), so ``detected`` keeps its false-positive
+        bound. ``crop_side`` / ``geometry`` then give the hypothesis found (``geometry`` is
         ``{'flip': True}`` when the mirror image carried the mark)."""
         from robusthide.watermark.sync import decode_stages, search_stages
 
