@@ -41,6 +41,28 @@ def to_tensor():
 
 
 @pytest.fixture(scope="session")
+def write_clip():
+    """A function: write uint8 H x W x 3 frames to ``path`` as an H.264 clip (10 fps, yuv420p, ``crf`` if
+    given)."""
+    av = pytest.importorskip("av")
+
+    def write(path, frames, crf: int | None = None) -> None:
+        h, w = frames[0].shape[:2]
+        with av.open(str(path), "w") as out:
+            s = out.add_stream("libx264", rate=10)
+            s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+            if crf is not None:
+                s.options = {"crf": str(crf)}
+            for f in frames:
+                for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                    out.mux(p)
+            for p in s.encode():
+                out.mux(p)
+
+    return write
+
+
+@pytest.fixture(scope="session")
 def train_tiny_codec(tmp_path_factory, photo_dir):
     """A function training a tiny latent codec (N=16, M=192, 64 px crops, lr 3e-3) on :func:`photo_dir` into a
     new temporary folder; ``train(name, steps, batch, **kw)`` returns its codec file."""
