@@ -221,9 +221,12 @@ class Watermarker:
         model's default) and the hypotheses. ``none`` reads the image as it is, and its mirror image
         (:attr:`mirror`; hypotheses ``{'flip': False}``, ``{'flip': True}``), as ``crop`` does for each of
         its centred crops."""
+        return self._checked_logits(image, *self._checked(image, search))
+
+    def _checked_logits(self, image: Any, mode: str, fast: Any) -> tuple[torch.Tensor, list[dict]]:
+        """:meth:`_search_logits` for a mode and uint8 view already given by :meth:`_checked`."""
         from robusthide.watermark.sync import mirror_hypotheses, search_logits
 
-        mode, fast = self._checked(image, search)
         if mode == "none":
             hyps: list[dict] = mirror_hypotheses([{}]) if self.mirror else [{}]
             if fast is not None and self.device.type == "cpu":
@@ -338,7 +341,7 @@ class Watermarker:
 
         mode, fast = self._checked(image, search)
         if mode == "none":
-            return self.decide(*self._search_logits(image, mode))
+            return self.decide(*self._checked_logits(image, mode, fast))
         x = self._search_input(image, fast)
         stages = ((lg.cpu(), h) for lg, h in search_stages(self.model.decoder, x, self.model.size, mode, self.mirror))
         return self._result(*decode_stages(stages, self.n_bits))
