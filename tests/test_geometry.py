@@ -114,7 +114,8 @@ def test_geo_model_defaults_and_search_hypotheses():
     torch.manual_seed(0)
     model = create_model("geo", n_bits=256, ch=8, feat_ch=4, period=32)
     wm = Watermarker(model)
-    assert wm.default_search == "geometry" and wm.capacity()["schema_name"] == "balanced"
+    assert wm.default_search == "geometry" and wm.capacity()["schema_name"] == "robust"
+    assert wm.capacity()["data_bits"] == 72  # issue 19: at least 64 data bits under the default schema
     img = data.astronaut()[::4, ::4].copy()
     marked = wm.embed(img, 123456789, refine=0)
     res = wm.extract(marked)  # untrained: not detected, and the p-value pays for every hypothesis
@@ -356,6 +357,9 @@ def test_fpr_runs_the_geometry_search_on_every_clean_image(tmp_path, monkeypatch
     Image.fromarray(data.astronaut()[::4, ::4].copy()).save(tmp_path / "a.png")
     res = measure_fpr("geo-test", str(tmp_path), None, n_photo=2, n_synth=1, progress=False, search="geometry")
     assert res["clean_images"] == 3 and res["false_positives"] == 0 and seen == ["geometry"] * 3
+    seen.clear()  # no search given: the model's own, as extract reads (`robusthide fpr` without --search)
+    res = measure_fpr("geo-test", str(tmp_path), None, n_photo=2, n_synth=1, progress=False)
+    assert res["search"] == "geometry" and seen == ["geometry"] * 3
 
 
 def test_view_maps_pool_the_evidence_of_frames_exactly():

@@ -32,6 +32,8 @@ from robusthide.payload import (
     whitening_key,
 )
 from robusthide.payload.codec import _bch_decode
+from robusthide.payload.detection import soft_decodable
+from robusthide.payload.osd import most_reliable_basis, ordered_statistics_decode
 from robusthide.payload.schemas import HEADER_BITS, bch_for
 
 
@@ -76,14 +78,15 @@ def test_schema_table_is_consistent_and_default_meets_design_fpr(n):
     robust = schemas[0]
     # design target: the default schema's decode at FULL correction is still a <= 1e-6 detection
     assert p_value(n, 0, robust.t) <= DEFAULT_FPR
-    assert max_detectable_errors(n, 0) == robust.t
     for s in schemas:
         cap = max_detectable_errors(n, s)
-        assert -1 <= cap <= s.t
+        # past t only where ordered-statistics decoding may return a codeword at any distance
+        assert (cap > s.t) == soft_decodable(s) and -1 <= cap <= s.n_bits
         if cap >= 0:
             assert p_value(n, s, cap) <= DEFAULT_FPR
-        if cap < s.t:
+        if cap < s.t or soft_decodable(s):
             assert p_value(n, s, cap + 1) > DEFAULT_FPR
+    assert max_detectable_errors(n, 0) == (42 if n == 256 else robust.t)  # 256: the p-value, not BCH, caps it
 
 
 def test_p_value_formula_by_hand():
@@ -121,7 +124,7 @@ def test_capacity_dict():
     assert (c["max_int"], c["max_bytes"], c["max_hex_digits"], c["max_text_ascii_chars"]) == (2047, 1, 2, 1)
     c3 = capacity(64, "max")
     assert (c3["data_bits"], c3["bch_t"], c3["max_bytes"], c3["max_text_ascii_chars"]) == (39, 3, 4, 5)
-    assert capacity(100, 1)["data_bits"] == 47 and capacity(256, 0)["max_text_ascii_chars"] == 6
+    assert capacity(100, 1)["data_bits"] == 47 and capacity(256, 0)["max_text_ascii_chars"] == 10
 
 
 # -- round trips -----------------------------------------------------------------------------------------
@@ -271,6 +274,39 @@ def test_chase_soft_decoding_recovers_beyond_t():
     assert not decode_bits(probs, chase_bits=0).soft_decoded
 
 
+def test_ordered_statistics_decoding_reads_far_beyond_t_where_the_errors_are_unreliable():
+    rng = np.random.default_rng(3)
+    s = get_schema(256, 0)
+    m = (1 << 71) + 12345                                  # 72 data bits: the 256-bit default's payload
+    cw = encode_message(m, 256)
+    sign = cw.astype(np.float64) * 2 - 1
+    wrong = rng.choice(256, 34, replace=False)             # 34 errors: BCH corrects 21, Chase 4 more
+    logits = sign * rng.uniform(2, 6, 256)
+    logits[wrong] = -sign[wrong] * rng.uniform(0.05, 1.5, wrong.size)
+    assert not decode_bits((logits > 0).astype(np.uint8)).ok
+    r = decode_bits(logits, logits=True)
+    assert (r.detected, r.message, r.schema, r.soft_decoded, r.corrected_errors) == (True, m, 0, True, 34)
+    assert r.p_value == p_value(256, s, 34, extra_radius=4) and r.p_value < 1e-11
+    assert max_detectable_errors(256, s, r.p_value) == 34
+    # the 64-bit codes keep their bounded-distance decoding: the p-value caps them below t
+    assert not any(soft_decodable(x) for n in (48, 64, 96, 100, 128) for x in list_schemas(n))
+
+
+def test_ordered_statistics_decoder_finds_the_codeword_and_its_order_matters():
+    rng = np.random.default_rng(0)
+    gen = rng.integers(0, 2, (12, 40)).astype(np.uint8)
+    cw = (rng.integers(0, 2, 12) @ gen % 2).astype(np.uint8)
+    rel = rng.uniform(1, 2, 40)
+    order = np.argsort(-rel, kind="stable")
+    y = cw.copy()
+    basis_pos = order[most_reliable_basis(gen, order)[1]]
+    y[basis_pos[:2]] ^= 1                                     # two errors among the most reliable basis
+    assert (ordered_statistics_decode(y, rel, gen, 2) == cw).all()
+    assert not (ordered_statistics_decode(y, rel, gen, 1) == cw).all()
+    with pytest.raises(ValueError, match="order must be 0, 1 or 2"):
+        ordered_statistics_decode(y, rel, gen, 3)
+
+
 # -- whitening and detection on random words ---------------------------------------------------------------
 
 def test_whitening_layout_is_frozen_and_hides_zero_messages():
@@ -283,6 +319,13 @@ def test_whitening_layout_is_frozen_and_hides_zero_messages():
             assert 0.2 < bits.mean() < 0.8
         for const in (np.zeros(n, np.uint8), np.ones(n, np.uint8)):
             assert not decode_bits(const).detected
+
+
+def test_random_soft_words_under_ordered_statistics_decoding_keep_valid_p_values():
+    rng = np.random.default_rng(11)
+    res = [decode_bits(rng.normal(0, 3, 256), logits=True, threshold=0.05) for _ in range(200)]
+    assert not any(r.ok and r.p_value <= DEFAULT_FPR for r in res)
+    assert np.mean([r.detected for r in res]) <= 0.05 + 4 * math.sqrt(0.05 * 0.95 / 200)  # P(p <= a) <= a
 
 
 def test_random_words_false_detection_rate_and_p_value_distribution():

@@ -39,10 +39,10 @@ if TYPE_CHECKING:
 
 class TileEncoder(nn.Module):
     """(cover N x 3 x S x S in [0,1], bits N x L in {0,1}) -> luma residual N x 1 x S x S (about +-1), periodic
-    with period ``period`` working pixels up to the content. Messages use the payload schema ``balanced``
-    by default (256 bits: 108 data bits, BCH t = 17)."""
+    with period ``period`` working pixels up to the content. Messages use the payload schema ``robust``
+    by default (256 bits: 72 data bits, BCH t = 21, decoded past t by ordered-statistics decoding)."""
 
-    default_schema = "balanced"
+    default_schema = "robust"
 
     def __init__(self, n_bits: int = 256, size: int = 128, ch: int = 32, msg_ch: int = 16, blocks: int = 3,
                  period: int = 32):

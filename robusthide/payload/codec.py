@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
 
-from robusthide.payload.detection import DEFAULT_FPR, confidence_from_p, p_value
+from robusthide.payload.detection import DEFAULT_FPR, MAX_CHASE_BITS, confidence_from_p, p_value, soft_decodable
+from robusthide.payload.osd import ordered_statistics_decode
 from robusthide.payload.schemas import (
     KIND_BITS,
     KINDS,
@@ -32,7 +34,8 @@ from robusthide.payload.schemas import (
     whitening_key,
 )
 
-MAX_CHASE_BITS = 8
+#: Order of the ordered-statistics decoding of the :func:`~robusthide.payload.detection.soft_decodable` schemas.
+OSD_ORDER = 2
 _HEX = re.compile(r"^[0-9a-fA-F]*$")
 
 
@@ -50,7 +53,7 @@ class DecodeResult:
     confidence: float = 0.0      # see detection.confidence_from_p
     schema_name: str | None = None
     n_bits: int = 0
-    soft_decoded: bool = False   # found by Chase flips of unreliable bits (not by the hard decision)
+    soft_decoded: bool = False   # found by Chase flips of unreliable bits or by OSD (not by the hard decision)
     reason: str = ""             # why not ok
 
 
@@ -243,6 +246,30 @@ def _bch_decode(s: Schema, word: np.ndarray) -> tuple[np.ndarray, int] | None:
     return info, e
 
 
+@cache
+def _subcode(s: Schema) -> tuple[np.ndarray, np.ndarray]:
+    """The codewords of schema ``s`` as an affine code for :func:`ordered_statistics_decode`: the codeword of
+    the fixed information bits (schema id, zero reserved bits) and the generator rows of the free ones (kind
+    and data), both before whitening. BCH encoding is linear, so every codeword of ``s`` is the offset plus
+    a combination of those rows."""
+    fixed = np.zeros(s.k, np.uint8)
+    fixed[:SCHEMA_BITS] = _int_bits(s.id, SCHEMA_BITS)
+    free = [*range(SCHEMA_BITS, SCHEMA_BITS + KIND_BITS), *range(s.k - s.data_bits, s.k)]
+    rows = np.zeros((len(free), s.n_bits), np.uint8)
+    for r, i in enumerate(free):
+        unit = np.zeros(s.k, np.uint8)
+        unit[i] = 1
+        rows[r] = _bch_encode(s, unit)
+    return _bch_encode(s, fixed), rows
+
+
+def _osd_decode(s: Schema, word: np.ndarray, rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ordered-statistics decoding of an (unwhitened) word under schema ``s``: (info bits, codeword)."""
+    offset, rows = _subcode(s)
+    cw = ordered_statistics_decode(word ^ offset, rel, rows, OSD_ORDER) ^ offset
+    return cw[: s.k], cw
+
+
 # -- public API ----------------------------------------------------------------------------------------
 
 def encode_message(message: Any, n_bits: int, schema: int | str | Schema | None = None,
@@ -315,7 +342,11 @@ def decode_bits(bits: Any, n_bits: int | None = None, *, schema: int | str | Sch
 
     The schema is auto-detected (every schema of N is tried) unless ``schema`` is given. With soft input,
     when the hard decision decodes under no schema, Chase-2 decoding flips every combination of the
-    ``chase_bits`` least reliable bits (at most 2^8 trials) and keeps the most significant candidate.
+    ``chase_bits`` least reliable bits (at most 2^8 trials) and keeps the most significant candidate; if that
+    detects nothing either, the :func:`~robusthide.payload.detection.soft_decodable` schemas (the long codes
+    with few data bits) are decoded by ordered-statistics decoding of order :data:`OSD_ORDER`
+    (:mod:`robusthide.payload.osd`), which reaches far beyond the BCH radius when the errors sit in the less
+    reliable bits.
     ``corrected_errors`` is always the Hamming distance between the hard decision and the decoded codeword,
     and ``p_value`` / ``detected`` follow :mod:`robusthide.payload.detection`.
     """
@@ -360,6 +391,16 @@ def decode_bits(bits: Any, n_bits: int | None = None, *, schema: int | str | Sch
             cands += [(s, info, e, codeword(s, info)) for s, info, e in _try_schemas(z, schemas)]
         alt = best_of(cands)
         if alt is not None and (best is None or alt[:3] < best[:3]):
+            best, soft = alt, True
+    osd = [s for s in schemas if soft_decodable(s)] if rel is not None else []
+    if osd and (best is None or best[0] > threshold):
+        # OSD: long codes whose p-value allows decodes far beyond t (detection.soft_decodable)
+        cands = []
+        for s in osd:
+            info, cw = _osd_decode(s, y, rel)
+            cands.append((s, info, int(np.count_nonzero(cw != y)), cw))
+        alt = best_of(cands)  # OSD always returns a codeword: kept only as a detection
+        if alt is not None and alt[0] <= threshold and (best is None or alt[:3] < best[:3]):
             best, soft = alt, True
     if best is None:
         reason = "BCH decoding failed under every schema" if not found else "malformed payload"

@@ -11,11 +11,14 @@ random word y::
 
     P_fa(schema, e) = P(d(y, nearest accepted codeword) <= e) = A * sum_{i<=e} C(N, i) / 2^N
 
-exactly for e <= t (a union bound, still valid, for e > t, reached only by Chase soft decoding). The
-decoder tries all four schemas of N, so the reported p-value accounts for that search (union bound)::
+exactly for e <= t (a union bound, still valid, for e > t, reached by Chase soft decoding and, on the
+:func:`soft_decodable` schemas, by ordered-statistics decoding, :mod:`robusthide.payload.osd`). The bound
+holds whatever algorithm found the codeword: it is the chance that *any* accepted codeword lies that close.
+The decoder tries all four schemas of N, so the reported p-value accounts for that search (union bound)::
 
-    p(s, e) = sum_j max{ P_fa(j, e') : e' <= t_j (+ chase bits), P_fa(j, e') <= P_fa(s, e) }
+    p(s, e) = sum_j max{ P_fa(j, e') : e' <= r_j, P_fa(j, e') <= P_fa(s, e) }
 
+with r_j the decode radius of schema j (:func:`decode_radius`: t_j plus the Chase bits, or N under OSD),
 i.e. the probability that *some* schema accepts a random word with evidence at least as strong. It is a
 valid p-value: P_H0(p <= alpha) <= alpha for every alpha. ``detected = ok and p <= threshold`` (default
 1e-6), so the false-positive rate under H0 is <= 1e-6 by construction; for the weaker schemas this caps
@@ -57,6 +60,28 @@ def false_accept_probability(schema: Schema, errors: int) -> float:
     return min(1.0, math.ldexp(float(ball_volume(schema.n_bits, errors)), schema.free_bits - schema.n_bits))
 
 
+#: Chase-2 flips at most this many of the least reliable bits (:func:`robusthide.payload.decode_bits`).
+MAX_CHASE_BITS = 8
+
+
+@lru_cache(maxsize=64)
+def soft_decodable(schema: Schema) -> bool:
+    """Is ``schema`` also decoded by ordered-statistics decoding (:mod:`robusthide.payload.osd`), which may
+    return a codeword at any distance? Yes when a decode could still be declared present at the default
+    false-positive rate beyond the BCH radius t plus the Chase bits: the long codes with few data bits (of the
+    frozen table, the 256-bit ``robust`` and ``balanced`` schemas). Elsewhere the p-value caps the corrected
+    errors below t and OSD could add nothing. A property of the schema, not of a call's threshold, so the
+    p-value below is one fixed function."""
+    hard_radius = schema.t + MAX_CHASE_BITS
+    return hard_radius < schema.n_bits and false_accept_probability(schema, hard_radius + 1) <= DEFAULT_FPR
+
+
+def decode_radius(schema: Schema, extra_radius: int = 0) -> int:
+    """The largest distance at which the decoder may return a codeword of ``schema``: the BCH radius t plus
+    the Chase bits, or N for a :func:`soft_decodable` schema."""
+    return schema.n_bits if soft_decodable(schema) else schema.t + extra_radius
+
+
 @lru_cache(maxsize=4096)
 def _p_value(n_bits: int, schema_id: int, errors: int, extra_radius: int, single: bool) -> float:
     schemas = list_schemas(n_bits)
@@ -67,7 +92,7 @@ def _p_value(n_bits: int, schema_id: int, errors: int, extra_radius: int, single
     total = 0.0
     for sj in schemas:
         best = 0.0
-        for e in range(sj.t + extra_radius + 1):
+        for e in range(decode_radius(sj, extra_radius) + 1):
             q = false_accept_probability(sj, e)
             if q > p_obs * (1 + 1e-12):
                 break
@@ -93,7 +118,7 @@ def max_detectable_errors(n_bits: int, schema: int | str | Schema | None = None,
     (p-value <= threshold); -1 if never (a decode-only schema at that threshold)."""
     s = get_schema(n_bits, schema)
     cap = -1
-    for e in range(s.t + extra_radius + 1):
+    for e in range(decode_radius(s, extra_radius) + 1):
         if p_value(n_bits, s, e, extra_radius) <= threshold:
             cap = e
         else:

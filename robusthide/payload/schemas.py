@@ -14,7 +14,11 @@ Four schemas per N, auto-detected by trial decoding (like TrustMark's four BCH s
 for correction strength. ``robust`` (id 0) is the default: it is the only tier designed so that a
 decode at *full* correction (``t`` errors) still has a p-value <= 1e-6 on an unmarked image; the other
 tiers carry more data, and presence is declared only up to fewer corrected errors (``detect_max_errors``).
-The table is frozen: changing a row changes the bit layout of already-marked images.
+The table is frozen: changing a row changes the bit layout of already-marked images. One row changed once,
+before any 256-bit model shipped: the 256-bit ``robust`` row was BCH t=25 with 45 data bits (the same
+207 parity bits as t=24) and is t=21 with 72 data bits since session 16 of issue 19, so that a 256-bit
+default carries 64 data bits or more; its ordered-statistics decoding (:mod:`robusthide.payload.osd`)
+reaches far beyond t, where the p-value allows it.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ _TABLE: dict[int, tuple[tuple[int, int, int], ...]] = {
     96: ((10, 63, 29), (7, 49, 43), (5, 35, 57), (4, 28, 64)),
     100: ((10, 63, 32), (7, 49, 47), (5, 35, 61), (4, 28, 68)),
     128: ((12, 92, 32), (9, 68, 56), (6, 48, 76), (4, 32, 92)),
-    256: ((25, 207, 45), (17, 144, 108), (12, 108, 144), (8, 72, 180)),
+    256: ((21, 180, 72), (17, 144, 108), (12, 108, 144), (8, 72, 180)),
 }
 
 SUPPORTED_N: tuple[int, ...] = tuple(sorted(_TABLE))

@@ -65,12 +65,13 @@ def photo_patches(folder: str, split: str | None, n: int, rng: np.random.Generat
 
 
 def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo: int = 10000,
-                n_synth: int = 600, seed: int = 0, progress: bool = True, search: str = "none",
+                n_synth: int = 600, seed: int = 0, progress: bool = True, search: str | None = None,
                 mirror: bool = True) -> dict:
     """Detections among clean images, each decoded as ``Watermarker.extract`` does: the image as it is and
     its mirror image (``mirror``, the default of extraction; ``search='crop'`` / ``'rotate'`` / ``'geometry'``:
     through that search's stages, mirrored too, :func:`robusthide.watermark.sync.decode_stages`), the p-values
-    paying for every hypothesis (:func:`robusthide.watermark.sync.decode_search`)."""
+    paying for every hypothesis (:func:`robusthide.watermark.sync.decode_search`). ``search`` None: the
+    model's own, as ``extract`` reads by default (``geometry`` for the ``geo`` models)."""
     from robusthide.watermark.sync import (
         check_search,
         decode_search,
@@ -82,11 +83,11 @@ def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo
     )
     from robusthide.zoo import load_model
 
+    model = load_model(model_name)
     try:
-        search = check_search(search)
+        search = check_search(getattr(model, "default_search", "none") if search is None else search)
     except ValueError as e:
         raise RobustHideError(str(e)) from None
-    model = load_model(model_name)
     rng = np.random.default_rng(seed)
     items = photo_patches(folder, split, n_photo, rng)
     items += [torch.from_numpy(s).permute(2, 0, 1) for s in synthetic(rng, n_synth)]
@@ -141,5 +142,8 @@ def write_fpr(res: dict, out: str) -> None:
         "never saw in training; synthetic: flat colours, gradients, white and 1/f noise, checkerboards, "
         f"stripes. {res['ecc_decoded_but_rejected']} clean images decoded to a valid BCH word but were "
         "rejected by the p-value threshold. The 95% upper bound with zero observed is 3/N (rule of three).\n"
-        + ("Each image was read as it is and mirrored, as `extract` reads it; the p-values pay for both "
+        + (f"Each image was read through the {res['search']} search, every stage `extract` runs, mirror images "
+           "included; the p-values pay for every hypothesis the search could have read.\n"
+           if res.get("search", "none") != "none" else
+           "Each image was read as it is and mirrored, as `extract` reads it; the p-values pay for both "
            "(the mirror images get 1/8 of the false-positive budget).\n" if res.get("mirror") else ""))

@@ -108,13 +108,14 @@ GEOMETRY_FOLD_ANGLE_SCALES = (1.0, 0.82)
 GEOMETRY_TRIES = 64
 #: The share of the false-positive budget (weighted Bonferroni) the geometry search's quick stage gets
 #: (:func:`quick_fold_logits`): the whole image and its mirror image, at scale 1. The full search gets the rest.
-#: The quick stage's 2 048 hypotheses then declare presence up to 21 corrected errors of 256 under the schema
-#: ``balanced``, the full search up to 19 (18 at its rendered phases, :data:`GEOMETRY_PHASE_SHARE`); an image
-#: that was not cropped or turned is read in 2 decoder passes instead of 60 (:func:`search_stages`).
+#: The quick stage's 2 048 hypotheses then declare presence up to 36 corrected errors of 256 under the schema
+#: ``robust`` (72 data bits, decoded past its BCH radius by ordered-statistics decoding), the full search up
+#: to 30 (29 at its rendered phases, :data:`GEOMETRY_PHASE_SHARE`); an image that was not cropped or turned is
+#: read in 2 decoder passes instead of 60 (:func:`search_stages`).
 GEOMETRY_QUICK_SHARE = 0.25
 #: The share of the full search's budget its rendered phases get (:data:`GEOMETRY_PHASES`, step 5 of
 #: :func:`fold_search_logits`); the rest goes to its hypotheses at phase 0. With the quick stage at 1/4 this
-#: leaves phase 0 half the budget, as in session 14 (19 errors of 256), and the phases 1/4 (18 errors).
+#: leaves phase 0 half the budget, as in session 14 (30 errors of 256), and the phases 1/4 (29 errors).
 GEOMETRY_PHASE_SHARE = 1 / 3
 #: At most this many frames of a video, spread evenly, are pooled in the full geometry search (each costs its
 #: 60 decoder passes); the quick stage pools every frame read.
