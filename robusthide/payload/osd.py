@@ -14,7 +14,7 @@ Inform. Theory 41(5), 1995. For a received word with per-bit reliabilities (|LLR
 The bounded-distance BCH decoder corrects at most t errors whatever the reliabilities. Order-2 OSD
 corrects most words whose errors sit in the less reliable bits, which is where a watermark decoder's errors
 are: on the geometry search's readings of 256-bit marks after crops it decodes far beyond t (docs/payload.md,
-"Soft decoding"). The costs of every order-1 and order-2 candidate come from one k x k matrix product, without
+"Decoding"). The costs of every order-1 and order-2 candidate come from one k x k matrix product, without
 forming the candidates.
 
 The `ldpc` package's BP+OSD decoder (OSD-CS of order 40 after belief propagation on the parity-check
