@@ -25,36 +25,19 @@ import time
 
 import numpy as np
 import torch
+from geo_oracle_probe import true_geometry_reading  # docs/scripts, beside this script
 
 from robusthide import Watermarker
 from robusthide.evaluation.attacks_grammar import attack_runner
 from robusthide.evaluation.images import image_set
-from robusthide.nets.geo import fractional_fold, phase_assignment
 from robusthide.payload import get_schema, p_value
 from robusthide.payload.codec import _subcode
 from robusthide.payload.osd import ordered_statistics_decode
-from robusthide.watermark.sync import affine_views
 
+MOVES = ((0, 0), (0, 2), (2, 0), (2, 2))
 EDITS = (("none", 1, 1), ("jpeg:q=50", 1, 1), ("crop:0.7,x=0.9,y=0.1", .8367, .8367), ("crop:w=0.4,x=0.3", .4, 1),
          ("crop:0.5,x=0.2,y=0.8", .7071, .7071), ("crop:0.5,x=1,y=1|jpeg:q=75", .7071, .7071),
          ("crop:0.3,x=0.6,y=0.3", .5477, .5477), ("crop:0.5,x=0.5,y=0.2|jpeg:q=60", .7071, .7071))
-
-
-def true_geometry_logits(dec: torch.nn.Module, img: np.ndarray, word: np.ndarray, kx: float, ky: float) -> np.ndarray:
-    """The reading of ``img`` closest to ``word`` among the renderings at the true side fractions."""
-    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
-    best, out = 2.0, None
-    for dk in (0.99, 1.0, 1.01):
-        for sy, sx in ((0, 0), (0, 2), (2, 0), (2, 2)):
-            hyp = {"flip": False, "angle": 0.0, "kx": kx * dk, "ky": ky * dk}
-            f, w = dec.feature_maps(affine_views(torch.roll(x, (sy, sx), (2, 3)), 256, [hyp]))
-            by = phase_assignment(f.shape[-2], dec.tile, (1.0,), (0.0, 0.5))
-            bx = phase_assignment(f.shape[-1], dec.tile, (1.0,), (0.0, 0.5))
-            lg = dec.shift_logits(fractional_fold(f, w, by, bx)[0].flatten(0, 1)).reshape(-1, word.size).numpy()
-            err = ((lg > 0) != word).mean(-1)
-            if err.min() < best:
-                best, out = float(err.min()), lg[int(err.argmin())]
-    return out
 
 
 def main() -> None:
@@ -90,7 +73,8 @@ def main() -> None:
     with torch.no_grad():
         for spec, kx, ky in EDITS:
             att = marked if spec == "none" else attack_runner(spec)(marked, covers, seed=0)[0]
-            lgs = np.stack([true_geometry_logits(wm.model.decoder, i, w, kx, ky) for i, w in zip(att, words)])
+            lgs = np.stack([true_geometry_reading(wm.model.decoder, i, w, kx, ky, moves=MOVES)[1]
+                            for i, w in zip(att, words)])
             errs, rels = (lgs > 0).astype(np.uint8) ^ words, np.abs(lgs)
             hits = dict.fromkeys(cols, 0)
             for z, r in zip(errs, rels):
