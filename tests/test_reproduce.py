@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from robusthide import RobustHideError
@@ -16,6 +17,7 @@ from robusthide.evaluation.reproduce import (
     column_config,
     get_reproduction,
     list_reproductions,
+    shared_prefix,
     train_column,
     variant,
     warm_config,
@@ -111,7 +113,8 @@ def test_small_run_writes_md_json_and_resumes(tmp_path, monkeypatch, capsys):
     cmd = f"robusthide reproduce mbrs-table6 --steps 2 --n-test 2 --data {data} --runs {runs} --out {out}"
     assert doc["command"] == cmd and cmd in md
     assert [c["label"] for c in doc["columns"]] == ["OEDS", "TSR", "TSR-S", "MBRS"]
-    assert all(c["step"] == 2 and c["status"] == "trained" and c["train_seconds"] > 0 for c in doc["columns"])
+    assert all(c["step"] == 2 and c["train_seconds"] > 0 for c in doc["columns"])
+    assert [c["status"] for c in doc["columns"]] == ["trained", "trained", "forked", "trained"]  # TSR-S from OEDS
     assert doc["budget"]["steps"] == 2 and doc["budget"]["n_test"] == 2 and doc["budget"]["n_bits"] == 64
     # one shared warm start (150 of 450 budget steps, scaled to --steps 2: 1 step), then every column from it
     assert doc["budget"]["warm_steps"] == 1 and "shared warm start: 1 steps" in md
@@ -248,3 +251,29 @@ def test_one_column_trains_alone_resumably_and_writes_no_results(tmp_path, monke
     assert "has no column 'no-such-column'" in capsys.readouterr().err
     assert main([*args[:-1], "warm-start", "--json"]) == 0      # the warm start alone
     assert [t["label"] for t in json.loads(capsys.readouterr().out)["trained"]] == ["warm start"]
+
+
+def test_a_column_sharing_its_first_steps_starts_from_the_donor_to_the_same_weights(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    data = _photos(tmp_path)
+    rep = get_reproduction("mbrs-table6")
+    runs = tmp_path / "runs"
+    oeds, tsr, tsrs = (column_config(rep, rep.columns[i], 4, data, runs, warm=False) for i in (0, 1, 2))
+    assert shared_prefix(oeds, tsrs) == 2 and shared_prefix(oeds, tsr) == 0  # TSR's stage 1 has no noise
+    assert oeds["ckpt"]["keep"] == [2] and "keep" not in tsrs["ckpt"]
+    assert tsrs["ckpt"]["fork_from"] == str(runs / "mbrs-table6" / "oeds") and tsrs["ckpt"]["fork_step"] == 2
+    other_seed = {**oeds, "seed": oeds["seed"] + 1}
+    assert shared_prefix(other_seed, tsrs) == 0
+    scratch = {**tsrs, "out": str(tmp_path / "scratch")}   # the donor has not run: trained from step 0
+    assert train_column(scratch, progress=False)["status"] == "trained"
+    train_column(oeds, progress=False)
+    assert (runs / "mbrs-table6" / "oeds" / "step-2.json").exists()
+    info = train_column(tsrs, progress=False)
+    assert (info["status"], info["step"], info["forked_from"]) == ("forked", 4, "oeds at step 2")
+    log = [json.loads(ln)["step"] for ln in (runs / "mbrs-table6" / "tsr-s" / "metrics.jsonl").read_text().splitlines()]
+    assert log == sorted(log) and log[-1] == 4
+    forked = load_file(str(runs / "mbrs-table6" / "tsr-s" / "latest.safetensors"))
+    alone = load_file(str(tmp_path / "scratch" / "tsr-s" / "latest.safetensors"))
+    assert forked.keys() == alone.keys() and all(torch.equal(forked[k], alone[k]) for k in forked)

@@ -187,7 +187,54 @@ def column_config(rep: Reproduction, col: Column, steps: int, data: str | Path, 
                   warm: bool = True) -> dict[str, Any]:
     """The training config of one column: the budget, then the column's overrides. With ``warm`` (and a
     budget with ``warm_steps``) the column starts from the shared warm start and ramps the image loss in
-    over its first third."""
+    over its first third. Columns that train identically for their first steps (:func:`shared_prefix`)
+    train them once: the earliest such column keeps its checkpoint at that step (``ckpt.keep``), the later
+    ones start from it (``ckpt.fork_from``, ``ckpt.fork_step``; :func:`train_column`)."""
+    slugs = [c.slug for c in rep.columns]
+    if col.slug not in slugs:  # the shared warm start
+        return _column_config(rep, col, steps, data, runs, warm)
+    bases = [_column_config(rep, c, steps, data, runs, warm) for c in rep.columns]
+    i = slugs.index(col.slug)
+    cfg = bases[i]
+    donors = [_donor(bases, j) for j in range(len(bases))]
+    keep = {d[1] for d in donors if d is not None and d[0] == i}
+    mine = donors[i]
+    if keep:
+        cfg["ckpt"]["keep"] = sorted(keep)
+    if mine is not None:
+        cfg["ckpt"].update(fork_from=str(Path(bases[mine[0]]["out"]) / bases[mine[0]]["name"]), fork_step=mine[1])
+    return cfg
+
+
+def shared_prefix(a: dict[str, Any], b: dict[str, Any]) -> int:
+    """How many first steps two column configs train identically: as long as both strategies' first stages
+    last when those stages apply the same thing (:func:`robusthide.training.strategies.first_stage`) and the
+    configs differ in nothing else but where the runs live; else 0."""
+    from robusthide.training.strategies import first_stage
+
+    def rest(c: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in c.items() if k not in _IGNORED}
+        out["train"] = {k: v for k, v in c["train"].items() if k != "strategy"}
+        return out
+
+    if _differences(rest(a), rest(b)):
+        return 0
+    (na, wa), (nb, wb) = first_stage(a), first_stage(b)
+    return min(na, nb) if wa == wb else 0
+
+
+def _donor(bases: list[dict[str, Any]], i: int) -> tuple[int, int] | None:
+    """(index, step) of the earliest column whose first steps column ``i`` shares, when they are fewer than its
+    run; None when it shares none."""
+    for j in range(i):
+        k = shared_prefix(bases[j], bases[i])
+        if 0 < k < bases[i]["train"]["steps"]:
+            return j, k
+    return None
+
+
+def _column_config(rep: Reproduction, col: Column, steps: int, data: str | Path, runs: str | Path,
+                   warm: bool = True) -> dict[str, Any]:
     from robusthide.training.config import DEFAULTS, SCHEMA, check_config, deep_update
 
     b: Budget = rep.budget
@@ -258,14 +305,40 @@ def train_column(cfg: dict[str, Any], progress: bool = True) -> dict[str, Any]:
             return {"status": "skipped (finished)", "step": doc["state"]["step"],
                     "train_seconds": float(doc["state"].get("train_seconds", 0.0))}
         status = "resumed"
-    elif (run_dir / "metrics.jsonl").exists():
-        (run_dir / "metrics.jsonl").unlink()  # a run that died before its first checkpoint
-    tr = Trainer(cfg, resume=status == "resumed", device="cpu", progress=progress)
+    else:
+        if (run_dir / "metrics.jsonl").exists():
+            (run_dir / "metrics.jsonl").unlink()  # a run that died before its first checkpoint
+        if fork_run(cfg, run_dir):
+            status = "forked"
+    info = {"forked_from": f"{Path(cfg['ckpt']['fork_from']).name} at step {cfg['ckpt']['fork_step']}"} if (
+        status == "forked") else {}
+    tr = Trainer(cfg, resume=status != "trained", device="cpu", progress=progress)
     tr.run()
     if tr.state["step"] < cfg["train"]["steps"]:  # stopped by SIGTERM: saved, not finished
         raise RobustHideError(f"training of {run_dir} stopped at step {tr.state['step']}; run the same command "
                               "again to resume")
-    return {"status": status, "step": tr.state["step"], "train_seconds": float(tr.state["train_seconds"])}
+    return {"status": status, "step": tr.state["step"], "train_seconds": float(tr.state["train_seconds"]), **info}
+
+
+def fork_run(cfg: dict[str, Any], run_dir: Path) -> bool:
+    """Start the run of ``cfg`` in ``run_dir`` from the checkpoint its donor kept at ``ckpt.fork_step``
+    (:func:`column_config`): the donor's weights, optimiser and state at that step, its log up to that step,
+    and ``cfg`` as the run's config. False (nothing written) when ``cfg`` has no donor or the donor has not
+    reached that step yet: the column then trains from its start, to the same result."""
+    from robusthide.training.checkpoint import read_checkpoint, write_checkpoint
+
+    donor, k = cfg["ckpt"].get("fork_from"), cfg["ckpt"].get("fork_step")
+    if not donor or not (Path(donor) / f"step-{k}.json").exists():
+        return False
+    doc, tensors = read_checkpoint(donor, f"step-{k}")
+    doc["config"] = cfg
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = Path(donor) / "metrics.jsonl"
+    rows = [ln for ln in (log.read_text().splitlines() if log.exists() else [])
+            if ln.strip() and json.loads(ln).get("step", 0) <= k]
+    (run_dir / "metrics.jsonl").write_text("".join(r + "\n" for r in rows))
+    write_checkpoint(run_dir, tensors, doc)
+    return True
 
 
 def load_column_model(cfg: dict[str, Any]) -> Any:

@@ -65,7 +65,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "noise": {"slices": 4, "pool": [{"name": "identity", "p": 1.0}]},
     "val": {"every": 500, "n": 32, "size": 256, "codec": "jpeg:q=50"},
-    "ckpt": {"every": 200},
+    "ckpt": {"every": 200},  # optional: keep (steps whose checkpoint is also kept as step-N), fork_from / fork_step
     "out": "runs",
 }
 
@@ -101,7 +101,8 @@ SCHEMA = Schema(
     types={"model.amplitude": "number?", "data.val": "str?", "train.full_size": "int|list[int]",
            "train.jnd_lum_max": "number?", "train.img_weight_fixed": "number?", "train.init_from": "str?",
            "train.stage1_steps": "int", "noise.q": "int", "noise.simulated": "list", "noise.pool": "list",
-           "noise.real_grad": "str", "noise.attack": "any"},
+           "noise.real_grad": "str", "noise.attack": "any", "ckpt.keep": "list[int]", "ckpt.fork_from": "str?",
+           "ckpt.fork_step": "int"},
     ranges={"seed": (0, None), "model.n_bits": (1, None), "model.size": (8, None), "model.amplitude": (0, None),
             "data.max_side": (1, None), "data.max_zoom": (1, None), "data.whole_p": (0, 1),
             "train.steps": (1, None), "train.batch": (1, None), "train.full_size": (8, None),
@@ -111,7 +112,8 @@ SCHEMA = Schema(
             "train.msg_weight": (0, None), "train.jnd_weight": (0, None), "train.jnd_lum_max": (0, None),
             "train.img_weight_fixed": (0, None), "train.adv_weight": (0, None), "train.threads": (0, None),
             "train.stage1_steps": (0, None), "noise.slices": (1, None), "noise.q": (1, 100),
-            "val.every": (0, None), "val.n": (1, None), "val.size": (8, None), "ckpt.every": (1, None)},
+            "val.every": (0, None), "val.n": (1, None), "val.size": (8, None), "ckpt.every": (1, None),
+            "ckpt.fork_step": (1, None)},
     choices={"train.strategy": ("identity", "pseudo", "oeds", "tsr", "tsr-s", "mbrs"),
              "train.msg_loss": ("bce", "mse", "mse-raw"), "noise.real_grad": ("identity", "zero")},
     open={"model": _model_keys},

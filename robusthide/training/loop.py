@@ -161,6 +161,7 @@ class LoopSettings:
     log_first: bool = False
     val_every: int = 0               # 0: no validation
     ckpt_every: int = 0              # 0: no checkpoint at all; else every K steps and at the end (or stop)
+    keep: tuple[int, ...] = ()       # also keep the checkpoint at these step counts, as ``step-N`` (a fork point)
     batch: int | None = None         # images per step: logged rows get img_per_s
     metrics: str = "metrics.jsonl"   # the log file in run_dir
     config: dict[str, Any] | None = None  # written to run_dir/config.json when a run starts
@@ -214,11 +215,11 @@ class TrainLoop:
         self.resumed = True
         return doc
 
-    def save(self) -> None:
-        """Write the checkpoint (rank 0 only)."""
+    def save(self, name: str = "latest") -> None:
+        """Write the checkpoint ``name`` (rank 0 only)."""
         if self.rank0:
             tensors, doc = self.family.checkpoint()
-            write_checkpoint(self.run_dir, tensors, {"step": self.step, **doc, "state": self.state})
+            write_checkpoint(self.run_dir, tensors, {"step": self.step, **doc, "state": self.state}, name=name)
 
     # -- one step ------------------------------------------------------------------------------------------
     def advance(self) -> dict[str, Any]:
@@ -316,6 +317,8 @@ class TrainLoop:
                     last.update(vrow)
                 if s.ckpt_every and n % s.ckpt_every == 0 and n < total:
                     self.save()
+                if n in s.keep:
+                    self.save(f"step-{n}")
                 bar.update(1)
             if s.ckpt_every:
                 self.save()  # the end of the run, or a clean stop

@@ -48,6 +48,28 @@ def _one_of(items: list[Any], what: str) -> TrainingAttack:
     return training_attack(items[0] if len(items) == 1 else {"choice": items}, what)
 
 
+def _stage1_steps(cfg: dict[str, Any]) -> int:
+    """Where a two-stage strategy (``tsr``, ``tsr-s``) switches: ``train.stage1_steps``, else half the run."""
+    return int(cfg["train"].get("stage1_steps", cfg["train"]["steps"] // 2))
+
+
+#: what the first stage of each strategy puts between encoder and decoder (every parameter trains in it)
+_FIRST_STAGE = {"identity": "uint8", "pseudo": "noise", "oeds": "simulated", "tsr": "uint8",
+                "tsr-s": "simulated", "mbrs": "mbrs"}
+
+
+def first_stage(cfg: dict[str, Any]) -> tuple[int, str]:
+    """The first stage of ``cfg``'s strategy: (steps it lasts, what it applies). Two runs whose configs differ
+    only in ``train.strategy`` train identically (same seed, same batches, same draws) for as long as both first
+    stages last when they apply the same thing: a ``tsr-s`` run is an ``oeds`` run up to its stage 1, a ``tsr``
+    run an ``identity`` run (MBRS §4.3.4: TSR-S "replace[s] the noise-free layer with JPEG-Mask in TSR at stage
+    one")."""
+    name = cfg["train"]["strategy"]
+    if name not in _FIRST_STAGE:
+        raise RobustHideError(f"unknown strategy '{name}' (identity, pseudo, oeds, tsr, tsr-s, mbrs)")
+    return (_stage1_steps(cfg) if name in ("tsr", "tsr-s") else int(cfg["train"]["steps"])), _FIRST_STAGE[name]
+
+
 def build_strategy(cfg: dict[str, Any]) -> Strategy:
     name = cfg["train"]["strategy"]
     n = cfg["noise"]
@@ -55,7 +77,7 @@ def build_strategy(cfg: dict[str, Any]) -> Strategy:
     ident = training_attack("uint8")
     sim = [legacy_item(e) for e in n.get("simulated", [{"name": "jpegmask"}])]
     steps = cfg["train"]["steps"]
-    stage1 = int(cfg["train"].get("stage1_steps", steps // 2))
+    stage1 = _stage1_steps(cfg)
     if name == "identity":
         return Strategy([(steps, ident, "all")])
     if name == "pseudo":

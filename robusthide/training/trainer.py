@@ -116,8 +116,8 @@ class Trainer(Family):
         self.state: dict[str, Any] = {"step": 0, "img_weight": float(t["img_weight_init"]), "train_seconds": 0.0}
         self.loop = TrainLoop(self, LoopSettings(
             self.run_dir, t["steps"], log_every=25, val_every=int(cfg["val"].get("every") or 0),
-            ckpt_every=cfg["ckpt"]["every"], batch=t["batch"], config=cfg, name=cfg["name"],
-            progress=self.progress), rt)
+            ckpt_every=cfg["ckpt"]["every"], keep=tuple(int(k) for k in cfg["ckpt"].get("keep", ())),
+            batch=t["batch"], config=cfg, name=cfg["name"], progress=self.progress), rt)
         if resume:
             self.loop.resume()
         else:

@@ -47,6 +47,9 @@ PRETRAINED: dict[str, dict[str, Any]] = {
                 "summary": "64 bits; 42.3 dB; BER 0 % after JPEG Q50 and WebP Q50, 0.1 % H.264 CRF 28 at 512 px"},
     "lean128": {"family": "watermark", "file": "lean128.safetensors", "card": "lean128.md",
                 "summary": "128 bits: 10 ASCII characters with --schema large; see its card"},
+    "geo256": {"family": "watermark", "file": "geo256.safetensors", "card": "geo256.md",
+               "summary": "preview of release 6: 72 data bits in 256, read after crops anywhere, flips, small "
+                          "rotations and reframing by its geometry search; weaker on codecs than default"},
     "imagehide-hinet": {"family": "imagehide", "file": "imagehide-hinet.safetensors", "card": "imagehide-hinet.md",
                         "n_secrets": 1,
                         "summary": "1 secret image, invertible network; container 44.0 dB, revealed 33.4 dB "
