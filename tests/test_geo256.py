@@ -34,13 +34,23 @@ def test_geo256_carries_72_data_bits_and_searches_geometry_by_default(geo):
         geo.encode_message(1 << 72)
 
 
-@pytest.mark.parametrize("edit", ["identity", "flip:h", "crop:0.7,x=0.9,y=0.1"])
+@pytest.mark.parametrize("edit", ["identity", "flip:h", "crop:0.7,x=0.9,y=0.1", "rotate:15",
+                                  "flip:h|rotate:-25,fill=crop", "rotate:90", "rotate:183"])
 def test_geo256_reads_its_message_after_an_edit(geo, marked, edit):
     cover, image, message = marked
     edited = image if edit == "identity" else attack_runner(edit)(image[None], cover[None], seed=0)[0][0]
     r = geo.extract(edited)
     assert r.detected and r.message == message
     assert r.p_value < 1e-6
+
+
+@pytest.mark.parametrize("edit,angle", [("rotate:15", 15.0), ("rotate:90", 90.0)])
+def test_geo256_says_how_far_it_turned_the_image_back(geo, marked, edit, angle):
+    """The rotation stage's angle comes from the tile lattice (robusthide.watermark.sync.lattice_angles); the
+    hypothesis it reads reports it, within the half degree the decoder needs."""
+    cover, image, message = marked
+    r = geo.extract(attack_runner(edit)(image[None], cover[None], seed=0)[0][0])
+    assert r.message == message and r.geometry["angle"] == pytest.approx(angle, abs=1.0)
 
 
 def test_geo256_finds_nothing_in_the_unmarked_photo(geo, marked):

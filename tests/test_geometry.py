@@ -134,13 +134,14 @@ def test_geo_model_defaults_and_search_hypotheses():
         GEOMETRY_PHASES,
         GEOMETRY_QUICK_OFFSETS,
         GEOMETRY_QUICK_SHARE,
+        GEOMETRY_ROTATION_SHARE,
         hypothesis_weights,
         search_logits,
         search_stages,
     )
 
     x = torch.from_numpy(marked).permute(2, 0, 1)[None].float() / 255
-    (quick, qh), (full, hyps) = search_stages(model.decoder, x, 128, "geometry")
+    (quick, qh), (full, hyps), (rot, rh) = search_stages(model.decoder, x, 128, "geometry")
     # the quick stage: the image whole and mirrored, every sub-pixel offset pair and cyclic shift
     n_quick = 2 * len(GEOMETRY_QUICK_OFFSETS) ** 2 * 16 ** 2
     assert quick.shape == (n_quick, 256) and {h["kx"] for h in qh} == {1.0} and {h["flip"] for h in qh} == {False, True}
@@ -153,19 +154,25 @@ def test_geo_model_defaults_and_search_hypotheses():
     assert (GEOMETRY_CANDIDATES + phased) * 16 ** 2 <= len(hyps) <= (GEOMETRY_CANDIDATES + maps + phased) * 16 ** 2
     assert sum(any(h["phase"]) for h in hyps) == phased * 16 ** 2
     assert {h["angle"] for h in hyps} == {0.0, *GEOMETRY_FOLD_ANGLES}  # every turned map keeps a candidate
-    assert set(hyps[0]) == {"flip", "angle", "kx", "ky", "offset", "phase", "shift", "of"} == set(qh[0])
+    assert all(h["turn"] == h["angle"] for h in hyps)  # the full search turns features, not views
+    keys = {"flip", "angle", "kx", "ky", "offset", "phase", "turn", "shift", "of"}
+    assert set(hyps[0]) == keys == set(qh[0]) and (not rh or set(rh[0]) == keys)
     pairs = (len(GEOMETRY_FOLD_RATIOS) * len(GEOMETRY_FOLD_REFINE) * len(GEOMETRY_FOLD_OFFSETS)) ** 2
     universe = maps * pairs * 16 ** 2  # every view and turned map, every fold, every shift, at one phase
-    fb, ps = 1 - GEOMETRY_QUICK_SHARE, GEOMETRY_PHASE_SHARE  # the full search's budget, its phases' share
+    fb = 1 - GEOMETRY_QUICK_SHARE - GEOMETRY_ROTATION_SHARE  # the full search's budget
+    ps = GEOMETRY_PHASE_SHARE  # its phases' share
     # the p-value pays for every fold it could have read, not the 48 it did, with the rest of the budget
     assert hyps[0]["of"] == pytest.approx(universe / (fb * (1 - ps)))
     phase_of = {h["of"] for h in hyps if any(h["phase"])}  # the phases pay for every fold at 3 more phases
     assert len(phase_of) == 1 and phase_of.pop() == pytest.approx(universe * (len(GEOMETRY_PHASES) - 1) / (fb * ps))
     logits, both = search_logits(model.decoder, x, 128, "geometry")  # both stages, in order
-    assert torch.equal(logits, torch.cat([quick, full])) and both == qh + hyps
+    assert torch.equal(logits, torch.cat([quick, full, rot])) and both == qh + hyps + rh
     w = hypothesis_weights(both)
     assert w.shape == (len(both),) and float(w[0]) == GEOMETRY_QUICK_SHARE / n_quick
     assert float(w[len(qh)]) == pytest.approx(fb * (1 - ps) / universe) and float(w.sum()) < 1
+    # the rotation stage's chosen angles beyond the full search's, its share of the budget never exceeded
+    assert all(abs(h["angle"] - h["turn"]) > max(GEOMETRY_FOLD_ANGLES) for h in rh)
+    assert float(hypothesis_weights(rh).sum()) <= GEOMETRY_ROTATION_SHARE if rh else True
 
 
 def test_fractional_fold_at_ratio_one_is_the_fold_and_finds_a_stretched_period():
@@ -442,3 +449,37 @@ def test_affine_views_move_the_content_by_their_phase():
     v0, vy, vx = affine_views(x, 32, [base, {**base, "phase": (1, 0)}, {**base, "phase": (0, 1)}])
     assert torch.allclose(vy[:, 1:], v0[:, :-1], atol=1e-6) and torch.allclose(vx[..., 1:], v0[..., :-1], atol=1e-6)
     assert not torch.allclose(vy, v0)
+
+
+@pytest.mark.parametrize("angle,aspect", [(12.0, 1.0), (-27.5, 1.0), (20.0, 4 / 3), (-8.0, 16 / 9)])
+def test_lattice_angles_reads_the_turn_of_a_periodic_pattern(angle, aspect):
+    """Features that repeat on the tile lattice turned by ``angle`` (as an image of that aspect turned in its
+    pixels shows it), under noise, give that angle first, at the lattice's scale."""
+    import math
+
+    from robusthide.watermark.sync import lattice_angles, lattice_transform
+
+    torch.manual_seed(0)
+    n, period = 128, 16
+    u = (torch.arange(n, dtype=torch.float64) + 0.5) / n * 2 - 1  # canvas coordinates in [-1, 1]
+    grid = torch.stack(torch.broadcast_tensors(u.view(1, -1), u.view(-1, 1)), -1)  # (x, y)
+    src = torch.einsum("ij,hwj->hwi", torch.linalg.inv(lattice_transform(angle, aspect)), grid)  # back to the tile
+    k = 2 * math.pi * n / (2 * period)  # the tile's frequency in canvas units
+    x, y = src[..., 0], src[..., 1]
+    g = torch.Generator().manual_seed(2)  # a random tile: every harmonic, random amplitude and phase
+    harmonics = [(m, q) for m in range(4) for q in range(-3, 4) if (m, q) > (0, 0)]
+    amp, phase = torch.rand(4, len(harmonics), generator=g), 6.3 * torch.rand(4, len(harmonics), generator=g)
+    f = torch.stack([sum(float(amp[c, i]) * torch.cos(k * (m * x + q * y) + float(phase[c, i]))
+                         for i, (m, q) in enumerate(harmonics)) for c in range(4)])
+    f = f + 3.0 * torch.randn_like(f)
+    got = lattice_angles(f[None].float(), period, aspect, k=2)
+    assert got[0][0] == pytest.approx(angle, abs=0.5) and got[0][1] == pytest.approx(1.0, abs=0.05)
+    assert abs(got[1][0] - angle) >= 4.0  # the next candidate is another peak, not the first one's shoulder
+
+
+def test_lattice_angles_skips_what_the_full_search_turns():
+    from robusthide.watermark.sync import GEOMETRY_FOLD_ANGLES, lattice_angles
+
+    torch.manual_seed(1)
+    got = lattice_angles(torch.randn(1, 4, 128, 128), 16, 1.0, k=5)
+    assert len(got) == 5 and all(abs(a) > max(GEOMETRY_FOLD_ANGLES) for a, _ in got)

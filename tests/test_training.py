@@ -147,7 +147,7 @@ def test_ddp_two_processes_match_one_process(tmp_path, photo_dir):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
            str(script), json.dumps(cfg2), str(out)]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.returncode == 0, r.stderr[:3000] + "\n...\n" + r.stderr[-1500:]
     ddp = torch.load(out, weights_only=True)
     for k, v in one.model.state_dict().items():
         assert torch.allclose(v, ddp[k], atol=2e-5, rtol=1e-4), k

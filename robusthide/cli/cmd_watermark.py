@@ -394,8 +394,8 @@ def _found_how(row: dict[str, Any]) -> str:
     """Where a search found the mark, for the one-line output: mirrored, turned back, a centred crop."""
     geo = row.get("geometry") or {}
     out = ", read mirrored" if geo.get("flip") else ""
-    if geo.get("angle") and "fill" in geo:
-        out += f", turned back {geo['angle']:g} deg" + (" (straightened)" if geo["fill"] == "crop" else "")
+    if geo.get("angle"):  # the rotation search's (with ``fill``) or the geometry search's hypotheses
+        out += f", turned back {geo['angle']:g} deg" + (" (straightened)" if geo.get("fill") == "crop" else "")
     if row.get("crop_side") is not None and row["crop_side"] < 1:
         out += f", centre of a frame {1 / row['crop_side']:.3f}x larger"
     return out
