@@ -114,7 +114,7 @@ def test_shipped_latent_configs_load(path):
 
 
 def test_latent_configs_cover_three_hyperprior_rates_and_elic():
-    assert [p.stem for p in CONFIGS] == ["elic-q6", "hp-q3", "hp-q5", "hp-q6"]
+    assert [p.stem for p in CONFIGS] == ["elic-q6", "hp-q3", "hp-q5", "hp-q6-m320", "hp-q6"]
 
 
 def test_unknown_precision_is_refused(photo_dir, tmp_path):

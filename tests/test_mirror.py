@@ -162,10 +162,12 @@ def test_demo_reads_a_flip(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     rows = {r["attack"]: r for r in json.loads((tmp_path / "demo.json").read_text())}
     assert rows["flip:h|jpeg:q=80"]["message"] == 1234 and rows["flip:h|jpeg:q=80"]["geometry"] == {"flip": True}
-    assert rows["rotate:3|jpeg:q=80"]["message"] == 1234  # with --search rotate
-    assert not rows["crop:0.7,x=0,y=0"]["detected"] and not rows["rotate:2"]["detected"]
+    # the default extraction's staged search turns rotations back and finds centred crops
+    assert rows["rotate:3|jpeg:q=80"]["message"] == 1234 and rows["rotate:3|jpeg:q=80"]["geometry"]["angle"] == 3.0
+    assert rows["rotate:2"]["message"] == 1234 and rows["crop:0.9|jpeg:q=80"]["message"] == 1234
+    assert not rows["crop:0.7,x=0,y=0"]["detected"]
     out = capsys.readouterr().out
-    assert "mirror image read" in out and "not read by this model yet" in out
+    assert "mirror image read" in out and "turned back 2 deg" in out and "not read by this model yet" in out
 
 
 def test_rotation_views_cover_both_fills_and_the_mirror():
@@ -183,13 +185,16 @@ def test_rotation_search_reads_a_rotated_photo(wm, marked, spec):
     from robusthide.codecs import get_codec
 
     turned = get_codec(spec)(marked[None]).images[0]
-    assert not wm.extract(turned).detected
+    assert not wm.extract(turned, search="none").detected
     r = wm.extract(turned, search="rotate")
     assert r.detected and r.message == 1234
+    staged = wm.extract(turned)  # the default: the rotation search is its second stage, with 1/4 of the budget
+    assert staged.detected and staged.message == 1234 and staged.geometry == r.geometry
+    assert staged.p_value == pytest.approx(4 * r.p_value, rel=1e-6)
     assert abs(abs(r.geometry["angle"]) - abs(float(spec.split(":")[-1].split(",")[0]))) <= 0.5
     assert r.geometry["fill"] == ("crop" if "fill=crop" in spec else "black")
     assert r.geometry["flip"] is spec.startswith("flip")
-    plain = wm.extract(marked)
+    plain = wm.extract(marked, search="none")
     assert wm.extract(marked, search="rotate").p_value >= plain.p_value * 41 * 0.999  # pays for the search
 
 

@@ -54,13 +54,16 @@ def test_the_first_view_is_the_image_the_rest_its_shrunk_centre():
 def test_crop_search_reads_a_zoomed_photo(wm, photos, area):
     marked = wm.embed(photos["astronaut"], 1234)
     zoomed = _zoom(marked, area)
-    plain = wm.extract(zoomed)
+    plain = wm.extract(zoomed, search="none")
     found = wm.extract(zoomed, search="crop")
     assert not plain.detected
+    staged = wm.extract(zoomed)  # the default: the crop search is its third stage, with 1/4 of the budget
+    assert staged.detected and staged.crop_side == found.crop_side
+    assert staged.p_value == pytest.approx(4 * found.p_value, rel=1e-6)
     assert found.detected and found.message == 1234
     assert found.crop_side == pytest.approx(area ** 0.5, abs=0.004)
     n = len(side_fractions(wm.model.size))
-    assert found.p_value >= n * wm.extract(marked).p_value * 0.999  # Bonferroni over the hypotheses
+    assert found.p_value >= n * wm.extract(marked, search="none").p_value * 0.999  # Bonferroni over the hypotheses
     assert wm.extract(marked, search="crop").crop_side == 1.0
 
 
@@ -79,7 +82,8 @@ def test_cli_extract_and_evaluate_with_crop_search(tmp_path, photos, capsys):
     assert main(["extract", str(tmp_path / "zoomed.png"), "--search", "crop", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["detected"] and row["message"] == 77 and 0.91 < row["crop_side"] < 0.93
-    assert main(["detect", str(tmp_path / "zoomed.png")]) == 1  # without the search: not found
+    assert main(["detect", str(tmp_path / "zoomed.png"), "--search", "none"]) == 1  # without a search: not found
+    assert main(["detect", str(tmp_path / "zoomed.png")]) == 0  # the default staged search finds it
     capsys.readouterr()
     d = tmp_path / "imgs"
     d.mkdir()
@@ -104,3 +108,31 @@ def test_fpr_with_the_crop_search_writes_its_command(tmp_path, photo_dir):
     assert "--search crop --out" in (tmp_path / "f.md").read_text()
     with pytest.raises(RobustHideError, match="search must be one of none, crop"):
         measure_fpr("default", str(photo_dir), None, n_photo=1, n_synth=0, search="spin")
+
+
+def test_staged_search_weights_share_the_budget():
+    """The staged search's weights: each stage's own (mirror 1/8 of it) times its share; they sum to 1."""
+    from robusthide.watermark.sync import STAGED_SHARES, hypothesis_weights, search_logits
+
+    logits, hyps = search_logits(Watermarker.from_pretrained("default").model.decoder, torch.rand(1, 3, 96, 128),
+                                 128, "staged")
+    w = hypothesis_weights(hyps)
+    assert logits.shape[0] == len(hyps) == 2 + 82 + 206 and float(w.sum()) == pytest.approx(1.0)
+    for stage, share in STAGED_SHARES:
+        ws = w[[i for i, h in enumerate(hyps) if h["stage"] == stage]]
+        assert float(ws.sum()) == pytest.approx(share)
+    assert float(w[0]) == pytest.approx(0.5 * 7 / 8) and float(w[1]) == pytest.approx(0.5 / 8)
+
+
+def test_staged_batch_equals_one_at_a_time(wm, photos):
+    """extract_batch with the staged default: plain reads batched, the rest searched, as extract decides."""
+    from robusthide.codecs import get_codec
+
+    marked = wm.embed(photos["astronaut"], 1321)
+    imgs = [marked, get_codec("rotate:2")(marked[None]).images[0], _zoom(marked, 0.8), photos["coffee"]]
+    batch = wm.extract_batch(imgs)
+    single = [wm.extract(x) for x in imgs]
+    assert [r.message for r in batch] == [1321, 1321, 1321, None]
+    assert [(r.p_value, r.geometry, r.crop_side) for r in batch] == [(r.p_value, r.geometry, r.crop_side)
+                                                                     for r in single]
+    assert batch[1].geometry["angle"] == 2.0 and batch[2].crop_side < 0.92 and batch[0].geometry is None

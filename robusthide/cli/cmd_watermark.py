@@ -469,12 +469,13 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _search(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--search", choices=["none", "crop", "geometry", "rotate"], default=None,
-                   help="default: the model's own (geometry for geo models, else none; every search of a "
-                        "whole-image model also reads the mirror image). crop: also read each image as the "
-                        "centre of a larger frame (a crop resized back); rotate: turned back by -5..5 degrees "
-                        "(black corners or straightened); geometry: mirror images and the side fractions of a "
-                        "crop anywhere; the p-value pays for the search")
+    p.add_argument("--search", choices=["none", "staged", "crop", "geometry", "rotate"], default=None,
+                   help="default: the model's own (geometry for geo models, else staged; every search of a "
+                        "whole-image model also reads the mirror image). none: the image as it is (fastest); "
+                        "staged: as it is, then rotate, then crop, each only when the ones before find nothing; "
+                        "crop: also read each image as the centre of a larger frame (a crop resized back); "
+                        "rotate: turned back by -5..5 degrees (black corners or straightened); geometry: mirror "
+                        "images and the side fractions of a crop anywhere; the p-value pays for the search")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -539,7 +540,7 @@ def register_fpr(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--n", type=int, default=10000, help="photo patches")
     f.add_argument("--synthetic", type=int, default=600)
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--search", choices=["none", "crop", "geometry", "rotate"], default=None,
+    f.add_argument("--search", choices=["none", "staged", "crop", "geometry", "rotate"], default=None,
                    help="decode through a search, as extract --search does (default: the model's own)")
     f.add_argument("--out", default="docs/results/fpr")
     f.add_argument("--json", action="store_true")

@@ -71,9 +71,11 @@ class WatermarkModel(nn.Module):
     @property
     def default_search(self) -> str:
         """The extraction search this model is read with by default: its ``search`` metadata, else its
-        decoder's ``default_search`` (``geometry`` for the periodic ``geo`` decoder), else ``none``."""
+        decoder's ``default_search`` (``geometry`` for the periodic ``geo`` decoder), else ``staged`` (the
+        plain read, then the rotation and crop searches only when it detects nothing;
+        :mod:`robusthide.watermark.sync`)."""
         meta = getattr(self, "meta", None) or {}
-        return str(meta.get("search") or getattr(self.decoder, "default_search", "none"))
+        return str(meta.get("search") or getattr(self.decoder, "default_search", "staged"))
 
     @property
     def default_schema(self) -> str | None:

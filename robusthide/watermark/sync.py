@@ -32,7 +32,14 @@ Rotations (``search='rotate'``, :func:`rotation_views`): the image turned back b
 of 0.5 (the default model reads a rotation within about 0.25 degree of the true one at 0-1 % raw BER), with
 the frame kept (black corners) or straightened (a photo editor's crop, resized back), and mirrored: 82
 hypotheses, the 16 most confident decoded, the p-value paying for all of them. About 15-17 times the time
-of a plain read (docs/results/bench-search.md), so it is an option, not the default (docs/geometry.md).
+of a plain read (docs/results/bench-search.md).
+
+Staged (``search='staged'``, session 19; the default of the whole-image models, issue 19's "read geometry by
+default, with no flag"): the plain read (as it is and mirrored) first, then the rotation search, then the crop
+search, each only when the stages before it detect nothing (:func:`staged_stages`). The stages share the
+false-positive budget :data:`STAGED_SHARES` (weighted Bonferroni over all three, :func:`hypothesis_weights`), so
+stopping at the first stage that detects keeps the bound. A marked image read as it is costs what the plain
+read costs; an unmarked one runs every stage (docs/results/bench-search.md).
 """
 
 from __future__ import annotations
@@ -52,8 +59,11 @@ if TYPE_CHECKING:
 
 #: ``search`` modes of extraction: ``none`` (read the image as it is), ``crop`` (centred crops), ``rotate``
 #: (rotations about the centre, black corners or straightened) and ``geometry`` (flips x per-axis scales, for
-#: the translation-invariant ``geo`` models).
-SEARCH_MODES = ("none", "crop", "geometry", "rotate")
+#: the translation-invariant ``geo`` models); ``staged`` (whole-image models: ``none``, then ``rotate``, then
+#: ``crop``, each only when the ones before detect nothing; for a ``geo`` model the same as ``geometry``).
+SEARCH_MODES = ("none", "crop", "geometry", "rotate", "staged")
+#: The stages of the ``staged`` search of a whole-image model and their shares of the false-positive budget.
+STAGED_SHARES = (("none", 0.5), ("rotate", 0.25), ("crop", 0.25))
 #: Angles (degrees) of the rotation search: -5 ... 5 in steps of 0.5. Turned back by an angle within 0.25
 #: degrees of the true one, the default model reads a rotated photo at 0-1 % raw BER (docs/geometry.md).
 ROTATION_ANGLES = tuple(i / 2 for i in range(-10, 11))
@@ -152,10 +162,21 @@ def mirror_hypotheses(hyps: Sequence[dict[str, float | bool]]) -> list[dict[str,
 def hypothesis_weights(hyps: Sequence[dict[str, float | bool]]) -> torch.Tensor | None:
     """Weighted-Bonferroni weights of a search's hypotheses: for a whole-image search, mirror images share 1/8
     of the false-positive budget (:func:`robusthide.payload.mirror_weights`); for the geometry search, each
-    hypothesis read is one of ``of`` it could have read (:func:`fold_search_logits`), weight 1 / ``of``.
+    hypothesis read is one of ``of`` it could have read (:func:`fold_search_logits`), weight 1 / ``of``; for
+    the staged search, each stage's weights (uniform where the stage has none) times its ``share``.
     None (every hypothesis alike) for searches without mirror images."""
     from robusthide.payload import mirror_weights
 
+    if hyps and "share" in hyps[0]:  # the staged search: each stage's own weights times its share
+        out, i = [], 0
+        while i < len(hyps):
+            j = next((k for k in range(i, len(hyps)) if hyps[k]["stage"] != hyps[i]["stage"]), len(hyps))
+            part = [{k: v for k, v in h.items() if k not in ("stage", "share")} for h in hyps[i:j]]
+            w = hypothesis_weights(part)
+            w = torch.full((j - i,), 1.0 / (j - i), dtype=torch.float64) if w is None else w
+            out.append(w * float(hyps[i]["share"]))
+            i = j
+        return torch.cat(out)
     if hyps and "of" in hyps[0]:
         return torch.tensor([1.0 / float(h["of"]) for h in hyps], dtype=torch.float64)
     if not hyps or any("kx" in h for h in hyps) or not any(h.get("flip") for h in hyps):
@@ -635,9 +656,10 @@ def search_stages(decoder: torch.nn.Module, image: Frames, size: int, search: st
     search (:func:`fold_search_logits`, the rest). Their weights sum to 1 (weighted Bonferroni over both), so
     a decision may stop at the first stage that detects (:func:`decode_stages`) without changing the
     false-positive bound. It also reads the frames of a video (a sequence of images), pooled: every frame in
-    the quick stage, :data:`GEOMETRY_POOL_FRAMES` of them spread evenly in the full search. Every other search
-    is one stage, :func:`search_logits`, of one image."""
-    if check_search(search) == "geometry" and hasattr(decoder, "feature_maps"):
+    the quick stage, :data:`GEOMETRY_POOL_FRAMES` of them spread evenly in the full search (``staged`` is the
+    same for a ``geo`` decoder). The staged search of a whole-image model has three (:func:`staged_stages`).
+    Every other search is one stage, :func:`search_logits`, of one image."""
+    if check_search(search) in ("geometry", "staged") and hasattr(decoder, "feature_maps"):
         frames = _frames(image)
         yield quick_fold_logits(decoder, frames, size)
         step = max(1, math.ceil(len(frames) / GEOMETRY_POOL_FRAMES))
@@ -647,7 +669,31 @@ def search_stages(decoder: torch.nn.Module, image: Frames, size: int, search: st
         return
     if not isinstance(image, torch.Tensor):
         raise ValueError(f"the {search} search reads one image, not a sequence of frames")
+    if search == "staged":
+        yield from staged_stages(decoder, image, size, mirror)
+        return
     yield search_logits(decoder, image, size, search, mirror)
+
+
+def staged_hypotheses(hyps: Sequence[dict[str, Any]], stage: str) -> list[dict[str, Any]]:
+    """``hyps`` of one stage of the staged search, tagged with the stage and its share (:data:`STAGED_SHARES`)."""
+    share = dict(STAGED_SHARES)[stage]
+    return [{**h, "stage": stage, "share": share} for h in hyps]
+
+
+def staged_stages(decoder: torch.nn.Module, image: torch.Tensor, size: int, mirror: bool = True,
+                  first: tuple[torch.Tensor, list[dict[str, Any]]] | None = None
+                  ) -> Iterator[tuple[torch.Tensor, list[dict[str, Any]]]]:
+    """The stages of the staged search of a whole-image model, lazily (:data:`STAGED_SHARES`: the plain read,
+    the rotation search, the crop search), their hypotheses tagged by :func:`staged_hypotheses`. ``first``: the
+    plain read's logits and hypotheses when the caller has them (the Watermarker's 8-bit fast path), so that
+    its first stage is bit-identical to ``search='none'``."""
+    for stage, _ in STAGED_SHARES:
+        if stage == "none" and first is not None:
+            logits, hyps = first
+        else:
+            logits, hyps = search_logits(decoder, image, size, stage, mirror)
+        yield logits, staged_hypotheses(hyps, stage)
 
 
 def decode_stages(stages: Iterable[tuple[torch.Tensor, list[dict[str, Any]]]], n_bits: int,
@@ -735,6 +781,11 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
     decode with :func:`decision_args`). Grayscale images are expanded to three channels."""
     mode = check_search(search)
     hyps: list[dict[str, float | bool]]
+    if mode == "staged" and not hasattr(decoder, "feature_maps"):  # every stage (:func:`staged_stages`)
+        stages = list(staged_stages(decoder, image, size, mirror))
+        return torch.cat([lg for lg, _ in stages]), [h for _, hs in stages for h in hs]
+    if mode == "staged":
+        mode = "geometry"
     if mode == "crop":
         views, sides = centred_crop_views(image, size)
         hyps = [{"side": k} for k in sides]

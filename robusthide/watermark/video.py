@@ -175,7 +175,8 @@ def _embed_frames(wm, src: Path, tmp: Path, bits: np.ndarray, strength: float, c
 def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None):
     """Read the mark of a video from up to ``max_frames`` frames. ``search`` (None: the model's default):
     ``none`` soft-votes the bits of the frames as they are and mirrored (two pooled hypotheses,
-    :meth:`Watermarker.frame_hypothesis_logits`); ``geometry`` (the default of the periodic ``geo`` models) runs
+    :meth:`Watermarker.frame_hypothesis_logits`; ``staged``, a whole-image model's default, reads a video so);
+    ``geometry`` (the default of the periodic ``geo`` models) runs
     the image's geometry search on the frames' pooled evidence (:meth:`Watermarker.extract_frames`), so a
     cropped, reframed or mirrored clip reads. The crop and rotation searches are refused, not ignored."""
     from robusthide.nets.watermark_model import resize
@@ -185,7 +186,9 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
         mode = check_search(wm.default_search if search is None else search)
     except ValueError as e:
         raise RobustHideError(str(e)) from None
-    geometry = mode == "geometry" and hasattr(wm.model.decoder, "feature_maps")
+    geometry = mode in ("geometry", "staged") and hasattr(wm.model.decoder, "feature_maps")
+    if mode == "staged" and not geometry:  # a whole-image model's default: its frames' plain reads, pooled
+        mode = "none"
     if mode != "none" and not geometry:
         raise RobustHideError(f"{src}: search {mode!r} works on images only, not on videos"
                               + (" (the geometry search reads videos with a periodic geo model)"

@@ -18,6 +18,7 @@ The video embedder and the evaluation call these methods.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -275,10 +276,15 @@ class Watermarker:
     def decode_bits(self, image: Any, search: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(hard bits uint8, soft P(bit=1) float) read from ``image``, from the most confident hypothesis of
         ``search`` (None: the model's default; ``none``: the image as it is or its mirror image,
-        :mod:`robusthide.watermark.sync`)."""
-        from robusthide.watermark.sync import most_confident
+        :mod:`robusthide.watermark.sync`); for the staged search of a whole-image model, from the hypothesis
+        :meth:`extract` keeps (the first stage that detects, else the smallest p-value)."""
+        from robusthide.watermark.sync import decode_stages, most_confident
 
-        logits, hyps = self._search_logits(image, search)
+        mode, fast = self._checked(image, search)
+        if mode == "staged" and not hasattr(self.model.decoder, "feature_maps"):  # the hypothesis extract keeps
+            p = torch.sigmoid(decode_stages(self._stages(image, mode, fast), self.n_bits)[1]).numpy()
+            return (p > 0.5).astype(np.uint8), p
+        logits, hyps = self._checked_logits(image, mode, fast)
         p = torch.sigmoid(logits[most_confident(logits, hyps)]).numpy()
         return (p > 0.5).astype(np.uint8), p
 
@@ -337,14 +343,28 @@ class Watermarker:
         a whole-image model share 1/8 of the false-positive budget), so ``detected`` keeps its false-positive
         bound. ``crop_side`` / ``geometry`` then give the hypothesis found (``geometry`` is
         ``{'flip': True}`` when the mirror image carried the mark)."""
-        from robusthide.watermark.sync import decode_stages, search_stages
+        from robusthide.watermark.sync import decode_stages
 
         mode, fast = self._checked(image, search)
         if mode == "none":
             return self.decide(*self._checked_logits(image, mode, fast))
-        x = self._search_input(image, fast)
-        stages = ((lg.cpu(), h) for lg, h in search_stages(self.model.decoder, x, self.model.size, mode, self.mirror))
-        return self._result(*decode_stages(stages, self.n_bits))
+        return self._result(*decode_stages(self._stages(image, mode, fast), self.n_bits))
+
+    def _stages(self, image: Any, mode: str, fast: Any,
+                first: tuple[torch.Tensor, list[dict]] | None = None) -> Iterator[tuple[torch.Tensor, list[dict]]]:
+        """The search stages of one image (CPU logits, hypotheses; :func:`robusthide.watermark.sync.search_stages`).
+        The staged search of a whole-image model starts from the plain read as :meth:`extract` makes it with
+        ``search='none'`` (``first``, when the caller has it), so that its first stage decides the same."""
+        from robusthide.watermark.sync import search_stages, staged_stages
+
+        if mode == "staged" and not hasattr(self.model.decoder, "feature_maps"):
+            first = first if first is not None else self._checked_logits(image, "none", fast)
+            stages = staged_stages(self.model.decoder, self._search_input(image, fast), self.model.size,
+                                   self.mirror, first=first)
+        else:
+            stages = search_stages(self.model.decoder, self._search_input(image, fast), self.model.size, mode,
+                                   self.mirror)
+        return ((lg.cpu(), h) for lg, h in stages)
 
     @torch.no_grad()
     def extract_frames(self, frames: list[torch.Tensor]) -> ExtractResult:
@@ -374,7 +394,7 @@ class Watermarker:
         out = ExtractResult.from_decoded(r, torch.sigmoid(logits).numpy())
         if out.detected:
             out.crop_side = hyp.get("side")
-            geo = {k: v for k, v in hyp.items() if k != "side"}
+            geo = {k: v for k, v in hyp.items() if k not in ("side", "stage", "share")}
             out.geometry = geo if (any(k != "flip" for k in geo) or geo.get("flip")) else None
         return out
 
@@ -543,7 +563,23 @@ class Watermarker:
         """:meth:`extract` of every image (a list of any sizes and kinds, or an N x H x W x C array); without a
         search (``search='none'``, or None for a model whose default is none) 8-bit images share decoder calls
         of up to ``batch_size`` images; with one, each image is searched on its own."""
+        from robusthide.watermark.sync import staged_hypotheses
+
+        mode = self.default_search if search is None else search
+        if mode == "staged" and not hasattr(self.model.decoder, "feature_maps"):  # plain reads batched first
+            imgs = self._batch_list(images)
+            logits, hyps = self._batch_logits(imgs, "none", batch_size)
+            first = [(lg, staged_hypotheses(hyps, "none")) for lg in logits]
+            out = [self.decide(*f) for f in first]
+            return [r if r.detected else self._extract_staged(img, f) for r, img, f in zip(out, imgs, first)]
         if self._batch_search(search):
             return [self.extract(img, search) for img in self._batch_list(images)]
         logits, hyps = self._batch_logits(images, "none", batch_size)
         return [self.decide(lg, hyps) for lg in logits]
+
+    def _extract_staged(self, image: Any, first: tuple[torch.Tensor, list[dict]]) -> ExtractResult:
+        """:meth:`extract` with the staged search, its plain read (``first``) already made."""
+        from robusthide.watermark.sync import decode_stages
+
+        mode, fast = self._checked(image, "staged")
+        return self._result(*decode_stages(self._stages(image, mode, fast, first=first), self.n_bits))
