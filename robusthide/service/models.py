@@ -34,12 +34,14 @@ class EmbedParams(_Params):
 
 
 class ExtractParams(_Params):
-    search: str | None = Field(None, description="none (default) or crop: also read centred crops resized back")
+    search: str | None = Field(None, description="the model's own when omitted (staged for whole-image models: as "
+                                                 "it is, then rotate, then crop); none, staged, crop, rotate, "
+                                                 "geometry")
     bits: bool = Field(False, description="also return the raw and soft bits")
 
 
 class DetectParams(_Params):
-    search: str | None = Field(None, description="none (default) or crop")
+    search: str | None = Field(None, description="as for /extract: the model's own when omitted")
 
 
 def parse_params(model: type[_Params], fields: dict[str, Any]) -> Any:
