@@ -208,6 +208,21 @@ def test_variant_trains_the_papers_net_with_its_recipe_and_seed():
     assert column_config(base, base.columns[0], 300, "data", "runs")["model"]["arch"] == "lean"
 
 
+def test_a_variant_on_another_net_drops_the_base_network_note():
+    from robusthide.evaluation.reproduce import _variant_notes
+
+    base = get_reproduction("mbrs-table6")
+    assert any(n.startswith("Network: our `lean` net") for n in base.notes)
+    other = variant(base, net="mbrs", size=64, seed=2, tag="m")
+    notes = _variant_notes(other, base, other.budget)
+    assert notes[0].startswith("This variant trains the `mbrs` net (the base trains `lean`), 64x64, training seed 2")
+    assert not any(n.startswith("Network:") for n in notes) and len(notes) == len(base.notes)
+    same = variant(base, size=64, seed=2, tag="s")
+    notes = _variant_notes(same, base, same.budget)
+    assert notes[0].startswith("This variant trains the `lean` net, 64x64") and notes[1:] == list(base.notes)
+    assert _variant_notes(base, base, base.budget) == list(base.notes)
+
+
 @pytest.mark.parametrize("kw, words", [
     ({"net": "hidden"}, "give a --tag"),
     ({"seed": 1}, "give a --tag"),
@@ -277,3 +292,20 @@ def test_a_column_sharing_its_first_steps_starts_from_the_donor_to_the_same_weig
     forked = load_file(str(runs / "mbrs-table6" / "tsr-s" / "latest.safetensors"))
     alone = load_file(str(tmp_path / "scratch" / "tsr-s" / "latest.safetensors"))
     assert forked.keys() == alone.keys() and all(torch.equal(forked[k], alone[k]) for k in forked)
+
+
+@pytest.mark.parametrize("heading", ["## Reading (hand-written)", "## Reading (session 19, seed 1 only; hand-written)",
+                                     "## Reading"])
+def test_regenerating_a_results_file_keeps_the_reading(tmp_path, heading):
+    from robusthide.io.results import write_keeping_reading
+
+    md = tmp_path / "r.md"
+    md.write_text(f"# old\n\nold table\n\n{heading}\n\nMBRS holds at Q=50.\n")
+    write_keeping_reading(md, "# new\n\nnew table\n")
+    assert md.read_text() == f"# new\n\nnew table\n\n{heading}\n\nMBRS holds at Q=50.\n"
+    md.write_text("# old\n\n## Readings of others are not ours\n")
+    write_keeping_reading(md, "# new\n")
+    assert md.read_text() == "# new\n"
+    md.write_text(f"# old\n\n{heading}\n\nold reading\n")
+    write_keeping_reading(md, f"# new\n\n{heading}\n\nkept by its generator\n")  # not appended twice
+    assert md.read_text() == f"# new\n\n{heading}\n\nkept by its generator\n"

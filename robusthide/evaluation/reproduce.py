@@ -559,16 +559,26 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
         "codec": codec,
         "paper": rep.paper,
         "claims": claims,
-        "notes": ([f"This variant trains `{b.net}` ({base.budget.net} in the notes below), "
-                   f"{b.size}x{b.size}, training seed {b.seed if b.train_seed is None else b.train_seed}"
-                   + (", with its paper's losses and weights (reproduce_specs.NET_RECIPES)"
-                      if b.net in NET_RECIPES else "") + "."] if rep.name != base.name else []) + list(rep.notes),
+        "notes": _variant_notes(rep, base, b),
         "seconds": round(time.time() - t0, 1),
         "robusthide": __version__,
         "date": datetime.date.today().isoformat(),
     }
     write_results(doc, rep, out)
     return doc
+
+
+def _variant_notes(rep: Reproduction, base: Reproduction, b: Budget) -> list[str]:
+    """The results file's notes: a variant (``--net``, ``--size``, ``--seed``) first says what it trains, and
+    drops the base's "Network:" note when it trains another net than the base's."""
+    if rep.name == base.name:
+        return list(rep.notes)
+    other_net = b.net != base.budget.net
+    head = (f"This variant trains the `{b.net}` net" + (f" (the base trains `{base.budget.net}`)" if other_net else "")
+            + f", {b.size}x{b.size}, training seed {b.seed if b.train_seed is None else b.train_seed}"
+            + (", with its paper's losses and weights (reproduce_specs.NET_RECIPES)" if b.net in NET_RECIPES else "")
+            + ".")
+    return [head] + [n for n in rep.notes if not (other_net and n.startswith("Network:"))]
 
 
 # -- writing ------------------------------------------------------------------------------------------------
@@ -610,8 +620,8 @@ def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
     if rep.kind == "train":
         lines.append(f"Net `{b['net']}`, payload {b['n_bits']} bits, images {b['size']}x{b['size']}, batch "
                      f"{b['batch']}, **{b['steps']} steps per column** on the train split of `{b['data']}` "
-                     f"(photos downscaled to {b['max_side']} px), {b['threads']} CPU thread(s). Training time "
-                     f"measured by the trainer (`train_seconds`, wall clock of the steps): "
+                     f"(photos downscaled to {b['max_side']} px), evaluated on {b['threads']} CPU thread(s). "
+                     f"Training time measured by the trainer (`train_seconds`, wall clock of the steps): "
                      f"{b['train_minutes_total']:.1f} min in all.")
         if b.get("warm_steps"):
             then = ("with its paper's fixed loss weights" if b["net"] in NET_RECIPES else

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 #: the heading of the hand-written section kept at the end of a regenerated results file
 READING_HEADING = "## Reading (hand-written)"
+_READING_START = re.compile(r"^## Reading\b", re.MULTILINE)
 
 
 def write_keeping_reading(md: str | Path, text: str) -> None:
-    """Write the regenerated Markdown ``text`` to ``md``, keeping the section headed :data:`READING_HEADING`
-    of an existing ``md`` (a person's interpretation of the numbers) at its end."""
+    """Write the regenerated Markdown ``text`` to ``md``, keeping the section of an existing ``md`` whose
+    heading starts with "## Reading" (:data:`READING_HEADING` or a variant such as "## Reading (session 19)":
+    a person's interpretation of the numbers) at its end. A ``text`` that has a reading section of its own
+    (a generator that keeps it itself) is written as it is."""
     md = Path(md)
-    if md.exists():
-        old = md.read_text()
-        at = old.find(READING_HEADING)
-        if at >= 0:
-            text = text.rstrip("\n") + "\n\n" + old[at:]
+    if md.exists() and not _READING_START.search(text):
+        found = _READING_START.search(md.read_text())
+        if found:
+            text = text.rstrip("\n") + "\n\n" + found.string[found.start():]
     md.write_text(text)

@@ -15,9 +15,13 @@ def write_json(result: dict, out: str | Path) -> Path:
 
 
 def write_results(result: dict, out: str | Path, markdown: str) -> Path:
-    """Write ``result`` to ``out``.json and the page ``markdown`` to ``out``.md; returns ``out`` as a Path."""
+    """Write ``result`` to ``out``.json and the page ``markdown`` to ``out``.md, keeping the hand-written
+    "## Reading" section of an existing page (:func:`robusthide.io.results.write_keeping_reading`); returns
+    ``out`` as a Path."""
+    from robusthide.io.results import write_keeping_reading
+
     out = write_json(result, out)
-    out.with_suffix(".md").write_text(markdown)
+    write_keeping_reading(out.with_suffix(".md"), markdown)
     return out
 
 

@@ -279,19 +279,28 @@ class TrainLoop:
             return self._stop
         import torch.distributed as dist
 
-        flag = torch.tensor([1.0 if self._stop else 0.0], device=self.runtime.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # every rank stops at the same step
-        return bool(flag.item() > 0)
+        if getattr(self, "_stop_flag", None) is None:  # one tensor for the whole run: see _settle_ranks
+            self._stop_flag = torch.zeros(1, device=self.runtime.device)
+        self._stop_flag.fill_(1.0 if self._stop else 0.0)
+        dist.all_reduce(self._stop_flag, op=dist.ReduceOp.MAX)  # every rank stops at the same step
+        return bool(self._stop_flag.item() > 0)
 
     def _settle_ranks(self) -> None:
-        """Under DDP, wait for every rank at the end of a run. Gloo's worker threads free the work of the last
-        collectives (tensors Python owns) after the caller has its result; a process that exits meanwhile
-        aborts in interpreter shutdown (SIGABRT, about 1 run in 8 of a 2-rank test on 2 cores). A barrier,
-        whose own tensors Python does not own, lets them finish first."""
+        """Under DDP, let every rank and gloo's worker threads finish at the end of a run.
+
+        Gloo's worker thread frees a finished collective's work (and, through a barrier's list of prior work,
+        the tensors of the collectives before it) only after the caller has its result. Where Python has
+        dropped such a tensor, freeing it needs the GIL; a process already in interpreter shutdown then kills
+        the thread inside a destructor and aborts (SIGABRT, "terminate called without an active exception";
+        a core showed ``~AsyncBarrierWork -> ~AsyncAllreduceWork -> decref_pyobject``; 3 runs in 110 of a 2-rank
+        test on a loaded 2-core machine, 0 in 180 with this, docs/scripts/ddp_stress.py). So the stop flag is
+        one tensor Python keeps for the whole run, and after the final barrier the main thread sleeps briefly
+        with the GIL released, so the worker threads free the rest while the interpreter is whole."""
         if self.runtime.ddp:
             import torch.distributed as dist
 
             dist.barrier()
+            time.sleep(0.1)
 
     def _due(self, n: int, every: int, total: int) -> bool:
         return every > 0 and (n % every == 0 or n == total)

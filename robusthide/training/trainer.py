@@ -201,6 +201,7 @@ class Trainer(Family):
         if self.ddp:
             dist.all_reduce(stats)
             stats /= self.world
+            self._ddp_stats = stats  # kept until the next step: gloo frees its work later (TrainLoop._settle_ranks)
         loss_v, msg_v, mse_v, ber_v = (float(v) for v in stats)
         psnr = psnr_from_mse(max(mse_v, 1e-12), peak=1.0)
         ema = self.state.get("psnr_ema")
