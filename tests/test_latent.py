@@ -149,6 +149,13 @@ def test_cli_round_trip(codec_file, photos, tmp_path, capsys):
     assert "corrupt .rhl file" in capsys.readouterr().err
     assert main(["latent", "embed", str(img), "-m", "x" * 600, "-o", str(rhl), *common, "--iters", "1"]) == 2
     assert "message too long" in capsys.readouterr().err
+    lat = tmp_path / "lattice.rhl"  # the greedy lattice pass after the edit: the file still reads back
+    assert main(["latent", "embed", str(img), "-m", "hi", "-o", str(lat), *common, *edit, "--lattice", "5"]) == 0
+    capsys.readouterr()
+    assert main(["latent", "extract", str(lat), *common]) == 0
+    assert capsys.readouterr().out.strip() == "hi"
+    assert main(["latent", "embed", str(img), "-m", "hi", "-o", str(lat), *common, "--lattice", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == "robusthide: error: --lattice must be >= 0"
 
 
 def test_pickled_codec_checkpoint_is_refused(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -352,3 +354,38 @@ def test_stdin_image_converts_as_the_file_reader(mode, photos, tmp_path):
     want = read_image_rgb(path)
     assert got.dtype == np.uint8 and got.shape == (40, 48, 3) and got.flags.writeable
     assert np.array_equal(got, want)
+
+
+def test_lattice_descent_lowers_the_exact_loss_and_codes_exactly(to_tensor, codec_file, photos):
+    """``EditConfig.lattice``: after the iterations, greedy rounds on the integer lattice. The result is a
+    lattice point (it codes to itself), its exact eq. 1 loss (real rounding) is at most that of round(y), and
+    it reads at least as many bits; the snapshot at the last count is the same point; bad settings fail."""
+    from robusthide.latent.editing import EditConfig, Eq1, codec_lambda1, edit_latent, lattice_descent
+    from robusthide.latent.elic import ElicLite
+    from robusthide.latent.iters import parse_series
+    from robusthide.latent.models import load_codec
+    from robusthide.latent.stegnet import random_decoder
+
+    torch.set_num_threads(1)
+    codec, dec = load_codec(codec_file), random_decoder(0)
+    x = to_tensor(photos["coffee"][:64, :64])
+    t = (torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    cfg = EditConfig(iters=6, lr=1e-1, lambda5=0.05)
+    plain = edit_latent(codec, dec, x, t, cfg).y
+    lat = edit_latent(codec, dec, x, t, replace(cfg, lattice=8), keep=(6,))
+    assert torch.equal(lat.y, torch.round(lat.y)) and torch.equal(lat.snapshots[6], lat.y)
+    assert torch.equal(codec.compress_latent(lat.y).y_hat, lat.y)
+    objective = Eq1(codec, dec, x, t, cfg, codec_lambda1(codec))
+    with torch.no_grad():
+        before, _, logits0 = objective(torch.round(plain), "round")
+        after, _, logits1 = objective(lat.y, "round")
+    assert float(after) < float(before)
+    assert ((logits1 > 0).float() == t).float().mean() >= ((logits0 > 0).float() == t).float().mean()
+    assert torch.equal(lattice_descent(objective, plain, 0), torch.round(plain))
+    with pytest.raises(RobustHideError, match="lattice must be a number of rounds >= 0"):
+        edit_latent(codec, dec, x, t, replace(cfg, lattice=-1))
+    with pytest.raises(RobustHideError, match="on ElicLite"):
+        edit_latent(ElicLite(16, 160), dec, x, t, replace(cfg, lattice=2))
+    assert parse_series("l:lattice=30", EditConfig())[1].lattice == 30
+    with pytest.raises(RobustHideError, match="lattice takes a number of rounds"):
+        parse_series("l:lattice=1.5", EditConfig())

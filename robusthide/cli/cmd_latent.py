@@ -27,6 +27,9 @@ def _edit_args(p: argparse.ArgumentParser, iters: int = 1500, lr: float = 1e-3, 
                    help="message cross-entropy summed over the bits (default) or averaged (docs/latent.md)")
     g.add_argument("--rounding", choices=["noise", "ste"], default="noise",
                    help="rounding relaxation: additive uniform noise (paper) or straight-through")
+    g.add_argument("--lattice", type=int, default=0, metavar="ROUNDS",
+                   help="then at most ROUNDS greedy steps on the rounded latent that the coder sends (ours; "
+                        "0 = none, the paper's; scale-hyperprior codecs; docs/results/latent-lattice.md)")
 
 
 def _edit_cfg(a: argparse.Namespace):
@@ -34,9 +37,11 @@ def _edit_cfg(a: argparse.Namespace):
 
     if a.iters < 0:
         raise RobustHideError("--iters must be >= 0")
+    if a.lattice < 0:
+        raise RobustHideError("--lattice must be >= 0")
     return EditConfig(iters=a.iters, lr=a.lr, lambda1=a.lambda1, lambda2=a.lambda2, lambda3=a.lambda3,
                       lambda4=a.lambda4, lambda5=a.lambda5, rounding=a.rounding,
-                      ce_reduction=a.ce_reduction)
+                      ce_reduction=a.ce_reduction, lattice=a.lattice)
 
 
 def _codec(spec: str | None, data: bytes | None = None):

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from robusthide import RobustHideError
 from robusthide.latent.models import ScaleHyperprior, pad
 
 
@@ -55,6 +56,7 @@ class EditConfig:
     clamp_grad: bool = True  # the decoder's input gets the clamp's own gradient (zero outside [0, 1]); see read_uint8
     seed: int = 0
     log_every: int = 0
+    lattice: int = 0  # rounds of lattice_descent on the rounded y after the iterations (0: none, the paper's)
 
 
 @dataclass
@@ -131,10 +133,11 @@ def edit_latent(
         raise ValueError(f"keep: iteration counts must be within 0..{cfg.iters}, got {sorted(keep)}")
     if cfg.ce_reduction not in ("sum", "mean"):
         raise ValueError(f"ce_reduction must be 'sum' or 'mean', got {cfg.ce_reduction!r}")
+    if cfg.lattice < 0 or (cfg.lattice and not isinstance(codec, ScaleHyperprior)):
+        raise RobustHideError(f"lattice must be a number of rounds >= 0, on a scale-hyperprior codec (ELIC codes "
+                         f"round(y - mu) + mu), got {cfg.lattice!r} on {type(codec).__name__}")
     codec.eval().requires_grad_(False)
     decoder.eval().requires_grad_(False)
-    h, w = cover.shape[-2:]
-    n_px = h * w
     lam1 = codec_lambda1(codec) if cfg.lambda1 is None else cfg.lambda1
     torch.manual_seed(cfg.seed)
     with torch.no_grad():
@@ -143,18 +146,10 @@ def edit_latent(
     opt = torch.optim.Adam([y], lr=cfg.lr)
     hist: list[dict[str, float]] = []
     snaps = {0: y0.clone()} if 0 in keep else {}
+    objective = Eq1(codec, decoder, cover, target, cfg, lam1, discriminator)
     for it in range(cfg.iters):
-        x_pad, y_bits, z_bits = codec.rate_and_recon(y, cfg.rounding)
-        x_hat = x_pad[..., :h, :w]
-        x_q = read_uint8(x_hat) if cfg.clamp_grad else ste_uint8(x_hat)
-        rate = (y_bits + z_bits) / n_px
-        mse = F.mse_loss(x_hat, cover)
-        perc = perceptual_loss(cover, x_hat) if cfg.lambda2 else x_hat.new_zeros(())
-        adv = -torch.log(discriminator(x_q).sigmoid().clamp_min(1e-6)).mean() if discriminator else x_hat.new_zeros(())
-        tv = tv_loss(x_hat, cfg.tv_beta) if cfg.lambda4 else x_hat.new_zeros(())
-        logits = decoder(x_q)
-        acc_loss = F.binary_cross_entropy_with_logits(logits, target, reduction=cfg.ce_reduction)
-        loss = rate + lam1 * mse + cfg.lambda2 * perc + cfg.lambda3 * adv + cfg.lambda4 * tv + cfg.lambda5 * acc_loss
+        loss, parts, logits = objective(y, cfg.rounding)
+        rate, mse, perc, tv, acc_loss = (parts[k] for k in ("rate", "mse", "perc", "tv", "acc_loss"))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -171,4 +166,92 @@ def edit_latent(
                 hist.append(rec)
             if callback:
                 callback(rec)
-    return EditResult(y.detach(), hist, snaps)
+    y = y.detach()
+    if cfg.lattice:
+        y = lattice_descent(objective, y, cfg.lattice)
+        if cfg.iters in keep:
+            snaps[cfg.iters] = y.clone()
+    return EditResult(y, hist, snaps)
+
+
+class Eq1:
+    """Eq. 1 for one cover and message, as a function of y: ``(loss, parts, logits) = objective(y, mode)``
+    with ``mode`` the rounding of :meth:`ScaleHyperprior.rate_and_recon` (noise, ste or round)."""
+
+    def __init__(self, codec: ScaleHyperprior, decoder: nn.Module, cover: Tensor, target: Tensor, cfg: EditConfig,
+                 lam1: float, discriminator: nn.Module | None = None):
+        self.codec, self.decoder, self.cover, self.target, self.cfg = codec, decoder, cover, target, cfg
+        self.lam1, self.discriminator = lam1, discriminator
+
+    def __call__(self, y: Tensor, mode: str) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        cfg, cover, disc = self.cfg, self.cover, self.discriminator
+        h, w = cover.shape[-2:]
+        x_pad, y_bits, z_bits = self.codec.rate_and_recon(y, mode)
+        x_hat = x_pad[..., :h, :w]
+        x_q = read_uint8(x_hat) if cfg.clamp_grad else ste_uint8(x_hat)
+        rate = (y_bits + z_bits) / (h * w)
+        mse = F.mse_loss(x_hat, cover)
+        perc = perceptual_loss(cover, x_hat) if cfg.lambda2 else x_hat.new_zeros(())
+        adv = -torch.log(disc(x_q).sigmoid().clamp_min(1e-6)).mean() if disc else x_hat.new_zeros(())
+        tv = tv_loss(x_hat, cfg.tv_beta) if cfg.lambda4 else x_hat.new_zeros(())
+        logits = self.decoder(x_q)
+        acc_loss = F.binary_cross_entropy_with_logits(logits, self.target, reduction=cfg.ce_reduction)
+        loss = (rate + self.lam1 * mse + cfg.lambda2 * perc + cfg.lambda3 * adv + cfg.lambda4 * tv
+                + cfg.lambda5 * acc_loss)
+        return loss, {"rate": rate, "mse": mse, "perc": perc, "tv": tv, "acc_loss": acc_loss}, logits
+
+
+#: the share of y's values the first round of :func:`lattice_descent` moves (doubled after a kept move, up to
+#: 8 times this; halved after a rejected one)
+LATTICE_START_SHARE = 1 / 64
+
+
+def lattice_descent(objective: Eq1, y: Tensor, rounds: int, share: float = LATTICE_START_SHARE,
+                    toward: bool = True, adaptive: bool = True) -> Tensor:
+    """Greedy descent of eq. 1 on the integer lattice the coder sends (ours, after the paper's editing).
+
+    The paper edits a continuous y and rounds it once at the end; on our codecs the rounding costs 3-4 points
+    of bit accuracy (docs/results/latent-m320-probe.md). This pass starts from round(y). Each round takes the
+    gradient of eq. 1 at the rounded point (rounding straight-through) and, among the values whose step
+    against the gradient goes to y's other rounding neighbour (so the point stays within one step of the
+    edited y in every coordinate), moves the ``share`` with the largest gradient. It keeps the move only if
+    the exact loss at the new lattice point (real rounding: what the receiver decodes) is lower, then doubles
+    the share (at most 8 times the start); a rejected move halves it, and the pass ends when it reaches zero
+    or after ``rounds``. Every kept point is a lattice point, so the result codes exactly. Only for codecs that
+    round y itself (the scale hyperprior; the mean-scale ELIC codes round(y - mu) + mu, off this lattice).
+    ``toward`` False allows moves in any direction, ``adaptive`` False keeps the share after a kept move (the
+    ablations of docs/scripts/lattice_sweep.py). Measured: docs/results/latent-lattice.md."""
+    if not isinstance(objective.codec, ScaleHyperprior):
+        raise ValueError("lattice descent needs a codec that codes round(y) (the scale hyperprior)")
+    y = y.detach()
+    yq = torch.round(y)
+    with torch.no_grad():
+        best = float(objective(yq, "round")[0])
+    k = max(1, int(share * yq.numel()))
+    k_max = 8 * k
+    for _ in range(int(rounds)):
+        if k < 1:
+            break
+        v = yq.clone().requires_grad_(True)
+        loss, _, _ = objective(v, "ste")
+        (g,) = torch.autograd.grad(loss, [v])
+        step = -torch.sign(g)
+        score = g.abs()
+        if toward:
+            score = torch.where((yq + step - y).abs() < 1.0, score, torch.zeros_like(score))
+        score = score.flatten()
+        top = score.topk(min(k, score.numel())).indices
+        top = top[score[top] > 0]
+        if top.numel() == 0:
+            break
+        move = torch.zeros_like(score)
+        move[top] = step.flatten()[top]
+        cand = yq + move.view_as(yq)
+        with torch.no_grad():
+            new = float(objective(cand, "round")[0])
+        if new < best:
+            yq, best = cand, new
+            k = min(k_max, 2 * k) if adaptive else k
+        else:
+            k //= 2
+    return yq

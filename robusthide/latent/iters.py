@@ -39,7 +39,8 @@ _KEYS = {f.name for f in fields(EditConfig)} - {"iters", "seed", "log_every"}
 
 def parse_series(spec: str, base: EditConfig) -> tuple[str, EditConfig]:
     """``LABEL`` or ``LABEL:key=value,key=value`` -> (label, ``base`` with those EditConfig fields changed).
-    Keys: lr, lambda1-5, tv_beta, rounding, ce_reduction, clamp_grad."""
+    Keys: lr, lambda1-5, tv_beta, rounding, ce_reduction, clamp_grad, lattice (rounds of
+    :func:`~robusthide.latent.editing.lattice_descent` after the last iteration)."""
     label, _, rest = spec.partition(":")
     if not label:
         raise RobustHideError(f"--series {spec!r}: expected LABEL[:key=value,...]")
@@ -50,6 +51,10 @@ def parse_series(spec: str, base: EditConfig) -> tuple[str, EditConfig]:
             raise RobustHideError(f"--series {spec!r}: bad item {item!r} (keys: {', '.join(sorted(_KEYS))})")
         if key in ("rounding", "ce_reduction"):
             changes[key] = value
+        elif key == "lattice":
+            if not value.isdigit():
+                raise RobustHideError(f"--series {spec!r}: lattice takes a number of rounds >= 0, got {value!r}")
+            changes[key] = int(value)
         elif key == "clamp_grad":
             if value not in ("0", "1", "true", "false"):
                 raise RobustHideError(f"--series {spec!r}: clamp_grad takes true or false, got {value!r}")
@@ -139,8 +144,10 @@ def to_markdown(r: dict) -> str:
                   f"lr {e['lr']:g}, rounding {e['rounding']}, clamp gradient {e.get('clamp_grad', False)}, CE "
                   f"{e['ce_reduction']}, lambda1 "
                   f"{'codec' if e['lambda1'] is None else format(e['lambda1'], 'g')}, lambda2 {e['lambda2']:g}, "
-                  f"lambda4 {e['lambda4']:.4g}, lambda5 {e['lambda5']:.4g}; "
-                  f"{ser['cpu_s_per_iter']:.3f} CPU s per iteration and image (one thread).", "",
+                  f"lambda4 {e['lambda4']:.4g}, lambda5 {e['lambda5']:.4g}"
+                  + (f"; then at most {e['lattice']} rounds of lattice descent on the rounded y at the last count "
+                     "(robusthide/latent/editing.py; its time is in the CPU figures)" if e.get("lattice") else "")
+                  + f"; {ser['cpu_s_per_iter']:.3f} CPU s per iteration and image (one thread).", "",
                   "| iterations | accuracy coded | accuracy float | bpp | PSNR | CPU s / image |",
                   "|---|---|---|---|---|---|"]
         for p in ser["points"]:

@@ -235,6 +235,12 @@ class Cache:
             os.close(fd)
 
 
+def edit_settings(cfg: EditConfig) -> dict:
+    """The editing settings a hyperbase row depends on (its cache key and its report): every field but
+    ``log_every``, and ``lattice`` only when it is on (so the rows cached before it existed stay valid)."""
+    return {k: v for k, v in asdict(cfg).items() if k != "log_every" and not (k == "lattice" and not v)}
+
+
 def _key(row: str, cover: Cover, seed: int, deps: dict) -> str:
     blob = json.dumps({"row": row, "set": cover.set, "index": cover.index, "cover": cover.sha(), "seed": seed,
                        "version": MEASURE_VERSION, **deps}, sort_keys=True)
@@ -344,7 +350,7 @@ def groups(s: Setup, fnns: bool = True, train: bool = True, codec: bool = True, 
         for label, m in s.codecs:
             alone, edited = codec_rows(label, m)
             mcfg = s.edit_for(m)
-            ecfg = {k: v for k, v in asdict(mcfg).items() if k != "log_every"}
+            ecfg = edit_settings(mcfg)
 
             def ed(c: Cover, t: torch.Tensor, m=m, alone: str = alone, edited: str = edited,
                    mcfg: EditConfig = mcfg) -> dict:
@@ -636,7 +642,7 @@ def run(
         "settings": {**(settings or {}), "n": n, "size": size, "seed": s.seed, "data": str(data),
                      "fnns_steps": s.fnns.steps, "fnns": asdict(s.fnns), "liso_iters": s.liso_iters,
                      "decoder_id": s.decoder.decoder_id(), "scale_lambda5": s.scale_lambda5,
-                     "edit": {k: v for k, v in asdict(s.edit).items() if k != "log_every"},
+                     "edit": edit_settings(s.edit),
                      "seconds": round(time.time() - t0, 1), "computed_cpu_s": round(time.process_time() - c0, 1),
                      "command": command},
     }
