@@ -188,6 +188,7 @@ def corpus(tmp_path_factory, photos):
         for v in vals:
             add(f"option{opt}={v}", "embed", good, "-o", d / "o.png", "-m", "H", opt, v)
     add("video-codec-unknown", "embed", good, "-o", d / "o.png", "-m", "H", "--video-codec", "divx")
+    add("refine-precision-unknown", "embed", good, "-o", d / "o.png", "-m", "H", "--refine-precision", "fp16")
     add("extract-workers-0", "extract", good, "--workers", 0)
     add("format-unknown", "embed", good, "-o", d / "o.png", "-m", "H", "--format", "xyz")
 

@@ -160,3 +160,17 @@ def test_cli_list_errors(tmp_path, listed, capsys):
     out = tmp_path / "o2"
     rc, so, se = run(capsys, "embed", "--list", lst, "-o", out, "-m", "7", "--refine", "0")
     assert rc == 2 and (out / "src" / "a.png").exists() and "gone.png" in se  # the others are marked
+
+
+def test_embed_refine_precision_bf16_reads_back(tmp_path, capsys, photos):
+    """``embed --refine-precision bf16`` marks with bf16 refinement steps (fp32 where the CPU lacks native
+    bf16); the mark reads back from the saved file."""
+    from PIL import Image
+
+    src, out = tmp_path / "c.png", tmp_path / "m.png"
+    Image.fromarray(photos["coffee"]).save(src)
+    rc, so, _ = run(capsys, "embed", src, "-o", out, "-m", "1234", "--refine", "3", "--refine-precision", "bf16",
+                    "--json")
+    assert rc == 0 and out.exists()
+    rc, so, _ = run(capsys, "extract", out, "--json")
+    assert rc == 0 and json.loads(so)["message"] == 1234

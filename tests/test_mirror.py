@@ -166,8 +166,11 @@ def test_demo_reads_a_flip(tmp_path, capsys):
     assert rows["rotate:3|jpeg:q=80"]["message"] == 1234 and rows["rotate:3|jpeg:q=80"]["geometry"]["angle"] == 3.0
     assert rows["rotate:2"]["message"] == 1234 and rows["crop:0.9|jpeg:q=80"]["message"] == 1234
     assert not rows["crop:0.7,x=0,y=0"]["detected"]
+    reframed = rows["reframe:4x5|jpeg:q=80"]  # the centre cut to 4:5 and resized back: a band of the width
+    assert reframed["message"] == 1234 and reframed["geometry"]["band"] == 0.8 and reframed["geometry"]["axis"] == "x"
     out = capsys.readouterr().out
     assert "mirror image read" in out and "turned back 2 deg" in out and "not read by this model yet" in out
+    assert "reframed: a centred band, 0.800 of the width" in out
 
 
 def test_rotation_views_cover_both_fills_and_the_mirror():
@@ -188,9 +191,9 @@ def test_rotation_search_reads_a_rotated_photo(wm, marked, spec):
     assert not wm.extract(turned, search="none").detected
     r = wm.extract(turned, search="rotate")
     assert r.detected and r.message == 1234
-    staged = wm.extract(turned)  # the default: the rotation search is its second stage, with 1/4 of the budget
+    staged = wm.extract(turned)  # the default: the rotation search is its third stage, with 1/5 of the budget
     assert staged.detected and staged.message == 1234 and staged.geometry == r.geometry
-    assert staged.p_value == pytest.approx(4 * r.p_value, rel=1e-6)
+    assert staged.p_value == pytest.approx(5 * r.p_value, rel=1e-6)
     assert abs(abs(r.geometry["angle"]) - abs(float(spec.split(":")[-1].split(",")[0]))) <= 0.5
     assert r.geometry["fill"] == ("crop" if "fill=crop" in spec else "black")
     assert r.geometry["flip"] is spec.startswith("flip")

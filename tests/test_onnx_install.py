@@ -157,6 +157,8 @@ def test_what_needs_torch_fails_with_one_line(torch_free):
         assert _one_line(torch_free(*args)) == NEEDS_TORCH, args
     assert _one_line(torch_free("embed", "c.png", "-o", "r.png", "-m", "1", "--refine", "5")).startswith(
         "robusthide: error: --refine 5 needs PyTorch: pip install 'robusthide[torch]'")
+    assert _one_line(torch_free("embed", "c.png", "-o", "r.png", "-m", "1", "--refine-precision", "bf16")).startswith(
+        "robusthide: error: --refine-precision needs PyTorch: pip install 'robusthide[torch]'")
     assert _one_line(torch_free("extract", "c.png", "--search", "crop")).startswith(
         "robusthide: error: --search crop needs PyTorch: pip install 'robusthide[torch]'")
     assert _one_line(torch_free("embed", "clip.mp4", "-o", "m.mp4", "-m", "1")).startswith(

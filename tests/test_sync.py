@@ -57,9 +57,9 @@ def test_crop_search_reads_a_zoomed_photo(wm, photos, area):
     plain = wm.extract(zoomed, search="none")
     found = wm.extract(zoomed, search="crop")
     assert not plain.detected
-    staged = wm.extract(zoomed)  # the default: the crop search is its third stage, with 1/4 of the budget
+    staged = wm.extract(zoomed)  # the default: the crop search is its fourth stage, with 1/5 of the budget
     assert staged.detected and staged.crop_side == found.crop_side
-    assert staged.p_value == pytest.approx(4 * found.p_value, rel=1e-6)
+    assert staged.p_value == pytest.approx(5 * found.p_value, rel=1e-6)
     assert found.detected and found.message == 1234
     assert found.crop_side == pytest.approx(area ** 0.5, abs=0.004)
     n = len(side_fractions(wm.model.size))
@@ -112,16 +112,58 @@ def test_fpr_with_the_crop_search_writes_its_command(tmp_path, photo_dir):
 
 def test_staged_search_weights_share_the_budget():
     """The staged search's weights: each stage's own (mirror 1/8 of it) times its share; they sum to 1."""
-    from robusthide.watermark.sync import STAGED_SHARES, hypothesis_weights, search_logits
+    from robusthide.watermark.sync import STAGED_SHARES, hypothesis_weights, reframe_hypotheses, search_logits
 
     logits, hyps = search_logits(Watermarker.from_pretrained("default").model.decoder, torch.rand(1, 3, 96, 128),
                                  128, "staged")
     w = hypothesis_weights(hyps)
-    assert logits.shape[0] == len(hyps) == 2 + 82 + 206 and float(w.sum()) == pytest.approx(1.0)
+    n_reframe = 2 * len(reframe_hypotheses(96, 128))
+    assert logits.shape[0] == len(hyps) == 2 + n_reframe + 82 + 206 and float(w.sum()) == pytest.approx(1.0)
+    assert [h["stage"] for h in hyps[1:3]] == ["none", "reframe"] and sum(h["stage"] == "reframe" for h in hyps) == 52
     for stage, share in STAGED_SHARES:
         ws = w[[i for i, h in enumerate(hyps) if h["stage"] == stage]]
         assert float(ws.sum()) == pytest.approx(share)
     assert float(w[0]) == pytest.approx(0.5 * 7 / 8) and float(w[1]) == pytest.approx(0.5 / 8)
+
+
+def test_reframe_hypotheses_are_centred_bands_of_common_frames():
+    """Every common aspect ratio but the image's own gives the band it would be of that frame, across the width
+    and across the height (a platform's reframing, or one resized back to the original's shape), once each."""
+    from robusthide.watermark.sync import REFRAME_ASPECTS, reframe_hypotheses
+
+    hyps = reframe_hypotheses(1350, 1080)  # a 4:5 post
+    boxes = [(h["kx"], h["ky"]) for h in hyps]
+    assert (0.8, 1.0) in boxes and (1.0, 0.8) in boxes  # a 1:1 original reframed to 4:5, either way
+    assert (pytest.approx(0.45), 1.0) in boxes  # a 16:9 original
+    assert len(boxes) == len(set(boxes)) == 2 * (len(REFRAME_ASPECTS) - 1)
+    assert all(min(h["kx"], h["ky"]) < 0.99 and max(h["kx"], h["ky"]) == 1.0 for h in hyps)
+    assert all(h["band"] == pytest.approx(min(h["kx"], h["ky"]), abs=1e-4) for h in hyps)
+    assert len(reframe_hypotheses(1000, 1000)) == len(REFRAME_ASPECTS) - 1  # X and 1 / X: the same band
+
+
+@pytest.mark.parametrize("aspect, band, axis", [(0.8, 0.8, "x"), (16 / 9, 0.5625, "y")])
+def test_reframe_search_reads_a_platform_reframing(wm, photos, aspect, band, axis):
+    """A square photo reframed as a platform does it (the centre cut to 4:5 or 16:9, that shape kept, resized to
+    1080 px, JPEG 75): not read as it is; the reframing search and the staged default (its second stage, 1/10
+    of the budget) read it and say which band of the frame it was."""
+    import io
+
+    marked = wm.embed(photos["astronaut"], 1234)
+    h, w = marked.shape[:2]
+    cw, ch = (round(h * aspect), h) if aspect < w / h else (w, round(w / aspect))
+    x0, y0 = (w - cw) // 2, (h - ch) // 2
+    post = Image.fromarray(marked[y0:y0 + ch, x0:x0 + cw])
+    post = post.resize((round(cw * 1080 / min(cw, ch)), round(ch * 1080 / min(cw, ch))), Image.BICUBIC)
+    buf = io.BytesIO()
+    post.save(buf, "JPEG", quality=75)
+    post = np.asarray(Image.open(buf).convert("RGB"))
+    assert not wm.extract(post, search="none").detected
+    found = wm.extract(post, search="reframe")
+    assert found.detected and found.message == 1234
+    assert found.geometry["band"] == pytest.approx(band, abs=0.01) and found.geometry["axis"] == axis
+    staged = wm.extract(post)
+    assert staged.detected and staged.message == 1234 and staged.geometry == found.geometry
+    assert staged.p_value == pytest.approx(10 * found.p_value, rel=1e-6)
 
 
 def test_staged_batch_equals_one_at_a_time(wm, photos):

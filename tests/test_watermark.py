@@ -222,6 +222,36 @@ def test_ngd_refinement_concentrates_the_change(wm, photos):
         **RefineConfig().to_dict(), "steps": 3, "codecs": ["webp:q=50"]}
 
 
+def test_bf16_refinement_marks_as_well_and_leaves_fp32_alone(wm, photos, monkeypatch):
+    """``refine.precision = "bf16"`` runs the refinement's decoder passes under bf16 autocast on a channels-last
+    copy of the decoder where the device runs bf16 natively, and in fp32 elsewhere (bit-identical to the
+    default). Either way every bit reads back after JPEG 50, and the model's own decoder is untouched."""
+    import dataclasses
+
+    from robusthide.training import hardware
+    from robusthide.watermark.refine import RefineConfig, decoder_precision
+
+    bits = np.random.default_rng(3).integers(0, 2, wm.n_bits)
+    img = photos["coffee"]
+    fp32 = wm.refine_config(None)
+    bf16 = dataclasses.replace(fp32, precision="bf16")
+    ref = wm.embed_bits(img, bits, refine=fp32)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
+    assert np.array_equal(wm.embed_bits(img, bits, refine=bf16), ref)  # no native bf16: the fp32 result
+    assert not isinstance(decoder_precision("bf16", torch.device("cpu")), torch.autocast)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
+    assert isinstance(decoder_precision("bf16", torch.device("cpu")), torch.autocast)
+    assert not isinstance(decoder_precision("fp32", torch.device("cpu")), torch.autocast)
+    marked = wm.embed_bits(img, bits, refine=bf16)
+    assert np.array_equal(wm.decode_bits(_jpeg(marked, 50))[0], bits)
+    assert np.abs(marked.astype(int) - ref).max() <= 12  # the same mark, up to bf16 rounding in the steps
+    assert all(p.is_contiguous() for p in wm.model.decoder.parameters())  # the model's decoder keeps its layout
+    assert np.array_equal(wm.embed_bits(img, bits, refine=fp32), ref)
+    with pytest.raises(RobustHideError, match="refine precision must be one of fp32, bf16, got 'fp16'"):
+        RefineConfig(precision="fp16")
+    assert RefineConfig.from_dict({"precision": "bf16"}).to_dict()["precision"] == "bf16"
+
+
 def test_refine_boost_raises_the_strength_only_where_bits_fail(photos):
     """``refine.boost``: an image whose bits do not all read back after the refinement (on the saved image
     and after JPEG at the refinement's quality) is refined again at a higher strength; images that read

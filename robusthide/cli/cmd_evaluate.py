@@ -308,10 +308,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attacks", default=DEFAULT_ATTACKS, metavar="SPEC",
                    help=f"attack list (default: {DEFAULT_ATTACKS})")
     p.add_argument("--strength", type=float, default=1.0, help="test-time strength factor (default 1)")
-    p.add_argument("--search", choices=["none", "staged", "crop", "geometry", "rotate"], default=None,
+    p.add_argument("--search", choices=["none", "staged", "crop", "geometry", "rotate", "reframe"], default=None,
                    help="decode each attacked image through a search (robusthide models; default: the model's "
-                        "own): none (as it is), staged (as it is, then rotate, then crop), crop (centred "
-                        "crops), rotate (-5..5 degrees), geometry (mirror images x crop "
+                        "own): none (as it is), staged (as it is, then reframe, rotate and crop), crop "
+                        "(centred crops), reframe (a band of a frame of another common aspect ratio), rotate "
+                        "(-5..5 degrees), geometry (mirror images x crop "
                         "side fractions); whole-image models also read every mirror image, as extract does")
     p.add_argument("--payload", action="store_true",
                    help="embed BCH codewords of random messages (the model's default schema) and report the "
@@ -337,7 +338,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(g)
     g.add_argument("--curves", default="rotation,area,area-centre,scale",
                    help="which curves (default rotation,area,area-centre,scale)")
-    g.add_argument("--search", choices=["none", "staged", "crop", "geometry", "rotate"], default=None,
+    g.add_argument("--search", choices=["none", "staged", "crop", "geometry", "rotate", "reframe"], default=None,
                    help="extraction search (default: the model's own)")
     g.add_argument("--out", default=None, metavar="PREFIX",
                    help="output prefix (default docs/results/MODEL-geometry): writes PREFIX.md/.json/.png")

@@ -21,6 +21,7 @@ The settings are one :class:`RefineConfig`; a weights file stores them as the ``
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -32,6 +33,7 @@ from robusthide import RobustHideError
 from robusthide.nets.watermark_model import clamp_to_cap, resize
 
 REFINE_OPTIMIZERS = ("adam", "ngd")
+REFINE_PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,10 @@ class RefineConfig:
     ``lr`` step size (Adam's, or the RMS of an ``ngd`` step); ``margin`` of the logit hinge; ``weight`` of the
     L2 penalty on the change; ``quality`` of the differentiable JPEG in the hinge; ``optimizer`` adam | ngd;
     ``boost`` rounds of re-refinement at ``boost_factor`` times the strength for images that do not read
-    back; ``codecs`` real codec specs the hinge and the check also cover."""
+    back; ``codecs`` real codec specs the hinge and the check also cover; ``precision`` of the decoder's
+    passes inside the refinement loop: ``fp32``, or ``bf16`` (autocast, where the device runs it natively:
+    CUDA, or a CPU with AVX512-BF16 / AMX; elsewhere fp32). bf16 makes the decoder passes about twice as fast, but
+    the marked image then depends on the CPU's bf16 support; the final check of ``boost`` stays in fp32."""
 
     steps: int = 0
     lr: float = 0.02
@@ -52,8 +57,12 @@ class RefineConfig:
     boost: int = 0
     boost_factor: float = 1.15
     codecs: tuple[str, ...] = field(default_factory=tuple)
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        if self.precision not in REFINE_PRECISIONS:
+            raise RobustHideError(f"refine precision must be one of {', '.join(REFINE_PRECISIONS)}, "
+                                  f"got {self.precision!r}")
         if self.optimizer not in REFINE_OPTIMIZERS:
             raise RobustHideError(f"refine optimizer must be one of {', '.join(REFINE_OPTIMIZERS)}, "
                                   f"got {self.optimizer!r}")
@@ -91,6 +100,17 @@ class RefineConfig:
     def real_codecs(self) -> list:
         """The real codecs of ``codecs`` (a malformed or unavailable spec raises the registry's one-line error)."""
         return refine_codecs(list(self.codecs))
+
+
+def decoder_precision(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast context of the refinement's decoder passes: bf16 where ``precision`` asks for it and
+    ``device`` runs it natively (CUDA, or a CPU with native bf16), else none (fp32)."""
+    from robusthide.training.hardware import cpu_has_bf16
+
+    native = device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())
+    if precision == "bf16" and native:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def refine_codecs(specs: list[str]) -> list:
@@ -165,6 +185,21 @@ class Refiner:
     def __init__(self, model: Any, cfg: RefineConfig):
         self.model, self.cfg = model, cfg
         self.codecs = cfg.real_codecs()
+        self._decoder = None
+
+    def decoder(self, device: torch.device) -> tuple[torch.nn.Module, contextlib.AbstractContextManager, bool]:
+        """The decoder of the refinement's passes, their autocast context and whether inputs go channels-last:
+        the model's own decoder in fp32; for ``precision: bf16`` where it runs natively, a channels-last copy
+        (oneDNN's bf16 convolutions and their backward are fastest in that layout; the model's own decoder
+        keeps its layout, so extraction is unchanged)."""
+        ctx = decoder_precision(self.cfg.precision, device)
+        if isinstance(ctx, contextlib.nullcontext):
+            return self.model.decoder, ctx, False
+        if self._decoder is None:
+            import copy
+
+            self._decoder = copy.deepcopy(self.model.decoder).to(memory_format=torch.channels_last)
+        return self._decoder, ctx, True
 
     @torch.no_grad()
     def reads(self, res: torch.Tensor, small: torch.Tensor, bits: torch.Tensor, strength: float,
@@ -212,6 +247,7 @@ class Refiner:
             delta = torch.zeros_like(r0, requires_grad=True)
             lr = float(c.lr)
             opt = torch.optim.Adam([delta], lr=lr) if c.optimizer == "adam" else None
+            dec, ctx, cl = self.decoder(small.device)
             for _ in range(int(c.steps)):
                 res = at_strength((r0 + delta) * mask, cap, strength)
                 if view is None:
@@ -220,7 +256,11 @@ class Refiner:
                     full = view.marked(res)
                     x = resize(full, (m.size, m.size))
                 xs = [x, jpeg(x), *through_codecs(full, self.codecs, m.size)]
-                margin = m.decoder(torch.cat(xs)).float() * sign
+                batch = torch.cat(xs)
+                if cl:
+                    batch = batch.contiguous(memory_format=torch.channels_last)
+                with ctx:
+                    margin = dec(batch).float() * sign
                 hinge = F.relu(float(c.margin) - margin)
                 if not bool((hinge > 0).any()):
                     break

@@ -34,12 +34,20 @@ the frame kept (black corners) or straightened (a photo editor's crop, resized b
 hypotheses, the 16 most confident decoded, the p-value paying for all of them. About 15-17 times the time
 of a plain read (docs/results/bench-search.md).
 
+Reframing (``search='reframe'``, session 20, :func:`reframe_hypotheses`): a platform that reframes a photo to
+4:5, 1:1 or 16:9 keeps a centred band of it, whole along one axis, and resizes it. Placed back in a frame of the
+original's aspect ratio (the rest filled with the mean colour), the default model reads it (an oracle with the
+true aspect read 10 of 12 reframings of 3:2, 4:3 and 16:9 photos after JPEG 75). The original's aspect is
+unknown, so the bands of every common one are hypotheses (:data:`REFRAME_ASPECTS`, both axes, with the mirror
+images).
+
 Staged (``search='staged'``, session 19; the default of the whole-image models, issue 19's "read geometry by
-default, with no flag"): the plain read (as it is and mirrored) first, then the rotation search, then the crop
-search, each only when the stages before it detect nothing (:func:`staged_stages`). The stages share the
-false-positive budget :data:`STAGED_SHARES` (weighted Bonferroni over all three, :func:`hypothesis_weights`), so
-stopping at the first stage that detects keeps the bound. A marked image read as it is costs what the plain
-read costs; an unmarked one runs every stage (docs/results/bench-search.md).
+default, with no flag"): the plain read (as it is and mirrored) first, then the reframing search (session 20),
+the rotation search and the crop search, each only when the stages before it detect nothing
+(:func:`staged_stages`). The stages share the false-positive budget :data:`STAGED_SHARES` (weighted Bonferroni
+over all four, :func:`hypothesis_weights`), so stopping at the first stage that detects keeps the bound. A
+marked image read as it is costs what the plain read costs; an unmarked one runs every stage
+(docs/results/bench-search.md).
 """
 
 from __future__ import annotations
@@ -58,12 +66,13 @@ if TYPE_CHECKING:
     from robusthide.payload import DecodeResult
 
 #: ``search`` modes of extraction: ``none`` (read the image as it is), ``crop`` (centred crops), ``rotate``
-#: (rotations about the centre, black corners or straightened) and ``geometry`` (flips x per-axis scales, for
-#: the translation-invariant ``geo`` models); ``staged`` (whole-image models: ``none``, then ``rotate``, then
-#: ``crop``, each only when the ones before detect nothing; for a ``geo`` model the same as ``geometry``).
-SEARCH_MODES = ("none", "crop", "geometry", "rotate", "staged")
-#: The stages of the ``staged`` search of a whole-image model and their shares of the false-positive budget.
-STAGED_SHARES = (("none", 0.5), ("rotate", 0.25), ("crop", 0.25))
+#: (rotations about the centre, black corners or straightened), ``reframe`` (a centred band of a frame of another
+#: aspect ratio) and ``geometry`` (flips x per-axis scales, for the translation-invariant ``geo`` models);
+#: ``staged`` (whole-image models: ``none``, then ``reframe``, ``rotate`` and ``crop``, each only when the ones
+#: before detect nothing; for a ``geo`` model the same as ``geometry``).
+SEARCH_MODES = ("none", "crop", "geometry", "rotate", "reframe", "staged")
+#: the stages of the ``staged`` search in order, with their shares of the false-positive budget
+STAGED_SHARES = (("none", 0.5), ("reframe", 0.1), ("rotate", 0.2), ("crop", 0.2))
 #: Angles (degrees) of the rotation search: -5 ... 5 in steps of 0.5. Turned back by an angle within 0.25
 #: degrees of the true one, the default model reads a rotated photo at 0-1 % raw BER (docs/geometry.md).
 ROTATION_ANGLES = tuple(i / 2 for i in range(-10, 11))
@@ -237,6 +246,38 @@ def side_fractions(size: int, min_side: float = MIN_SIDE, oversample: int = 4) -
         raise ValueError(f"min_side must be in (0, 1], got {min_side}")
     step = oversample * size
     return [1 - i / step for i in range(int(round((1 - min_side) * step)) + 1)]
+
+
+#: the original aspect ratios (width / height) the reframing search tries: the common photo, screen and
+#: video frames, landscape and portrait
+REFRAME_ASPECTS = (1.0, 5 / 4, 4 / 3, 3 / 2, 16 / 10, 16 / 9, 2.0, 21 / 9,
+                   4 / 5, 3 / 4, 2 / 3, 10 / 16, 9 / 16, 1 / 2, 9 / 21)
+#: aspect ratios within this relative difference of the image's own are not tried (the plain read covers them)
+REFRAME_MIN_CHANGE = 0.02
+
+
+def reframe_hypotheses(h: int, w: int, aspects: Sequence[float] = REFRAME_ASPECTS) -> list[dict[str, Any]]:
+    """The reframing hypotheses of an h x w image (aspect a = w / h): for each aspect ratio X of ``aspects``
+    other than a, the image as the centred band r = min(a, X) / max(a, X) of a larger frame, across its width
+    (``kx`` = r) or its height (``ky`` = r): the box it fills in :func:`affine_views`. Both axes, because a
+    reframing comes two ways: a platform's (the image has the new aspect X' = a and the original was X: the
+    band is across the width when X > a) and one resized back to the original's shape (the image has the
+    original aspect and the band was cut to X: across the width when X < a). Each hypothesis also has
+    ``band`` (r), ``axis`` ("x" or "y"), ``angle`` 0 and ``flip`` False; equal boxes are listed once."""
+    a = w / h
+    out, seen = [], set()
+    for asp in aspects:
+        if abs(asp / a - 1) <= REFRAME_MIN_CHANGE:
+            continue
+        r = min(a, asp) / max(a, asp)
+        for axis in ("x", "y"):
+            key = (axis, round(r, 4))
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append({"flip": False, "angle": 0.0, "kx": r if axis == "x" else 1.0,
+                        "ky": r if axis == "y" else 1.0, "band": round(r, 4), "axis": axis})
+    return out
 
 
 def centred_crop_views(image: torch.Tensor, size: int, min_side: float = MIN_SIDE, oversample: int = 4,
@@ -685,9 +726,9 @@ def staged_stages(decoder: torch.nn.Module, image: torch.Tensor, size: int, mirr
                   first: tuple[torch.Tensor, list[dict[str, Any]]] | None = None
                   ) -> Iterator[tuple[torch.Tensor, list[dict[str, Any]]]]:
     """The stages of the staged search of a whole-image model, lazily (:data:`STAGED_SHARES`: the plain read,
-    the rotation search, the crop search), their hypotheses tagged by :func:`staged_hypotheses`. ``first``: the
-    plain read's logits and hypotheses when the caller has them (the Watermarker's 8-bit fast path), so that
-    its first stage is bit-identical to ``search='none'``."""
+    the reframing search, the rotation search, the crop search), their hypotheses tagged by
+    :func:`staged_hypotheses`. ``first``: the plain read's logits and hypotheses when the caller has them (the
+    Watermarker's 8-bit fast path), so that its first stage is bit-identical to ``search='none'``."""
     for stage, _ in STAGED_SHARES:
         if stage == "none" and first is not None:
             logits, hyps = first
@@ -773,7 +814,8 @@ def rotation_views(image: torch.Tensor, size: int, angles: tuple[float, ...] = R
 def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, search: str,
                   mirror: bool = True) -> tuple[torch.Tensor, list[dict[str, float | bool]]]:
     """Bit logits (H x L) of one image (1 x C x h x w in [0, 1]) under every hypothesis of ``search``
-    (``none``: the S x S resize; ``crop``; ``rotate``; ``geometry``), and the hypotheses (``side`` for crops;
+    (``none``: the S x S resize; ``crop``; ``rotate``; ``reframe``; ``geometry``), and the hypotheses (``side``
+    for crops; ``kx``, ``ky``, ``band`` and ``axis`` for reframings, :func:`reframe_hypotheses`;
     ``angle`` and ``fill`` for rotations, :func:`rotation_views`; ``flip``, ``angle``, ``kx``, ``ky`` for
     geometry, and for the periodic ``geo`` decoders also the fold's ``offset``, the tile phase ``shift``
     (dy, dx) and the search's size ``of``, :func:`fold_search_logits`). ``mirror``: the ``none``, ``crop``
@@ -799,11 +841,14 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
         return torch.cat([lg for lg, _ in stages]), [h for _, hs in stages for h in hs]
     elif mode == "geometry":
         views, hyps = geometry_views(image, size)
+    elif mode == "reframe":
+        hyps = reframe_hypotheses(*image.shape[-2:])
+        views = affine_views(image, size, hyps)
     else:
         views, hyps = resize(image.float(), (size, size)), [{}]
     if views.shape[1] == 1:
         views = views.expand(-1, 3, -1, -1)
-    if mirror and mode != "geometry":
+    if mirror and mode != "geometry":  # the views are centred, so a view's mirror is the mirror image's view
         views, hyps = mirror_views(views), mirror_hypotheses(hyps)
     return decoder(views).float(), hyps
 

@@ -22,6 +22,7 @@ import torch
 from robusthide import RobustHideError
 from robusthide.io.safe import atomic_output, check_regular
 from robusthide.metrics import psnr_from_mse
+from robusthide.watermark.refine import RefineConfig
 
 ENCODERS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1", "mpeg4": "mpeg4"}
 #: Valid CRF range of each encoder (mpeg4 has no CRF: its quality is the encoder's default).
@@ -82,7 +83,8 @@ def video_psnr(a: Path, b: Path, max_frames: int = 60) -> float:
 
 def embed_video(wm, src: Path, dst: Path, bits: np.ndarray, strength: float = 1.0, crf: int = 18,
                 codec: str = "h264", in_place: bool = False, keyframes_only: bool = False,
-                refine: int | None = 0, check: Callable[[Path], dict[str, Any]] | None = None) -> dict[str, Any]:
+                refine: int | RefineConfig | None = 0,
+                check: Callable[[Path], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Mark every frame of ``src`` into ``dst`` (written atomically: nothing is left at ``dst`` on failure).
     ``check(tmp)``: called on the written file before it is moved into place (re-read, verify); it may raise
     to abandon the output, and the dict it returns is merged into the result."""
@@ -100,7 +102,7 @@ def embed_video(wm, src: Path, dst: Path, bits: np.ndarray, strength: float = 1.
 
 
 def _embed_frames(wm, src: Path, tmp: Path, bits: np.ndarray, strength: float, crf: int, codec: str,
-                  keyframes_only: bool, refine: int | None) -> dict[str, Any]:
+                  keyframes_only: bool, refine: int | RefineConfig | None) -> dict[str, Any]:
     import av
 
     inp = _open(src)
