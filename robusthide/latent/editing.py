@@ -135,7 +135,7 @@ def edit_latent(
         raise ValueError(f"ce_reduction must be 'sum' or 'mean', got {cfg.ce_reduction!r}")
     if cfg.lattice < 0 or (cfg.lattice and not isinstance(codec, ScaleHyperprior)):
         raise RobustHideError(f"lattice must be a number of rounds >= 0, on a scale-hyperprior codec (ELIC codes "
-                         f"round(y - mu) + mu), got {cfg.lattice!r} on {type(codec).__name__}")
+                              f"round(y - mu) + mu), got {cfg.lattice!r} on {type(codec).__name__}")
     codec.eval().requires_grad_(False)
     decoder.eval().requires_grad_(False)
     lam1 = codec_lambda1(codec) if cfg.lambda1 is None else cfg.lambda1
