@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,15 +23,7 @@ from PIL import Image
 from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-from test_training import DDP_SCRIPT, tiny_cfg  # noqa: E402
-
-
-def _port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from test_training import DDP_SCRIPT, _free_port, tiny_cfg  # noqa: E402
 
 
 def _cores() -> None:
@@ -58,7 +49,7 @@ def main() -> None:
         run.mkdir(exist_ok=True)
         cfg = tiny_cfg(run / "out", d / "photos", steps=4)
         r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                            f"--master_port={_port()}", str(script), json.dumps(cfg), str(run / "w.pt")],
+                            f"--master_port={_free_port()}", str(script), json.dumps(cfg), str(run / "w.pt")],
                            env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True, cwd=run,
                            preexec_fn=_cores)
         fails += r.returncode != 0
