@@ -527,7 +527,10 @@ def _intro(r: dict) -> str:
     return (f"1 bit per pixel, Bernoulli(1/2). Fixed decoder `{s['decoder']}` (id {s['decoder_id']}). Code editing:"
             f" {e['iters']} Adam iterations, lr {e['lr']:g}, lambda1 {lam1}, lambdas 2-5 = {e['lambda2']:g},"
             f" {e['lambda3']:g}, {e['lambda4']:.4g}, {l5}, rounding {e['rounding']}, CE"
-            f" {e['ce_reduction']}; 1 - SSIM for LPIPS, no discriminator. FNNS: {f['steps']} L-BFGS steps at lr"
+            f" {e['ce_reduction']}"
+            + (f", then at most {e['lattice']} rounds of lattice descent on the coded y (ours)" if e.get("lattice")
+               else "")
+            + f"; 1 - SSIM for LPIPS, no discriminator. FNNS: {f['steps']} L-BFGS steps at lr"
             f" {f['lr']:g}, perturbation within +-{f['eps']:g}."
             f" LISO: `{s['liso'] or '-'}`, LISO-JPEG: `{s['liso_jpeg'] or '-'}`. Seed {s['seed']}."
             f" Codecs: {codecs}."
