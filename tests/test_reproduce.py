@@ -27,7 +27,7 @@ from robusthide.training.data import split_of
 from robusthide.training.strategies import build_strategy
 from robusthide.training.trainer import Trainer
 
-NAMES = {"p000-table1", "p000-tables2-4", "mbrs-table5", "mbrs-table6", "mbrs-table3"}
+NAMES = {"p000-table1", "p000-tables2-4", "mbrs-table5", "mbrs-table6", "mbrs-table2", "mbrs-table3"}
 
 
 def test_registry_lists_all_with_paper_numbers(capsys):
@@ -45,6 +45,7 @@ def test_registry_lists_all_with_paper_numbers(capsys):
     assert REPRODUCTIONS["mbrs-table6"].paper["Q=10"]["OEDS"] == 49.01
     assert REPRODUCTIONS["mbrs-table5"].paper["JPEG Q=50"]["JPEG-Mask"] == "lost"
     assert REPRODUCTIONS["mbrs-table3"].paper["SSIM"]["S=2.4"] == 0.8690
+    assert REPRODUCTIONS["mbrs-table2"].paper["Crop (p=0.035)"]["Ours (w/o diffusion block)"] == 45.86
     assert main(["reproduce", "--list"]) == 0
     out = capsys.readouterr().out
     assert all(n in out for n in NAMES) and "min on 2 cores" in out
@@ -309,3 +310,57 @@ def test_regenerating_a_results_file_keeps_the_reading(tmp_path, heading):
     md.write_text(f"# old\n\n{heading}\n\nold reading\n")
     write_keeping_reading(md, f"# new\n\n{heading}\n\nkept by its generator\n")  # not appended twice
     assert md.read_text() == f"# new\n\n{heading}\n\nkept by its generator\n"
+
+
+# -- MBRS Table 2: the diffusion block (issue 23) ---------------------------------------------------------------
+
+
+def test_mbrs_table2_columns_train_the_papers_two_models():
+    rep = get_reproduction("mbrs-table2")
+    no, diff = (column_config(rep, c, 450, "data", "runs") for c in rep.columns)
+    assert no["model"] == {"arch": "mbrs", "n_bits": 64, "size": 64, "ch": 64, "blocks": 4, "diffusion": False}
+    assert diff["model"] == {"arch": "mbrs", "n_bits": 30, "size": 64, "ch": 64, "blocks": 4, "diffusion": True}
+    assert no["train"].get("init_from") is None and no["train"]["msg_weight"] == 10.0   # no shared warm start
+    assert [e["name"] for e in no["noise"]["pool"]] == ["jpegmask", "jpeg", "identity", "blur", "crop"]
+    assert no["noise"]["pool"][1]["q_lo"] == 10 and diff["noise"]["pool"][1]["q_lo"] == 50
+    assert no["noise"]["pool"][1]["grad"] == diff["noise"]["pool"][1]["grad"] == "zero"   # MBRS §3.2
+    assert [e["name"] for e in diff["noise"]["pool"]] == ["jpegmask", "jpeg", "crop", "identity"]
+    assert shared_prefix(no, diff) == 0
+    from robusthide.nets.registry import create_model
+
+    net = create_model("mbrs", **{k: v for k, v in diff["model"].items() if k != "arch"})
+    assert net.encoder.diffusion.in_features == 30 and net.decoder.inverse_diffusion.out_features == 30
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"net": "lean", "tag": "x"}, "column 'Ours (w/ diffusion block)' needs the option(s) diffusion, which the "
+                                  "`lean` net has not"),
+    ({"net": "hidden", "tag": "x"}, "which the `hidden` net has not"),
+    ({"size": 24, "tag": "x"}, "column 'Ours (w/o diffusion block)': mbrs: size / sqrt(n_bits) must be a power"),
+])
+def test_mbrs_table2_refuses_nets_that_cannot_carry_a_column(kw, words, capsys):
+    import re
+
+    with pytest.raises(RobustHideError, match=re.escape(words)):
+        variant(get_reproduction("mbrs-table2"), **kw)
+    assert main(["reproduce", "mbrs-table2", *(f"--{k}={v}" for k, v in kw.items()), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err
+
+
+def test_mbrs_table2_small_run_gives_each_column_its_payload(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    data = _photos(tmp_path)
+    out = tmp_path / "results"
+    assert main(["reproduce", "mbrs-table2", "--size", "32", "--tag", "t", "--steps", "2", "--n-test", "2",
+                 "--data", str(data), "--runs", str(tmp_path / "runs"), "--out", str(out), "--no-progress"]) == 0
+    doc = json.loads((out / "mbrs-table2-t.json").read_text())
+    md = (out / "mbrs-table2-t.md").read_text()
+    assert [c["n_bits"] for c in doc["columns"]] == [64, 30]
+    assert "a payload per column (below)" in md and "| column | bits |" in md
+    assert "one bit in 2 x 64 = 0.781 %, one bit in 2 x 30 = 1.67 %" in md
+    rows = {r.label for r in get_reproduction("mbrs-table2").rows}
+    for c in doc["columns"]:
+        assert set(doc["ours"][c["label"]]) == rows | {"PSNR", "SSIM"}
+        assert abs(doc["ours"][c["label"]]["PSNR"]["value"] - 33.5) < 1.0
+    assert "| Crop (p=0.035) (`crop-white:p=0.035`) |" in md and "45.86" in md

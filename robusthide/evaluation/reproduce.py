@@ -47,7 +47,10 @@ from robusthide.evaluation.claims import judge, sentence
 from robusthide.evaluation.reproduce_specs import NET_RECIPES, NETS, REPRODUCTIONS, Budget, Column, Reproduction
 from robusthide.io.results import READING_HEADING, write_keeping_reading  # noqa: F401 (READING_HEADING: re-export)
 
-SEC_PER_STEP = 1.0   # lean net, 128x128, batch 16, 2 free CPU cores (measured ~1 step/s; video codecs a bit more)
+#: wall seconds per step at 128x128, batch 16, on 2 free CPU cores: ``lean`` measured (~1 step/s; video codecs a bit
+#: more), the papers' nets from their CPU seconds per step in docs/results/reproduce-plan-speed.json (HiDDeN 7.3,
+#: MBRS 16.8 before the bf16 discriminator, about 1.6 cores busy); scaled with the image area
+SEC_PER_STEP = {"lean": 1.0, "hidden": 4.5, "mbrs": 7.0}
 
 
 # -- registry -----------------------------------------------------------------------------------------------
@@ -68,7 +71,9 @@ def estimate_minutes(rep: Reproduction, steps: int | None = None, n_test: int | 
     """Rough wall-clock minutes on 2 free cores: training (SEC_PER_STEP) plus evaluation."""
     steps = rep.budget.steps if steps is None else steps
     n = rep.budget.n_test if n_test is None else n_test
-    train = len(rep.columns) * steps * SEC_PER_STEP if rep.kind == "train" else 0.0
+    b = rep.budget
+    per_step = SEC_PER_STEP.get(b.net, 1.0) * (b.size / 128) ** 2
+    train = len(rep.columns) * steps * per_step if rep.kind == "train" else 0.0
     evaluate = len(rep.columns) * n * sum(r.attack is not None for r in rep.rows) * 0.02 + 15 * len(rep.columns)
     return (train + evaluate) / 60
 
@@ -94,14 +99,28 @@ def variant(rep: Reproduction, net: str | None = None, size: int | None = None, 
         raise RobustHideError("--net, --size and --seed change the budget: give a --tag to name the variant "
                               "(its runs and results are kept apart from the budget's own)")
     nb = dataclasses.replace(b, net=net or b.net, size=size or b.size, train_seed=seed)
-    if nb.net != "lean":
-        from robusthide.nets.registry import create_model
-
-        try:  # MBRS's message map ties n_bits and size: fail before any training
-            create_model(nb.net, n_bits=nb.n_bits, size=nb.size, **NET_RECIPES[nb.net]["model"])
-        except ValueError as e:
-            raise RobustHideError(f"{rep.name} with --net {nb.net} --size {nb.size}: {e}") from None
+    check_nets(rep, nb)
     return dataclasses.replace(rep, name=f"{rep.name}-{tag}" if tag else rep.name, budget=nb)
+
+
+def check_nets(rep: Reproduction, b: Budget) -> None:
+    """Build every column's net under budget ``b`` (the recipe's model section, then the column's), so that a
+    net that cannot carry a column fails before any training: MBRS's message map ties ``n_bits`` and the image
+    size, and only the MBRS net has the diffusion block (``mbrs-table2``)."""
+    from robusthide.nets.registry import create_model, model_keywords
+
+    for col in rep.columns if rep.kind == "train" else ():
+        kw: dict[str, Any] = {"n_bits": b.n_bits, "size": b.size, **NET_RECIPES.get(b.net, {}).get("model", {}),
+                              **col.overrides.get("model", {})}
+        known = model_keywords(b.net)
+        if known is not None and kw.keys() - set(known):
+            raise RobustHideError(f"{rep.name}: column '{col.label}' needs the option(s) "
+                                  f"{', '.join(sorted(kw.keys() - set(known)))}, which the `{b.net}` net has not")
+        try:
+            create_model(b.net, **kw)
+        except ValueError as e:
+            raise RobustHideError(f"{rep.name} with --net {b.net} --size {b.size}, column '{col.label}': "
+                                  f"{str(e).splitlines()[0]}") from None
 
 
 def find_column(rep: Reproduction, key: str) -> Column:
@@ -530,7 +549,7 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
                 ours[col.label], c = measure(method, images, rep, s, b.seed)
                 codec = codec or c
                 cols.append({"label": col.label, "note": col.note, "overrides": col.overrides,
-                             "run_dir": str(Path(cfg["out"]) / cfg["name"]), **info,
+                             "n_bits": int(method.n_bits), "run_dir": str(Path(cfg["out"]) / cfg["name"]), **info,
                              "train_minutes": round(info["train_seconds"] / 60, 2), "strength": s})
                 bar.update(1)
     finally:
@@ -608,6 +627,13 @@ def _table(head: list[str], body: list[list[str]], align: str = "") -> list[str]
             *("| " + " | ".join(r) + " |" for r in body)]
 
 
+def _column_bits(doc: dict[str, Any]) -> list[int]:
+    """The payloads of the columns, largest first, when some column's differs from the budget's (``mbrs-table2``:
+    64 and 30 bits); else empty."""
+    n = {int(c.get("n_bits", doc["budget"]["n_bits"])) for c in doc["columns"]}
+    return sorted(n, reverse=True) if n != {int(doc["budget"]["n_bits"])} else []
+
+
 def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
     b = doc["budget"]
     labels = [c["label"] for c in doc["columns"]]
@@ -618,7 +644,8 @@ def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
              "```", doc["command"], "```", ""]
     lines += ["## Budget (the same for every column)", ""]
     if rep.kind == "train":
-        lines.append(f"Net `{b['net']}`, payload {b['n_bits']} bits, images {b['size']}x{b['size']}, batch "
+        payload = "a payload per column (below)" if _column_bits(doc) else f"payload {b['n_bits']} bits"
+        lines.append(f"Net `{b['net']}`, {payload}, images {b['size']}x{b['size']}, batch "
                      f"{b['batch']}, **{b['steps']} steps per column** on the train split of `{b['data']}` "
                      f"(photos downscaled to {b['max_side']} px), evaluated on {b['threads']} CPU thread(s). "
                      f"Training time measured by the trainer (`train_seconds`, wall clock of the steps): "
@@ -630,9 +657,11 @@ def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
                          f"path alone (no image loss, no attack; {b['warm_minutes']:.1f} min), then trains its "
                          f"{b['steps']} steps {then}.")
         lines.append("")
-        lines += _table(["column", "training (min)", "status", "strength factor", "note"],
-                        [[c["label"], _num(c["train_minutes"], 1), c["status"], _num(c["strength"], 3),
-                          c.get("note", "")] for c in doc["columns"]], "rlrl")
+        bits = _column_bits(doc)
+        lines += _table(["column", *(["bits"] if bits else []), "training (min)", "status", "strength factor", "note"],
+                        [[c["label"], *([str(c["n_bits"])] if bits else []), _num(c["train_minutes"], 1), c["status"],
+                          _num(c["strength"], 3), c.get("note", "")] for c in doc["columns"]],
+                        ("r" if bits else "") + "rlrl")
         lines.append("")
         lines.append(f"Test: {b['n_test']} crops of the validation photos ({b['size']}x{b['size']}), the same "
                      f"images and messages for every column; each column's test-time strength factor is "
@@ -640,8 +669,9 @@ def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
     else:
         lines.append(f"No training: model `{rep.model}` from the zoo; {b['n_bits']} bits; test on {b['n_test']} "
                      f"crops of the validation photos ({b['size']}x{b['size']}).")
-    res = 100.0 / (b["n_test"] * b["n_bits"])
-    lines += ["", f"BER resolution: one bit in {b['n_test']} x {b['n_bits']} = {res:.3g} %. Our cells are "
+    res = ", ".join(f"one bit in {b['n_test']} x {n} = {100.0 / (b['n_test'] * n):.3g} %"
+                    for n in (_column_bits(doc) or [b["n_bits"]]))
+    lines += ["", f"BER resolution: {res}. Our cells are "
               "mean ± standard error over images. The images and messages are the same in every column, so a "
               "claim compares two cells by their per-image differences: a difference within two standard errors "
               "of that paired difference counts as a tie (≈).", ""]
