@@ -8,6 +8,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+import torch
 
 from robusthide.cli.main import main
 
@@ -75,3 +76,34 @@ def test_bad_video_file(tmp_path, capsys, content):
     rc = main(["embed", str(src), "-o", str(dst), "-m", "1", "--kind", "int"])
     assert rc == 2 and not dst.exists()
     assert "robusthide: error:" in capsys.readouterr().err
+
+
+def test_a_reframed_clip_is_read_by_the_staged_search_and_pays_for_it(tmp_path, photos, write_clip):
+    """A 16:9 clip cut to 1:1 (a platform's reframing, a band of 56 % of the width) reads by the staged
+    search's reframing stage, pooled over the frames; the plain read does not; an unmarked clip stays
+    unmarked; the plain reading of an unedited clip is the staged search's first stage, at its share."""
+    from PIL import Image
+
+    from robusthide.watermark.video import extract_video
+    from robusthide.watermark.watermarker import Watermarker
+
+    wm = Watermarker.from_pretrained("default")
+    frame = np.asarray(Image.fromarray(photos["coffee"]).resize((512, 288), Image.BICUBIC))
+    src, dst, cut = tmp_path / "c.mp4", tmp_path / "m.mp4", tmp_path / "r.mp4"
+    write_clip(src, [np.roll(frame, i, axis=1) for i in range(8)])
+    from robusthide.watermark.video import embed_video
+
+    embed_video(wm, src, dst, wm.encode_message(77), crf=18)
+    with av.open(str(dst)) as inp:
+        write_clip(cut, [np.ascontiguousarray(f.to_ndarray(format="rgb24")[:, 112:400]) for f in inp.decode(video=0)],
+                   crf=23)
+    assert not extract_video(wm, cut, search="none").detected
+    r = extract_video(wm, cut)
+    assert r.detected and r.message == 77
+    assert (r.geometry["axis"], r.geometry["band"], r.geometry["flip"]) == ("x", pytest.approx(0.5625, abs=0.01), False)
+    assert not extract_video(wm, src).detected
+    plain, staged = extract_video(wm, dst, search="none"), extract_video(wm, dst)
+    assert staged.detected and staged.geometry is None
+    assert staged.p_value == pytest.approx(plain.p_value * 2, rel=1e-4)  # the plain read keeps half the budget
+    with pytest.raises(Exception, match="reframe_frames must be a positive integer"):
+        wm.decide_frames_staged(torch.zeros(2, 64), [{}, {"flip": True}], [], reframe_frames=0)

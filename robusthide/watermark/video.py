@@ -6,8 +6,11 @@
   streams are copied (remuxed) without re-encoding when the output container accepts them.
 * ``extract_video``: decodes up to ``max_frames`` frames spread over the video, averages the per-bit
   logits over frames (soft voting), for the frames as they are and for their mirror images (a mirrored
-  clip), then decodes the payload as for an image, the p-value paying for both hypotheses. A periodic
-  ``geo`` model instead pools the frames' features and runs the image's geometry search on them.
+  clip), then decodes the payload as for an image, the p-value paying for both hypotheses. With the staged
+  search (a whole-image model's default), a clip that this plain read does not detect is read again as a
+  reframing (:meth:`Watermarker.decide_frames_staged`: a 16:9 clip cut to 9:16, and the like), the frames'
+  logits pooled per hypothesis. A periodic ``geo`` model instead pools the frames' features and runs the
+  image's geometry search on them.
 """
 
 from __future__ import annotations
@@ -177,7 +180,8 @@ def _embed_frames(wm, src: Path, tmp: Path, bits: np.ndarray, strength: float, c
 def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None):
     """Read the mark of a video from up to ``max_frames`` frames. ``search`` (None: the model's default):
     ``none`` soft-votes the bits of the frames as they are and mirrored (two pooled hypotheses,
-    :meth:`Watermarker.frame_hypothesis_logits`; ``staged``, a whole-image model's default, reads a video so);
+    :meth:`Watermarker.frame_hypothesis_logits`); ``staged``, a whole-image model's default, reads a video so
+    and, when that does not detect, as a reframing (:meth:`Watermarker.decide_frames_staged`);
     ``geometry`` (the default of the periodic ``geo`` models) runs
     the image's geometry search on the frames' pooled evidence (:meth:`Watermarker.extract_frames`), so a
     cropped, reframed or mirrored clip reads. The crop and rotation searches are refused, not ignored."""
@@ -189,7 +193,8 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
     except ValueError as e:
         raise RobustHideError(str(e)) from None
     geometry = mode in ("geometry", "staged") and hasattr(wm.model.decoder, "feature_maps")
-    if mode == "staged" and not geometry:  # a whole-image model's default: its frames' plain reads, pooled
+    staged = mode == "staged" and not geometry  # a whole-image model's default: pooled plain read, then reframing
+    if staged:
         mode = "none"
     if mode != "none" and not geometry:
         raise RobustHideError(f"{src}: search {mode!r} works on images only, not on videos"
@@ -202,7 +207,7 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
         inp.close()
         raise RobustHideError(f"{src}: no video stream")
     logits_sum, n, hyps = None, 0, []
-    frames: list[torch.Tensor] = []  # geometry: each frame at the size the search's views are drawn from
+    frames: list[torch.Tensor] = []  # geometry, staged: each frame at the size the search's views are drawn from
     side = 2 * int(wm.model.size)
     try:
         cc = inp.streams.video[0].codec_context
@@ -214,6 +219,8 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
             else:
                 lg, hyps = wm.frame_hypothesis_logits(x)
                 logits_sum = lg if logits_sum is None else logits_sum + lg
+                if staged:  # the reframing views are drawn from a 2S x 2S resize: keep the frame's aspect
+                    frames.append(resize(x, (side, max(1, round(side * x.shape[-1] / x.shape[-2])))))
             n += 1
             if n >= max_frames:
                 break
@@ -228,4 +235,6 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
     if geometry:
         return wm.extract_frames(frames)
     # average of logits = soft vote; treat each hypothesis like one image's logits
+    if staged:
+        return wm.decide_frames_staged(logits_sum / n, hyps, frames)
     return wm.decide(logits_sum / n, hyps)

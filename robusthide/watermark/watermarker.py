@@ -30,6 +30,10 @@ from robusthide import RobustHideError
 from robusthide.watermark.imagedata import from_image_data, to_image_data
 from robusthide.watermark.refine import RefineConfig, Refiner, at_strength
 
+#: how many of a video's frames the staged search's reframing stage reads (evenly spaced; about 0.13 s each
+#: for the default model on one core): the plain read pools every frame read, the reframing stage these
+REFRAME_FRAMES = 16
+
 
 def _uint8_view(image: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
     """(RGB or gray uint8 array, alpha or None) for 8-bit numpy/PIL images; None for other kinds."""
@@ -381,6 +385,36 @@ class Watermarker:
         xs = [f.to(self.device, torch.float32) for f in frames]
         stages = ((lg.cpu(), h) for lg, h in search_stages(self.model.decoder, xs, self.model.size, "geometry"))
         return self._result(*decode_stages(stages, self.n_bits))
+
+    @torch.no_grad()
+    def decide_frames_staged(self, plain: torch.Tensor, hyps: list[dict], frames: list[torch.Tensor],
+                             reframe_frames: int = REFRAME_FRAMES) -> ExtractResult:
+        """The staged search of a whole-image model over the frames of one video: the frames' pooled plain read
+        (``plain``: their mean logits, and ``hyps``, from :meth:`frame_hypothesis_logits`), then, only when it
+        does not detect, the reframing search (:func:`robusthide.watermark.sync.reframe_hypotheses`) on up to
+        ``reframe_frames`` of ``frames`` (1 x C x h x w each, at the aspect of the video; evenly spaced), their
+        logits averaged per hypothesis: a platform reframes every frame of a clip the same way. Each stage pays
+        its share of the staged search (:data:`robusthide.watermark.sync.STAGED_SHARES`); the rotation and
+        crop stages read images only, so their shares are left unspent and the p-value stays conservative."""
+        from robusthide.watermark.sync import decode_stages, search_logits, staged_hypotheses
+
+        if isinstance(reframe_frames, bool) or not isinstance(reframe_frames, int) or reframe_frames < 1:
+            raise RobustHideError(f"reframe_frames must be a positive integer, got {reframe_frames!r}")
+
+        def stages() -> Iterator[tuple[torch.Tensor, list[dict]]]:
+            yield plain, staged_hypotheses(hyps, "none")
+            if not frames:
+                return
+            pick = np.unique(np.linspace(0, len(frames) - 1, min(reframe_frames, len(frames))).round().astype(int))
+            total, rh = None, []
+            for i in pick:
+                lg, rh = search_logits(self.model.decoder, frames[i].to(self.device, torch.float32), self.model.size,
+                                       "reframe", self.mirror)
+                total = lg if total is None else total + lg
+            if total is not None and rh:
+                yield (total / len(pick)).float().cpu(), staged_hypotheses(rh, "reframe")
+
+        return self._result(*decode_stages(stages(), self.n_bits))
 
     def decide(self, logits: torch.Tensor, hyps: list[dict]) -> ExtractResult:
         """The :class:`ExtractResult` of one image's (or pooled frames') hypotheses: logits H x L and the
