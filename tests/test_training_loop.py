@@ -198,3 +198,44 @@ def test_latent_decoder_and_liso_resume_exactly(tmp_path, photo_dir):
     assert all(torch.equal(a, b) for a, b in zip(one.state_dict().values(), two.state_dict().values()))
     with pytest.raises(RobustHideError, match="was trained with"):
         train_liso(photo_dir, tmp_path / "l2", Liso(hidden=4), dict(steps=6, **kw), resume=True)
+
+
+def test_a_decoder_trained_through_a_frozen_codec_reads_its_reconstruction(tmp_path, photo_dir, train_tiny_codec):
+    """``train_decoder(codec=...)``: the decoder reads g_s(round(g_a(stego))) rounded to 8 bits, the codec stays
+    frozen, the codec's id and the starting decoder's are settings a resume must match, and the crops must fit
+    the codec's stride."""
+    from safetensors import safe_open
+
+    from robusthide.latent.editing import ste_uint8
+    from robusthide.latent.models import load_codec
+    from robusthide.latent.stegnet import BasicDecoder
+    from robusthide.latent.train import DECODER_SCHEMA, DecoderFamily, train_decoder
+    from robusthide.training.config import load_with_schema
+    from robusthide.training.data import ImageBank
+
+    codec = load_codec(train_tiny_codec("dec-codec", 2, 2))
+    before = {k: v.clone() for k, v in codec.state_dict().items()}
+    torch.manual_seed(3)
+    start = BasicDecoder(1, 8)
+    kw = dict(size=64, batch=2, max_side=256, log_every=1, hidden=8, checkpoint_every=2)
+    one = train_decoder(photo_dir, tmp_path / "d1", steps=4, codec=codec, init_decoder=start, **kw)
+    assert all(torch.equal(before[k], v) for k, v in codec.state_dict().items())           # frozen
+    assert not any(torch.equal(a, b) for a, b in zip(one.state_dict().values(), start.state_dict().values()))
+    with safe_open(str(tmp_path / "d1" / "decoder.safetensors"), "pt") as f:
+        meta = f.metadata()
+    assert meta["codec"] == codec.model_id() and meta["init_decoder"] == start.decoder_id()
+    train_decoder(photo_dir, tmp_path / "d2", steps=2, codec=codec, init_decoder=start, **kw)
+    two = train_decoder(photo_dir, tmp_path / "d2", steps=4, codec=codec, init_decoder=start, resume=True, **kw)
+    assert all(torch.equal(a, b) for a, b in zip(one.state_dict().values(), two.state_dict().values()))
+    with pytest.raises(RobustHideError, match="was trained with"):  # resumed without the codec
+        train_decoder(photo_dir, tmp_path / "d2", steps=6, init_decoder=start, resume=True, **kw)
+    with pytest.raises(RobustHideError, match="must be a multiple of 64 px, got 32"):
+        train_decoder(photo_dir, tmp_path / "d3", steps=2, codec=codec, **{**kw, "size": 32})
+    with pytest.raises(RobustHideError, match="has depth 1 and hidden 8, not 1 and 16"):
+        train_decoder(photo_dir, tmp_path / "d4", steps=2, codec=codec, init_decoder=start, **{**kw, "hidden": 16})
+    cfg = load_with_schema(DECODER_SCHEMA, dict(kw, steps=1))
+    fam = DecoderFamily(cfg, tmp_path, ImageBank(photo_dir, split="train", max_side=256, min_side=64), codec=codec)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        want = ste_uint8(codec.g_s(torch.round(codec.g_a(x))))
+        assert torch.allclose(fam.seen(x), want, atol=1e-6) and fam.seen(x).mul(255).round().equal(fam.seen(x) * 255)

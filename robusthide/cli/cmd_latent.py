@@ -235,10 +235,15 @@ def _train_codec(a: argparse.Namespace) -> int:
 
 
 def _train_decoder(a: argparse.Namespace) -> int:
+    from robusthide.latent.api import resolve_codec, resolve_decoder
     from robusthide.latent.train import train_decoder
 
+    codec = resolve_codec(a.through_codec) if a.through_codec else None
+    init = resolve_decoder(a.init_decoder) if a.init_decoder else None
     train_decoder(a.data, a.out, steps=a.steps, data_depth=a.depth, hidden=a.hidden, size=a.size, batch=a.batch,
-                  lr=a.lr, seed=a.seed, max_side=a.max_side, log_every=a.log_every, echo=_print_row)
+                  lr=a.lr, mse_weight=a.mse_weight, seed=a.seed, max_side=a.max_side, log_every=a.log_every,
+                  checkpoint_every=a.checkpoint_every, resume=a.resume, codec=codec, init_decoder=init,
+                  echo=_print_row)
     print(f"wrote {Path(a.out) / 'decoder.safetensors'}")
     return 0
 
@@ -481,6 +486,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     td.add_argument("--depth", type=int, default=1, help="bits per pixel D")
     td.add_argument("--hidden", type=int, default=32)
     td.add_argument("--lr", type=float, default=1e-3)
+    td.add_argument("--mse-weight", type=float, default=10.0, help="weight of MSE(stego, cover) (default 10)")
+    td.add_argument("--through-codec", default=None, metavar="CODEC",
+                    help="a frozen codec (zoo name or weights): the decoder reads g_s(round(g_a(stego))), what "
+                         "code editing can produce (ours; crops a multiple of 64 px)")
+    td.add_argument("--init-decoder", default=None, metavar="DECODER",
+                    help="start the decoder from these weights (a decoder or LISO file, a zoo name)")
+    td.add_argument("--checkpoint-every", type=int, default=0,
+                    help="write OUT/latest.safetensors + latest.json every K steps (0: never)")
+    td.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")
     td.set_defaults(func=_train_decoder)
 
     tl = ls.add_parser("train-liso", help="train a LISO (or LISO-JPEG) learned optimiser and its decoder")

@@ -8,7 +8,10 @@ Three families, each a model and a step:
   file-name hash);
 * :class:`DecoderFamily` (:func:`train_decoder`) -- the FNNS decoder (SteganoGAN ``BasicDecoder``) trained
   jointly with a residual encoder on BCE(message) + w * MSE(stego, cover), stego rounded to 8 bits
-  (straight-through); only the decoder is kept (frozen afterwards, as FNNS does with SteganoGAN's);
+  (straight-through); only the decoder is kept (frozen afterwards, as FNNS does with SteganoGAN's). With a
+  frozen ``codec`` the decoder reads g_s(round(g_a(stego))) instead (rounding straight-through, ours): it
+  learns to read what the codec's synthesis can produce, which is all that paper 004's code editing can
+  change;
 * :class:`LisoFamily` (:func:`train_liso`) -- LISO's learned optimiser and its decoder
   (:mod:`robusthide.latent.liso`).
 
@@ -156,20 +159,40 @@ class CodecFamily(LatentFamily):
 class DecoderFamily(LatentFamily):
     """The FNNS decoder, trained with a residual encoder (both in ``net``: ``enc``, ``dec``)."""
 
-    def __init__(self, cfg: dict[str, Any], out: Path, bank: ImageBank):
+    def __init__(self, cfg: dict[str, Any], out: Path, bank: ImageBank, codec: torch.nn.Module | None = None,
+                 init_decoder: BasicDecoder | None = None):
         torch.manual_seed(cfg["seed"])
         enc = ResidualEncoder(cfg["data_depth"], cfg["hidden"]).train()
         dec = BasicDecoder(cfg["data_depth"], cfg["hidden"]).train()
+        if init_decoder is not None:
+            if (init_decoder.data_depth, init_decoder.hidden) != (cfg["data_depth"], cfg["hidden"]):
+                raise RobustHideError(f"the decoder to start from has depth {init_decoder.data_depth} and hidden "
+                                      f"{init_decoder.hidden}, not {cfg['data_depth']} and {cfg['hidden']}")
+            dec.load_state_dict(init_decoder.state_dict())
         opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=cfg["lr"])
         settings = {k: cfg[k] for k in ("data_depth", "hidden", "size", "batch", "seed", "mse_weight")}
+        if codec is not None:  # the frozen codec is part of what a resume must match
+            codec.eval().requires_grad_(False)
+            settings["codec"] = codec.model_id()
+        if init_decoder is not None:
+            settings["init_decoder"] = init_decoder.decoder_id()
+        self.codec = codec
         super().__init__(cfg, out, bank, torch.nn.ModuleDict({"enc": enc, "dec": dec}), opt, settings)
+
+    def seen(self, stego: torch.Tensor) -> torch.Tensor:
+        """What the decoder reads of ``stego`` (8-bit, straight-through): the stego itself, or with the frozen
+        codec its reconstruction g_s(round(g_a(stego))), rounded with the identity gradient (mode ``ste``)."""
+        if self.codec is None:
+            return ste_uint8(stego)
+        x_hat, _, _ = self.codec.rate_and_recon(self.codec.g_a(stego), "ste")
+        return ste_uint8(x_hat)
 
     def train_step(self, step: int) -> dict[str, Any]:
         c = self.cfg
         x, g = self.batch(step)
         bits = (torch.rand(c["batch"], c["data_depth"], c["size"], c["size"], generator=g) > 0.5).float()
         stego = ste_uint8(self.net["enc"](x, bits))
-        logits = self.net["dec"](stego)
+        logits = self.net["dec"](self.seen(stego))
         bce = F.binary_cross_entropy_with_logits(logits, bits)
         mse = F.mse_loss(stego, x)
         loss = bce + c["mse_weight"] * mse
@@ -278,16 +301,22 @@ def train_codec(data: str | Path, out: str | Path, *, echo: Callable[[dict], Non
 
 def train_decoder(data: str | Path, out: str | Path, *, echo: Callable[[dict], None] | None = None,
                   bank: ImageBank | None = None, resume: bool = False, progress: bool = False,
+                  codec: torch.nn.Module | None = None, init_decoder: BasicDecoder | None = None,
                   **settings: Any) -> BasicDecoder:
     """Train encoder + decoder; writes ``out/decoder.safetensors`` (decoder only) and ``out/log.jsonl``.
     ``settings``: the keys of :data:`DECODER_SCHEMA` (steps, data_depth, hidden, size, batch, lr, mse_weight,
-    seed, max_side, log_every, checkpoint_every); ``resume``, ``echo``: as :func:`train_codec`."""
+    seed, max_side, log_every, checkpoint_every); ``resume``, ``echo``: as :func:`train_codec`. ``codec``: a
+    frozen learned codec the decoder reads through (:meth:`DecoderFamily.seen`; crops a multiple of 64 px);
+    ``init_decoder``: the decoder's starting weights (same depth and hidden width)."""
     cfg = load_with_schema(DECODER_SCHEMA, settings)
+    if codec is not None and cfg["size"] % 64:
+        raise RobustHideError(f"crops read through a codec must be a multiple of 64 px, got {cfg['size']}")
     out, bank = _prepare(cfg, out, data, bank)
-    family = DecoderFamily(cfg, out, bank)
+    family = DecoderFamily(cfg, out, bank, codec=codec, init_decoder=init_decoder)
     _run(family, resume, echo, progress, "decoder")
     dec = family.net["dec"].eval()
-    save_decoder(dec, out / "decoder.safetensors", steps=cfg["steps"], size=cfg["size"], seed=cfg["seed"])
+    extra = {k: family.settings[k] for k in ("codec", "init_decoder") if k in family.settings}
+    save_decoder(dec, out / "decoder.safetensors", steps=cfg["steps"], size=cfg["size"], seed=cfg["seed"], **extra)
     return dec
 
 
