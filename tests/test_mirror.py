@@ -170,7 +170,10 @@ def test_demo_reads_a_flip(tmp_path, capsys):
     assert reframed["message"] == 1234 and reframed["geometry"]["band"] == 0.8 and reframed["geometry"]["axis"] == "x"
     out = capsys.readouterr().out
     assert "mirror image read" in out and "turned back 2 deg" in out and "not read by this model yet" in out
-    assert "reframed: a centred band, 0.800 of the width" in out
+    assert "reframed: a centred band (0.800 of the width)" in out
+    side = rows["crop:w=0.75,x=0|jpeg:q=80"]  # the right quarter cut off: the left part of the frame
+    assert side["message"] == 1234 and (side["geometry"]["anchor"], side["geometry"]["band"]) == ("start", 0.75)
+    assert "reframed: the left part (0.750 of the width)" in out
 
 
 def test_rotation_views_cover_both_fills_and_the_mirror():

@@ -119,26 +119,73 @@ def test_staged_search_weights_share_the_budget():
     w = hypothesis_weights(hyps)
     n_reframe = 2 * len(reframe_hypotheses(96, 128))
     assert logits.shape[0] == len(hyps) == 2 + n_reframe + 82 + 206 and float(w.sum()) == pytest.approx(1.0)
-    assert [h["stage"] for h in hyps[1:3]] == ["none", "reframe"] and sum(h["stage"] == "reframe" for h in hyps) == 52
+    assert [h["stage"] for h in hyps[1:3]] == ["none", "reframe"] and sum(h["stage"] == "reframe" for h in hyps) == 156
     for stage, share in STAGED_SHARES:
         ws = w[[i for i, h in enumerate(hyps) if h["stage"] == stage]]
         assert float(ws.sum()) == pytest.approx(share)
     assert float(w[0]) == pytest.approx(0.5 * 7 / 8) and float(w[1]) == pytest.approx(0.5 / 8)
 
 
-def test_reframe_hypotheses_are_centred_bands_of_common_frames():
+def test_reframe_hypotheses_are_bands_of_common_frames_centred_or_at_one_end():
     """Every common aspect ratio but the image's own gives the band it would be of that frame, across the width
-    and across the height (a platform's reframing, or one resized back to the original's shape), once each."""
+    and across the height (a platform's reframing, or one resized back to the original's shape), once each, at
+    the centre and at either end (one side cut off)."""
     from robusthide.watermark.sync import REFRAME_ASPECTS, reframe_hypotheses
 
-    hyps = reframe_hypotheses(1350, 1080)  # a 4:5 post
+    hyps = reframe_hypotheses(1350, 1080, anchors=("centre",))  # a 4:5 post
     boxes = [(h["kx"], h["ky"]) for h in hyps]
     assert (0.8, 1.0) in boxes and (1.0, 0.8) in boxes  # a 1:1 original reframed to 4:5, either way
     assert (pytest.approx(0.45), 1.0) in boxes  # a 16:9 original
     assert len(boxes) == len(set(boxes)) == 2 * (len(REFRAME_ASPECTS) - 1)
     assert all(min(h["kx"], h["ky"]) < 0.99 and max(h["kx"], h["ky"]) == 1.0 for h in hyps)
     assert all(h["band"] == pytest.approx(min(h["kx"], h["ky"]), abs=1e-4) for h in hyps)
-    assert len(reframe_hypotheses(1000, 1000)) == len(REFRAME_ASPECTS) - 1  # X and 1 / X: the same band
+    assert all(h["ox"] == h["oy"] == 0.0 and h["anchor"] == "centre" for h in hyps)
+    assert len(reframe_hypotheses(1000, 1000, anchors=("centre",))) == len(REFRAME_ASPECTS) - 1  # X, 1 / X: one band
+    every = reframe_hypotheses(1350, 1080)
+    assert every[: len(hyps)] == hyps and len(every) == 3 * len(hyps)  # the centred bands first
+    left = next(h for h in every if h["anchor"] == "start" and h["axis"] == "x" and h["band"] == 0.8)
+    assert left["ox"] == pytest.approx(-0.2) and left["oy"] == 0.0
+    top = next(h for h in every if h["anchor"] == "end" and h["axis"] == "y" and h["band"] == 0.8)
+    assert top["oy"] == pytest.approx(0.2) and top["ox"] == 0.0
+    with pytest.raises(ValueError, match="unknown reframing anchor"):
+        reframe_hypotheses(100, 100, anchors=("middle",))
+
+
+def test_a_band_at_one_end_is_drawn_there_and_its_mirror_is_the_other_end():
+    """``ox`` moves the band's box to the start of the canvas; the mirrored row of the reframing search is the
+    view of the mirror image with the band at the other end, as its hypothesis says."""
+    from robusthide.nets.watermark_model import resize
+    from robusthide.watermark.sync import affine_views, band_text, mirror_reframings, reframe_hypotheses
+
+    img = torch.rand(1, 3, 80, 60)
+    hyps = [h for h in reframe_hypotheses(80, 60, aspects=(1.0,)) if h["axis"] == "x"]  # band 0.75 of the width
+    views = affine_views(img, 64, hyps)
+    fill = resize(img, (128, 128)).mean(dim=(2, 3)).view(3, 1, 1)  # the canvas' fill: the mean of the view source
+    for v, h in zip(views, hyps):
+        cols = ((v - fill).abs().sum(dim=(0, 1)) > 1e-4).nonzero().flatten()  # the columns holding the image
+        assert {"centre": (8, 56), "start": (0, 48), "end": (16, 64)}[h["anchor"]] == (int(cols[0]), int(cols[-1]) + 1)
+    mirrored = mirror_reframings(hyps)
+    assert [h["anchor"] for h in mirrored] == ["centre", "start", "end", "centre", "end", "start"]
+    assert torch.allclose(affine_views(img, 64, mirrored[3:]), affine_views(img, 64, hyps).flip(-1), atol=1e-5)
+    assert band_text(hyps[1]) == "the left part (0.750 of the width)" and band_text(hyps[0]).startswith("a centred")
+
+
+def test_staged_default_reads_a_photo_with_one_side_cut_off(wm, photos):
+    """A photo with its right quarter cut off (the rest kept as it is, JPEG 75) reads by the staged default's
+    reframing stage, as the left part of its original frame; as it is, it does not."""
+    import io
+
+    from PIL import Image
+
+    marked = wm.embed(photos["chelsea"], 1234)  # 451 x 300: about 3:2
+    cut = marked[:, : round(marked.shape[1] * 0.75)]
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(cut)).save(buf, "JPEG", quality=75)
+    cut = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    assert not wm.extract(cut, search="none").detected
+    r = wm.extract(cut)
+    assert r.detected and r.message == 1234
+    assert (r.geometry["anchor"], r.geometry["axis"], r.geometry["flip"]) == ("start", "x", False)
 
 
 @pytest.mark.parametrize("aspect, band, axis", [(0.8, 0.8, "x"), (16 / 9, 0.5625, "y")])

@@ -418,8 +418,9 @@ def _found_how(row: dict[str, Any]) -> str:
     if row.get("crop_side") is not None and row["crop_side"] < 1:
         out += f", centre of a frame {1 / row['crop_side']:.3f}x larger"
     if geo.get("band"):
-        side = "width" if geo["axis"] == "x" else "height"
-        out += f", a centred band ({geo['band']:.3f} of the {side}) of a reframed frame"
+        from robusthide.watermark.sync import band_text
+
+        out += f", {band_text(geo)} of a reframed frame"
     return out
 
 

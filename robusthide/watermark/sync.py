@@ -39,7 +39,10 @@ Reframing (``search='reframe'``, session 20, :func:`reframe_hypotheses`): a plat
 original's aspect ratio (the rest filled with the mean colour), the default model reads it (an oracle with the
 true aspect read 19 of 21 reframings of 8 photos after JPEG 75, docs/geometry.md). The original's aspect is
 unknown, so the bands of every common one are hypotheses (:data:`REFRAME_ASPECTS`, both axes, with the mirror
-images).
+images). Since session 21 each band is also tried at either end of the frame (``anchor`` ``start`` / ``end``):
+a photo of a common aspect with one side cut off, by any amount, is the band r = a / X of a frame of its
+original aspect X at one of its ends, so one-sided cuts read too (the position must be right within about a
+pixel of the decoder's input, which the aspect ratio gives exactly).
 
 Staged (``search='staged'``, session 19; the default of the whole-image models, issue 19's "read geometry by
 default, with no flag"): the plain read (as it is and mirrored) first, then the reframing search (session 20),
@@ -66,8 +69,9 @@ if TYPE_CHECKING:
     from robusthide.payload import DecodeResult
 
 #: ``search`` modes of extraction: ``none`` (read the image as it is), ``crop`` (centred crops), ``rotate``
-#: (rotations about the centre, black corners or straightened), ``reframe`` (a centred band of a frame of another
-#: aspect ratio) and ``geometry`` (flips x per-axis scales, for the translation-invariant ``geo`` models);
+#: (rotations about the centre, black corners or straightened), ``reframe`` (a band of a frame of another aspect
+#: ratio, centred or at one end) and ``geometry`` (flips x per-axis scales, for the translation-invariant ``geo``
+#: models);
 #: ``staged`` (whole-image models: ``none``, then ``reframe``, ``rotate`` and ``crop``, each only when the ones
 #: before detect nothing; for a ``geo`` model the same as ``geometry``).
 SEARCH_MODES = ("none", "crop", "geometry", "rotate", "reframe", "staged")
@@ -256,28 +260,65 @@ REFRAME_ASPECTS = (1.0, 5 / 4, 4 / 3, 3 / 2, 16 / 10, 16 / 9, 2.0, 21 / 9,
 REFRAME_MIN_CHANGE = 0.02
 
 
-def reframe_hypotheses(h: int, w: int, aspects: Sequence[float] = REFRAME_ASPECTS) -> list[dict[str, Any]]:
+#: where a reframing band may sit in its frame: the centre (a platform's reframing), or either end (one side cut
+#: off); ``start`` is the left (``axis`` x) or the top (y) of the frame
+REFRAME_ANCHORS = ("centre", "start", "end")
+
+
+def reframe_hypotheses(h: int, w: int, aspects: Sequence[float] = REFRAME_ASPECTS,
+                       anchors: Sequence[str] = REFRAME_ANCHORS) -> list[dict[str, Any]]:
     """The reframing hypotheses of an h x w image (aspect a = w / h): for each aspect ratio X of ``aspects``
-    other than a, the image as the centred band r = min(a, X) / max(a, X) of a larger frame, across its width
-    (``kx`` = r) or its height (``ky`` = r): the box it fills in :func:`affine_views`. Both axes, because a
+    other than a, the image as the band r = min(a, X) / max(a, X) of a larger frame, across its width
+    (``kx`` = r) or its height (``ky`` = r), at each of ``anchors``: the box it fills in :func:`affine_views`,
+    moved by ``ox`` / ``oy`` (canvas units; -(1 - r) puts it at the start of the frame). Both axes, because a
     reframing comes two ways: a platform's (the image has the new aspect X' = a and the original was X: the
     band is across the width when X > a) and one resized back to the original's shape (the image has the
-    original aspect and the band was cut to X: across the width when X < a). Each hypothesis also has
-    ``band`` (r), ``axis`` ("x" or "y"), ``angle`` 0 and ``flip`` False; equal boxes are listed once."""
+    original aspect and the band was cut to X: across the width when X < a). The ends: a photo of aspect X with
+    one side cut off has aspect a, and is the band a / X of its frame at that end, whatever was cut. Each
+    hypothesis also has ``band`` (r), ``axis`` ("x" or "y"), ``anchor``, ``angle`` 0 and ``flip`` False;
+    equal boxes are listed once, the centred bands first."""
+    bad = set(anchors) - set(REFRAME_ANCHORS)
+    if bad:
+        raise ValueError(f"unknown reframing anchor(s) {sorted(bad)} (known: {', '.join(REFRAME_ANCHORS)})")
     a = w / h
     out, seen = [], set()
-    for asp in aspects:
-        if abs(asp / a - 1) <= REFRAME_MIN_CHANGE:
-            continue
-        r = min(a, asp) / max(a, asp)
-        for axis in ("x", "y"):
-            key = (axis, round(r, 4))
-            if key in seen:
+    for anchor in anchors:
+        for asp in aspects:
+            if abs(asp / a - 1) <= REFRAME_MIN_CHANGE:
                 continue
-            seen.add(key)
-            out.append({"flip": False, "angle": 0.0, "kx": r if axis == "x" else 1.0,
-                        "ky": r if axis == "y" else 1.0, "band": round(r, 4), "axis": axis})
+            r = min(a, asp) / max(a, asp)
+            for axis in ("x", "y"):
+                key = (axis, round(r, 4), anchor)
+                if key in seen:
+                    continue
+                seen.add(key)
+                off = {"centre": 0.0, "start": -(1 - r), "end": 1 - r}[anchor]
+                out.append({"flip": False, "angle": 0.0, "kx": r if axis == "x" else 1.0,
+                            "ky": r if axis == "y" else 1.0, "band": round(r, 4), "axis": axis, "anchor": anchor,
+                            "ox": off if axis == "x" else 0.0, "oy": off if axis == "y" else 0.0})
     return out
+
+
+def mirror_reframings(hyps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`mirror_hypotheses` for reframing hypotheses: the mirror of the view of a band at one end across the
+    width is the view of the mirror image with the band at the other end (``ox`` negated, ``anchor`` swapped),
+    so each listed hypothesis still gives its row's view in :func:`affine_views`."""
+    swap = {"start": "end", "end": "start", "centre": "centre"}
+    out = mirror_hypotheses(hyps)
+    for h in out[len(hyps):]:
+        if h.get("axis") == "x" and "anchor" in h:
+            h["anchor"], h["ox"] = swap[str(h["anchor"])], -float(h["ox"])
+    return out
+
+
+def band_text(geo: dict[str, Any]) -> str:
+    """Where a reframing hypothesis puts the image, in words: "a centred band (0.562 of the width)", "the left
+    part (0.750 of the width)", ..."""
+    across = "width" if geo.get("axis") == "x" else "height"
+    where = {"start": "the left part" if across == "width" else "the top part",
+             "end": "the right part" if across == "width" else "the bottom part"}.get(geo.get("anchor", "centre"),
+                                                                                       "a centred band")
+    return f"{where} ({float(geo['band']):.3f} of the {across})"
 
 
 def centred_crop_views(image: torch.Tensor, size: int, min_side: float = MIN_SIDE, oversample: int = 4,
@@ -759,7 +800,8 @@ def decode_stages(stages: Iterable[tuple[torch.Tensor, list[dict[str, Any]]]], n
 
 def affine_views(image: torch.Tensor, size: int, hyps: Sequence[dict[str, float | bool]]) -> torch.Tensor:
     """The views (H x C x S x S) of :func:`geometry_views` for the given hypotheses (``flip``, ``angle``,
-    ``kx``, ``ky`` each, and optionally ``phase`` (dy, dx): the content moved by that many view pixels)."""
+    ``kx``, ``ky`` each, and optionally ``phase`` (dy, dx): the content moved by that many view pixels, and
+    ``oy`` / ``ox``: moved by that much of the canvas' half-side, :func:`reframe_hypotheses`)."""
     src = resize(image.float(), (2 * size, 2 * size))
     fill = src.mean(dim=(2, 3), keepdim=True)
     n = len(hyps)
@@ -772,8 +814,10 @@ def affine_views(image: torch.Tensor, size: int, hyps: Sequence[dict[str, float 
     theta = torch.zeros(n, 2, 3, dtype=dt, device=dev)  # canvas u -> image x = F R(-angle) (u / k)
     theta[:, 0, 0], theta[:, 0, 1] = sx * torch.cos(t) / kx, -sx * torch.sin(t) / asp / ky
     theta[:, 1, 0], theta[:, 1, 1] = asp * torch.sin(t) / kx, torch.cos(t) / ky
-    dy = torch.tensor([2.0 * float(h.get("phase", (0, 0))[0]) / size for h in hyps], dtype=dt, device=dev)
-    dx = torch.tensor([2.0 * float(h.get("phase", (0, 0))[1]) / size for h in hyps], dtype=dt, device=dev)
+    dy = torch.tensor([2.0 * float(h.get("phase", (0, 0))[0]) / size + float(h.get("oy", 0.0)) for h in hyps],
+                      dtype=dt, device=dev)
+    dx = torch.tensor([2.0 * float(h.get("phase", (0, 0))[1]) / size + float(h.get("ox", 0.0)) for h in hyps],
+                      dtype=dt, device=dev)
     theta[:, 0, 2] = -(theta[:, 0, 0] * dx + theta[:, 0, 1] * dy)  # canvas u shows the image at u - (dx, dy)
     theta[:, 1, 2] = -(theta[:, 1, 0] * dx + theta[:, 1, 1] * dy)
     grid = F.affine_grid(theta, [n, 1, size, size], align_corners=False)
@@ -812,7 +856,8 @@ def rotation_views(image: torch.Tensor, size: int, angles: tuple[float, ...] = R
 
 @torch.no_grad()
 def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, search: str,
-                  mirror: bool = True) -> tuple[torch.Tensor, list[dict[str, float | bool]]]:
+                  mirror: bool = True, *, reframe_anchors: Sequence[str] | None = None
+                  ) -> tuple[torch.Tensor, list[dict[str, float | bool]]]:
     """Bit logits (H x L) of one image (1 x C x h x w in [0, 1]) under every hypothesis of ``search``
     (``none``: the S x S resize; ``crop``; ``rotate``; ``reframe``; ``geometry``), and the hypotheses (``side``
     for crops; ``kx``, ``ky``, ``band`` and ``axis`` for reframings, :func:`reframe_hypotheses`;
@@ -820,7 +865,8 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
     geometry, and for the periodic ``geo`` decoders also the fold's ``offset``, the tile phase ``shift``
     (dy, dx) and the search's size ``of``, :func:`fold_search_logits`). ``mirror``: the ``none``, ``crop``
     and ``rotate`` searches also read the mirror image (hypotheses with ``flip`` True, after the others;
-    decode with :func:`decision_args`). Grayscale images are expanded to three channels."""
+    decode with :func:`decision_args`). ``reframe_anchors``: where the reframing bands sit (None: every anchor of
+    :data:`REFRAME_ANCHORS`). Grayscale images are expanded to three channels."""
     mode = check_search(search)
     hyps: list[dict[str, float | bool]]
     if mode == "staged" and not hasattr(decoder, "feature_maps"):  # every stage (:func:`staged_stages`)
@@ -842,13 +888,16 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
     elif mode == "geometry":
         views, hyps = geometry_views(image, size)
     elif mode == "reframe":
-        hyps = reframe_hypotheses(*image.shape[-2:])
+        hyps = (reframe_hypotheses(*image.shape[-2:]) if reframe_anchors is None
+                else reframe_hypotheses(*image.shape[-2:], anchors=reframe_anchors))
         views = affine_views(image, size, hyps)
     else:
         views, hyps = resize(image.float(), (size, size)), [{}]
     if views.shape[1] == 1:
         views = views.expand(-1, 3, -1, -1)
-    if mirror and mode != "geometry":  # the views are centred, so a view's mirror is the mirror image's view
+    if mirror and mode == "reframe":  # a band at one end of the width mirrors to the other end
+        views, hyps = mirror_views(views), mirror_reframings(hyps)
+    elif mirror and mode != "geometry":  # the views are centred, so a view's mirror is the mirror image's view
         views, hyps = mirror_views(views), mirror_hypotheses(hyps)
     return decoder(views).float(), hyps
 

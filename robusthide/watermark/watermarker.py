@@ -33,6 +33,9 @@ from robusthide.watermark.refine import RefineConfig, Refiner, at_strength
 #: how many of a video's frames the staged search's reframing stage reads (evenly spaced; about 0.13 s each
 #: for the default model on one core): the plain read pools every frame read, the reframing stage these
 REFRAME_FRAMES = 16
+#: where the reframing bands of a video's frames sit: the centre only (a platform reframes a clip about its
+#: centre; the bands at either end, for one side cut off a photo, would triple the cost per frame)
+VIDEO_REFRAME_ANCHORS = ("centre",)
 
 
 def _uint8_view(image: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -391,9 +394,10 @@ class Watermarker:
                              reframe_frames: int = REFRAME_FRAMES) -> ExtractResult:
         """The staged search of a whole-image model over the frames of one video: the frames' pooled plain read
         (``plain``: their mean logits, and ``hyps``, from :meth:`frame_hypothesis_logits`), then, only when it
-        does not detect, the reframing search (:func:`robusthide.watermark.sync.reframe_hypotheses`) on up to
-        ``reframe_frames`` of ``frames`` (1 x C x h x w each, at the aspect of the video; evenly spaced), their
-        logits averaged per hypothesis: a platform reframes every frame of a clip the same way. Each stage pays
+        does not detect, the reframing search (:func:`robusthide.watermark.sync.reframe_hypotheses`, the centred
+        bands: :data:`VIDEO_REFRAME_ANCHORS`) on up to ``reframe_frames`` of ``frames`` (1 x C x h x w each, at
+        the aspect of the video; evenly spaced), their logits averaged per hypothesis: a platform reframes every
+        frame of a clip the same way. Each stage pays
         its share of the staged search (:data:`robusthide.watermark.sync.STAGED_SHARES`); the rotation and
         crop stages read images only, so their shares are left unspent and the p-value stays conservative."""
         from robusthide.watermark.sync import decode_stages, search_logits, staged_hypotheses
@@ -409,7 +413,7 @@ class Watermarker:
             total, rh = None, []
             for i in pick:
                 lg, rh = search_logits(self.model.decoder, frames[i].to(self.device, torch.float32), self.model.size,
-                                       "reframe", self.mirror)
+                                       "reframe", self.mirror, reframe_anchors=VIDEO_REFRAME_ANCHORS)
                 total = lg if total is None else total + lg
             if total is not None and rh:
                 yield (total / len(pick)).float().cpu(), staged_hypotheses(rh, "reframe")
