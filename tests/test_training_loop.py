@@ -239,3 +239,23 @@ def test_a_decoder_trained_through_a_frozen_codec_reads_its_reconstruction(tmp_p
     with torch.no_grad():
         want = ste_uint8(codec.g_s(torch.round(codec.g_a(x))))
         assert torch.allclose(fam.seen(x), want, atol=1e-6) and fam.seen(x).mul(255).round().equal(fam.seen(x) * 255)
+
+
+def test_the_decoders_psnr_controller_steers_the_mse_weight_and_resumes_exactly(tmp_path, photo_dir):
+    """``target_psnr``: the MSE weight grows by PSNR_STEP after each step below the target (here always) and
+    shrinks above it; it is part of the checkpoint, so a run in two stretches equals one run."""
+    from robusthide.latent.train import PSNR_STEP, train_decoder
+
+    kw = dict(size=32, batch=2, max_side=256, log_every=1, hidden=8, checkpoint_every=2, target_psnr=70.0,
+              mse_weight=2.0)
+    one = train_decoder(photo_dir, tmp_path / "d1", steps=4, **kw)
+    rows = [json.loads(ln) for ln in (tmp_path / "d1" / "log.jsonl").read_text().splitlines()]
+    assert [r["mse_weight"] for r in rows] == pytest.approx([2.0 * PSNR_STEP**i for i in range(4)])
+    train_decoder(photo_dir, tmp_path / "d2", steps=2, **kw)
+    two = train_decoder(photo_dir, tmp_path / "d2", steps=4, resume=True, **kw)
+    assert all(torch.equal(a, b) for a, b in zip(one.state_dict().values(), two.state_dict().values()))
+    rows2 = [json.loads(ln) for ln in (tmp_path / "d2" / "log.jsonl").read_text().splitlines()]
+    assert [r["mse_weight"] for r in rows2] == pytest.approx([r["mse_weight"] for r in rows])
+    train_decoder(photo_dir, tmp_path / "d3", steps=3, **{**kw, "target_psnr": 1.0})  # always above: it shrinks
+    rows3 = [json.loads(ln) for ln in (tmp_path / "d3" / "log.jsonl").read_text().splitlines()]
+    assert [r["mse_weight"] for r in rows3] == pytest.approx([2.0 / PSNR_STEP**i for i in range(3)])

@@ -241,7 +241,7 @@ def _train_decoder(a: argparse.Namespace) -> int:
     codec = resolve_codec(a.through_codec) if a.through_codec else None
     init = resolve_decoder(a.init_decoder) if a.init_decoder else None
     train_decoder(a.data, a.out, steps=a.steps, data_depth=a.depth, hidden=a.hidden, size=a.size, batch=a.batch,
-                  lr=a.lr, mse_weight=a.mse_weight, seed=a.seed, max_side=a.max_side, log_every=a.log_every,
+                  lr=a.lr, mse_weight=a.mse_weight, target_psnr=a.target_psnr, seed=a.seed, max_side=a.max_side, log_every=a.log_every,
                   checkpoint_every=a.checkpoint_every, resume=a.resume, codec=codec, init_decoder=init,
                   echo=_print_row)
     print(f"wrote {Path(a.out) / 'decoder.safetensors'}")
@@ -487,6 +487,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     td.add_argument("--hidden", type=int, default=32)
     td.add_argument("--lr", type=float, default=1e-3)
     td.add_argument("--mse-weight", type=float, default=10.0, help="weight of MSE(stego, cover) (default 10)")
+    td.add_argument("--target-psnr", type=float, default=0.0,
+                    help="hold the stego's PSNR here by moving the MSE weight (0: a fixed --mse-weight)")
     td.add_argument("--through-codec", default=None, metavar="CODEC",
                     help="a frozen codec (zoo name or weights): the decoder reads g_s(round(g_a(stego))), what "
                          "code editing can produce (ours; crops a multiple of 64 px)")
