@@ -241,8 +241,9 @@ def _train_decoder(a: argparse.Namespace) -> int:
     codec = resolve_codec(a.through_codec) if a.through_codec else None
     init = resolve_decoder(a.init_decoder) if a.init_decoder else None
     train_decoder(a.data, a.out, steps=a.steps, data_depth=a.depth, hidden=a.hidden, size=a.size, batch=a.batch,
-                  lr=a.lr, mse_weight=a.mse_weight, target_psnr=a.target_psnr, seed=a.seed, max_side=a.max_side, log_every=a.log_every,
-                  checkpoint_every=a.checkpoint_every, resume=a.resume, codec=codec, init_decoder=init,
+                  lr=a.lr, mse_weight=a.mse_weight, target_psnr=a.target_psnr, seed=a.seed, max_side=a.max_side,
+                  log_every=a.log_every, checkpoint_every=a.checkpoint_every, resume=a.resume, codec=codec,
+                  init_decoder=init,
                   echo=_print_row)
     print(f"wrote {Path(a.out) / 'decoder.safetensors'}")
     return 0
