@@ -168,7 +168,7 @@ def test_pickled_codec_checkpoint_is_refused(tmp_path):
 
 
 def test_cli_round_trip_with_shipped_weights(photos, tmp_path, capsys):
-    """The shipped codec and decoder (zoo: latent-hyperprior, latent-fnns-decoder; docs/results/latent.md)
+    """The default codec and decoder (zoo: latent-hp-q6, latent-hp-q6-decoder)
     carry a short text message through a real .rhl bitstream on a 64 x 64 fixture crop: embed, extract,
     decode."""
     from PIL import Image
@@ -189,6 +189,27 @@ def test_cli_round_trip_with_shipped_weights(photos, tmp_path, capsys):
     out = tmp_path / "decoded.png"
     assert main(["latent", "decode", str(rhl), "-o", str(out)]) == 0
     assert np.asarray(Image.open(out)).shape == (64, 64, 3)
+
+
+def test_extract_finds_the_shipped_decoder_a_file_was_made_with(photos, tmp_path, capsys):
+    """Files made with the earlier default decoder (latent-fnns-decoder) still read with no --decoder: extract
+    picks the shipped decoder whose id is in the header; a file of an unshipped decoder gets a one-line error."""
+    from robusthide.cli.main import main
+    from robusthide.latent import api
+
+    codec = api.resolve_codec(None)
+    x = torch.from_numpy(np.ascontiguousarray(photos["astronaut"][0:64, 150:214])).permute(2, 0, 1)[None] / 255.0
+    bits = np.random.default_rng(1).integers(0, 2, 16).astype(np.uint8)
+    for name, iters in (("latent-fnns-decoder", 300), ("fnns-r:3", 1)):
+        data, info = api.embed(codec, api.resolve_decoder(name), x.float(), bits, cfg=EditConfig(iters=iters, lr=1e-1))
+        (tmp_path / "s.rhl").write_bytes(data)
+        code = main(["latent", "extract", str(tmp_path / "s.rhl"), "--bits"])
+        out, err = capsys.readouterr()
+        if name == "fnns-r:3":
+            assert code == 2 and "which is not a shipped one: pass its weights with --decoder" in err
+            assert len(err.strip().splitlines()) == 1
+        else:
+            assert info.recovered and code == 0 and out.strip() == "".join(map(str, bits))
 
 
 def test_embed_that_does_not_read_back_writes_nothing(codec_file, photos, tmp_path, capsys):

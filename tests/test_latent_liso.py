@@ -39,7 +39,7 @@ def test_liso_trains_and_round_trips(photo_dir, photos, tmp_path):
     torch.manual_seed(0)
     model = Liso(hidden=16, iters=3)
     cfg = LisoTrainConfig(steps=8, size=32, batch=4, lr=2e-3, max_side=256, log_every=0)
-    train_liso(photo_dir, tmp_path, model, cfg, init_decoder=resolve_decoder(None), echo=False)
+    train_liso(photo_dir, tmp_path, model, cfg, init_decoder=resolve_decoder("latent-fnns-decoder"), echo=False)
     loaded = load_liso(tmp_path / "liso.safetensors")
     assert loaded.model_id() == model.model_id() and loaded.iters == 3 and loaded.jpeg is None
     x = _tensor(photos["astronaut"][100:164, 150:214])

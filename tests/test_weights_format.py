@@ -48,7 +48,7 @@ def test_latent_files_load_in_both_formats_with_the_same_ids(tmp_path):
     from robusthide.latent.models import load_codec
     from robusthide.latent.stegnet import load_decoder
 
-    codec, decoder = from_pretrained("latent-hyperprior")
+    codec, decoder = from_pretrained("latent-hyperprior", "latent-fnns-decoder")
     legacy = {"latent-hyperprior": {"format": "robusthide-latent-codec", "arch": "hyperprior", "N": "64",
                                     "M": "192", "lmbda": "0.0483", "quality": "6", "steps": "4000"},
               "latent-fnns-decoder": {"format": "robusthide-latent-stegdecoder", "data_depth": "1", "hidden": "32",

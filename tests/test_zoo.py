@@ -30,7 +30,8 @@ def test_list_models_by_family():
     rows = list_models()
     assert [r["name"] for r in rows] == list(PRETRAINED)
     assert [r["name"] for r in list_models("latent")] == ["latent-hp-q6", "latent-hp-q5", "latent-hp-q3",
-                                                         "latent-elic-q6", "latent-hyperprior", "latent-fnns-decoder"]
+                                                         "latent-elic-q6", "latent-hyperprior", "latent-fnns-decoder",
+                                                         "latent-hp-q6-decoder"]
     by = {r["name"]: r for r in rows}
     assert by["imagehide-003"]["size"] == 64 and by["imagehide-003"]["steps"] == 3500
     assert by["latent-hyperprior"]["role"] == "codec" and by["latent-hyperprior"]["arch"] == "hyperprior"
@@ -63,7 +64,7 @@ def test_from_pretrained_of_every_family():
     from robusthide.latent.api import DEFAULT_CODEC, DEFAULT_DECODER, from_pretrained
 
     codec, decoder = from_pretrained()
-    assert codec.meta["quality"] == "6" and decoder.decoder_id() == "0914a735be5f3350"
+    assert codec.meta["quality"] == "6" and decoder.decoder_id() == "37f2f691e2d4a2c0"
     assert DEFAULT_CODEC == weights_path("latent-hp-q6") and DEFAULT_DECODER.is_file()
     with pytest.raises(RobustHideError, match="'latent-fnns-decoder' is a latent decoder, not a codec"):
         from_pretrained(codec="latent-fnns-decoder")

@@ -59,9 +59,14 @@ def _codec(spec: str | None, data: bytes | None = None):
 
 
 def _models(a: argparse.Namespace, decoder: bool = True, data: bytes | None = None):
-    from robusthide.latent.api import resolve_decoder
+    """The codec and decoder of a command; with a file's ``data`` and no flag, the shipped ones it was made with."""
+    from robusthide.latent.api import decoder_for_file, resolve_decoder
 
-    return _codec(a.codec, data), (resolve_decoder(a.decoder) if decoder else None)
+    if not decoder:
+        return _codec(a.codec, data), None
+    if a.decoder is None and data is not None:
+        return _codec(a.codec, data), decoder_for_file(data)
+    return _codec(a.codec, data), resolve_decoder(a.decoder)
 
 
 #: Largest .rhl file read (bytes): a latent file of an image at the 50 MP pixel limit is far smaller.
@@ -307,9 +312,9 @@ def _rd(a: argparse.Namespace) -> int:
 
 def _bench(a: argparse.Namespace) -> int:
     from robusthide.latent import bench
-    from robusthide.latent.api import DEFAULT_DECODER
+    from robusthide.latent.api import DEFAULT_DECODER, DEFAULT_DECODER_NAME
 
-    dec = a.decoder or (str(DEFAULT_DECODER) if DEFAULT_DECODER.is_file() else "fnns-r:0")
+    dec = a.decoder or (DEFAULT_DECODER_NAME if DEFAULT_DECODER.is_file() else "fnns-r:0")
     cmd = "robusthide latent " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
     try:
         curve = tuple(int(k) for k in a.curve.split(",")) if a.curve else ()
@@ -324,7 +329,7 @@ def _bench(a: argparse.Namespace) -> int:
 
 def _iters(a: argparse.Namespace) -> int:
     from robusthide.latent import iters
-    from robusthide.latent.api import DEFAULT_DECODER, resolve_decoder
+    from robusthide.latent.api import DEFAULT_DECODER, DEFAULT_DECODER_NAME, resolve_decoder
     from robusthide.training.data import ImageBank
 
     try:
@@ -335,7 +340,7 @@ def _iters(a: argparse.Namespace) -> int:
     if a.n < 1 or a.size < 16:
         raise RobustHideError("--n must be >= 1 and --size >= 16")
     codec = _codec(a.codec)
-    dec = resolve_decoder(a.decoder or (str(DEFAULT_DECODER) if DEFAULT_DECODER.is_file() else "fnns-r:0"))
+    dec = resolve_decoder(a.decoder or (DEFAULT_DECODER_NAME if DEFAULT_DECODER.is_file() else "fnns-r:0"))
     base = _edit_cfg(a)
     series = [iters.parse_series(s, base) for s in (a.series or ["paper"])]
     if a.set:  # the crops of a stand-in set of `latent tables` (what the tables' editing settings are tuned on)
@@ -357,7 +362,7 @@ def _tables(a: argparse.Namespace) -> int:
     import torch
 
     from robusthide.latent import tables
-    from robusthide.latent.api import DEFAULT_DECODER, resolve_decoder
+    from robusthide.latent.api import DEFAULT_DECODER, DEFAULT_DECODER_NAME, resolve_decoder
     from robusthide.latent.liso import load_liso
 
     if a.threads < 1 or a.fnns_steps < 1:
@@ -380,7 +385,7 @@ def _tables(a: argparse.Namespace) -> int:
         model = _codec(None)
         codecs.append((model.meta.get("quality", "default"), model))
         info.append({"label": codecs[-1][0], "path": "zoo default", "N": model.N, "M": model.M})
-    dec_spec = a.decoder or (str(DEFAULT_DECODER) if DEFAULT_DECODER.is_file() else "fnns-r:0")
+    dec_spec = a.decoder or (DEFAULT_DECODER_NAME if DEFAULT_DECODER.is_file() else "fnns-r:0")
     from robusthide.latent.fnns import FnnsConfig
 
     fnns = FnnsConfig(steps=a.fnns_steps, lr=a.fnns_lr, eps=a.fnns_eps)
@@ -509,15 +514,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     tl.add_argument("--lr", type=float, default=1e-3)
     tl.add_argument("--gamma", type=float, default=0.8, help="weight decay of earlier steps in the loss")
     tl.add_argument("--mse-weight", type=float, default=10.0)
-    tl.add_argument("--init-decoder", default=None,
-                    help="decoder to start from (default: the shipped FNNS decoder, else fnns-r:0; 'none': random)")
+    tl.add_argument("--init-decoder", default="latent-fnns-decoder",
+                    help="decoder to start from (default: the zoo's FNNS decoder, latent-fnns-decoder; 'none': random)")
     tl.set_defaults(func=_train_liso)
 
     bl = ls.add_parser("bench-liso", help="LISO and LISO-JPEG vs FNNS on the bench's images and bits")
     bl.add_argument("--out", required=True, help="output path without extension (writes .md and .json)")
     bl.add_argument("--liso", required=True, help="LISO weights (from train-liso)")
     bl.add_argument("--liso-jpeg", help="LISO-JPEG weights (from train-liso --jpeg Q)")
-    bl.add_argument("--fnns-decoder", help="FNNS decoder: file, zoo name or fnns-r:SEED (default: the zoo's)")
+    bl.add_argument("--fnns-decoder", default="latent-fnns-decoder",
+                    help="FNNS decoder: file, zoo name or fnns-r:SEED (default: latent-fnns-decoder)")
     bl.add_argument("--data", default="data/photos/train", help="photo folder (its val split is used)")
     bl.add_argument("--n", type=int, default=8, help="number of images")
     bl.add_argument("--size", type=int, default=128, help="crop size in px")

@@ -27,6 +27,8 @@ from robusthide.zoo.registry import weights_path
 #: the shipped weights live in the one zoo (robusthide/zoo/weights, :mod:`robusthide.zoo.registry`)
 DEFAULT_CODEC = weights_path(ZOO_DEFAULTS["latent-codec"])
 DEFAULT_DECODER = weights_path(ZOO_DEFAULTS["latent-decoder"])
+#: the zoo name of the default decoder (what results files name when no ``--decoder`` is given)
+DEFAULT_DECODER_NAME = ZOO_DEFAULTS["latent-decoder"]
 WEIGHTS_DIR = DEFAULT_CODEC.parent
 KIND_BITS, KIND_TEXT, KIND_TEXT_CRC = 0, 1, 2  # KIND_TEXT: files of robusthide <= 0.1.0 (no CRC)
 
@@ -141,6 +143,22 @@ def compress_bytes(codec: ScaleHyperprior, image: Tensor) -> tuple[bytes, Compre
     rhl = RhlFile(h, w, c.z_shape, codec.model_id(), NO_DECODER, 0, KIND_BITS, c.z_string, c.y_string)
     data = rhl.to_bytes()
     return data, CompressInfo(8.0 * len(data) / (h * w), 8.0 * rhl.payload_bytes / (h * w), len(data))
+
+
+def decoder_for_file(data: bytes) -> BasicDecoder:
+    """The shipped steganography decoder that these .rhl bytes were written against (matched by the decoder id in
+    the header), so that files made with an earlier default (``latent-fnns-decoder`` before session 22) still
+    read without ``--decoder``; a file of another decoder is refused with its id."""
+    from robusthide.zoo.registry import PRETRAINED
+
+    want = RhlFile.from_bytes(data).decoder_id
+    for name, entry in PRETRAINED.items():
+        if entry.get("family") == "latent" and entry.get("role") == "decoder" and weights_path(name).is_file():
+            dec = resolve_decoder(name)
+            if dec.decoder_id() == want:
+                return dec
+    raise RobustHideError(f"this .rhl file was made with steganography decoder {want}, which is not a shipped one:"
+                          " pass its weights with --decoder")
 
 
 def decode_bytes(codec: ScaleHyperprior, data: bytes) -> Tensor:
