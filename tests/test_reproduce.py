@@ -127,6 +127,7 @@ def test_small_run_writes_md_json_and_resumes(tmp_path, monkeypatch, capsys):
         assert abs(doc["ours"][c["label"]]["PSNR"]["value"] - 40.0) < 1.0  # calibrated strength
         assert (runs / "mbrs-table6" / c["label"].lower() / "latest.json").exists()
     assert len(doc["claims"]) == len(rep.claims) and all(c["sentence"] in md for c in doc["claims"])
+    assert set(doc["curves"]) == {c["label"] for c in doc["columns"]}
     for label in ("## Ours (BER %)", "## Paper", "| Q=50 (`jpeg:q=50`) |", "36.08", "2 steps per column"):
         assert label in md
     # a second run skips the finished columns; another budget on the same run folders is refused
@@ -184,6 +185,16 @@ def test_errors(tmp_path, capsys):
 
         run_reproduction("mbrs-table5", steps=1, n_test=1, data=str(tmp_path / "none"), runs=str(tmp_path),
                          out=str(tmp_path), progress=False)
+    import torch
+
+    if not torch.cuda.is_available():  # columns train on CUDA only when asked where there is one: a one-line error
+        capsys.readouterr()
+        args = ["reproduce", "mbrs-table6", "--steps", "1", "--n-test", "1", "--device", "cuda", "--data",
+                str(_photos(tmp_path)), "--runs", str(tmp_path / "r"), "--out", str(tmp_path / "o"), "--no-progress"]
+        assert main(args) == 2
+        assert capsys.readouterr().err == (f"robusthide: error: device 'cuda': this torch ({torch.__version__}) sees "
+                                           "no CUDA device\n")
+        assert not (tmp_path / "o").exists()
 
 
 # -- budget variants and one column at a time (issue 23) ------------------------------------------------------
@@ -364,3 +375,22 @@ def test_mbrs_table2_small_run_gives_each_column_its_payload(tmp_path, monkeypat
         assert set(doc["ours"][c["label"]]) == rows | {"PSNR", "SSIM"}
         assert abs(doc["ours"][c["label"]]["PSNR"]["value"] - 33.5) < 1.0
     assert "| Crop (p=0.035) (`crop-white:p=0.035`) |" in md and "45.86" in md
+
+
+def test_learning_curves_are_read_thinned_kept_and_drawn(tmp_path):
+    """Issue 23 item 6: each column's training log becomes a curve in the results JSON (BER in %, at most
+    MAX_POINTS points, the last step kept) and one PNG; a cut-off line is skipped, a run without a log has none."""
+    from robusthide.evaluation.reproduce_curves import MAX_POINTS, column_curve, plot_curves
+
+    run = tmp_path / "col"
+    run.mkdir()
+    rows = [json.dumps({"step": 25 * (i + 1), "ber": 0.5 / (i + 1), "psnr": 30.0 + i / 100, "loss": 1.0})
+            for i in range(301)]
+    (run / "metrics.jsonl").write_text("\n".join(rows) + '\n{"step": 7550, "ber"')
+    c = column_curve(run)
+    assert len(c["step"]) <= MAX_POINTS + 1 and c["step"][0] == 25 and c["step"][-1] == 7525
+    assert c["ber"][0] == 50.0 and c["psnr"][-1] == 33.0
+    assert column_curve(tmp_path / "no-run") == {}
+    assert plot_curves({"a": {}}, "t", tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+    png = plot_curves({"a": c, "b": {}}, "t", tmp_path / "c.png")
+    assert png == str(tmp_path / "c.png") and (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"

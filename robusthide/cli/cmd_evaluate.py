@@ -255,7 +255,7 @@ def _reproduce(a: argparse.Namespace) -> int:
     doc = run_reproduction(a.name, steps=a.steps, n_test=a.n_test, data=a.data, runs=a.runs, out=a.out,
                            progress=not a.no_progress, command_defaults=REPRODUCE_DEFAULTS, net=a.net,
                            size=a.size, seed=a.seed, tag=a.tag, columns=a.column,
-                           warm_steps_n=a.warm_steps)
+                           warm_steps_n=a.warm_steps, device=None if a.device == "auto" else a.device)
     if "trained" in doc:  # --column: training only
         if a.json:
             print(json.dumps(doc, indent=1, ensure_ascii=False))
@@ -380,6 +380,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--column", action="append", default=None, metavar="COLUMN",
                    help="train only this column (label or slug; repeatable) and the shared warm start, resumably, "
                         "without evaluating; a later run without --column evaluates every finished column")
+    r.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where the columns train (auto: CUDA when present, else the CPU); the test runs on the CPU")
     r.add_argument("--json", action="store_true", help="print the result document as JSON")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=_reproduce)

@@ -44,6 +44,7 @@ import numpy as np
 
 from robusthide import RobustHideError, __version__
 from robusthide.evaluation.claims import judge, sentence
+from robusthide.evaluation.reproduce_curves import column_curve, plot_curves
 from robusthide.evaluation.reproduce_specs import NET_RECIPES, NETS, REPRODUCTIONS, Budget, Column, Reproduction
 from robusthide.io.results import READING_HEADING, write_keeping_reading  # noqa: F401 (READING_HEADING: re-export)
 
@@ -305,8 +306,9 @@ def _with_new_defaults(stored: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def train_column(cfg: dict[str, Any], progress: bool = True) -> dict[str, Any]:
-    """Train (or resume, or skip when finished) one column; returns ``status``, ``step``, ``train_seconds``."""
+def train_column(cfg: dict[str, Any], progress: bool = True, device: str | None = None) -> dict[str, Any]:
+    """Train (or resume, or skip when finished) one column; returns ``status``, ``step``, ``train_seconds``.
+    ``device``: ``cpu``, ``cuda`` or None (CUDA when present, else the CPU; the trainer's rule)."""
     from robusthide.training.trainer import Trainer
 
     run_dir = Path(cfg["out"]) / cfg["name"]
@@ -331,7 +333,7 @@ def train_column(cfg: dict[str, Any], progress: bool = True) -> dict[str, Any]:
             status = "forked"
     info = {"forked_from": f"{Path(cfg['ckpt']['fork_from']).name} at step {cfg['ckpt']['fork_step']}"} if (
         status == "forked") else {}
-    tr = Trainer(cfg, resume=status != "trained", device="cpu", progress=progress)
+    tr = Trainer(cfg, resume=status != "trained", device=device, progress=progress)
     tr.run()
     if tr.state["step"] < cfg["train"]["steps"]:  # stopped by SIGTERM: saved, not finished
         raise RobustHideError(f"training of {run_dir} stopped at step {tr.state['step']}; run the same command "
@@ -460,7 +462,7 @@ def command_line(name: str, steps: int | None = None, n_test: int | None = None,
 
 
 def train_columns(rep: Reproduction, keys: list[str], steps: int, data: str | Path, runs: str | Path,
-                  progress: bool = True, warm: int | None = None) -> list[dict[str, Any]]:
+                  progress: bool = True, warm: int | None = None, device: str | None = None) -> list[dict[str, Any]]:
     """Train (resume, or skip when finished) the shared warm start and the columns named by ``keys`` (the key
     ``warm-start`` alone: only the warm start), without evaluating; one record per run: ``label``, ``run_dir``,
     ``status``, ``step``, ``train_seconds``. Two processes must never train the same run folder at once: train
@@ -472,7 +474,7 @@ def train_columns(rep: Reproduction, keys: list[str], steps: int, data: str | Pa
         todo.append((WARM, warm_config(rep, data, runs, steps, warm)))
     todo += [(c, column_config(rep, c, steps, data, runs)) for c in cols]
     for col, cfg in todo:
-        info = train_column(cfg, progress)
+        info = train_column(cfg, progress, device)
         out.append({"label": col.label, "run_dir": str(Path(cfg["out"]) / cfg["name"]), **info})
     return out
 
@@ -481,13 +483,15 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
                      runs: str | Path, out: str | Path, progress: bool = True,
                      command_defaults: Mapping[str, str] | None = None, net: str | None = None,
                      size: int | None = None, seed: int | None = None, tag: str | None = None,
-                     columns: list[str] | None = None, warm_steps_n: int | None = None) -> dict[str, Any]:
+                     columns: list[str] | None = None, warm_steps_n: int | None = None,
+                     device: str | None = None) -> dict[str, Any]:
     """Train and evaluate reproduction ``name``; write ``OUT/NAME.md`` / ``.json``; return the JSON document.
 
     ``net`` / ``size`` / ``seed`` / ``tag``: a budget variant (:func:`variant`). ``warm_steps_n``: the shared
     warm start's steps (``--warm-steps``), fixed instead of scaled with ``steps``. ``columns``: train only the
     shared warm start and these columns (labels or slugs), evaluate nothing, write nothing to ``out``, and
-    return ``{"name", "command", "trained": [...]}`` (:func:`train_columns`).
+    return ``{"name", "command", "trained": [...]}`` (:func:`train_columns`). ``device``: where the columns train
+    (:func:`train_column`); the test always runs on the CPU.
     """
     import torch
     from tqdm import tqdm
@@ -514,7 +518,7 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
     if columns:
         if rep.kind != "train":
             raise RobustHideError(f"{name} trains nothing: --column does not apply")
-        trained = train_columns(rep, columns, steps, data, runs, progress, warm_steps_n)
+        trained = train_columns(rep, columns, steps, data, runs, progress, warm_steps_n, device)
         return {"name": rep.name, "trained": trained,
                 "command": command_line(name, None if steps == b.steps else steps, None, data=data, runs=runs,
                                         out=out, defaults=command_defaults, columns=columns, **flags)}
@@ -539,11 +543,11 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
         else:
             if b.warm_steps:
                 bar.set_postfix_str(WARM.label)
-                warm_info = train_column(warm_config(rep, data, runs, steps, warm_steps_n), progress)
+                warm_info = train_column(warm_config(rep, data, runs, steps, warm_steps_n), progress, device)
             for col in rep.columns:
                 cfg = column_config(rep, col, steps, data, runs)
                 bar.set_postfix_str(col.label[:30])
-                info = train_column(cfg, progress)
+                info = train_column(cfg, progress, device)
                 method = ModelMethod(load_column_model(cfg), name=col.label)
                 s = calibrate_strength(method, images, b.psnr, b.seed) if b.psnr is not None else 1.0
                 ours[col.label], c = measure(method, images, rep, s, b.seed)
@@ -573,6 +577,7 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
                    "warm_steps": warm_steps(rep, steps, warm_steps_n) if rep.kind == "train" else 0,
                    "warm_minutes": round(warm_info["train_seconds"] / 60, 2) if warm_info else 0.0},
         "columns": cols,
+        "curves": {c["label"]: column_curve(c["run_dir"]) for c in cols if c.get("run_dir")},
         "rows": [{"label": r.label, "attack": r.attack} for r in rep.rows],
         "ours": ours,
         "codec": codec,
@@ -685,6 +690,9 @@ def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
         body.append([f"{q} marked vs cover", *[_num(doc["ours"][c][q]["value"], 4 if q == "SSIM" else 2)
                                                for c in labels], ""])
     lines += _table(["test", *labels, "codec PSNR (dB) / bpp"], body)
+    if any(doc.get("curves", {}).values()):
+        lines += ["", f"Learning curves: `{rep.name}.png` (training BER under each column's noise pool, and PSNR, "
+                  "against step; from each column's `metrics.jsonl`, kept in the JSON's `curves`)."]
     lines += ["", "## Paper", ""]
     paper_rows = [r.label for r in rep.rows if r.label in rep.paper] + [r for r in rep.paper
                                                                          if r not in {x.label for x in rep.rows}]
@@ -705,8 +713,9 @@ def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
 
 
 def write_results(doc: dict[str, Any], rep: Reproduction, out: str | Path) -> dict[str, str]:
-    """Write ``OUT/NAME.md`` and ``.json``. A section headed :data:`READING_HEADING` at the end of an existing
-    ``NAME.md`` (a person's interpretation of the numbers) is kept below the regenerated tables."""
+    """Write ``OUT/NAME.md``, ``.json`` and, when the columns have training logs, ``NAME.png`` (their learning
+    curves). A section headed :data:`READING_HEADING` at the end of an existing ``NAME.md`` (a person's
+    interpretation of the numbers) is kept below the regenerated tables."""
     from robusthide.evaluation.matrix import _jsonable
 
     d = Path(out)
@@ -714,4 +723,8 @@ def write_results(doc: dict[str, Any], rep: Reproduction, out: str | Path) -> di
     md, js = d / f"{rep.name}.md", d / f"{rep.name}.json"
     write_keeping_reading(md, render_markdown(doc, rep))
     js.write_text(json.dumps(_jsonable(doc), indent=1, ensure_ascii=False) + "\n")
-    return {"md": str(md), "json": str(js)}
+    written = {"md": str(md), "json": str(js)}
+    png = plot_curves(doc.get("curves", {}), f"{rep.name}: learning curves", d / f"{rep.name}.png")
+    if png:
+        written["png"] = png
+    return written

@@ -93,6 +93,8 @@ def setup_runtime(device: str | None = None, threads: int | None = 0, amp: bool 
         dev = torch.device(device)
     except RuntimeError as e:
         raise RobustHideError(f"bad device {device!r}: {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RobustHideError(f"device {device!r}: this torch ({torch.__version__}) sees no CUDA device")
     if threads:
         torch.set_num_threads(int(threads))
     if dev.type == "cuda" and deterministic:
