@@ -128,7 +128,7 @@ def write_fpr(res: dict, out: str) -> None:
     p = Path(out)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.with_suffix(".json").write_text(json.dumps(res, indent=1))
-    cmd = (f"robusthide fpr --model {res['model']} --data {res['data']} --split {res['split']} "
+    cmd = (f"robusthide fpr --model {res['model']} --data {res['data']} --split {res['split'] or 'all'} "
            f"--n {res['photo_patches']} --synthetic {res['synthetic']} --seed {res['seed']}"
            + (f" --search {res['search']}" if res.get("search", "none") != "none" else "") + f" --out {out}")
     ub = "-" if res["upper_95"] is None else f"{res['upper_95']:.1e}"
