@@ -165,7 +165,9 @@ def test_demo_reads_a_flip(tmp_path, capsys):
     # the default extraction's staged search turns rotations back and finds centred crops
     assert rows["rotate:3|jpeg:q=80"]["message"] == 1234 and rows["rotate:3|jpeg:q=80"]["geometry"]["angle"] == 3.0
     assert rows["rotate:2"]["message"] == 1234 and rows["crop:0.9|jpeg:q=80"]["message"] == 1234
-    assert not rows["crop:0.7,x=0,y=0"]["detected"]
+    corner = rows["crop:0.7,x=0,y=0"]  # a crop that kept the top-left corner and the aspect (session 23)
+    assert corner["message"] == 1234 and corner["geometry"]["corner"] == "top-left"
+    assert not rows["crop:0.7,x=0.3,y=0.7"]["detected"]  # off the centre and off the corners: not yet
     reframed = rows["reframe:4x5|jpeg:q=80"]  # the centre cut to 4:5 and resized back: a band of the width
     assert reframed["message"] == 1234 and reframed["geometry"]["band"] == 0.8 and reframed["geometry"]["axis"] == "x"
     out = capsys.readouterr().out
@@ -174,6 +176,7 @@ def test_demo_reads_a_flip(tmp_path, capsys):
     side = rows["crop:w=0.75,x=0|jpeg:q=80"]  # the right quarter cut off: the left part of the frame
     assert side["message"] == 1234 and (side["geometry"]["anchor"], side["geometry"]["band"]) == ("start", 0.75)
     assert "reframed: the left part (0.750 of the width)" in out
+    assert "cropped to the top-left corner (0.836 of each side)" in out
 
 
 def test_rotation_views_cover_both_fills_and_the_mirror():

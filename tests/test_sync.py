@@ -57,9 +57,9 @@ def test_crop_search_reads_a_zoomed_photo(wm, photos, area):
     plain = wm.extract(zoomed, search="none")
     found = wm.extract(zoomed, search="crop")
     assert not plain.detected
-    staged = wm.extract(zoomed)  # the default: the crop search is its fourth stage, with 1/5 of the budget
+    staged = wm.extract(zoomed)  # the default: the crop search is its fourth stage, with 0.15 of the budget
     assert staged.detected and staged.crop_side == found.crop_side
-    assert staged.p_value == pytest.approx(5 * found.p_value, rel=1e-6)
+    assert staged.p_value == pytest.approx(found.p_value / 0.15, rel=1e-6)
     assert found.detected and found.message == 1234
     assert found.crop_side == pytest.approx(area ** 0.5, abs=0.004)
     n = len(side_fractions(wm.model.size))
@@ -118,7 +118,8 @@ def test_staged_search_weights_share_the_budget():
                                  128, "staged")
     w = hypothesis_weights(hyps)
     n_reframe = 2 * len(reframe_hypotheses(96, 128))
-    assert logits.shape[0] == len(hyps) == 2 + n_reframe + 82 + 206 and float(w.sum()) == pytest.approx(1.0)
+    assert logits.shape[0] == len(hyps) == 2 + n_reframe + 82 + 206 + 300 and float(w.sum()) == pytest.approx(1.0)
+    assert [h["stage"] for h in hyps[-300:]] == ["corner"] * 300
     assert [h["stage"] for h in hyps[1:3]] == ["none", "reframe"] and sum(h["stage"] == "reframe" for h in hyps) == 156
     for stage, share in STAGED_SHARES:
         ws = w[[i for i, h in enumerate(hyps) if h["stage"] == stage]]
@@ -186,6 +187,56 @@ def test_staged_default_reads_a_photo_with_one_side_cut_off(wm, photos):
     r = wm.extract(cut)
     assert r.detected and r.message == 1234
     assert (r.geometry["anchor"], r.geometry["axis"], r.geometry["flip"]) == ("start", "x", False)
+
+
+def test_corner_hypotheses_tile_the_side_fractions_at_four_corners():
+    """k = 0.996 ... 0.7 in steps of 0.004 at each corner; the box of each sits in its corner of the frame."""
+    from robusthide.watermark.sync import CORNERS, corner_hypotheses, corner_text
+
+    hyps = corner_hypotheses()
+    ks = sorted({h["corner_side"] for h in hyps}, reverse=True)
+    assert len(hyps) == 4 * len(ks) == 300 and ks[0] == 0.996 and ks[-1] == 0.7
+    for h in hyps:
+        sx, sy = CORNERS[h["corner"]]
+        assert h["kx"] == h["ky"] and not h["flip"]
+        assert sx * h["ox"] + h["kx"] == pytest.approx(1) and sy * h["oy"] + h["ky"] == pytest.approx(1)
+    assert corner_text(hyps[1]) == "the top-right corner (0.996 of each side)"
+    with pytest.raises(ValueError, match="min_side and step"):
+        corner_hypotheses(min_side=1.0)
+
+
+@pytest.mark.parametrize("spec, corner", [("crop:0.7,x=0,y=0", "top-left"), ("crop:0.6,x=1,y=1|jpeg:q=80",
+                                                                                "bottom-right")])
+def test_staged_default_reads_a_crop_that_kept_a_corner(wm, photos, spec, corner):
+    """A crop dragged from one corner with the aspect ratio locked (area 70 % or 60 %, resized back) is not read
+    as it is, nor by the centred crop stage; the staged default's corner stage reads it and says which corner."""
+    from robusthide.codecs import get_codec
+
+    marked = wm.embed(photos["astronaut"], 1234)
+    cut = get_codec(spec)(marked).images
+    assert not wm.extract(cut, search="crop").detected
+    found = wm.extract(cut, search="corner")
+    r = wm.extract(cut)
+    assert r.detected and r.message == 1234 and r.geometry["corner"] == corner == found.geometry["corner"]
+    area = float(spec.split(":")[1].split(",")[0])
+    assert r.geometry["corner_side"] == pytest.approx(area ** 0.5, abs=0.006)
+    assert r.p_value == pytest.approx(found.p_value / 0.1, rel=1e-6)  # the corner stage has 1/10 of the budget
+
+
+def test_screened_logits_decide_on_float32_rows():
+    """The bf16 pass (where the CPU has it) keeps the most confident rows in float32, exactly."""
+    from robusthide.watermark.sync import SCREEN_TOP, ranking_scores, screened_logits
+
+    dec = Watermarker.from_pretrained("default").model.decoder
+    views = torch.rand(12, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    hyps = [{}] * 12
+    with torch.no_grad():
+        full = dec(views).float()
+        mixed = screened_logits(dec, views, hyps)
+    same = torch.isclose(mixed, full, rtol=0, atol=1e-4).all(dim=1)
+    assert int(same.sum()) >= SCREEN_TOP                  # those rows are the float32 pass's
+    assert bool(same[ranking_scores(mixed, hyps).argmax()])  # and the most confident one among them
+    assert torch.allclose(mixed, full, atol=0.5)
 
 
 @pytest.mark.parametrize("aspect, band, axis", [(0.8, 0.8, "x"), (16 / 9, 0.5625, "y")])

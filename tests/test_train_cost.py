@@ -189,3 +189,30 @@ def test_carried_runs_resume_exactly(tmp_path):
     straight = load_file(str(tmp_path / "u" / "p000-table1-c" / col.slug / "latest.safetensors"))
     assert resumed.keys() == straight.keys()
     assert all(torch.equal(resumed[k], straight[k]) for k in straight)
+
+
+def test_warm_mode_full_pretrains_with_the_whole_recipe(tmp_path, monkeypatch, capsys):
+    """``--warm-mode full``: the shared warm start trains the net's paper losses (image term and adversary on),
+    not the message path alone; it changes the budget, so it needs a tag, and the command records it."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    base = get_reproduction("p000-table1")
+    msg = warm_config(variant(base, "hidden", 32, 1, "m"), "data", "runs", 3000)["train"]
+    full = warm_config(variant(base, "hidden", 32, 1, "f", "full"), "data", "runs", 3000)["train"]
+    assert (msg["img_weight_fixed"], msg["adv_weight"]) == (0.0, 0.0)
+    assert (full["img_weight_fixed"], full["adv_weight"]) == (2.8, 0.001) and full["strategy"] == "identity"
+    with pytest.raises(RobustHideError, match="give a --tag"):
+        variant(base, warm_mode="full")
+    with pytest.raises(RobustHideError, match="unknown --warm-mode 'both'"):
+        variant(base, tag="x", warm_mode="both")
+    with pytest.raises(RobustHideError, match="mbrs-table3 trains nothing"):
+        variant(get_reproduction("mbrs-table3"), tag="x", warm_mode="full")
+    data = _photos(tmp_path)
+    runs = tmp_path / "runs"
+    args = ["reproduce", "p000-table1", "--net", "hidden", "--size", "32", "--seed", "1", "--tag", "f",
+            "--steps", "40", "--warm-steps", "2", "--warm-mode", "full", "--data", str(data), "--runs", str(runs),
+            "--out", str(tmp_path / "out"), "--no-progress", "--column", "warm-start", "--json"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert "--warm-steps 2 --warm-mode full " in doc["command"]
+    stored = json.loads((runs / "p000-table1-f" / "warm-start" / "latest.json").read_text())
+    assert stored["config"]["train"]["img_weight_fixed"] == 2.8 and stored["state"]["step"] == 2

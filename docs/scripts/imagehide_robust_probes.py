@@ -7,6 +7,7 @@ its figures into ``docs/results/imagehide-robust-probes.json`` under its own key
     python docs/scripts/imagehide_robust_probes.py bounds --n 64     # the secret itself after each attack
     python docs/scripts/imagehide_robust_probes.py bands --n 8       # where the revealed error comes from
     python docs/scripts/imagehide_robust_probes.py genie --n 64      # a linear scheme that knows the cover
+    python docs/scripts/imagehide_robust_probes.py genie-apd --n 64  # the same at paper 000's APD, after its codecs
     python docs/scripts/imagehide_robust_probes.py rate --n 64       # bits of the secret at 27-31 dB
     python docs/scripts/imagehide_robust_probes.py scale --n 8 --model MODEL   # MODEL at downscale 1, 2, 4
     python docs/scripts/imagehide_robust_probes.py plot runs/imagehide-hinet-robust runs/imagehide-hinet-robust2 \
@@ -130,6 +131,35 @@ def cmd_genie(a: argparse.Namespace) -> None:
                 row[name] = psnr(secrets, u8(d / g + mu))
             doc[f"f{f}_container{target:g}"] = row
     save(f"genie_n{a.n}", doc)
+
+
+#: paper 000 §4's codecs: JPEG Q50 and WebP Q50 (its training qualities for JPEG and WebP), JPEG 2000 at
+#: x1000 = 500 (its "quality factor of 500", OpenCV's scale) and at x1000 = 50 (configs/imagehide-hinet-000.yaml)
+APD_CODECS = ("jpeg:q=50", "webp:q=50", "jpeg2000:x1000=500", "jpeg2000:x1000=50")
+
+
+def cmd_genie_apd(a: argparse.Namespace) -> None:
+    """Paper 000 §4's operating point (issue 22: container APD <= 9.13 / 255, revealed secret APD <= 8.54 after
+    JPEG, JPEG 2000 and WebP) for the cover-knowing linear scheme of :func:`cmd_genie`: the secret at full, half
+    and quarter resolution, the container at 30, 28 and 27 dB (APD 6.6, 8.3 and 9.2)."""
+    from robusthide.metrics.image import apd
+
+    covers, secrets = groups(a.n)
+    c, s = tt(covers), tt(secrets)
+    doc: dict = {"n": a.n, "target_apd": {"container": 9.13, "secret": 8.54}}
+    for f in (1, 2, 4):
+        sl = s if f == 1 else F.interpolate(F.interpolate(s, scale_factor=1 / f, mode="area"), scale_factor=f,
+                                            mode="bicubic")
+        mu = sl.mean(dim=(1, 2, 3), keepdim=True)
+        for target in (30.0, 28.0, 27.0):
+            g = (10 ** (-target / 10) / (sl - mu).pow(2).mean(dim=(1, 2, 3), keepdim=True)).sqrt()
+            m = u8(c + g * (sl - mu))
+            row = {"container_psnr": psnr(covers, m), "container_apd": float(apd(covers, m))}
+            for name in APD_CODECS:
+                r = u8((tt(attacked(name, m)) - tt(attacked(name, covers))) / g + mu)
+                row[name] = {"psnr": psnr(secrets, r), "apd": float(apd(secrets, r))}
+            doc[f"f{f}_container{target:g}"] = row
+    save(f"genie_apd_n{a.n}", doc)
 
 
 def cmd_rate(a: argparse.Namespace) -> None:
@@ -290,7 +320,7 @@ def main() -> None:
     d = sub.add_parser("bands")
     d.add_argument("--n", type=int, default=8)
     d.add_argument("--model", default="imagehide-hinet")
-    for name in ("genie", "rate"):
+    for name in ("genie", "genie-apd", "rate"):
         sub.add_parser(name).add_argument("--n", type=int, default=64)
     sc = sub.add_parser("scale")
     sc.add_argument("--n", type=int, default=8)
@@ -310,7 +340,8 @@ def main() -> None:
     r.add_argument("--key", default="")
     a = p.parse_args()
     torch.set_num_threads(1)
-    {"bounds": cmd_bounds, "bands": cmd_bands, "refine": cmd_refine, "genie": cmd_genie, "rate": cmd_rate,
+    {"bounds": cmd_bounds, "bands": cmd_bands, "refine": cmd_refine, "genie": cmd_genie, "genie-apd": cmd_genie_apd,
+     "rate": cmd_rate,
      "scale": cmd_scale, "plot": cmd_plot}[a.cmd](a)
 
 

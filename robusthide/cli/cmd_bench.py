@@ -103,7 +103,8 @@ def _search(bench_sub: argparse._SubParsersAction) -> None:
         print(json.dumps(run(a.out, a.model, a.repeats, a.threads)["rows"]))
         return 0
 
-    b = bench_sub.add_parser("search", help="extract time at 1080p for each search (mirror, rotate, crop)")
+    b = bench_sub.add_parser("search",
+                             help="extract time at 1080p for each search (mirror, reframe, rotate, crop, corner)")
     b.add_argument("--out", default="docs/results/bench-search")
     b.add_argument("--model", default="default")
     b.add_argument("--repeats", type=int, default=5)

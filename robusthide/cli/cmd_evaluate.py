@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from robusthide import RobustHideError
+from robusthide.cli.args import SEARCHES
 
 
 def _size(text: str) -> int | str:
@@ -255,7 +256,8 @@ def _reproduce(a: argparse.Namespace) -> int:
     doc = run_reproduction(a.name, steps=a.steps, n_test=a.n_test, data=a.data, runs=a.runs, out=a.out,
                            progress=not a.no_progress, command_defaults=REPRODUCE_DEFAULTS, net=a.net,
                            size=a.size, seed=a.seed, tag=a.tag, columns=a.column,
-                           warm_steps_n=a.warm_steps, device=None if a.device == "auto" else a.device)
+                           warm_steps_n=a.warm_steps, device=None if a.device == "auto" else a.device,
+                           warm_mode=a.warm_mode)
     if "trained" in doc:  # --column: training only
         if a.json:
             print(json.dumps(doc, indent=1, ensure_ascii=False))
@@ -308,12 +310,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attacks", default=DEFAULT_ATTACKS, metavar="SPEC",
                    help=f"attack list (default: {DEFAULT_ATTACKS})")
     p.add_argument("--strength", type=float, default=1.0, help="test-time strength factor (default 1)")
-    p.add_argument("--search", choices=["none", "staged", "crop", "geometry", "rotate", "reframe"], default=None,
+    p.add_argument("--search", choices=SEARCHES, default=None,
                    help="decode each attacked image through a search (robusthide models; default: the model's "
-                        "own): none (as it is), staged (as it is, then reframe, rotate and crop), crop "
+                        "own): none (as it is), staged (as it is, then reframe, rotate, crop and corner), crop "
                         "(centred crops), reframe (a band of a frame of another common aspect ratio), rotate "
-                        "(-5..5 degrees), geometry (mirror images x crop "
-                        "side fractions); whole-image models also read every mirror image, as extract does")
+                        "(-5..5 degrees), corner (a crop that kept a corner and the aspect ratio), geometry "
+                        "(mirror images x crop side fractions); whole-image models also read every mirror image, "
+                        "as extract does")
     p.add_argument("--payload", action="store_true",
                    help="embed BCH codewords of random messages (the model's default schema) and report the "
                         "share of images whose message is read back exactly (msg exact)")
@@ -338,7 +341,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(g)
     g.add_argument("--curves", default="rotation,area,area-centre,scale",
                    help="which curves (default rotation,area,area-centre,scale)")
-    g.add_argument("--search", choices=["none", "staged", "crop", "geometry", "rotate", "reframe"], default=None,
+    g.add_argument("--search", choices=SEARCHES, default=None,
                    help="extraction search (default: the model's own)")
     g.add_argument("--out", default=None, metavar="PREFIX",
                    help="output prefix (default docs/results/MODEL-geometry): writes PREFIX.md/.json/.png")
@@ -362,6 +365,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--steps", type=int, default=None, help="training steps per column (default: the budget's)")
     r.add_argument("--warm-steps", type=int, default=None, metavar="N",
                    help="steps of the shared warm start (default: the budget's, scaled with --steps)")
+    r.add_argument("--warm-mode", choices=["message", "full"], default=None,
+                   help="what the shared warm start trains: the message path alone (message, the default) or the "
+                        "net's whole recipe on identity (full: a shared pretraining); needs --tag")
     r.add_argument("--n-test", type=int, default=None, help="number of test crops (default: the budget's)")
     r.add_argument("--data", default=REPRODUCE_DEFAULTS["data"], metavar="DIR",
                    help="photo folder: its train split trains, its val split tests (default data/photos/train)")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from robusthide import RobustHideError
-from robusthide.cli.args import STDIO, is_stdio, read_image, write_stdout
+from robusthide.cli.args import SEARCHES, STDIO, is_stdio, read_image, write_stdout
 
 TORCH_HINT = "pip install 'robusthide[torch]'"
 
@@ -421,6 +421,10 @@ def _found_how(row: dict[str, Any]) -> str:
         from robusthide.watermark.sync import band_text
 
         out += f", {band_text(geo)} of a reframed frame"
+    if geo.get("corner"):
+        from robusthide.watermark.sync import corner_text
+
+        out += f", {corner_text(geo)} of a larger frame"
     return out
 
 
@@ -492,14 +496,15 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _search(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--search", choices=["none", "staged", "crop", "geometry", "rotate", "reframe"], default=None,
+    p.add_argument("--search", choices=SEARCHES, default=None,
                    help="default: the model's own (geometry for geo models, else staged; every search of a "
                         "whole-image model also reads the mirror image). none: the image as it is (fastest); "
-                        "staged: as it is, then reframe, rotate and crop, each only when the ones before find "
+                        "staged: as it is, then reframe, rotate, crop and corner, each only when the ones before find "
                         "nothing; crop: also read each image as the centre of a larger frame (a crop resized "
                         "back); reframe: as the centred band of a frame of another common aspect ratio (a "
                         "platform's 4:5, 1:1 or 16:9 reframing); rotate: turned back by -5..5 degrees (black "
-                        "corners or straightened); geometry: mirror "
+                        "corners or straightened); corner: as the corner of a larger frame of the same aspect ratio "
+                        "(a crop dragged from one corner, the ratio locked); geometry: mirror "
                         "images and the side fractions of a crop anywhere; the p-value pays for the search")
 
 
@@ -568,7 +573,7 @@ def register_fpr(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--n", type=int, default=10000, help="photo patches")
     f.add_argument("--synthetic", type=int, default=600)
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--search", choices=["none", "staged", "crop", "geometry", "rotate", "reframe"], default=None,
+    f.add_argument("--search", choices=SEARCHES, default=None,
                    help="decode through a search, as extract --search does (default: the model's own)")
     f.add_argument("--out", default="docs/results/fpr")
     f.add_argument("--json", action="store_true")

@@ -45,7 +45,15 @@ import numpy as np
 from robusthide import RobustHideError, __version__
 from robusthide.evaluation.claims import judge, sentence
 from robusthide.evaluation.reproduce_curves import column_curve, plot_curves
-from robusthide.evaluation.reproduce_specs import NET_RECIPES, NETS, REPRODUCTIONS, Budget, Column, Reproduction
+from robusthide.evaluation.reproduce_specs import (
+    NET_RECIPES,
+    NETS,
+    REPRODUCTIONS,
+    WARM_MODES,
+    Budget,
+    Column,
+    Reproduction,
+)
 from robusthide.io.results import READING_HEADING, write_keeping_reading  # noqa: F401 (READING_HEADING: re-export)
 
 #: wall seconds per step at 128x128, batch 16, on 2 free CPU cores: ``lean`` measured (~1 step/s; video codecs a bit
@@ -80,13 +88,18 @@ def estimate_minutes(rep: Reproduction, steps: int | None = None, n_test: int | 
 
 
 def variant(rep: Reproduction, net: str | None = None, size: int | None = None, seed: int | None = None,
-            tag: str | None = None) -> Reproduction:
-    """``rep`` with another net (with its paper's recipe), image size or training seed. ``tag`` (letters,
-    digits, ``.``, ``_``, ``-``) renames it ``NAME-TAG``: its runs and results then live apart from the
-    budget's own. A changed budget needs a tag, so that runs of two budgets never share a folder."""
+            tag: str | None = None, warm_mode: str | None = None) -> Reproduction:
+    """``rep`` with another net (with its paper's recipe), image size, training seed or warm-start mode
+    (:data:`~robusthide.evaluation.reproduce_specs.WARM_MODES`). ``tag`` (letters, digits, ``.``, ``_``, ``-``)
+    renames it ``NAME-TAG``: its runs and results then live apart from the budget's own. A changed budget needs
+    a tag, so that runs of two budgets never share a folder."""
     b = rep.budget
-    if rep.kind != "train" and (net or size or seed is not None):
-        raise RobustHideError(f"{rep.name} trains nothing: --net, --size and --seed do not apply")
+    if rep.kind != "train" and (net or size or seed is not None or warm_mode):
+        raise RobustHideError(f"{rep.name} trains nothing: --net, --size, --seed and --warm-mode do not apply")
+    if warm_mode is not None and warm_mode not in WARM_MODES:
+        raise RobustHideError(f"unknown --warm-mode '{warm_mode}' (known: {', '.join(WARM_MODES)})")
+    if warm_mode is not None and not b.warm_steps:
+        raise RobustHideError(f"{rep.name} has no warm start: --warm-mode does not apply")
     if net is not None and net not in NETS:
         raise RobustHideError(f"unknown net '{net}' (known: {', '.join(NETS)})")
     if size is not None and not 16 <= size <= 1024:
@@ -95,11 +108,13 @@ def variant(rep: Reproduction, net: str | None = None, size: int | None = None, 
         raise RobustHideError(f"--seed must be >= 0, got {seed}")
     if tag is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,60}", tag):
         raise RobustHideError(f"--tag must be letters, digits, '.', '_' or '-' (at most 61), got {tag!r}")
-    changed = (net is not None and net != b.net) or (size is not None and size != b.size) or seed is not None
+    changed = ((net is not None and net != b.net) or (size is not None and size != b.size) or seed is not None
+               or (warm_mode is not None and warm_mode != b.warm_mode))
     if changed and tag is None:
-        raise RobustHideError("--net, --size and --seed change the budget: give a --tag to name the variant "
-                              "(its runs and results are kept apart from the budget's own)")
-    nb = dataclasses.replace(b, net=net or b.net, size=size or b.size, train_seed=seed)
+        raise RobustHideError("--net, --size, --seed and --warm-mode change the budget: give a --tag to name the "
+                              "variant (its runs and results are kept apart from the budget's own)")
+    nb = dataclasses.replace(b, net=net or b.net, size=size or b.size, train_seed=seed,
+                             warm_mode=warm_mode or b.warm_mode)
     check_nets(rep, nb)
     return dataclasses.replace(rep, name=f"{rep.name}-{tag}" if tag else rep.name, budget=nb)
 
@@ -171,7 +186,7 @@ def test_images(data: str | Path, n: int, size: int, seed: int = 0, max_side: in
 
 
 WARM = Column("warm start", {"train": {"strategy": "identity"}},
-              "shared by every column: message path only (no image loss), no attack")
+              "shared by every column: no attack; the message path alone, or the whole recipe (--warm-mode full)")
 
 
 def warm_steps(rep: Reproduction, steps: int | None = None, fixed: int | None = None) -> int:
@@ -188,14 +203,18 @@ def warm_steps(rep: Reproduction, steps: int | None = None, fixed: int | None = 
 def warm_config(rep: Reproduction, data: str | Path, runs: str | Path, steps: int | None = None,
                 warm: int | None = None) -> dict[str, Any]:
     """The shared warm start of a reproduction: ``budget.warm_steps`` steps (scaled with ``steps``, or ``warm``
-    when given: :func:`warm_steps`) of the message path alone.
+    when given: :func:`warm_steps`) on clean (uint8-rounded) images, of the message path alone
+    (``budget.warm_mode`` ``message``) or of the net's whole recipe (``full``: a shared pretraining).
 
     The lesson of our first default model: from scratch, a network under a JPEG layer and an image loss sits
     at chance for hundreds of steps. Every column therefore starts from one checkpoint whose message path
-    has learned on clean (uint8-rounded) images with the image loss off; the columns then differ only in
-    what they train afterwards, for the same number of steps.
+    has learned on clean images with the image loss off; the columns then differ only in what they train
+    afterwards, for the same number of steps. HiDDeN's message path alone levels off near 35 % BER
+    (docs/results/hidden-learns.md), so its columns start from ``full``: the paper's losses on identity.
     """
     cfg = column_config(rep, WARM, warm_steps(rep, steps, warm), data, runs, warm=False)
+    if rep.budget.warm_mode == "full":
+        return cfg
     if cfg["train"].get("img_weight_fixed") is not None:  # a paper recipe: its fixed image weight off too
         cfg["train"]["img_weight_fixed"] = 0.0
         cfg["train"]["adv_weight"] = 0.0
@@ -444,13 +463,15 @@ def measure(method: Any, images: list[np.ndarray], rep: Reproduction, strength: 
 def command_line(name: str, steps: int | None = None, n_test: int | None = None, *, data: str | Path,
                  runs: str | Path, out: str | Path, defaults: Mapping[str, str] | None = None,
                  net: str | None = None, size: int | None = None, seed: int | None = None,
-                 tag: str | None = None, columns: list[str] | None = None, warm_steps: int | None = None) -> str:
+                 tag: str | None = None, columns: list[str] | None = None, warm_steps: int | None = None,
+                 warm_mode: str | None = None) -> str:
     """The ``robusthide reproduce`` command of a run; flags whose value equals ``defaults`` (the CLI's:
     ``{"data": ..., "runs": ..., "out": ...}``) are left out."""
     d = defaults or {}
     parts = ["robusthide", "reproduce", name]
     for flag, v, default in (("--net", net, None), ("--size", size, None), ("--seed", seed, None),
                              ("--tag", tag, None), ("--steps", steps, None), ("--warm-steps", warm_steps, None),
+                             ("--warm-mode", warm_mode, None),
                              ("--n-test", n_test, None),
                              ("--data", data, d.get("data")), ("--runs", runs, d.get("runs")),
                              ("--out", out, d.get("out"))):
@@ -484,12 +505,12 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
                      command_defaults: Mapping[str, str] | None = None, net: str | None = None,
                      size: int | None = None, seed: int | None = None, tag: str | None = None,
                      columns: list[str] | None = None, warm_steps_n: int | None = None,
-                     device: str | None = None) -> dict[str, Any]:
+                     device: str | None = None, warm_mode: str | None = None) -> dict[str, Any]:
     """Train and evaluate reproduction ``name``; write ``OUT/NAME.md`` / ``.json``; return the JSON document.
 
-    ``net`` / ``size`` / ``seed`` / ``tag``: a budget variant (:func:`variant`). ``warm_steps_n``: the shared
-    warm start's steps (``--warm-steps``), fixed instead of scaled with ``steps``. ``columns``: train only the
-    shared warm start and these columns (labels or slugs), evaluate nothing, write nothing to ``out``, and
+    ``net`` / ``size`` / ``seed`` / ``tag`` / ``warm_mode``: a budget variant (:func:`variant`). ``warm_steps_n``:
+    the shared warm start's steps (``--warm-steps``), fixed instead of scaled with ``steps``. ``columns``: train
+    only the shared warm start and these columns (labels or slugs), evaluate nothing, write nothing to ``out``, and
     return ``{"name", "command", "trained": [...]}`` (:func:`train_columns`). ``device``: where the columns train
     (:func:`train_column`); the test always runs on the CPU.
     """
@@ -499,8 +520,8 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
     from robusthide.evaluation.matrix import ModelMethod
 
     base = get_reproduction(name)
-    rep = variant(base, net, size, seed, tag)
-    flags = {"net": net, "size": size, "seed": seed, "tag": tag}
+    rep = variant(base, net, size, seed, tag, warm_mode)
+    flags = {"net": net, "size": size, "seed": seed, "tag": tag, "warm_mode": warm_mode}
     if steps is not None and rep.kind != "train":
         raise RobustHideError(f"{name} trains nothing (a test-time sweep of the '{rep.model}' model): "
                               "--steps does not apply")
@@ -575,6 +596,7 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
                    "threads": torch.get_num_threads(), "data": str(data),
                    "train_minutes_total": round(sum(c.get("train_minutes", 0) for c in cols), 2),
                    "warm_steps": warm_steps(rep, steps, warm_steps_n) if rep.kind == "train" else 0,
+                   "warm_mode": b.warm_mode,
                    "warm_minutes": round(warm_info["train_seconds"] / 60, 2) if warm_info else 0.0},
         "columns": cols,
         "curves": {c["label"]: column_curve(c["run_dir"]) for c in cols if c.get("run_dir")},
@@ -658,9 +680,11 @@ def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
         if b.get("warm_steps"):
             then = ("with its paper's fixed loss weights" if b["net"] in NET_RECIPES else
                     "with the image loss ramped in over the first third")
-            lines.append(f"Every column starts from one shared warm start: {b['warm_steps']} steps of the message "
-                         f"path alone (no image loss, no attack; {b['warm_minutes']:.1f} min), then trains its "
-                         f"{b['steps']} steps {then}.")
+            what = ("of the net's whole recipe, its paper's losses and weights, on identity (a shared "
+                    "pretraining: the columns are fine-tunes of it)" if b.get("warm_mode") == "full" else
+                    "of the message path alone (no image loss, no attack")
+            lines.append(f"Every column starts from one shared warm start: {b['warm_steps']} steps {what}; "
+                         f"{b['warm_minutes']:.1f} min), then trains its {b['steps']} steps {then}.")
         lines.append("")
         bits = _column_bits(doc)
         lines += _table(["column", *(["bits"] if bits else []), "training (min)", "status", "strength factor", "note"],

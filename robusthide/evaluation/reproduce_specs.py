@@ -30,7 +30,8 @@ class Budget:
     psnr: float | None = 36.0      # training PSNR target and the test-time calibration target (dB)
     max_side: int = 512            # photos downscaled so the shorter side is at most this (COCO-like scale)
     seed: int = 0
-    warm_steps: int = 150          # shared warm start: message path only, identity, before every column
+    warm_steps: int = 150          # shared warm start, identity, before every column
+    warm_mode: str = "message"     # its losses: "message" (message path alone) or "full" (the net's whole recipe)
     train_seed: int | None = None  # the training seed (None: ``seed``); test images always use ``seed``
 
 
@@ -102,6 +103,10 @@ NET_RECIPES: dict[str, dict[str, Any]] = {
                        "adv_amp": True, "lr": 0.001, "lr_final": 0.0001}},
 }
 NETS = ("lean", *NET_RECIPES)
+#: what the shared warm start trains: ``message``, the message path alone (image loss and adversary off: the
+#: lean net's lesson); ``full``, the net's whole recipe on identity, a shared pretraining (issue 23: HiDDeN
+#: needs about 12.5k steps to learn identity, docs/results/hidden-learns.md, option b of reproduce-plan.md)
+WARM_MODES = ("message", "full")
 
 
 def pairs(better: str, worse: str, rows: list[str]) -> tuple[tuple[Cell, Cell], ...]:

@@ -44,12 +44,19 @@ a photo of a common aspect with one side cut off, by any amount, is the band r =
 original aspect X at one of its ends, so one-sided cuts read too (the position must be right within about a
 pixel of the decoder's input, which the aspect ratio gives exactly).
 
+Corners (``search='corner'``, session 23, :func:`corner_hypotheses`): a phone editor's crop dragged from one
+corner with the aspect ratio locked keeps the opposite corner of the photo and the same fraction k of each
+side. Placed back in that corner of the frame, the default model reads it when k is right to about 0.002
+(docs/results/corner-crop-probe.json), so the search tries k = 0.996 ... 0.7 in steps of
+:data:`CORNER_STEP` at the four corners (300 hypotheses, no mirror images). Its decoder pass runs in bf16
+where the hardware has it natively, and the most confident rows again in float32 (:func:`screened_logits`).
+
 Staged (``search='staged'``, session 19; the default of the whole-image models, issue 19's "read geometry by
 default, with no flag"): the plain read (as it is and mirrored) first, then the reframing search (session 20),
-the rotation search and the crop search, each only when the stages before it detect nothing
-(:func:`staged_stages`). The stages share the false-positive budget :data:`STAGED_SHARES` (weighted Bonferroni
-over all four, :func:`hypothesis_weights`), so stopping at the first stage that detects keeps the bound. A
-marked image read as it is costs what the plain read costs; an unmarked one runs every stage
+the rotation search, the crop search and (session 23) the corner search, each only when the stages before it
+detect nothing (:func:`staged_stages`). The stages share the false-positive budget :data:`STAGED_SHARES`
+(weighted Bonferroni over all of them, :func:`hypothesis_weights`), so stopping at the first stage that detects
+keeps the bound. A marked image read as it is costs what the plain read costs; an unmarked one runs every stage
 (docs/results/bench-search.md).
 """
 
@@ -71,12 +78,13 @@ if TYPE_CHECKING:
 #: ``search`` modes of extraction: ``none`` (read the image as it is), ``crop`` (centred crops), ``rotate``
 #: (rotations about the centre, black corners or straightened), ``reframe`` (a band of a frame of another aspect
 #: ratio, centred or at one end) and ``geometry`` (flips x per-axis scales, for the translation-invariant ``geo``
-#: models);
-#: ``staged`` (whole-image models: ``none``, then ``reframe``, ``rotate`` and ``crop``, each only when the ones
-#: before detect nothing; for a ``geo`` model the same as ``geometry``).
-SEARCH_MODES = ("none", "crop", "geometry", "rotate", "reframe", "staged")
-#: the stages of the ``staged`` search in order, with their shares of the false-positive budget
-STAGED_SHARES = (("none", 0.5), ("reframe", 0.1), ("rotate", 0.2), ("crop", 0.2))
+#: models), ``corner`` (a crop that kept one corner and the aspect ratio);
+#: ``staged`` (whole-image models: ``none``, then ``reframe``, ``rotate``, ``crop`` and ``corner``, each only when
+#: the ones before detect nothing; for a ``geo`` model the same as ``geometry``).
+SEARCH_MODES = ("none", "crop", "geometry", "rotate", "reframe", "corner", "staged")
+#: the stages of the ``staged`` search in order, with their shares of the false-positive budget (the rotation and
+#: crop stages had 1/5 each until session 23, when the corner stage took 1/10 from them)
+STAGED_SHARES = (("none", 0.5), ("reframe", 0.1), ("rotate", 0.15), ("crop", 0.15), ("corner", 0.1))
 #: Angles (degrees) of the rotation search: -5 ... 5 in steps of 0.5. Turned back by an angle within 0.25
 #: degrees of the true one, the default model reads a rotated photo at 0-1 % raw BER (docs/geometry.md).
 ROTATION_ANGLES = tuple(i / 2 for i in range(-10, 11))
@@ -297,6 +305,54 @@ def reframe_hypotheses(h: int, w: int, aspects: Sequence[float] = REFRAME_ASPECT
                             "ky": r if axis == "y" else 1.0, "band": round(r, 4), "axis": axis, "anchor": anchor,
                             "ox": off if axis == "x" else 0.0, "oy": off if axis == "y" else 0.0})
     return out
+
+
+#: the corners a corner crop may keep, with the direction (x, y) its box moves in :func:`affine_views`
+CORNERS = {"top-left": (-1, -1), "top-right": (1, -1), "bottom-left": (-1, 1), "bottom-right": (1, 1)}
+#: step of the corner search's side fraction: the default model reads a corner crop with k off by 0.002 about as
+#: well as at the true k, and loses half of them at 0.004 (docs/results/corner-crop-probe.json)
+CORNER_STEP = 0.004
+#: the smallest side fraction the corner search tries (0.7: half of the area)
+CORNER_MIN_SIDE = 0.7
+
+
+def corner_hypotheses(min_side: float = CORNER_MIN_SIDE, step: float = CORNER_STEP) -> list[dict[str, Any]]:
+    """The corner-crop hypotheses: the image as the fraction k of each side of a larger frame of its own aspect,
+    in one of its :data:`CORNERS` (``kx = ky = k``, the box moved there by ``ox`` / ``oy``), for k = 1 - ``step``
+    down to ``min_side``; each also has ``corner``, ``corner_side`` (k), ``angle`` 0 and ``flip`` False."""
+    if not 0 < min_side < 1 or not 0 < step < 1:
+        raise ValueError(f"min_side and step must be in (0, 1), got {min_side} and {step}")
+    ks = [1 - step * i for i in range(1, int(round((1 - min_side) / step)) + 1)]
+    return [{"flip": False, "angle": 0.0, "kx": k, "ky": k, "ox": sx * (1 - k), "oy": sy * (1 - k),
+             "corner": name, "corner_side": round(k, 4)} for k in ks for name, (sx, sy) in CORNERS.items()]
+
+
+def corner_text(geo: dict[str, Any]) -> str:
+    """Where a corner hypothesis puts the image, in words: "the top-left corner (0.800 of each side)"."""
+    return f"the {geo['corner']} corner ({float(geo['corner_side']):.3f} of each side)"
+
+
+#: rows of a screened decoder pass (:func:`screened_logits`) decoded again in float32
+SCREEN_TOP = 8
+
+
+def screened_logits(decoder: torch.nn.Module, views: torch.Tensor, hyps: Sequence[dict[str, Any]],
+                    top: int = SCREEN_TOP) -> torch.Tensor:
+    """Bit logits (H x L, float32) of ``views`` for a search with many hypotheses, at about half the cost: the
+    decoder runs in bf16 where the device does natively (CUDA, or a CPU with AVX512-BF16 / AMX; elsewhere this is
+    the plain float32 pass), then the ``top`` most confident rows (:func:`ranking_scores`) again in float32, so a
+    marked image's hypothesis is decided on float32 logits. The p-value's bound does not depend on which rows
+    are float32: under no mark every row's bits are as random in bf16 as in float32."""
+    from robusthide.training.hardware import cpu_has_bf16
+
+    dev = views.device
+    if not (dev.type == "cuda" or (dev.type == "cpu" and cpu_has_bf16())) or views.shape[0] <= top:
+        return decoder(views).float()
+    with torch.autocast(dev.type, dtype=torch.bfloat16):
+        logits = decoder(views.contiguous(memory_format=torch.channels_last)).float()
+    best = torch.topk(ranking_scores(logits, hyps), top).indices
+    logits[best] = decoder(views[best]).float()
+    return logits
 
 
 def mirror_reframings(hyps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -891,6 +947,12 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
         hyps = (reframe_hypotheses(*image.shape[-2:]) if reframe_anchors is None
                 else reframe_hypotheses(*image.shape[-2:], anchors=reframe_anchors))
         views = affine_views(image, size, hyps)
+    elif mode == "corner":  # no mirror images: 300 rows already (see the module's docstring)
+        hyps = corner_hypotheses()
+        views = affine_views(image, size, hyps)
+        if views.shape[1] == 1:
+            views = views.expand(-1, 3, -1, -1)
+        return screened_logits(decoder, views, hyps), hyps
     else:
         views, hyps = resize(image.float(), (size, size)), [{}]
     if views.shape[1] == 1:

@@ -1,0 +1,89 @@
+"""Sum several ``robusthide fpr`` results into one false-positive count (issue 19: 0 in >= 10 000 clean images).
+
+Each results file is one run of ``robusthide fpr`` (its own seed, so its own random crops); this script adds
+them up and writes one Markdown table: every run with its command, then the total, the observed rate, its
+95 % upper bound (3 / N with no false positive, the rule of three; else the exact Clopper-Pearson bound) and
+the smallest p-value any clean image reached. Runs must read the same model with the same search::
+
+    .venv/bin/python docs/scripts/fpr_total.py docs/results/fpr-staged-all-s1[1-7].json --out docs/results/fpr-staged-total.md
+
+A search that gained a stage since a run (the corner stage, session 23) is covered by ``--stage-alone FILE``:
+a run of that stage alone (``robusthide fpr --search corner``) with the same seed, split, photos and counts,
+so over the same clean images. The staged decision detects when one of its stages does, each at its share of
+the budget, and the stage alone has the whole budget: an image that neither run flags is not flagged by the
+staged search with the new stage either (the other stages' shares only shrank).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+SAME_IMAGES = ("seed", "data", "split", "photo_patches", "synthetic")
+
+
+def upper_95(fp: int, n: int) -> float:
+    """One-sided 95 % upper bound of a rate seen ``fp`` times in ``n``."""
+    if fp == 0:
+        return 3.0 / n
+    from scipy.stats import beta
+
+    return float(beta.ppf(0.95, fp + 1, n - fp))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("files", nargs="+", type=Path, help="robusthide fpr results (.json) of the staged search")
+    ap.add_argument("--stage-alone", action="append", default=[], type=Path, metavar="FILE",
+                    help="a run of one later stage alone over the same images as one of FILES (repeatable)")
+    ap.add_argument("--out", type=Path, required=True, help="Markdown table to write")
+    a = ap.parse_args(argv)
+    runs = [json.loads(f.read_text()) for f in a.files]
+    kinds = {(r["model"], r["search"], r.get("mirror")) for r in runs}
+    if len(kinds) != 1:
+        sys.exit(f"fpr_total: the runs read different models or searches: {sorted(map(str, kinds))}")
+    model, search, _ = kinds.pop()
+    alone: dict[int, tuple[Path, dict]] = {}
+    for f in a.stage_alone:
+        r = json.loads(f.read_text())
+        match = [i for i, s in enumerate(runs) if all(s.get(k) == r.get(k) for k in SAME_IMAGES)]
+        if not match or r["model"] != model:
+            sys.exit(f"fpr_total: {f} has no staged run over the same images (same {', '.join(SAME_IMAGES)})")
+        alone[match[0]] = (f, r)
+    stages = sorted({r["search"] for _, r in alone.values()})
+    n = sum(r["clean_images"] for r in runs)
+    fp = sum(r["false_positives"] for r in runs) + sum(r["false_positives"] for _, r in alone.values())
+    cmd = " ".join(str(f) for f in a.files) + "".join(f" --stage-alone {f}" for f in a.stage_alone)
+    lines = [f"# False positives of `{model}` through the `{search}` search, {len(runs)} runs together", "",
+             f"Command: `.venv/bin/python docs/scripts/fpr_total.py {cmd} --out {a.out}`", "",
+             f"| results file | seed | clean images | false positives | smallest p-value |"
+             f"{''.join(f' `{s}` stage alone: file, false positives |' for s in stages)}",
+             "|---|---:|---:|---:|---:|" + "---|" * len(stages)]
+    for i, (f, r) in enumerate(zip(a.files, runs)):
+        extra = ""
+        for s in stages:
+            g = alone.get(i)
+            extra += f" {g[0].name}, {g[1]['false_positives']} |" if g and g[1]["search"] == s else " not run |"
+        lines.append(f"| {f.name} | {r['seed']} | {r['clean_images']} | {r['false_positives']} | "
+                     f"{r['min_p_value']:.2e} |{extra}")
+    covered = sum(r["clean_images"] for i, r in enumerate(runs) if i in alone)
+    lines += [f"| **total** | | **{n}** | **{fp}** | {min(r['min_p_value'] for r in runs):.2e} |"
+              + "".join(f" {covered} images |" for _ in stages), "",
+              f"Observed rate {fp / n:.2e}; 95 % upper bound {upper_95(fp, n):.1e}; design rate 1e-6 (the "
+              "p-value threshold, which pays for every hypothesis of the search). Each run's own file gives its "
+              "command, its crops (random positions and sizes, 64-1024 px, of the photos its `--split` names) and "
+              "its synthetic images."]
+    if stages:
+        lines += ["", f"Stages run alone over the same images ({', '.join(stages)}): the staged search flags an "
+                  "image only when one of its stages does at its share of the budget, so an image that neither its "
+                  "staged run nor the stage alone (with the whole budget) flags is clean for the staged search "
+                  f"with that stage too: {covered} of the {n} images are covered that way."]
+    a.out.write_text("\n".join(lines) + "\n")
+    print(f"{fp} false positives in {n} clean images -> {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
