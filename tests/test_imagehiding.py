@@ -442,6 +442,7 @@ def test_ablation_trains_measures_and_resumes(tmp_path, photo_dir):
     for v in ("no-disc", "full"):
         r = doc["variants"][v]
         assert r["steps"] == 2 and set(r["attacks"]) == {"none", "jpeg:q=50"}
+        assert r["curve"]["step"][-1] == 2 and len(r["curve"]["psnr_secret"]) == len(r["curve"]["step"])
         assert (tmp_path / "runs" / f"run-t2-{v}" / "model.safetensors").exists()
     paths = write_results(doc, tmp_path / "out" / "t2")
     md = Path(paths["md"]).read_text()

@@ -95,6 +95,11 @@ def variant_config(base: dict[str, Any], variant: str, steps: int, size: int | N
     return load_config(cfg)
 
 
+#: the training log's fields each variant's learning curve keeps (the results JSON and the plot's second panel):
+#: the revealed secrets' and the container's PSNR on the training batches, under the training attacks
+CURVE_FIELDS = {"psnr_secret": 1.0, "psnr_container": 1.0}
+
+
 def run_variant(cfg: dict[str, Any], data: str | Path, n: int, attacks: Sequence[str], seed: int = 0,
                 split: str | None = "val", progress: bool = True) -> dict[str, Any]:
     """Train (or resume) one variant's run to ``train.steps``, export it, evaluate it; return the document of
@@ -102,6 +107,7 @@ def run_variant(cfg: dict[str, Any], data: str | Path, n: int, attacks: Sequence
     from robusthide.imagehiding.checkpoint import export_model
     from robusthide.imagehiding.evaluate import evaluate
     from robusthide.imagehiding.train import ImageHideTrainer
+    from robusthide.training.plot import log_curve
 
     run_dir = Path(cfg["out"]) / cfg["name"]
     trainer = ImageHideTrainer(cfg, resume=(run_dir / "latest.json").exists(), progress=progress)
@@ -113,6 +119,7 @@ def run_variant(cfg: dict[str, Any], data: str | Path, n: int, attacks: Sequence
     doc = evaluate(model, data, n=n, split=split, attacks=attacks, seed=seed, progress=progress)
     doc["train_seconds"] = round(float(trainer.state["train_seconds"]), 1)
     doc["steps"] = trainer.state["step"]
+    doc["curve"] = log_curve(run_dir, CURVE_FIELDS)
     return doc
 
 
@@ -182,7 +189,8 @@ def to_markdown(doc: dict[str, Any]) -> str:
 
 
 def plot(doc: dict[str, Any], path: str | Path) -> Path:
-    """Bars of the revealed PSNR after the Table 2 attack, ours beside the paper's."""
+    """Bars of the revealed PSNR after the Table 2 attack, ours beside the paper's; beside them, when the runs'
+    logs were read (:data:`CURVE_FIELDS`), each variant's learning curve: does the ordering form, or turn?"""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -191,7 +199,19 @@ def plot(doc: dict[str, Any], path: str | Path) -> Path:
     vs = list(doc["variants"])
     ours = [doc["variants"][v]["attacks"][doc["column"]]["psnr"] for v in vs]
     paper = [VARIANTS[v].paper_psnr for v in vs]
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    curves = {v: doc["variants"][v].get("curve") or {} for v in vs}
+    fig, axes = plt.subplots(1, 2 if any(curves.values()) else 1, figsize=(13 if any(curves.values()) else 7, 3.6),
+                             squeeze=False)
+    ax = axes[0][0]
+    if axes.shape[1] > 1:
+        for v, c in curves.items():
+            if c:
+                axes[0][1].plot(c["step"], c["psnr_secret"], label=v, lw=1.1)
+        axes[0][1].set_xlabel("training step")
+        axes[0][1].set_ylabel("revealed secret PSNR (dB), training batches")
+        axes[0][1].grid(alpha=0.3)
+        axes[0][1].legend(fontsize=7)
+        axes[0][1].set_title("learning curves (under the training attacks)")
     x = range(len(vs))
     ax.bar([i - 0.2 for i in x], paper, 0.4, label="paper 003 Table 2 (JPEG)")
     ax.bar([i + 0.2 for i in x], ours, 0.4, label=f"ours ({doc['column']}, {doc['steps']} steps, {doc['size']} px)")

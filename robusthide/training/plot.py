@@ -2,11 +2,16 @@
 
 A watermark run (rows with ``msg_loss``) gets its four panels (message loss, BER, PSNR, image-loss weight,
 with the validation points); the run of any other family (image hiding, the latent codec, decoder and
-LISO, whose log is ``log.jsonl``) one panel per logged metric, its validation metrics as points."""
+LISO, whose log is ``log.jsonl``) one panel per logged metric, its validation metrics as points.
+
+Several runs compared (a reproduction's columns, an ablation's variants): :func:`log_curve` keeps a few of
+each run's logged metrics, thinned so that a results JSON can carry them after ``runs/`` is gone, and
+:func:`plot_curves` draws them side by side, one line per run."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from robusthide import RobustHideError
@@ -83,3 +88,58 @@ def _plot_generic(plt, rows: list[dict], title: str, out: Path) -> Path:
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return out
+
+
+#: at most this many points per curve that :func:`log_curve` keeps (evenly spaced, the last step always kept)
+MAX_POINTS = 120
+
+
+def log_curve(run_dir: str | Path, fields: Mapping[str, float]) -> dict[str, list[float]]:
+    """``{"step": [...], field: [...], ...}`` from ``run_dir/metrics.jsonl``: the rows that log every field of
+    ``fields`` (training steps, not validations), each value times its factor (100 for a rate in %), at most
+    :data:`MAX_POINTS` of them; empty when the run has no such log (trained elsewhere, or before logs were kept)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:  # a line cut off by a killed run
+            continue
+        if isinstance(r, dict) and "step" in r and all(isinstance(r.get(k), (int, float)) for k in fields):
+            rows.append(r)
+    if not rows:
+        return {}
+    stride = max(1, -(-len(rows) // MAX_POINTS))
+    kept = rows[::stride] + ([rows[-1]] if (len(rows) - 1) % stride else [])
+    return {"step": [int(r["step"]) for r in kept],
+            **{k: [round(f * float(r[k]), 3) for r in kept] for k, f in fields.items()}}
+
+
+def plot_curves(curves: Mapping[str, Mapping[str, list[float]]], labels: Mapping[str, str], title: str,
+                path: str | Path) -> str | None:
+    """One panel per field of ``labels`` (field -> axis label) against step, one line per run of ``curves``
+    (name -> :func:`log_curve`); None, and no file, when no run has a curve."""
+    curves = {k: v for k, v in curves.items() if v}
+    if not curves:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(labels), figsize=(6.2 * len(labels), 4.2), squeeze=False)
+    for ax, (field, label) in zip(axes[0], labels.items()):
+        for name, c in curves.items():
+            if field in c:
+                ax.plot(c["step"], c[field], label=name, lw=1.2)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
