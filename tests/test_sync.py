@@ -97,15 +97,16 @@ def test_cli_extract_and_evaluate_with_crop_search(tmp_path, photos, capsys):
     assert res["rows"][0]["ber"] < 0.05  # without the search: 0.26
 
 
-def test_fpr_with_the_crop_search_writes_its_command(tmp_path, photo_dir):
+@pytest.mark.parametrize("search", ["crop", "corner"])
+def test_fpr_with_one_search_writes_its_command(tmp_path, photo_dir, search):
     from robusthide.watermark.fpr import measure_fpr, write_fpr
 
     res = measure_fpr("default", str(photo_dir), None, n_photo=3, n_synth=2, seed=0, progress=False,
-                      search="crop")
-    assert res["search"] == "crop" and res["clean_images"] == 5 and res["false_positives"] == 0
+                      search=search)
+    assert res["search"] == search and res["clean_images"] == 5 and res["false_positives"] == 0
     assert 0 < res["min_p_value"] <= 1
     write_fpr(res, str(tmp_path / "f"))
-    assert "--search crop --out" in (tmp_path / "f.md").read_text()
+    assert f"--search {search} --out" in (tmp_path / "f.md").read_text()
     with pytest.raises(RobustHideError, match="search must be one of none, crop"):
         measure_fpr("default", str(photo_dir), None, n_photo=1, n_synth=0, search="spin")
 
