@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
               "command, its crops (random positions and sizes, 64-1024 px, of the photos its `--split` names) and "
               "its synthetic images."]
     if stages:
-        lines += ["", f"Stages run alone over the same images ({', '.join(stages)}): the staged search flags an "
+        lines += ["", f"Stages run alone over the same images ({', '.join(stages)}; added to the staged search after "
+                  "the staged runs above were made): the staged search flags an "
                   "image only when one of its stages does at its share of the budget, so an image that neither its "
                   "staged run nor the stage alone (with the whole budget) flags is clean for the staged search "
                   f"with that stage too: {covered} of the {n} images are covered that way."]
