@@ -5,7 +5,8 @@ them up and writes one Markdown table: every run with its command, then the tota
 95 % upper bound (3 / N with no false positive, the rule of three; else the exact Clopper-Pearson bound) and
 the smallest p-value any clean image reached. Runs must read the same model with the same search::
 
-    .venv/bin/python docs/scripts/fpr_total.py docs/results/fpr-staged-all-s1[1-7].json --out docs/results/fpr-staged-total.md
+    .venv/bin/python docs/scripts/fpr_total.py docs/results/fpr-staged-all-s1[1-7].json \
+        --out docs/results/fpr-staged-total.md
 
 A search that gained a stage since a run (the corner stage, session 23) is covered by ``--stage-alone FILE``:
 a run of that stage alone (``robusthide fpr --search corner``) with the same seed, split, photos and counts,
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = ""
         for s in stages:
             g = alone.get(i)
-            extra += f" {g[0].name}, {g[1]['false_positives']} |" if g and g[1]["search"] == s else " not run |"
+            extra += f" {g[0].name}, {g[1]['false_positives']} |" if g and g[1]["search"] == s else " - |"
         lines.append(f"| {f.name} | {r['seed']} | {r['clean_images']} | {r['false_positives']} | "
                      f"{r['min_p_value']:.2e} |{extra}")
     covered = sum(r["clean_images"] for i, r in enumerate(runs) if i in alone)
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                   "the staged runs above were made): the staged search flags an "
                   "image only when one of its stages does at its share of the budget, so an image that neither its "
                   "staged run nor the stage alone (with the whole budget) flags is clean for the staged search "
-                  f"with that stage too: {covered} of the {n} images are covered that way."]
+                  f"with that stage too: {covered} of the {n} images are covered that way; the others (rows with "
+                  "-) come from staged runs made after the stage was added, which read it themselves."]
     a.out.write_text("\n".join(lines) + "\n")
     print(f"{fp} false positives in {n} clean images -> {a.out}")
     return 0
