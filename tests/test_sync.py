@@ -97,7 +97,7 @@ def test_cli_extract_and_evaluate_with_crop_search(tmp_path, photos, capsys):
     assert res["rows"][0]["ber"] < 0.05  # without the search: 0.26
 
 
-@pytest.mark.parametrize("search", ["crop", "corner"])
+@pytest.mark.parametrize("search", ["crop", "corner", "inset"])
 def test_fpr_with_one_search_writes_its_command(tmp_path, photo_dir, search):
     from robusthide.watermark.fpr import measure_fpr, write_fpr
 
@@ -111,21 +111,64 @@ def test_fpr_with_one_search_writes_its_command(tmp_path, photo_dir, search):
         measure_fpr("default", str(photo_dir), None, n_photo=1, n_synth=0, search="spin")
 
 
+def test_fpr_of_the_staged_search_lists_its_stages(photo_dir):
+    from robusthide.watermark.fpr import measure_fpr
+    from robusthide.watermark.sync import STAGED_SHARES
+
+    res = measure_fpr("default", str(photo_dir), None, n_photo=1, n_synth=0, seed=0, progress=False, search="staged")
+    assert res["stages"] == [name for name, _ in STAGED_SHARES] and res["stages"][:2] == ["none", "inset"]
+
+
+def test_fpr_total_counts_the_images_covered_for_every_later_stage(tmp_path):
+    """docs/scripts/fpr_total.py: a staged run made before a stage was added counts for the staged search as it
+    is only with that stage run alone over the same images, or read by the run itself (``stages``, --read)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def run_file(name: str, seed: int, n: int, search: str = "staged", fp: int = 0, **kw) -> Path:
+        f = tmp_path / f"{name}.json"
+        f.write_text(json.dumps({"model": "default", "search": search, "mirror": True, "seed": seed, "clean_images": n,
+                                 "photo_patches": n, "synthetic": 0, "data": "d", "split": None,
+                                 "false_positives": fp, "min_p_value": 0.01, **kw}))
+        return f
+
+    old, mid = run_file("old", 1, 100), run_file("mid", 2, 50)
+    new = run_file("new", 3, 30, stages=["none", "inset", "reframe", "rotate", "crop", "corner"])
+    alone = [run_file("c1", 1, 100, "corner"), run_file("i1", 1, 100, "inset"), run_file("i2", 2, 50, "inset")]
+    out = tmp_path / "total.md"
+    script = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "fpr_total.py"
+    args = [sys.executable, str(script), str(old), str(mid), str(new), "--read", "corner:mid.json", "--out", str(out)]
+    for f in alone:
+        args += ["--stage-alone", str(f)]
+    done = subprocess.run(args, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "| **total** | | **180** | **0** |" in text and "**180 of the 180 images are covered for every stage**" in text
+    assert "| mid.json | 2 | 50 | 0 | 1.00e-02 | read by the run | i2.json, 0 |" in text
+    done = subprocess.run(args[:5] + ["--out", str(out)] + args[-2:], capture_output=True, text=True)  # inset of mid only
+    assert done.returncode == 0 and "**80 of the 180 images are covered for every stage**" in out.read_text()
+
+
 def test_staged_search_weights_share_the_budget():
-    """The staged search's weights: each stage's own (mirror 1/8 of it) times its share; they sum to 1."""
+    """The staged search's weights: each stage's own (mirror 1/8 of it) times its share; they sum to 1, but for
+    the inset stage, which pays for boxes it did not find (robusthide/watermark/inset.py)."""
+    from robusthide.watermark.inset import MAX_BOXES
     from robusthide.watermark.sync import STAGED_SHARES, hypothesis_weights, reframe_hypotheses, search_logits
 
     logits, hyps = search_logits(Watermarker.from_pretrained("default").model.decoder, torch.rand(1, 3, 96, 128),
                                  128, "staged")
     w = hypothesis_weights(hyps)
     n_reframe = 2 * len(reframe_hypotheses(96, 128))
-    assert logits.shape[0] == len(hyps) == 2 + n_reframe + 82 + 206 + 300 and float(w.sum()) == pytest.approx(1.0)
-    assert [h["stage"] for h in hyps[-300:]] == ["corner"] * 300
-    assert [h["stage"] for h in hyps[1:3]] == ["none", "reframe"] and sum(h["stage"] == "reframe" for h in hyps) == 156
+    n_inset = sum(h["stage"] == "inset" for h in hyps)  # noise is all edges: some boxes
+    assert 0 < n_inset <= 2 * MAX_BOXES and [h["stage"] for h in hyps[:3]] == ["none", "none", "inset"]
+    assert logits.shape[0] == len(hyps) == 2 + n_inset + n_reframe + 82 + 206 + 300
+    assert [h["stage"] for h in hyps[-300:]] == ["corner"] * 300 and sum(h["stage"] == "reframe" for h in hyps) == 156
     for stage, share in STAGED_SHARES:
         ws = w[[i for i, h in enumerate(hyps) if h["stage"] == stage]]
-        assert float(ws.sum()) == pytest.approx(share)
-    assert float(w[0]) == pytest.approx(0.5 * 7 / 8) and float(w[1]) == pytest.approx(0.5 / 8)
+        assert float(ws.sum()) == pytest.approx(share * (n_inset / (2 * MAX_BOXES) if stage == "inset" else 1))
+    assert float(w.sum()) == pytest.approx(1.0 - 0.05 * (1 - n_inset / (2 * MAX_BOXES)))
+    assert float(w[0]) == pytest.approx(0.45 * 7 / 8) and float(w[1]) == pytest.approx(0.45 / 8)
 
 
 def test_reframe_hypotheses_are_bands_of_common_frames_centred_or_at_one_end():

@@ -104,6 +104,31 @@ def test_a_reframed_clip_is_read_by_the_staged_search_and_pays_for_it(tmp_path, 
     assert not extract_video(wm, src).detected
     plain, staged = extract_video(wm, dst, search="none"), extract_video(wm, dst)
     assert staged.detected and staged.geometry is None
-    assert staged.p_value == pytest.approx(plain.p_value * 2, rel=1e-4)  # the plain read keeps half the budget
+    assert staged.p_value == pytest.approx(plain.p_value / 0.45, rel=1e-4)  # the plain read keeps 0.45 of the budget
     with pytest.raises(Exception, match="reframe_frames must be a positive integer"):
         wm.decide_frames_staged(torch.zeros(2, 64), [{}, {"flip": True}], [], reframe_frames=0)
+
+
+def test_a_pillarboxed_clip_is_read_by_the_inset_stage(tmp_path, photos, write_clip):
+    """A marked 9:16 clip shown in a 16:9 frame with black bars on both sides (a phone video on a desktop
+    player) reads by the staged search's inset stage, pooled over the frames, which says where the clip is."""
+    from PIL import Image
+
+    from robusthide.watermark.video import embed_video, extract_video
+    from robusthide.watermark.watermarker import Watermarker
+
+    wm = Watermarker.from_pretrained("default")
+    frame = np.asarray(Image.fromarray(photos["astronaut"]).resize((160, 288), Image.BICUBIC))
+    src, dst, boxed = tmp_path / "v.mp4", tmp_path / "m.mp4", tmp_path / "b.mp4"
+    write_clip(src, [np.clip(frame * (0.9 + 0.03 * i), 0, 255).astype(np.uint8) for i in range(6)])
+    embed_video(wm, src, dst, wm.encode_message(91), crf=18)
+    with av.open(str(dst)) as inp:
+        marked = [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
+    canvas = np.zeros((288, 512, 3), np.uint8)
+    write_clip(boxed, [np.ascontiguousarray(np.concatenate([canvas[:, :176], m, canvas[:, :176]], axis=1))
+                       for m in marked], crf=23)
+    assert not extract_video(wm, boxed, search="none").detected
+    r = extract_video(wm, boxed)
+    assert r.detected and r.message == 91
+    x0, _, x1, _ = r.geometry["box"]
+    assert x0 == pytest.approx(176 / 512, abs=0.01) and x1 == pytest.approx(336 / 512, abs=0.01)

@@ -8,11 +8,13 @@ the smallest p-value any clean image reached. Runs must read the same model with
     .venv/bin/python docs/scripts/fpr_total.py docs/results/fpr-staged-all-s1[1-7].json \
         --out docs/results/fpr-staged-total.md
 
-A search that gained a stage since a run (the corner stage, session 23) is covered by ``--stage-alone FILE``:
-a run of that stage alone (``robusthide fpr --search corner``) with the same seed, split, photos and counts,
-so over the same clean images. The staged decision detects when one of its stages does, each at its share of
-the budget, and the stage alone has the whole budget: an image that neither run flags is not flagged by the
-staged search with the new stage either (the other stages' shares only shrank).
+A search that gained stages since a run (the corner stage in session 23, the inset stage in session 24) is
+covered by ``--stage-alone FILE``: a run of that stage alone (``robusthide fpr --search corner``) with the same
+seed, split, photos and counts, so over the same clean images. The staged decision detects when one of its
+stages does, each at its share of the budget, and the stage alone has the whole budget: an image that neither
+run flags is not flagged by the staged search with the new stage either (the other stages' shares only shrank).
+A run read a stage itself when its results file lists it (``stages``, written since session 24) or when
+``--read STAGE:FILE`` says so (runs made before the field existed, after the stage was added).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("files", nargs="+", type=Path, help="robusthide fpr results (.json) of the staged search")
     ap.add_argument("--stage-alone", action="append", default=[], type=Path, metavar="FILE",
                     help="a run of one later stage alone over the same images as one of FILES (repeatable)")
+    ap.add_argument("--read", action="append", default=[], metavar="STAGE:FILE",
+                    help="the staged run FILE read STAGE itself (made after STAGE was added; repeatable)")
     ap.add_argument("--out", type=Path, required=True, help="Markdown table to write")
     a = ap.parse_args(argv)
     runs = [json.loads(f.read_text()) for f in a.files]
@@ -46,43 +50,57 @@ def main(argv: list[str] | None = None) -> int:
     if len(kinds) != 1:
         sys.exit(f"fpr_total: the runs read different models or searches: {sorted(map(str, kinds))}")
     model, search, _ = kinds.pop()
-    alone: dict[int, tuple[Path, dict]] = {}
+    alone: dict[tuple[int, str], tuple[Path, dict]] = {}
     for f in a.stage_alone:
         r = json.loads(f.read_text())
         match = [i for i, s in enumerate(runs) if all(s.get(k) == r.get(k) for k in SAME_IMAGES)]
         if not match or r["model"] != model:
             sys.exit(f"fpr_total: {f} has no staged run over the same images (same {', '.join(SAME_IMAGES)})")
-        alone[match[0]] = (f, r)
-    stages = sorted({r["search"] for _, r in alone.values()})
+        alone[(match[0], r["search"])] = (f, r)
+    read = {(i, s) for i, r in enumerate(runs) for s in r.get("stages", [])}
+    for spec in a.read:
+        stage, _, name = spec.partition(":")
+        idx = [i for i, f in enumerate(a.files) if str(f) == name or f.name == name]
+        if not idx:
+            sys.exit(f"fpr_total: --read {spec}: {name} is not one of the staged runs")
+        read.add((idx[0], stage))
+    order = ("corner", "inset")  # in the order they were added
+    stages = sorted({s for _, s in alone}, key=lambda s: order.index(s) if s in order else len(order))
     n = sum(r["clean_images"] for r in runs)
     fp = sum(r["false_positives"] for r in runs) + sum(r["false_positives"] for _, r in alone.values())
-    cmd = " ".join(str(f) for f in a.files) + "".join(f" --stage-alone {f}" for f in a.stage_alone)
+    cmd = (" ".join(str(f) for f in a.files) + "".join(f" --stage-alone {f}" for f in a.stage_alone)
+           + "".join(f" --read {x}" for x in a.read))
     lines = [f"# False positives of `{model}` through the `{search}` search, {len(runs)} runs together", "",
              f"Command: `.venv/bin/python docs/scripts/fpr_total.py {cmd} --out {a.out}`", "",
              f"| results file | seed | clean images | false positives | smallest p-value |"
-             f"{''.join(f' `{s}` stage alone: file, false positives |' for s in stages)}",
+             f"{''.join(f' `{s}` stage: alone (file, false positives) or read by the run |' for s in stages)}",
              "|---|---:|---:|---:|---:|" + "---|" * len(stages)]
     for i, (f, r) in enumerate(zip(a.files, runs)):
         extra = ""
         for s in stages:
-            g = alone.get(i)
-            extra += f" {g[0].name}, {g[1]['false_positives']} |" if g and g[1]["search"] == s else " - |"
+            g = alone.get((i, s))
+            extra += f" {g[0].name}, {g[1]['false_positives']} |" if g else (" read by the run |" if (i, s) in read
+                                                                              else " - |")
         lines.append(f"| {f.name} | {r['seed']} | {r['clean_images']} | {r['false_positives']} | "
                      f"{r['min_p_value']:.2e} |{extra}")
-    covered = sum(r["clean_images"] for i, r in enumerate(runs) if i in alone)
+    covered = {s: sum(r["clean_images"] for i, r in enumerate(runs) if (i, s) in alone or (i, s) in read)
+               for s in stages}
+    full = sum(r["clean_images"] for i, r in enumerate(runs)
+               if all((i, s) in alone or (i, s) in read for s in stages))
     lines += [f"| **total** | | **{n}** | **{fp}** | {min(r['min_p_value'] for r in runs):.2e} |"
-              + "".join(f" {covered} images |" for _ in stages), "",
+              + "".join(f" {covered[s]} images |" for s in stages), "",
               f"Observed rate {fp / n:.2e}; 95 % upper bound {upper_95(fp, n):.1e}; design rate 1e-6 (the "
               "p-value threshold, which pays for every hypothesis of the search). Each run's own file gives its "
               "command, its crops (random positions and sizes, 64-1024 px, of the photos its `--split` names) and "
               "its synthetic images."]
     if stages:
-        lines += ["", f"Stages run alone over the same images ({', '.join(stages)}; added to the staged search after "
-                  "the staged runs above were made): the staged search flags an "
-                  "image only when one of its stages does at its share of the budget, so an image that neither its "
-                  "staged run nor the stage alone (with the whole budget) flags is clean for the staged search "
-                  f"with that stage too: {covered} of the {n} images are covered that way; the others (rows with "
-                  "-) come from staged runs made after the stage was added, which read it themselves."]
+        lines += ["", f"Stages added to the staged search after some of these runs were made ({', '.join(stages)}) "
+                  "were run alone over the same images: the staged search flags an image only when one of its "
+                  "stages does at its share of the budget, so an image that neither its staged run nor the stage "
+                  "alone (with the whole budget) flags is clean for the staged search with that stage too. "
+                  f"**{full} of the {n} images are covered for every stage** (alone, or read by the run itself); "
+                  f"the count for the staged search as it is now is {full} clean images, {fp} false positives"
+                  + (f", 95 % upper bound {upper_95(fp, full):.1e}." if full else ".")]
     a.out.write_text("\n".join(lines) + "\n")
     print(f"{fp} false positives in {n} clean images -> {a.out}")
     return 0

@@ -24,8 +24,8 @@ from pathlib import Path
 CASES = (("plain read, no mirror (before session 11)", "none", False),
          ("--search none: as it is + mirror (the default before session 19)", "none", True),
          ("--search reframe", "reframe", True), ("--search rotate", "rotate", True),
-         ("--search crop", "crop", True), ("--search corner", "corner", True),
-         ("default: --search staged (none, then reframe, rotate, crop and corner)", "staged", True))
+         ("--search crop", "crop", True), ("--search corner", "corner", True), ("--search inset", "inset", True),
+         ("default: --search staged (none, then inset, reframe, rotate, crop and corner)", "staged", True))
 #: the rows for a periodic ``geo`` model, whose own search is ``geometry`` (quick stage, then the full search
 #: when the quick stage detects nothing, as on the unmarked photo)
 GEO_CASES = (("plain read, no mirror", "none", False), ("default: --search geometry", "geometry", True))

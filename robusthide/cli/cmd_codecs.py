@@ -16,7 +16,7 @@ from robusthide import RobustHideError
 from robusthide.metrics import psnr_from_mse
 
 _KINDS = {"robusthide.codecs.image": "image", "robusthide.codecs.video": "video",
-          "robusthide.codecs.geometric": "distortion"}
+          "robusthide.codecs.geometric": "distortion", "robusthide.codecs.framing": "distortion"}
 
 
 def codec_table() -> list[dict[str, Any]]:

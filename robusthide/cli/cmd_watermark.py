@@ -425,6 +425,10 @@ def _found_how(row: dict[str, Any]) -> str:
         from robusthide.watermark.sync import corner_text
 
         out += f", {corner_text(geo)} of a larger frame"
+    if geo.get("box_px"):
+        from robusthide.watermark.inset import inset_text
+
+        out += f", inside {inset_text(geo)}"
     return out
 
 
@@ -497,15 +501,16 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _search(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search", choices=SEARCHES, default=None,
-                   help="default: the model's own (geometry for geo models, else staged; every search of a "
-                        "whole-image model also reads the mirror image). none: the image as it is (fastest); "
-                        "staged: as it is, then reframe, rotate, crop and corner, each only when the ones before find "
-                        "nothing; crop: also read each image as the centre of a larger frame (a crop resized "
-                        "back); reframe: as the centred band of a frame of another common aspect ratio (a "
-                        "platform's 4:5, 1:1 or 16:9 reframing); rotate: turned back by -5..5 degrees (black "
-                        "corners or straightened); corner: as the corner of a larger frame of the same aspect ratio "
-                        "(a crop dragged from one corner, the ratio locked); geometry: mirror "
-                        "images and the side fractions of a crop anywhere; the p-value pays for the search")
+                   help="default: the model's own (geometry for geo models, else staged; every search of a whole-"
+                        "image model also reads the mirror image). none: the image as it is (fastest); staged: as it "
+                        "is, then inset, reframe, rotate, crop and corner, each only when the ones before find "
+                        "nothing; inset: as it is and each box a photo may fill inside the picture (padding, a "
+                        "screenshot, a collage); crop: also read each image as the centre of a larger frame (a crop "
+                        "resized back); reframe: as the centred band of a frame of another common aspect ratio (a "
+                        "platform's 4:5, 1:1 or 16:9 reframing); rotate: turned back by -5..5 degrees (black corners "
+                        "or straightened); corner: as the corner of a larger frame of the same aspect ratio (a crop "
+                        "dragged from one corner, the ratio locked); geometry: mirror images and the side fractions "
+                        "of a crop anywhere; the p-value pays for the search")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -2,7 +2,8 @@
 
 Images: ``jpeg``, ``jpeg2000``, ``webp``, ``avif``, ``jxl``, ``png`` (:mod:`~robusthide.codecs.image`);
 video: ``mpeg4``, ``xvid``, ``h264``, ``h265``, ``vp9``, ``av1`` (:mod:`~robusthide.codecs.video`);
-distortions: ``resize``, ``crop`` (:mod:`~robusthide.codecs.geometric`); chains ``a|b``
+distortions: ``resize``, ``crop``, ``flip``, ``rotate``, ``reframe`` (:mod:`~robusthide.codecs.geometric`); a
+photo inside a larger picture: ``pad``, ``inset``, ``collage`` (:mod:`~robusthide.codecs.framing`); chains ``a|b``
 (:mod:`~robusthide.codecs.chain`). ``robusthide codecs`` lists them with their libraries.
 """
 

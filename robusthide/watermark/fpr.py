@@ -121,6 +121,10 @@ def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo
            "upper_95": (3.0 / n) if positives == 0 else None, "ecc_decoded_but_rejected": int(sum(kinds)) - positives,
            "min_p_value": pmin, "design_fpr": 1e-6, "seed": seed, "data": folder, "split": split,
            "search": search, "mirror": bool(mirror)}
+    if search == "staged" and not hasattr(model.decoder, "feature_maps"):  # which stages this version reads
+        from robusthide.watermark.sync import STAGED_SHARES
+
+        res["stages"] = [name for name, _ in STAGED_SHARES]
     return res
 
 

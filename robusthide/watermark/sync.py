@@ -81,10 +81,12 @@ if TYPE_CHECKING:
 #: models), ``corner`` (a crop that kept one corner and the aspect ratio);
 #: ``staged`` (whole-image models: ``none``, then ``reframe``, ``rotate``, ``crop`` and ``corner``, each only when
 #: the ones before detect nothing; for a ``geo`` model the same as ``geometry``).
-SEARCH_MODES = ("none", "crop", "geometry", "rotate", "reframe", "corner", "staged")
+SEARCH_MODES = ("none", "crop", "geometry", "rotate", "reframe", "corner", "inset", "staged")
 #: the stages of the ``staged`` search in order, with their shares of the false-positive budget (the rotation and
-#: crop stages had 1/5 each until session 23, when the corner stage took 1/10 from them)
-STAGED_SHARES = (("none", 0.5), ("reframe", 0.1), ("rotate", 0.15), ("crop", 0.15), ("corner", 0.1))
+#: crop stages had 1/5 each until session 23, when the corner stage took 1/10 from them; the inset stage took
+#: 1/20 from the plain read in session 24)
+STAGED_SHARES = (("none", 0.45), ("inset", 0.05), ("reframe", 0.1), ("rotate", 0.15), ("crop", 0.15),
+                 ("corner", 0.1))
 #: Angles (degrees) of the rotation search: -5 ... 5 in steps of 0.5. Turned back by an angle within 0.25
 #: degrees of the true one, the default model reads a rotated photo at 0-1 % raw BER (docs/geometry.md).
 ROTATION_ANGLES = tuple(i / 2 for i in range(-10, 11))
@@ -830,7 +832,7 @@ def staged_stages(decoder: torch.nn.Module, image: torch.Tensor, size: int, mirr
         if stage == "none" and first is not None:
             logits, hyps = first
         else:
-            logits, hyps = search_logits(decoder, image, size, stage, mirror)
+            logits, hyps = search_logits(decoder, image, size, stage, mirror, staged=True)
         yield logits, staged_hypotheses(hyps, stage)
 
 
@@ -912,8 +914,8 @@ def rotation_views(image: torch.Tensor, size: int, angles: tuple[float, ...] = R
 
 @torch.no_grad()
 def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, search: str,
-                  mirror: bool = True, *, reframe_anchors: Sequence[str] | None = None
-                  ) -> tuple[torch.Tensor, list[dict[str, float | bool]]]:
+                  mirror: bool = True, *, reframe_anchors: Sequence[str] | None = None, staged: bool = False,
+                  boxes: list[dict[str, Any]] | None = None) -> tuple[torch.Tensor, list[dict[str, float | bool]]]:
     """Bit logits (H x L) of one image (1 x C x h x w in [0, 1]) under every hypothesis of ``search``
     (``none``: the S x S resize; ``crop``; ``rotate``; ``reframe``; ``geometry``), and the hypotheses (``side``
     for crops; ``kx``, ``ky``, ``band`` and ``axis`` for reframings, :func:`reframe_hypotheses`;
@@ -922,12 +924,16 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
     (dy, dx) and the search's size ``of``, :func:`fold_search_logits`). ``mirror``: the ``none``, ``crop``
     and ``rotate`` searches also read the mirror image (hypotheses with ``flip`` True, after the others;
     decode with :func:`decision_args`). ``reframe_anchors``: where the reframing bands sit (None: every anchor of
-    :data:`REFRAME_ANCHORS`). Grayscale images are expanded to three channels."""
+    :data:`REFRAME_ANCHORS`). ``inset``: the boxes a photo may fill inside the picture
+    (:mod:`robusthide.watermark.inset`; ``box``, ``box_px``), after the whole picture unless ``staged`` (a stage of
+    the staged search, whose plain read came first); it may find none in a stage, and then returns no hypotheses.
+    ``boxes``: the inset hypotheses to read (found on another picture of the same size: a video's mean frame).
+    Grayscale images are expanded to three channels."""
     mode = check_search(search)
     hyps: list[dict[str, float | bool]]
     if mode == "staged" and not hasattr(decoder, "feature_maps"):  # every stage (:func:`staged_stages`)
         stages = list(staged_stages(decoder, image, size, mirror))
-        return torch.cat([lg for lg, _ in stages]), [h for _, hs in stages for h in hs]
+        return torch.cat([lg for lg, hs in stages if hs]), [h for _, hs in stages for h in hs]
     if mode == "staged":
         mode = "geometry"
     if mode == "crop":
@@ -940,13 +946,20 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
         return torch.cat([decoder(v) for v in views.split(64)]).float(), hyps
     elif mode == "geometry" and hasattr(decoder, "feature_maps"):  # both stages (:func:`search_stages`)
         stages = list(search_stages(decoder, image, size, mode))
-        return torch.cat([lg for lg, _ in stages]), [h for _, hs in stages for h in hs]
+        return torch.cat([lg for lg, hs in stages if hs]), [h for _, hs in stages for h in hs]
     elif mode == "geometry":
         views, hyps = geometry_views(image, size)
     elif mode == "reframe":
         hyps = (reframe_hypotheses(*image.shape[-2:]) if reframe_anchors is None
                 else reframe_hypotheses(*image.shape[-2:], anchors=reframe_anchors))
         views = affine_views(image, size, hyps)
+    elif mode == "inset":  # the boxes a photo may fill inside the picture (robusthide.watermark.inset)
+        from robusthide.watermark.inset import inset_hypotheses, inset_views
+
+        hyps = inset_hypotheses(image, whole=not staged) if boxes is None else [dict(b) for b in boxes]
+        if not hyps:
+            return torch.zeros(0, 0), []
+        views = inset_views(image, size, hyps)
     elif mode == "corner":  # no mirror images: 300 rows already (see the module's docstring)
         hyps = corner_hypotheses()
         views = affine_views(image, size, hyps)

@@ -187,6 +187,7 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
     cropped, reframed or mirrored clip reads. The crop and rotation searches are refused, not ignored."""
     from robusthide.nets.watermark_model import resize
     from robusthide.watermark.sync import check_search
+    from robusthide.watermark.watermarker import INSET_FRAMES
 
     try:
         mode = check_search(wm.default_search if search is None else search)
@@ -208,6 +209,8 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
         raise RobustHideError(f"{src}: no video stream")
     logits_sum, n, hyps = None, 0, []
     frames: list[torch.Tensor] = []  # geometry, staged: each frame at the size the search's views are drawn from
+    full: list[torch.Tensor] = []  # staged: every step-th frame as it is, for the inset stage (uint8)
+    step = max(1, -(-max_frames // INSET_FRAMES))
     side = 2 * int(wm.model.size)
     try:
         cc = inp.streams.video[0].codec_context
@@ -221,6 +224,8 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
                 logits_sum = lg if logits_sum is None else logits_sum + lg
                 if staged:  # the reframing views are drawn from a 2S x 2S resize: keep the frame's aspect
                     frames.append(resize(x, (side, max(1, round(side * x.shape[-1] / x.shape[-2])))))
+                    if n % step == 0:
+                        full.append(torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)[None])
             n += 1
             if n >= max_frames:
                 break
@@ -236,5 +241,6 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
         return wm.extract_frames(frames)
     # average of logits = soft vote; treat each hypothesis like one image's logits
     if staged:
-        return wm.decide_frames_staged(logits_sum / n, hyps, frames)
+        return wm.decide_frames_staged(logits_sum / n, hyps, frames,
+                                       inset_frames=full)
     return wm.decide(logits_sum / n, hyps)

@@ -36,6 +36,9 @@ REFRAME_FRAMES = 16
 #: where the reframing bands of a video's frames sit: the centre only (a platform reframes a clip about its
 #: centre; the bands at either end, for one side cut off a photo, would triple the cost per frame)
 VIDEO_REFRAME_ANCHORS = ("centre",)
+#: at most this many frames of a video, evenly spaced, are kept at full size for the staged search's inset stage
+#: (a clip letterboxed or pillarboxed in another frame: the box must be cut from the frame as it is)
+INSET_FRAMES = 8
 
 
 def _uint8_view(image: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -394,15 +397,20 @@ class Watermarker:
 
     @torch.no_grad()
     def decide_frames_staged(self, plain: torch.Tensor, hyps: list[dict], frames: list[torch.Tensor],
-                             reframe_frames: int = REFRAME_FRAMES) -> ExtractResult:
+                             reframe_frames: int = REFRAME_FRAMES,
+                             inset_frames: list[torch.Tensor] | None = None) -> ExtractResult:
         """The staged search of a whole-image model over the frames of one video: the frames' pooled plain read
         (``plain``: their mean logits, and ``hyps``, from :meth:`frame_hypothesis_logits`), then, only when it
-        does not detect, the reframing search (:func:`robusthide.watermark.sync.reframe_hypotheses`, the centred
-        bands: :data:`VIDEO_REFRAME_ANCHORS`) on up to ``reframe_frames`` of ``frames`` (1 x C x h x w each, at
-        the aspect of the video; evenly spaced), their logits averaged per hypothesis: a platform reframes every
-        frame of a clip the same way. Each stage pays
-        its share of the staged search (:data:`robusthide.watermark.sync.STAGED_SHARES`); the rotation and
-        crop stages read images only, so their shares are left unspent and the p-value stays conservative."""
+        does not detect, the inset search on ``inset_frames`` (full-size frames, 1 x C x H x W each, uint8 or
+        float in [0, 1]; a clip letterboxed or pillarboxed in another frame: the boxes found on their mean,
+        :mod:`robusthide.watermark.inset`, the logits of every frame averaged per box), then the reframing search
+        (:func:`robusthide.watermark.sync.reframe_hypotheses`, the centred bands: :data:`VIDEO_REFRAME_ANCHORS`)
+        on up to ``reframe_frames`` of ``frames`` (1 x C x h x w each, at the aspect of the video; evenly
+        spaced), their logits averaged per hypothesis: a platform reframes every frame of a clip the same way.
+        Each stage pays its share of the staged search (:data:`robusthide.watermark.sync.STAGED_SHARES`); the
+        rotation, crop and corner stages read images only, so their shares are left unspent and the p-value stays
+        conservative."""
+        from robusthide.watermark.inset import inset_hypotheses
         from robusthide.watermark.sync import decode_stages, search_logits, staged_hypotheses
 
         if isinstance(reframe_frames, bool) or not isinstance(reframe_frames, int) or reframe_frames < 1:
@@ -412,6 +420,18 @@ class Watermarker:
             yield plain, staged_hypotheses(hyps, "none")
             if not frames:
                 return
+            def unit(f: torch.Tensor) -> torch.Tensor:  # a frame as float in [0, 1], from uint8 or float
+                return f.float().div(255) if f.dtype == torch.uint8 else f.float()
+
+            mean = sum(unit(f) for f in inset_frames) / len(inset_frames) if inset_frames else None
+            boxes = inset_hypotheses(mean) if mean is not None else []
+            if boxes:
+                total, ih = None, []
+                for f in inset_frames:
+                    lg, ih = search_logits(self.model.decoder, unit(f).to(self.device), self.model.size,
+                                           "inset", self.mirror, staged=True, boxes=boxes)
+                    total = lg if total is None else total + lg
+                yield (total / len(inset_frames)).float().cpu(), staged_hypotheses(ih, "inset")
             pick = np.unique(np.linspace(0, len(frames) - 1, min(reframe_frames, len(frames))).round().astype(int))
             total, rh = None, []
             for i in pick:
