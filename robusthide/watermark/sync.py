@@ -52,8 +52,9 @@ side. Placed back in that corner of the frame, the default model reads it when k
 where the hardware has it natively, and the most confident rows again in float32 (:func:`screened_logits`).
 
 Staged (``search='staged'``, session 19; the default of the whole-image models, issue 19's "read geometry by
-default, with no flag"): the plain read (as it is and mirrored) first, then the reframing search (session 20),
-the rotation search, the crop search and (session 23) the corner search, each only when the stages before it
+default, with no flag"): the plain read (as it is and mirrored) first, then (session 24) the inset search (the
+boxes a photo may fill inside a larger picture, :mod:`robusthide.watermark.inset`), the reframing search (session
+20), the rotation search, the crop search and (session 23) the corner search, each only when the stages before it
 detect nothing (:func:`staged_stages`). The stages share the false-positive budget :data:`STAGED_SHARES`
 (weighted Bonferroni over all of them, :func:`hypothesis_weights`), so stopping at the first stage that detects
 keeps the bound. A marked image read as it is costs what the plain read costs; an unmarked one runs every stage
@@ -78,9 +79,10 @@ if TYPE_CHECKING:
 #: ``search`` modes of extraction: ``none`` (read the image as it is), ``crop`` (centred crops), ``rotate``
 #: (rotations about the centre, black corners or straightened), ``reframe`` (a band of a frame of another aspect
 #: ratio, centred or at one end) and ``geometry`` (flips x per-axis scales, for the translation-invariant ``geo``
-#: models), ``corner`` (a crop that kept one corner and the aspect ratio);
-#: ``staged`` (whole-image models: ``none``, then ``reframe``, ``rotate``, ``crop`` and ``corner``, each only when
-#: the ones before detect nothing; for a ``geo`` model the same as ``geometry``).
+#: models), ``corner`` (a crop that kept one corner and the aspect ratio), ``inset`` (the whole picture and the
+#: boxes a photo may fill inside it: padding, a screenshot, a collage);
+#: ``staged`` (whole-image models: ``none``, then ``inset``, ``reframe``, ``rotate``, ``crop`` and ``corner``, each
+#: only when the ones before detect nothing; for a ``geo`` model the same as ``geometry``).
 SEARCH_MODES = ("none", "crop", "geometry", "rotate", "reframe", "corner", "inset", "staged")
 #: the stages of the ``staged`` search in order, with their shares of the false-positive budget (the rotation and
 #: crop stages had 1/5 each until session 23, when the corner stage took 1/10 from them; the inset stage took
@@ -825,7 +827,8 @@ def staged_stages(decoder: torch.nn.Module, image: torch.Tensor, size: int, mirr
                   first: tuple[torch.Tensor, list[dict[str, Any]]] | None = None
                   ) -> Iterator[tuple[torch.Tensor, list[dict[str, Any]]]]:
     """The stages of the staged search of a whole-image model, lazily (:data:`STAGED_SHARES`: the plain read,
-    the reframing search, the rotation search, the crop search), their hypotheses tagged by
+    the inset, reframing, rotation, crop and corner searches; a stage may have no hypotheses, the inset search
+    when it finds no box), their hypotheses tagged by
     :func:`staged_hypotheses`. ``first``: the plain read's logits and hypotheses when the caller has them (the
     Watermarker's 8-bit fast path), so that its first stage is bit-identical to ``search='none'``."""
     for stage, _ in STAGED_SHARES:
