@@ -36,6 +36,7 @@ picture's content keep the false-positive bound.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -316,9 +317,12 @@ def inset_hypotheses(image: torch.Tensor, whole: bool = False, max_boxes: int = 
     carries ``of``: the hypotheses the search pays for, found or not (``max_boxes`` (+ 1 with ``whole``), and
     their mirror images), and ``flip`` False."""
     h, w = image.shape[-2:]
-    arr = image[0].detach().float().cpu().permute(1, 2, 0).numpy()
-    boxes = ([(0.0, 0.0, 1.0, 1.0)] if whole else []) + inset_boxes(arr[..., 0] if arr.shape[-1] == 1 else arr,
-                                                                    max_boxes)
+    x = image[0].detach().float()
+    y = x[0] if x.shape[0] == 1 else 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]
+    f = math.ceil(max(h, w) / FIND_SIDE)  # the finder's own box average (luma_for_finding), done in torch
+    if f > 1:
+        y = torch.nn.functional.avg_pool2d(y[None, None], f)[0, 0]
+    boxes = ([(0.0, 0.0, 1.0, 1.0)] if whole else []) + inset_boxes(y.cpu().numpy(), max_boxes)
     of = 2 * (max_boxes + int(whole))
     out = []
     for b in boxes:
