@@ -168,6 +168,9 @@ def test_demo_reads_a_flip(tmp_path, capsys):
     corner = rows["crop:0.7,x=0,y=0"]  # a crop that kept the top-left corner and the aspect (session 23)
     assert corner["message"] == 1234 and corner["geometry"]["corner"] == "top-left"
     assert not rows["crop:0.7,x=0.3,y=0.7"]["detected"]  # off the centre and off the corners: not yet
+    turned = rows["rotate:12|jpeg:q=80"]  # past the rotation stage's 5 degrees: the turn stage (session 25)
+    assert turned["message"] == 1234 and abs(turned["geometry"]["angle"] - 12) <= 0.5
+    assert rows["rotate:90"]["message"] == 1234 and rows["rotate:90"]["geometry"]["fill"] == "quarter"
     reframed = rows["reframe:4x5|jpeg:q=80"]  # the centre cut to 4:5 and resized back: a band of the width
     assert reframed["message"] == 1234 and reframed["geometry"]["band"] == 0.8 and reframed["geometry"]["axis"] == "x"
     out = capsys.readouterr().out

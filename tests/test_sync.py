@@ -163,13 +163,14 @@ def test_staged_search_weights_share_the_budget():
     n_reframe = 2 * len(reframe_hypotheses(96, 128))
     n_inset = sum(h["stage"] == "inset" for h in hyps)  # noise is all edges: some boxes
     assert 0 < n_inset <= 2 * MAX_BOXES and [h["stage"] for h in hyps[:3]] == ["none", "none", "inset"]
-    assert logits.shape[0] == len(hyps) == 2 + n_inset + n_reframe + 82 + 206 + 300
-    assert [h["stage"] for h in hyps[-300:]] == ["corner"] * 300 and sum(h["stage"] == "reframe" for h in hyps) == 156
+    assert logits.shape[0] == len(hyps) == 2 + n_inset + n_reframe + 82 + 206 + 300 + 366
+    assert [h["stage"] for h in hyps[-666:]] == ["corner"] * 300 + ["turn"] * 366
+    assert sum(h["stage"] == "reframe" for h in hyps) == 156
     for stage, share in STAGED_SHARES:
         ws = w[[i for i, h in enumerate(hyps) if h["stage"] == stage]]
         assert float(ws.sum()) == pytest.approx(share * (n_inset / (2 * MAX_BOXES) if stage == "inset" else 1))
     assert float(w.sum()) == pytest.approx(1.0 - 0.05 * (1 - n_inset / (2 * MAX_BOXES)))
-    assert float(w[0]) == pytest.approx(0.45 * 7 / 8) and float(w[1]) == pytest.approx(0.45 / 8)
+    assert float(w[0]) == pytest.approx(0.35 * 7 / 8) and float(w[1]) == pytest.approx(0.35 / 8)
 
 
 def test_reframe_hypotheses_are_bands_of_common_frames_centred_or_at_one_end():

@@ -312,9 +312,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strength", type=float, default=1.0, help="test-time strength factor (default 1)")
     p.add_argument("--search", choices=SEARCHES, default=None,
                    help="decode each attacked image through a search (robusthide models; default: the model's "
-                        "own): none (as it is), staged (as it is, then inset, reframe, rotate, crop and corner), crop "
-                        "(centred crops), reframe (a band of a frame of another common aspect ratio), rotate "
-                        "(-5..5 degrees), corner (a crop that kept a corner and the aspect ratio), geometry "
+                        "own): none (as it is), staged (as it is, then inset, reframe, rotate, crop, corner and "
+                        "turn), crop (centred crops), reframe (a band of a frame of another common aspect ratio), "
+                        "rotate (-5..5 degrees), corner (a crop that kept a corner and the aspect ratio), inset (a "
+                        "photo inside a larger picture), turn (5.5..45 degrees either way, quarter turns), geometry "
                         "(mirror images x crop side fractions); whole-image models also read every mirror image, "
                         "as extract does")
     p.add_argument("--payload", action="store_true",

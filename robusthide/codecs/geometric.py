@@ -198,9 +198,14 @@ def inscribed_sides(angle: float, h: int, w: int) -> tuple[float, float]:
 class Rotate(_Geometric):
     """Rotate by ``angle`` degrees (counter-clockwise) about the centre; ``fill=black`` keeps the frame with
     black corners, ``fill=crop`` keeps the largest centred rectangle of the image's aspect ratio that holds
-    no corner, resized back to full size (a photo editor's straighten)."""
+    no corner, resized back to full size (a photo editor's straighten). A multiple of 90 degrees is an exact
+    quarter turn (an editor's rotate button); as every codec keeps the input's shape, a picture that is not
+    square is turned and then resampled to its own width and height (a whole-image decoder, which reads any
+    picture at S x S, sees the same as from the turned picture; a file turned by a tool keeps its swapped
+    sides)."""
 
-    summary = "rotate by angle degrees: fill=black (corners) or fill=crop (straighten: crop and resize back)"
+    summary = ("rotate by angle degrees: fill=black (corners) or fill=crop (straighten: crop and resize back); "
+               "multiples of 90 turn exactly")
 
     def __init__(self, spec: str = "", workers: int | None = None, angle: float = 5.0, fill: str = "black",
                  interp: str = "bicubic"):
@@ -216,6 +221,9 @@ class Rotate(_Geometric):
 
     def code_one(self, image: np.ndarray) -> tuple[np.ndarray, int]:
         h, w = image.shape[:2]
+        if self.angle % 90 == 0:  # np.rot90 turns counter-clockwise, as Pillow's rotate does
+            out = np.ascontiguousarray(np.rot90(image, int(self.angle // 90) % 4))
+            return (out if out.shape == image.shape else resample(out, (h, w), self.interp)), 0
         flt = Image.Resampling.BILINEAR if self.interp in ("bilinear", "area") else _FILTERS[self.interp]
         out = np.asarray(Image.fromarray(image).rotate(self.angle, resample=flt, expand=False, fillcolor=0))
         if self.fill == "crop":

@@ -51,14 +51,22 @@ side. Placed back in that corner of the frame, the default model reads it when k
 :data:`CORNER_STEP` at the four corners (300 hypotheses, no mirror images). Its decoder pass runs in bf16
 where the hardware has it natively, and the most confident rows again in float32 (:func:`screened_logits`).
 
+Turns (``search='turn'``, session 25, :func:`turn_hypotheses`): rotations past the rotation search's 5 degrees. Turned
+back within about half a degree of the true angle, the default model reads a photo turned by any angle up to 45
+degrees with black corners, and straightened (cropped to fill) up to about 15 (docs/results/turn-probe.md). The
+search tries 5.5 ... 45 degrees either way in steps of 0.5 (black corners; also straightened up to
+:data:`TURN_CROP_MAX`) and the quarter turns (an editor's rotate button, or a photo whose orientation tag was
+lost: :func:`turn_views` turns the picture back exactly, its sides swapped), mirrored too: 366 hypotheses, read
+as the corner search reads its 300 (:func:`screened_logits`).
+
 Staged (``search='staged'``, session 19; the default of the whole-image models, issue 19's "read geometry by
 default, with no flag"): the plain read (as it is and mirrored) first, then (session 24) the inset search (the
 boxes a photo may fill inside a larger picture, :mod:`robusthide.watermark.inset`), the reframing search (session
-20), the rotation search, the crop search and (session 23) the corner search, each only when the stages before it
-detect nothing (:func:`staged_stages`). The stages share the false-positive budget :data:`STAGED_SHARES`
-(weighted Bonferroni over all of them, :func:`hypothesis_weights`), so stopping at the first stage that detects
-keeps the bound. A marked image read as it is costs what the plain read costs; an unmarked one runs every stage
-(docs/results/bench-search.md).
+20), the rotation search, the crop search, (session 23) the corner search and (session 25) the turn search, each
+only when the stages before it detect nothing (:func:`staged_stages`). The stages share the false-positive
+budget :data:`STAGED_SHARES` (weighted Bonferroni over all of them, :func:`hypothesis_weights`), so stopping at the
+first stage that detects keeps the bound. A marked image read as it is costs what the plain read costs; an
+unmarked one runs every stage (docs/results/bench-search.md).
 """
 
 from __future__ import annotations
@@ -80,20 +88,29 @@ if TYPE_CHECKING:
 #: (rotations about the centre, black corners or straightened), ``reframe`` (a band of a frame of another aspect
 #: ratio, centred or at one end) and ``geometry`` (flips x per-axis scales, for the translation-invariant ``geo``
 #: models), ``corner`` (a crop that kept one corner and the aspect ratio), ``inset`` (the whole picture and the
-#: boxes a photo may fill inside it: padding, a screenshot, a collage);
-#: ``staged`` (whole-image models: ``none``, then ``inset``, ``reframe``, ``rotate``, ``crop`` and ``corner``, each
-#: only when the ones before detect nothing; for a ``geo`` model the same as ``geometry``).
-SEARCH_MODES = ("none", "crop", "geometry", "rotate", "reframe", "corner", "inset", "staged")
+#: boxes a photo may fill inside it: padding, a screenshot, a collage), ``turn`` (rotations of 5.5-45 degrees and
+#: quarter turns); ``staged`` (whole-image models: ``none``, then ``inset``, ``reframe``, ``rotate``, ``crop``,
+#: ``corner`` and ``turn``, each only when the ones before detect nothing; for a ``geo`` model the same as
+#: ``geometry``).
+SEARCH_MODES = ("none", "crop", "geometry", "rotate", "reframe", "corner", "inset", "turn", "staged")
 #: the stages of the ``staged`` search in order, with their shares of the false-positive budget (the rotation and
 #: crop stages had 1/5 each until session 23, when the corner stage took 1/10 from them; the inset stage took
-#: 1/20 from the plain read in session 24)
-STAGED_SHARES = (("none", 0.45), ("inset", 0.05), ("reframe", 0.1), ("rotate", 0.15), ("crop", 0.15),
-                 ("corner", 0.1))
+#: 1/20 from the plain read in session 24, the turn stage 1/10 in session 25)
+STAGED_SHARES = (("none", 0.35), ("inset", 0.05), ("reframe", 0.1), ("rotate", 0.15), ("crop", 0.15),
+                 ("corner", 0.1), ("turn", 0.1))
 #: Angles (degrees) of the rotation search: -5 ... 5 in steps of 0.5. Turned back by an angle within 0.25
 #: degrees of the true one, the default model reads a rotated photo at 0-1 % raw BER (docs/geometry.md).
 ROTATION_ANGLES = tuple(i / 2 for i in range(-10, 11))
 #: How many of the rotation search's most confident hypotheses are decoded (the p-value pays for all).
 ROTATION_TRIES = 16
+#: Angles (degrees) of the turn search: 5.5 ... 45 either way in steps of 0.5, past :data:`ROTATION_ANGLES`.
+TURN_ANGLES = tuple(sorted(s * i / 2 for i in range(11, 91) for s in (-1, 1)))
+#: The largest angle the turn search also tries straightened (``fill='crop'``): the straighten of a 4:3 photo
+#: turned by 10 degrees keeps 0.78 of each side, at 15 degrees 0.69, past what the decoder reads reliably
+#: (docs/results/turn-probe.md).
+TURN_CROP_MAX = 10.0
+#: The quarter turns (degrees, counter-clockwise) the turn search undoes exactly.
+QUARTER_TURNS = (90, 180, 270)
 #: Per-axis side fractions of the geometry search's views (one decoder pass each, for every pair and
 #: mirror): a ratio of 0.82 apart, the span one view's fractional folds cover (:data:`GEOMETRY_FOLD_RATIOS`).
 GEOMETRY_SCALES = (1.0, 0.82, 0.67, 0.55)
@@ -827,7 +844,7 @@ def staged_stages(decoder: torch.nn.Module, image: torch.Tensor, size: int, mirr
                   first: tuple[torch.Tensor, list[dict[str, Any]]] | None = None
                   ) -> Iterator[tuple[torch.Tensor, list[dict[str, Any]]]]:
     """The stages of the staged search of a whole-image model, lazily (:data:`STAGED_SHARES`: the plain read,
-    the inset, reframing, rotation, crop and corner searches; a stage may have no hypotheses, the inset search
+    the inset, reframing, rotation, crop, corner and turn searches; a stage may have no hypotheses, the inset search
     when it finds no box), their hypotheses tagged by
     :func:`staged_hypotheses`. ``first``: the plain read's logits and hypotheses when the caller has them (the
     Watermarker's 8-bit fast path), so that its first stage is bit-identical to ``search='none'``."""
@@ -899,20 +916,54 @@ def rotation_views(image: torch.Tensor, size: int, angles: tuple[float, ...] = R
     (:func:`robusthide.codecs.geometric.inscribed_sides`, resized back to the full frame). The unrotated
     image is one hypothesis (angle 0, black); with ``flips``, every hypothesis is repeated for the mirror
     image, after the others."""
-    from robusthide.codecs.geometric import inscribed_sides
-
-    h, w = image.shape[-2:]
     base: list[dict[str, float | bool | str]] = []
     for a in angles:
         base.append({"angle": float(a), "fill": "black"})
         if a != 0:
             base.append({"angle": float(a), "fill": "crop"})
     hyps = mirror_hypotheses(base) if flips else [{**b, "flip": False} for b in base]
+    return turned_back_views(image, size, hyps), hyps
+
+
+def turned_back_views(image: torch.Tensor, size: int, hyps: Sequence[dict[str, Any]]) -> torch.Tensor:
+    """The views (H x C x S x S) of rotation hypotheses (``angle``, ``fill`` black or crop, ``flip``;
+    :func:`rotation_views`): the image turned back by ``angle`` about its centre, shrunk for ``crop`` into the
+    box a straighten keeps (:func:`robusthide.codecs.geometric.inscribed_sides`)."""
+    from robusthide.codecs.geometric import inscribed_sides
+
+    h, w = image.shape[-2:]
     aff = []
     for hy in hyps:
         k = inscribed_sides(float(hy["angle"]), int(h), int(w))[0] if hy["fill"] == "crop" else 1.0
         aff.append({"flip": bool(hy["flip"]), "angle": float(hy["angle"]), "kx": k, "ky": k})
-    return affine_views(image, size, aff), hyps
+    return affine_views(image, size, aff)
+
+
+def turn_hypotheses(flips: bool = True) -> list[dict[str, Any]]:
+    """The turn search's hypotheses (``angle``, ``fill``, ``flip``): the :data:`QUARTER_TURNS` (``fill``
+    ``quarter``), then every angle of :data:`TURN_ANGLES` with black corners and, up to :data:`TURN_CROP_MAX`,
+    straightened; with ``flips``, all of them again for the mirror image, after the others."""
+    base: list[dict[str, Any]] = [{"angle": float(q), "fill": "quarter"} for q in QUARTER_TURNS]
+    for a in TURN_ANGLES:
+        base.append({"angle": a, "fill": "black"})
+        if abs(a) <= TURN_CROP_MAX:
+            base.append({"angle": a, "fill": "crop"})
+    return mirror_hypotheses(base) if flips else [{**b, "flip": False} for b in base]
+
+
+def turn_views(image: torch.Tensor, size: int, hyps: Sequence[dict[str, Any]]) -> torch.Tensor:
+    """The decoder inputs (H x C x S x S) of :func:`turn_hypotheses`: a quarter turn is undone exactly (the
+    picture turned back by ``angle`` in its pixels, its sides swapped, then resized to S x S as the plain read
+    resizes any picture; mirrored with ``flip``), every other hypothesis as :func:`turned_back_views`."""
+    out = torch.empty(len(hyps), image.shape[1], size, size, dtype=torch.float32, device=image.device)
+    quarter = [i for i, h in enumerate(hyps) if h["fill"] == "quarter"]
+    other = [i for i, h in enumerate(hyps) if h["fill"] != "quarter"]
+    for i in quarter:
+        v = resize(torch.rot90(image.float(), -int(hyps[i]["angle"]) // 90, dims=(-2, -1)), (size, size))
+        out[i] = (v.flip(-1) if hyps[i]["flip"] else v)[0]
+    if other:
+        out[other] = turned_back_views(image, size, [hyps[i] for i in other]).float()
+    return out
 
 
 @torch.no_grad()
@@ -963,6 +1014,12 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
         if not hyps:
             return torch.zeros(0, 0), []
         views = inset_views(image, size, hyps)
+    elif mode == "turn":  # its hypotheses hold the mirror images already; 366 rows, screened as the corner search's
+        hyps = turn_hypotheses(flips=mirror)
+        views = turn_views(image, size, hyps)
+        if views.shape[1] == 1:
+            views = views.expand(-1, 3, -1, -1)
+        return screened_logits(decoder, views, hyps), hyps
     elif mode == "corner":  # no mirror images: 300 rows already (see the module's docstring)
         hyps = corner_hypotheses()
         views = affine_views(image, size, hyps)

@@ -346,8 +346,9 @@ class Watermarker:
         mirror image (a whole-image model; :attr:`mirror`); ``crop`` also reads the image as the centre of
         larger frames (a crop resized back), mirrored too; ``corner`` as a corner of a larger frame of its own
         aspect (a crop that kept one corner); ``inset`` the whole picture and each box a photo may fill inside
-        it (padding, a screenshot, a collage); ``staged`` (the default of the whole-image models) the plain read,
-        then the inset, reframing, rotation, crop and corner searches, each only when the ones before detect nothing
+        it (padding, a screenshot, a collage); ``turn`` turned back by 5.5 to 45 degrees or a quarter turn;
+        ``staged`` (the default of the whole-image models) the plain read, then the inset, reframing, rotation,
+        crop, corner and turn searches, each only when the ones before detect nothing
         (:data:`robusthide.watermark.sync.STAGED_SHARES`); ``geometry`` (the default of the ``geo`` models)
         tries mirror images and the side fractions a crop anywhere may have kept, in two stages: the whole
         image and its mirror image first, the full search only when they detect nothing
@@ -409,8 +410,8 @@ class Watermarker:
         on up to ``reframe_frames`` of ``frames`` (1 x C x h x w each, at the aspect of the video; evenly
         spaced), their logits averaged per hypothesis: a platform reframes every frame of a clip the same way.
         Each stage pays its share of the staged search (:data:`robusthide.watermark.sync.STAGED_SHARES`); the
-        rotation, crop and corner stages read images only, so their shares are left unspent and the p-value stays
-        conservative."""
+        rotation, crop, corner and turn stages read images only, so their shares are left unspent and the p-value
+        stays conservative."""
         from robusthide.watermark.inset import inset_hypotheses
         from robusthide.watermark.sync import decode_stages, search_logits, staged_hypotheses
 
