@@ -181,7 +181,8 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
     """Read the mark of a video from up to ``max_frames`` frames. ``search`` (None: the model's default):
     ``none`` soft-votes the bits of the frames as they are and mirrored (two pooled hypotheses,
     :meth:`Watermarker.frame_hypothesis_logits`); ``staged``, a whole-image model's default, reads a video so
-    and, when that does not detect, as a reframing (:meth:`Watermarker.decide_frames_staged`);
+    and, when that does not detect, inside a larger frame, as a reframing and turned by a quarter
+    (:meth:`Watermarker.decide_frames_staged`);
     ``geometry`` (the default of the periodic ``geo`` models) runs
     the image's geometry search on the frames' pooled evidence (:meth:`Watermarker.extract_frames`), so a
     cropped, reframed or mirrored clip reads. The crop and rotation searches are refused, not ignored."""

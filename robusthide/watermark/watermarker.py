@@ -408,12 +408,20 @@ class Watermarker:
         :mod:`robusthide.watermark.inset`, the logits of every frame averaged per box), then the reframing search
         (:func:`robusthide.watermark.sync.reframe_hypotheses`, the centred bands: :data:`VIDEO_REFRAME_ANCHORS`)
         on up to ``reframe_frames`` of ``frames`` (1 x C x h x w each, at the aspect of the video; evenly
-        spaced), their logits averaged per hypothesis: a platform reframes every frame of a clip the same way.
+        spaced), their logits averaged per hypothesis: a platform reframes every frame of a clip the same way;
+        then the quarter turns of the turn stage, mirrored too (:func:`robusthide.watermark.sync.turn_views`, the
+        same frames: a phone clip whose rotation tag a tool dropped is turned by a quarter in every frame).
         Each stage pays its share of the staged search (:data:`robusthide.watermark.sync.STAGED_SHARES`); the
-        rotation, crop, corner and turn stages read images only, so their shares are left unspent and the p-value
-        stays conservative."""
+        rotation, crop and corner stages read images only, so their shares are left unspent and the p-value stays
+        conservative, and the turn stage's share pays for its 6 quarter-turn hypotheses alone."""
         from robusthide.watermark.inset import inset_hypotheses
-        from robusthide.watermark.sync import decode_stages, search_logits, staged_hypotheses
+        from robusthide.watermark.sync import (
+            decode_stages,
+            search_logits,
+            staged_hypotheses,
+            turn_hypotheses,
+            turn_views,
+        )
 
         if isinstance(reframe_frames, bool) or not isinstance(reframe_frames, int) or reframe_frames < 1:
             raise RobustHideError(f"reframe_frames must be a positive integer, got {reframe_frames!r}")
@@ -442,6 +450,10 @@ class Watermarker:
                 total = lg if total is None else total + lg
             if total is not None and rh:
                 yield (total / len(pick)).float().cpu(), staged_hypotheses(rh, "reframe")
+            quarter = [h for h in turn_hypotheses(flips=self.mirror) if h["fill"] == "quarter"]
+            total = sum(self.model.decoder(turn_views(frames[i].to(self.device, torch.float32), self.model.size,
+                                                      quarter)).float() for i in pick)
+            yield (total / len(pick)).cpu(), staged_hypotheses(quarter, "turn")
 
         return self._result(*decode_stages(stages(), self.n_bits))
 
