@@ -121,3 +121,22 @@ def test_framing_codecs_keep_shapes_and_refuse_bad_values(photos):
                       ("collage:2,cell=4", "cell must be an integer"), ("collage:2,others=x", "others must be")):
         with pytest.raises(CodecError, match=f"bad codec spec '{re.escape(spec)}': {msg}"):
             get_codec(spec)
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_a_line_between_a_blurred_canvas_and_a_photo_of_its_colours_moves_by_texture(before):
+    """A blurred copy of the photo behind it has the photo's colours but no texture: the line JPEG's blocks left
+    5 pixels off (row 72, or 85 from the other side) moves to where the texture starts (row 77 / 80); with no
+    texture on either side it stays."""
+    from robusthide.watermark.inset import _refined
+
+    rng = np.random.default_rng(0)
+    y = np.full((160, 200), 120.0, np.float32) + np.linspace(0, 6, 200, dtype=np.float32)[None]  # smooth
+    smooth = y.copy()
+    if before:
+        y[77:] += rng.normal(0, 4, (83, 200)).astype(np.float32)  # the photo below row 77, same colours
+        assert _refined(y, (72, 0, 200, 200.0, False, False))[0] == 77
+    else:
+        y[:80] += rng.normal(0, 4, (80, 200)).astype(np.float32)  # the photo above row 80
+        assert _refined(y, (85, 0, 200, 200.0, False, False))[0] == 80
+    assert _refined(smooth, (72, 0, 200, 200.0, False, False))[0] == 72

@@ -22,7 +22,7 @@ The finder, on the luma at most :data:`FIND_SIDE` pixels on its long side:
    the padding's colour (white sky against white bars), and padding is centred (:func:`_centred`).
 3. **JPEG's blocks** (:func:`_refined`): the largest step, and the last flat row, sit on an 8 x 8 block's
    boundary up to 7 pixels from the photo's edge; a line with a canvas on one side moves to where the photo
-   starts.
+   starts, by the colours or, on a blurred copy of the photo (a story's background, session 25), by the texture.
 4. **Boxes** (:func:`inset_boxes`): the padding's box first, then two horizontal and two vertical lines that
    each cover at least :data:`COVER` of the box's side, the box keeping at least :data:`MIN_SIDE` of each side of
    the picture and not the whole picture, ranked by how many of their sides have a canvas beyond them and how
@@ -50,6 +50,9 @@ EDGE_STEP = 10.0
 EDGE_GAP = 0.02
 #: How far (pixels of the finder's luma) a line may move to where the photo starts (:func:`_refined`).
 REFINE_PX = 8
+#: A line between a blurred canvas and a photo of the same colours moves by texture only when the photo's mean step
+#: along a row is at least this many times the canvas' (plus :data:`FLAT_MOVE`) (:func:`_refined`).
+TEXTURE_RATIO = 2.0
 #: Segments of one row (column) this fraction of the side apart or closer are joined into one line.
 JOIN_GAP = 0.1
 #: The smallest side of a box and of a line, as a fraction of the picture's side.
@@ -158,7 +161,10 @@ def _refined(y: np.ndarray, ln: Line) -> Line:
     step, and the last flat row, to a block's boundary, up to 7 pixels off, and the decoder needs the box to
     about 0.2 % of its side. Across the segment, the mean distance from the canvas' colours (column by column)
     rises from about 0 on the canvas to its level D on the photo; the photo starts where it first reaches D / 2,
-    within :data:`REFINE_PX` of the line."""
+    within :data:`REFINE_PX` of the line. Where the canvas has the photo's colours (a blurred copy of the photo
+    behind it, session 25), or no side passes as a canvas by its colours (JPEG's ringing on a blur), the texture
+    decides: the mean step along each row is about 0 on a blurred canvas and larger on the photo
+    (:data:`TEXTURE_RATIO`), and the photo starts where it first reaches halfway between the two."""
     pos, s, e = ln[:3]
     h, r = y.shape[0], REFINE_PX
     if not 2 * r <= pos <= h - 2 * r or e - s < 2:
@@ -168,23 +174,39 @@ def _refined(y: np.ndarray, ln: Line) -> Line:
         smooth = float(np.abs(np.diff(far, axis=1)).mean()) <= FLAT_MOVE / 2
         return (_flat(far) or smooth) and float(np.abs(near - far.mean(axis=0)).mean()) <= FLAT_COLOUR / 2
 
-    c_before = canvas(y[pos - FLAT_NEAR:pos, s:e], y[pos - 2 * r:pos - r, s:e])
-    c_after = canvas(y[pos:pos + FLAT_NEAR, s:e], y[pos + r:pos + 2 * r, s:e])
-    if c_before == c_after:  # no canvas side, or canvas on both (a gap between two canvases)
+    band = y[pos - 2 * r:pos + 2 * r, s:e]  # row pos - 2r + i
+    c_before = canvas(y[pos - FLAT_NEAR:pos, s:e], band[:r])
+    c_after = canvas(y[pos:pos + FLAT_NEAR, s:e], band[3 * r:])
+    if c_before and c_after:  # a gap between two canvases
         return ln
-    level = (y[pos - 2 * r:pos - r, s:e] if c_before else y[pos + r:pos + 2 * r, s:e]).mean(axis=0)  # per column
-    dist = np.abs(y[pos - 2 * r:pos + 2 * r, s:e] - level).mean(axis=1)  # row pos - 2r + i
-    photo = float(np.median(dist[3 * r:] if c_before else dist[:r]))
-    if photo <= EDGE_STEP / 2:
+    if c_before or c_after:
+        level = (band[:r] if c_before else band[3 * r:]).mean(axis=0)  # the canvas' colours, per column
+        dist = np.abs(band - level).mean(axis=1)
+        photo = float(np.median(dist[3 * r:] if c_before else dist[:r]))
+        if photo > EDGE_STEP / 2:
+            return (pos - 2 * r + _photo_starts(dist, 0.0, photo, c_before), *ln[1:])
+    tex = np.abs(np.diff(band, axis=1)).mean(axis=1)
+    t_before, t_after = float(np.median(tex[:r])), float(np.median(tex[3 * r:]))
+    c_before = t_before <= FLAT_MOVE / 2 and t_after >= TEXTURE_RATIO * t_before + FLAT_MOVE
+    if not (c_before or (t_after <= FLAT_MOVE / 2 and t_before >= TEXTURE_RATIO * t_after + FLAT_MOVE)):
         return ln
+    canvas_t, photo_t = (t_before, t_after) if c_before else (t_after, t_before)
+    return (pos - 2 * r + _photo_starts(tex, canvas_t, photo_t, c_before), *ln[1:])
+
+
+def _photo_starts(profile: np.ndarray, canvas: float, photo: float, c_before: bool) -> int:
+    """Where the photo starts in ``profile`` (4 :data:`REFINE_PX` rows across a line, at ``canvas`` on the canvas'
+    side and ``photo`` on the photo's): going from the canvas (before the line when ``c_before``, else after it),
+    the first row within :data:`REFINE_PX` of the line at least halfway between the two, or one past it going up;
+    the line's own row (2 :data:`REFINE_PX`) when none is."""
+    r = REFINE_PX
     window = np.arange(r, 3 * r + 1)  # rows pos - r ... pos + r
-    if c_before:  # the first row, going down from the canvas, at half the photo's distance
-        hit = window[dist[window] >= photo / 2]
-        new = pos - 2 * r + int(hit[0]) if hit.size else pos
-    else:  # one past the last such row, going up from the canvas
-        hit = window[::-1][dist[window[::-1]] >= photo / 2]
-        new = pos - 2 * r + int(hit[0]) + 1 if hit.size else pos
-    return (new, *ln[1:])
+    mid = (canvas + photo) / 2
+    if c_before:
+        hit = window[profile[window] >= mid]
+        return int(hit[0]) if hit.size else 2 * r
+    hit = window[::-1][profile[window[::-1]] >= mid]
+    return int(hit[0]) + 1 if hit.size else 2 * r
 
 
 def _join(lines: list[Line], gap: int) -> list[Line]:
