@@ -109,22 +109,29 @@ def test_a_reframed_clip_is_read_by_the_staged_search_and_pays_for_it(tmp_path, 
         wm.decide_frames_staged(torch.zeros(2, 64), [{}, {"flip": True}], [], reframe_frames=0)
 
 
+def _marked_portrait_frames(wm, tmp_path, photos, write_clip, message: int) -> list[np.ndarray]:
+    """The decoded frames (288 x 160, 9:16) of a 6-frame clip of the astronaut marked with ``message``."""
+    from PIL import Image
+
+    from robusthide.watermark.video import embed_video
+
+    frame = np.asarray(Image.fromarray(photos["astronaut"]).resize((160, 288), Image.BICUBIC))
+    src, dst = tmp_path / "v.mp4", tmp_path / "m.mp4"
+    write_clip(src, [np.clip(frame * (0.9 + 0.03 * i), 0, 255).astype(np.uint8) for i in range(6)])
+    embed_video(wm, src, dst, wm.encode_message(message), crf=18)
+    with av.open(str(dst)) as inp:
+        return [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
+
+
 def test_a_clip_turned_a_quarter_is_read_by_the_turn_stage(tmp_path, photos, write_clip):
     """A marked portrait clip whose frames were turned by a quarter (a phone video whose rotation tag a tool
     dropped: landscape frames, the picture on its side) reads by the staged search's quarter turns, pooled over
     the frames, and says by how much it turned them back; as it is it does not read."""
-    from PIL import Image
-
-    from robusthide.watermark.video import embed_video, extract_video
+    from robusthide.watermark.video import extract_video
     from robusthide.watermark.watermarker import Watermarker
 
     wm = Watermarker.from_pretrained("default")
-    frame = np.asarray(Image.fromarray(photos["astronaut"]).resize((160, 288), Image.BICUBIC))
-    src, dst, turned = tmp_path / "v.mp4", tmp_path / "m.mp4", tmp_path / "t.mp4"
-    write_clip(src, [np.clip(frame * (0.9 + 0.03 * i), 0, 255).astype(np.uint8) for i in range(6)])
-    embed_video(wm, src, dst, wm.encode_message(93), crf=18)
-    with av.open(str(dst)) as inp:
-        marked = [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
+    marked, turned = _marked_portrait_frames(wm, tmp_path, photos, write_clip, 93), tmp_path / "t.mp4"
     write_clip(turned, [np.ascontiguousarray(np.rot90(m, -1)) for m in marked], crf=23)  # clockwise: 288 x 160
     assert not extract_video(wm, turned, search="none").detected
     r = extract_video(wm, turned)
@@ -135,18 +142,11 @@ def test_a_clip_turned_a_quarter_is_read_by_the_turn_stage(tmp_path, photos, wri
 def test_a_pillarboxed_clip_is_read_by_the_inset_stage(tmp_path, photos, write_clip):
     """A marked 9:16 clip shown in a 16:9 frame with black bars on both sides (a phone video on a desktop
     player) reads by the staged search's inset stage, pooled over the frames, which says where the clip is."""
-    from PIL import Image
-
-    from robusthide.watermark.video import embed_video, extract_video
+    from robusthide.watermark.video import extract_video
     from robusthide.watermark.watermarker import Watermarker
 
     wm = Watermarker.from_pretrained("default")
-    frame = np.asarray(Image.fromarray(photos["astronaut"]).resize((160, 288), Image.BICUBIC))
-    src, dst, boxed = tmp_path / "v.mp4", tmp_path / "m.mp4", tmp_path / "b.mp4"
-    write_clip(src, [np.clip(frame * (0.9 + 0.03 * i), 0, 255).astype(np.uint8) for i in range(6)])
-    embed_video(wm, src, dst, wm.encode_message(91), crf=18)
-    with av.open(str(dst)) as inp:
-        marked = [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
+    marked, boxed = _marked_portrait_frames(wm, tmp_path, photos, write_clip, 91), tmp_path / "b.mp4"
     canvas = np.zeros((288, 512, 3), np.uint8)
     write_clip(boxed, [np.ascontiguousarray(np.concatenate([canvas[:, :176], m, canvas[:, :176]], axis=1))
                        for m in marked], crf=23)
