@@ -94,7 +94,7 @@ def test_p_value_formula_by_hand():
     v7 = 1 + 64 + 2016 + 41664 + 635376 + 7624512 + 74974368 + 621216192
     assert ball_volume(64, 7) == v7 == 704494193
     assert false_accept_probability(s, 7) == pytest.approx(2**13 * v7 / 2**64, rel=1e-12)
-    assert p_value(64, 0, 7, all_schemas=False) == pytest.approx(3.129e-7, rel=1e-3)
+    assert p_value(64, 0, 7, all_schemas=False) == pytest.approx(3.129e-7, rel=1e-3, abs=0)
     assert p_value(64, 0, 0, all_schemas=False) == 2.0**-51
     # searching 4 schemas: sum over schemas of their chance of evidence at least as strong
     g = p_value(64, 0, 7)
@@ -106,7 +106,7 @@ def test_p_value_formula_by_hand():
     assert g == pytest.approx(expected, rel=1e-12)
     assert binomial_tail_p_value(64, 64) == 2.0**-64
     assert binomial_tail_p_value(63, 64) == 65 * 2.0**-64
-    assert binomial_tail_p_value(32, 64) == pytest.approx(stats.binom.sf(31, 64, 0.5), rel=1e-12)
+    assert binomial_tail_p_value(32, 64) == pytest.approx(stats.binom.sf(31, 64, 0.5), rel=1e-12, abs=0)
 
 
 def test_confidence_scale():
@@ -370,7 +370,7 @@ def test_verify_known_message():
     assert not (decode_bits(noisy).ok and decode_bits(noisy).message == "Q")
     v = verify_bits(noisy, "Q", schema=3)                           # ... but the known-message test does
     assert v.matching_bits == 52 and v.schema == 3
-    assert v.p_value == pytest.approx(ball_volume(64, 12) / 2**64) and v.matched
+    assert v.p_value == pytest.approx(ball_volume(64, 12) / 2**64, abs=0) and v.matched
     v_all = verify_bits(noisy, "Q")                                 # schema unknown: Bonferroni
     assert v_all.schema == 3 and v_all.p_value == pytest.approx(v.p_value * sum(
         1 for s in list_schemas(n) if capacity(n, s.id)["max_text_ascii_chars"] >= 1))

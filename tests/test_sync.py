@@ -59,7 +59,7 @@ def test_crop_search_reads_a_zoomed_photo(wm, photos, area):
     assert not plain.detected
     staged = wm.extract(zoomed)  # the default: the crop search is its fourth stage, with 0.15 of the budget
     assert staged.detected and staged.crop_side == found.crop_side
-    assert staged.p_value == pytest.approx(found.p_value / 0.15, rel=1e-6)
+    assert staged.p_value == pytest.approx(found.p_value / 0.15, rel=1e-6, abs=0)
     assert found.detected and found.message == 1234
     assert found.crop_side == pytest.approx(area ** 0.5, abs=0.004)
     n = len(side_fractions(wm.model.size))
@@ -155,22 +155,29 @@ def test_staged_search_weights_share_the_budget():
     """The staged search's weights: each stage's own (mirror 1/8 of it) times its share; they sum to 1, but for
     the inset stage, which pays for boxes it did not find (robusthide/watermark/inset.py)."""
     from robusthide.watermark.inset import MAX_BOXES
-    from robusthide.watermark.sync import STAGED_SHARES, hypothesis_weights, reframe_hypotheses, search_logits
+    from robusthide.watermark.sync import (
+        STAGED_SHARES,
+        hypothesis_weights,
+        reframe_hypotheses,
+        search_logits,
+        slide_hypotheses,
+    )
 
     logits, hyps = search_logits(Watermarker.from_pretrained("default").model.decoder, torch.rand(1, 3, 96, 128),
                                  128, "staged")
     w = hypothesis_weights(hyps)
-    n_reframe = 2 * len(reframe_hypotheses(96, 128))
+    n_reframe, n_slide = 2 * len(reframe_hypotheses(96, 128)), len(slide_hypotheses(96, 128))
     n_inset = sum(h["stage"] == "inset" for h in hyps)  # noise is all edges: some boxes
     assert 0 < n_inset <= 2 * MAX_BOXES and [h["stage"] for h in hyps[:3]] == ["none", "none", "inset"]
-    assert logits.shape[0] == len(hyps) == 2 + n_inset + n_reframe + 82 + 206 + 300 + 366
+    assert n_slide == 1130 and logits.shape[0] == len(hyps) == 2 + n_inset + n_reframe + n_slide + 82 + 206 + 300 + 366
     assert [h["stage"] for h in hyps[-666:]] == ["corner"] * 300 + ["turn"] * 366
-    assert sum(h["stage"] == "reframe" for h in hyps) == 156
+    assert sum(h["stage"] == "reframe" for h in hyps) == 156 and sum(h["stage"] == "slide" for h in hyps) == 1130
+    assert [s for s, _ in STAGED_SHARES] == ["none", "inset", "reframe", "slide", "rotate", "crop", "corner", "turn"]
     for stage, share in STAGED_SHARES:
         ws = w[[i for i, h in enumerate(hyps) if h["stage"] == stage]]
         assert float(ws.sum()) == pytest.approx(share * (n_inset / (2 * MAX_BOXES) if stage == "inset" else 1))
     assert float(w.sum()) == pytest.approx(1.0 - 0.05 * (1 - n_inset / (2 * MAX_BOXES)))
-    assert float(w[0]) == pytest.approx(0.35 * 7 / 8) and float(w[1]) == pytest.approx(0.35 / 8)
+    assert float(w[0]) == pytest.approx(0.25 * 7 / 8) and float(w[1]) == pytest.approx(0.25 / 8)
 
 
 def test_reframe_hypotheses_are_bands_of_common_frames_centred_or_at_one_end():
@@ -266,7 +273,7 @@ def test_staged_default_reads_a_crop_that_kept_a_corner(wm, photos, spec, corner
     assert r.detected and r.message == 1234 and r.geometry["corner"] == corner == found.geometry["corner"]
     area = float(spec.split(":")[1].split(",")[0])
     assert r.geometry["corner_side"] == pytest.approx(area ** 0.5, abs=0.006)
-    assert r.p_value == pytest.approx(found.p_value / 0.1, rel=1e-6)  # the corner stage has 1/10 of the budget
+    assert r.p_value == pytest.approx(found.p_value / 0.1, rel=1e-6, abs=0)  # the corner stage has 1/10 of the budget
 
 
 def test_screened_logits_decide_on_float32_rows():
@@ -307,7 +314,7 @@ def test_reframe_search_reads_a_platform_reframing(wm, photos, aspect, band, axi
     assert found.geometry["band"] == pytest.approx(band, abs=0.01) and found.geometry["axis"] == axis
     staged = wm.extract(post)
     assert staged.detected and staged.message == 1234 and staged.geometry == found.geometry
-    assert staged.p_value == pytest.approx(10 * found.p_value, rel=1e-6)
+    assert staged.p_value == pytest.approx(10 * found.p_value, rel=1e-6, abs=0)
 
 
 def test_staged_batch_equals_one_at_a_time(wm, photos):

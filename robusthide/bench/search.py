@@ -5,7 +5,8 @@
 hypothesis is decoded), and the marked photo turned by 3 degrees (black corners), for the plain read without
 the mirror image (what extraction was before session 11), the plain read with the mirror image,
 ``--search reframe``, ``--search rotate``, ``--search crop``, ``--search corner`` (session 23), ``--search inset``
-(session 24), ``--search turn`` (session 25) and the default since session 19, ``--search staged``; for a ``geo``
+(session 24), ``--search turn`` (session 25), ``--search slide`` (session 26) and the default since session 19,
+``--search staged``; for a ``geo``
 model, the plain read and its geometry search. Median of ``repeats`` runs after a warm-up; the load average is
 recorded, since on a shared machine only the ratios to the plain read are worth quoting.
 Writes ``<out>.json`` and ``<out>.md``.
@@ -25,8 +26,8 @@ CASES = (("plain read, no mirror (before session 11)", "none", False),
          ("--search none: as it is + mirror (the default before session 19)", "none", True),
          ("--search reframe", "reframe", True), ("--search rotate", "rotate", True),
          ("--search crop", "crop", True), ("--search corner", "corner", True), ("--search inset", "inset", True),
-         ("--search turn", "turn", True),
-         ("default: --search staged (none, then inset, reframe, rotate, crop, corner and turn)", "staged", True))
+         ("--search turn", "turn", True), ("--search slide", "slide", True),
+         ("default: --search staged (none, then inset, reframe, slide, rotate, crop, corner and turn)", "staged", True))
 #: the rows for a periodic ``geo`` model, whose own search is ``geometry`` (quick stage, then the full search
 #: when the quick stage detects nothing, as on the unmarked photo)
 GEO_CASES = (("plain read, no mirror", "none", False), ("default: --search geometry", "geometry", True))

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ATTACKS = ["identity", "jpeg:q=75", "jpeg:q=50", "webp:q=50", "resize:0.5|jpeg:q=80", "h264:crf=28", "avif:q=50",
            "jpeg2000:x1000=100", "crop:0.9|jpeg:q=80", "flip:h|jpeg:q=80", "rotate:3|jpeg:q=80", "rotate:2",
-           "reframe:4x5|jpeg:q=80", "crop:w=0.75,x=0|jpeg:q=80", "crop:0.7,x=0,y=0",
+           "reframe:4x5|jpeg:q=80", "reframe:4x5,pos=0.2|jpeg:q=80", "crop:w=0.75,x=0|jpeg:q=80", "crop:0.7,x=0,y=0",
            "pad:4x5|jpeg:q=80", "inset:0.6,x=0.2,y=0.8|jpeg:q=80", "rotate:12|jpeg:q=80", "rotate:90",
            "crop:0.7,x=0.3,y=0.7"]
 #: geometric edits the default model does not read at all yet (issue 19, docs/geometry.md): shown, not hidden.
@@ -20,7 +20,8 @@ ATTACKS = ["identity", "jpeg:q=75", "jpeg:q=50", "webp:q=50", "resize:0.5|jpeg:q
 #: reframed band of a frame of another aspect ratio, centred or at one end (one side cut off), then turned back
 #: by up to 5 degrees, then centred crops, then crops that kept a corner and the aspect ratio; since session 24,
 #: right after the plain read, the photo inside a larger picture: padded for a feed, or in a screenshot; since
-#: session 25, last, turned back by 5.5 to 45 degrees or a quarter turn)
+#: session 25, last, turned back by 5.5 to 45 degrees or a quarter turn; since session 26, after the reframing
+#: stage, a band of a common frame anywhere along it)
 NOT_YET = {"crop:0.7,x=0.3,y=0.7": "a crop off the centre and off the corners: not read by this model; "
                                      "--model geo256 reads it"}
 

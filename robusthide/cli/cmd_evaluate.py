@@ -312,8 +312,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strength", type=float, default=1.0, help="test-time strength factor (default 1)")
     p.add_argument("--search", choices=SEARCHES, default=None,
                    help="decode each attacked image through a search (robusthide models; default: the model's "
-                        "own): none (as it is), staged (as it is, then inset, reframe, rotate, crop, corner and "
-                        "turn), crop (centred crops), reframe (a band of a frame of another common aspect ratio), "
+                        "own): none (as it is), staged (as it is, then inset, reframe, slide, rotate, crop, corner "
+                        "and turn), crop (centred crops), reframe (a band of a frame of another common aspect ratio), "
+                        "slide (such a band anywhere along its frame), "
                         "rotate (-5..5 degrees), corner (a crop that kept a corner and the aspect ratio), inset (a "
                         "photo inside a larger picture), turn (5.5..45 degrees either way, quarter turns), geometry "
                         "(mirror images x crop side fractions); whole-image models also read every mirror image, "

@@ -249,16 +249,18 @@ def _aspect(v: object) -> float:
 @register_codec("reframe", positional="aspect")
 class Reframe(_Geometric):
     """Crop the centre to the aspect ratio ``aspect`` (``4x5``, ``16x9``, ``1x1``: width x height), as a
-    platform reframes a post, and resize it back to the input's size (the interface keeps shapes; a decoder
-    that resizes to its working size sees the same)."""
+    platform reframes a post, or the window at ``pos`` along the side that is cut (0: the left or top end, 1:
+    the right or bottom end; a square dragged off the centre in a phone editor), and resize it back to the
+    input's size (the interface keeps shapes; a decoder that resizes to its working size sees the same)."""
 
-    summary = "crop the centre to aspect WxH (4x5, 16x9, 1x1), resized back to full size"
+    summary = "crop the centre (or pos=0..1 along the cut side) to aspect WxH (4x5, 16x9, 1x1), resized back"
 
     def __init__(self, spec: str = "", workers: int | None = None, aspect: object = "4x5",
-                 interp: str = "bicubic"):
+                 interp: str = "bicubic", pos: float | None = None):
         super().__init__(spec, workers)
         self.aspect = _aspect(aspect)
         self.interp = _check_interp(interp)
+        self.pos = None if pos is None else _position("pos", pos)
         self.library = f"Pillow {Image.__version__}"
 
     def code_one(self, image: np.ndarray) -> tuple[np.ndarray, int]:
@@ -267,5 +269,8 @@ class Reframe(_Geometric):
             ch, cw = h, max(1, round(h * self.aspect))
         else:
             ch, cw = max(1, round(w / self.aspect)), w
-        y0, x0 = (h - ch) // 2, (w - cw) // 2
+        if self.pos is None:
+            y0, x0 = (h - ch) // 2, (w - cw) // 2
+        else:
+            y0, x0 = round((h - ch) * self.pos), round((w - cw) * self.pos)
         return resample(np.ascontiguousarray(image[y0:y0 + ch, x0:x0 + cw]), (h, w), self.interp), 0

@@ -91,10 +91,25 @@ class LeanDecoder(nn.Module):
         self.features = nn.Sequential(*downs, *[ResBlock(c2) for _ in range(blocks)])
         self.to_map = nn.Conv2d(c2, 4, 3, 1, 1)
         self.fc = nn.Linear(4 * s * s, n_bits)
+        self.map_side = s
+
+    @property
+    def stride(self) -> int:
+        """Working pixels per cell of the bit map (:meth:`bit_map`): 8 at the default size 128."""
+        return self.size // self.map_side
+
+    def bit_map(self, img: torch.Tensor) -> torch.Tensor:
+        """The convolutional part: image N x 3 x h x w -> map N x 4 x h/stride x w/stride. Convolutions only, so
+        a picture wider than S gives the maps of all its S-wide windows at once, ``stride`` pixels apart (up to
+        their edges' padding): the slide search reads many placements of one band from one wide canvas."""
+        return self.to_map(self.features(img * 2 - 1))
+
+    def read_map(self, f: torch.Tensor) -> torch.Tensor:
+        """Bit logits N x L of maps N x 4 x s x s (:meth:`bit_map` of S x S images)."""
+        return self.fc(f.flatten(1).float())
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
-        f = self.to_map(self.features(img * 2 - 1))
-        return self.fc(f.flatten(1).float())
+        return self.read_map(self.bit_map(img))
 
 
 @register_model("lean", forwards_to="robusthide.nets.watermark_model:WatermarkModel")

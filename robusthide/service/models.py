@@ -35,8 +35,9 @@ class EmbedParams(_Params):
 
 class ExtractParams(_Params):
     search: str | None = Field(None, description="the model's own when omitted (staged for whole-image models: as "
-                                                 "it is, then inset, reframe, rotate, crop, corner and turn); none, "
-                                                 "staged, crop, rotate, reframe, corner, inset, turn, geometry")
+                                                 "it is, then inset, reframe, slide, rotate, crop, corner and turn); "
+                                                 "none, staged, crop, rotate, reframe, slide, corner, inset, turn, "
+                                                 "geometry")
     bits: bool = Field(False, description="also return the raw and soft bits")
 
 

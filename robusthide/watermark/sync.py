@@ -92,12 +92,12 @@ if TYPE_CHECKING:
 #: quarter turns); ``staged`` (whole-image models: ``none``, then ``inset``, ``reframe``, ``rotate``, ``crop``,
 #: ``corner`` and ``turn``, each only when the ones before detect nothing; for a ``geo`` model the same as
 #: ``geometry``).
-SEARCH_MODES = ("none", "crop", "geometry", "rotate", "reframe", "corner", "inset", "turn", "staged")
+SEARCH_MODES = ("none", "crop", "geometry", "rotate", "reframe", "corner", "inset", "turn", "slide", "staged")
 #: the stages of the ``staged`` search in order, with their shares of the false-positive budget (the rotation and
 #: crop stages had 1/5 each until session 23, when the corner stage took 1/10 from them; the inset stage took
-#: 1/20 from the plain read in session 24, the turn stage 1/10 in session 25)
-STAGED_SHARES = (("none", 0.35), ("inset", 0.05), ("reframe", 0.1), ("rotate", 0.15), ("crop", 0.15),
-                 ("corner", 0.1), ("turn", 0.1))
+#: 1/20 from the plain read in session 24, the turn stage 1/10 in session 25, the slide stage 1/10 in session 26)
+STAGED_SHARES = (("none", 0.25), ("inset", 0.05), ("reframe", 0.1), ("slide", 0.1), ("rotate", 0.15),
+                 ("crop", 0.15), ("corner", 0.1), ("turn", 0.1))
 #: Angles (degrees) of the rotation search: -5 ... 5 in steps of 0.5. Turned back by an angle within 0.25
 #: degrees of the true one, the default model reads a rotated photo at 0-1 % raw BER (docs/geometry.md).
 ROTATION_ANGLES = tuple(i / 2 for i in range(-10, 11))
@@ -358,6 +358,12 @@ def corner_text(geo: dict[str, Any]) -> str:
 SCREEN_TOP = 8
 
 
+def _cpu_bf16() -> bool:
+    from robusthide.training.hardware import cpu_has_bf16
+
+    return cpu_has_bf16()
+
+
 def screened_logits(decoder: torch.nn.Module, views: torch.Tensor, hyps: Sequence[dict[str, Any]],
                     top: int = SCREEN_TOP) -> torch.Tensor:
     """Bit logits (H x L, float32) of ``views`` for a search with many hypotheses, at about half the cost: the
@@ -365,10 +371,8 @@ def screened_logits(decoder: torch.nn.Module, views: torch.Tensor, hyps: Sequenc
     the plain float32 pass), then the ``top`` most confident rows (:func:`ranking_scores`) again in float32, so a
     marked image's hypothesis is decided on float32 logits. The p-value's bound does not depend on which rows
     are float32: under no mark every row's bits are as random in bf16 as in float32."""
-    from robusthide.training.hardware import cpu_has_bf16
-
     dev = views.device
-    if not (dev.type == "cuda" or (dev.type == "cpu" and cpu_has_bf16())) or views.shape[0] <= top:
+    if not (dev.type == "cuda" or (dev.type == "cpu" and _cpu_bf16())) or views.shape[0] <= top:
         return decoder(views).float()
     with torch.autocast(dev.type, dtype=torch.bfloat16):
         logits = decoder(views.contiguous(memory_format=torch.channels_last)).float()
@@ -393,10 +397,124 @@ def band_text(geo: dict[str, Any]) -> str:
     """Where a reframing hypothesis puts the image, in words: "a centred band (0.562 of the width)", "the left
     part (0.750 of the width)", ..."""
     across = "width" if geo.get("axis") == "x" else "height"
+    if geo.get("anchor") == "slide":
+        return f"a band at {float(geo['position']):.2f} along the {across} ({float(geo['band']):.3f} of it)"
     where = {"start": "the left part" if across == "width" else "the top part",
              "end": "the right part" if across == "width" else "the bottom part"}.get(geo.get("anchor", "centre"),
                                                                                        "a centred band")
     return f"{where} ({float(geo['band']):.3f} of the {across})"
+
+
+#: the aspect ratios (width / height) of the slide search's frames and bands: the common photo and post shapes
+SLIDE_ASPECTS = (1.0, 4 / 3, 3 / 2, 16 / 9, 4 / 5, 3 / 4, 2 / 3, 9 / 16)
+#: the slide search's largest step of a band's offset (canvas half-sides): the default model reads a band placed
+#: 0.004 off as at its true place, and none 0.008 off (0.5 of a working pixel; docs/results/slide-probe.md)
+SLIDE_STEP = 0.006
+#: the narrowest band the slide search tries (0.5: half of the frame)
+SLIDE_MIN_BAND = 0.5
+#: canvas half-sides between two windows of one wide canvas in :func:`slide_logits`: the default decoder's
+#: stride (8 working pixels) at its size 128
+SLIDE_WINDOW = 2 * 8 / 128
+
+
+def slide_hypotheses(h: int, w: int, aspects: Sequence[float] = SLIDE_ASPECTS, step: float = SLIDE_STEP,
+                     min_band: float = SLIDE_MIN_BAND, window: float = SLIDE_WINDOW) -> list[dict[str, Any]]:
+    """The slide hypotheses of an h x w image: the bands of :func:`reframe_hypotheses` (``aspects``, both axes,
+    r >= ``min_band``) anywhere along the frame, not only centred or at an end: a square dragged off the centre
+    of a 4:3 photo in a phone editor, or a platform's reframing that kept a face. For a band r, the offsets
+    -(1 - r) + i d (canvas half-sides) up to 1 - r, with d = ``window`` / ceil(``window`` / ``step``) (at most
+    ``step``, and a whole number of steps per ``window``, so that :func:`slide_logits` reads them from a few
+    wide canvases), without the ends and the centre (the reframing stage reads those). Each hypothesis also has
+    ``band``, ``axis``, ``anchor`` ("slide"), ``position`` (0 at the start of the frame, 1 at the end: the
+    ``pos`` of the ``reframe`` codec), ``angle`` 0 and ``flip`` False."""
+    if not 0 < step < 1 or not 0 < min_band < 1 or not window > 0:
+        raise ValueError(f"step and min_band must be in (0, 1) and window positive, got {step}, {min_band}, {window}")
+    d = window / math.ceil(window / step - 1e-9)
+    a = w / h
+    out, seen = [], set()
+    for asp in aspects:
+        r = min(a, asp) / max(a, asp)
+        if abs(asp / a - 1) <= REFRAME_MIN_CHANGE or r < min_band:
+            continue
+        for axis in ("x", "y"):
+            if (axis, round(r, 4)) in seen:
+                continue
+            seen.add((axis, round(r, 4)))
+            for i in range(1, math.floor(2 * (1 - r) / d + 1e-9) + 1):
+                off = -(1 - r) + d * i
+                if abs(off) < 1e-9 or abs(off - (1 - r)) < 1e-9:
+                    continue
+                out.append({"flip": False, "angle": 0.0, "kx": r if axis == "x" else 1.0,
+                            "ky": r if axis == "y" else 1.0, "band": round(r, 4), "axis": axis, "anchor": "slide",
+                            "position": round((off + 1 - r) / (2 * (1 - r)), 4), "ox": off if axis == "x" else 0.0,
+                            "oy": off if axis == "y" else 0.0})
+    return out
+
+
+def _wide_canvases(src: torch.Tensor, fill: torch.Tensor, size: int, r: float, offsets: Sequence[float],
+                   length: int, axis: str) -> torch.Tensor:
+    """Canvases (P x C x S x ``length``, or ``length`` x S for ``axis`` y) showing the image ``src`` (resized to
+    2S x 2S, less its mean ``fill``) as a band r of the frame at each offset of ``offsets`` (canvas half-sides
+    of the first S-wide window), sampled as :func:`affine_views` samples a band, the rest ``fill``: the canvas'
+    window starting ``k x stride`` pixels on shows the band ``k x stride x 2 / S`` earlier."""
+    dev, dt = src.device, src.dtype
+    u = (torch.arange(length, dtype=dt, device=dev) + 0.5) / size * 2 - 1  # along the band's axis
+    v = (torch.arange(size, dtype=dt, device=dev) + 0.5) / size * 2 - 1   # across it
+    b = torch.tensor(list(offsets), dtype=dt, device=dev).view(-1, 1, 1)
+    along = ((u.view(1, 1, -1) - b) / r).expand(-1, size, -1)
+    across = v.view(1, -1, 1).expand(len(offsets), -1, length)
+    grid = torch.stack((along, across) if axis == "x" else (across.transpose(1, 2), along.transpose(1, 2)), -1)
+    views = F.grid_sample((src - fill).expand(len(offsets), -1, -1, -1), grid, mode="bilinear",
+                          padding_mode="zeros", align_corners=False)
+    inside = ((u.view(1, -1) - b.view(-1, 1)).abs() <= r).to(dt)
+    inside = inside[:, None, None, :] if axis == "x" else inside[:, None, :, None]
+    return views * inside + fill
+
+
+@torch.no_grad()
+def slide_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, hyps: Sequence[dict[str, Any]],
+                 top: int = SCREEN_TOP) -> torch.Tensor:
+    """Bit logits (H x L, float32) of :func:`slide_hypotheses`. A decoder with a convolutional bit map
+    (``bit_map``, ``read_map``, ``stride``: the lean decoder) reads every placement of one band that lies a whole
+    number of windows (``stride`` working pixels) from another in one pass over a wide canvas: for a band r, one
+    canvas per phase, S + k x stride wide, in bf16 where the device has it (as :func:`screened_logits`); its
+    S-wide windows of the map give the logits, as the band's own view does up to the padding at the window's
+    edges (session 26, 24 of 24 reads alike: docs/results/slide-probe.md). The ``top`` most confident rows are
+    read again in float32 from their own views (:func:`affine_views`), so a marked image is decided on exact
+    logits. Other decoders read every view (:func:`screened_logits`)."""
+    x = image.float()
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    if not hyps:
+        return torch.zeros(0, 0)
+    if not all(hasattr(decoder, k) for k in ("bit_map", "read_map", "stride")):
+        return screened_logits(decoder, affine_views(x, size, hyps), hyps, top)
+    src = resize(x, (2 * size, 2 * size))
+    fill = src.mean(dim=(2, 3), keepdim=True)
+    stride, side = int(decoder.stride), int(decoder.map_side)
+    win = 2 * stride / size
+    groups: dict[tuple[str, float], list[tuple[int, int, float]]] = {}
+    for i, h in enumerate(hyps):
+        axis = str(h["axis"])
+        r, off = (float(h["kx"]), float(h["ox"])) if axis == "x" else (float(h["ky"]), float(h["oy"]))
+        j = math.floor((off + 1 - r) / win + 1e-6)
+        groups.setdefault((axis, r), []).append((i, j, round(off - win * j, 9)))
+    logits = torch.empty(len(hyps), decoder.n_bits, dtype=torch.float32, device=x.device)
+    bf16 = x.device.type == "cuda" or (x.device.type == "cpu" and _cpu_bf16())
+    for (axis, r), rows in groups.items():
+        last = max(j for _, j, _ in rows)
+        phases = sorted({ph for _, _, ph in rows})
+        canvases = _wide_canvases(src, fill, size, r, [ph + win * last for ph in phases], size + stride * last, axis)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            maps = decoder.bit_map(canvases.contiguous(memory_format=torch.channels_last) if bf16 else canvases)
+        where = {ph: n for n, ph in enumerate(phases)}
+        wins = [maps[where[ph], :, :, last - j:last - j + side] if axis == "x" else
+                maps[where[ph], :, last - j:last - j + side, :] for _, j, ph in rows]
+        logits[[i for i, _, _ in rows]] = decoder.read_map(torch.stack(wins).float()).float()
+    if min(top, len(hyps)) > 0:
+        best = torch.topk(ranking_scores(logits, hyps), min(top, len(hyps))).indices
+        logits[best] = decoder(affine_views(x, size, [hyps[int(b)] for b in best])).float()
+    return logits
 
 
 def centred_crop_views(image: torch.Tensor, size: int, min_side: float = MIN_SIDE, oversample: int = 4,
@@ -845,8 +963,8 @@ def staged_stages(decoder: torch.nn.Module, image: torch.Tensor, size: int, mirr
                   first: tuple[torch.Tensor, list[dict[str, Any]]] | None = None
                   ) -> Iterator[tuple[torch.Tensor, list[dict[str, Any]]]]:
     """The stages of the staged search of a whole-image model, lazily (:data:`STAGED_SHARES`: the plain read,
-    the inset, reframing, rotation, crop, corner and turn searches; a stage may have no hypotheses, the inset search
-    when it finds no box), their hypotheses tagged by
+    the inset, reframing, slide, rotation, crop, corner and turn searches; a stage may have no hypotheses, the inset
+    search when it finds no box, the slide search on a picture of an uncommon shape), their hypotheses tagged by
     :func:`staged_hypotheses`. ``first``: the plain read's logits and hypotheses when the caller has them (the
     Watermarker's 8-bit fast path), so that its first stage is bit-identical to ``search='none'``."""
     for stage, _ in STAGED_SHARES:
@@ -1021,6 +1139,10 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
         if views.shape[1] == 1:
             views = views.expand(-1, 3, -1, -1)
         return screened_logits(decoder, views, hyps), hyps
+    elif mode == "slide":  # no mirror images: 500-1100 rows already, read from wide canvases
+        win = 2 * decoder.stride / size if hasattr(decoder, "stride") else SLIDE_WINDOW
+        hyps = slide_hypotheses(*image.shape[-2:], window=win)
+        return slide_logits(decoder, image, size, hyps), hyps
     elif mode == "corner":  # no mirror images: 300 rows already (see the module's docstring)
         hyps = corner_hypotheses()
         views = affine_views(image, size, hyps)
