@@ -80,3 +80,18 @@ def test_slide_logits_read_wide_canvases_as_each_band_view(photos, monkeypatch):
     assert torch.equal(fast[best], own[best])
     gray = wm.extract(image.mean(axis=2).astype(np.uint8), search="slide")  # one channel: read as three
     assert gray.detected and gray.message == 77
+
+
+def test_slide_alone_reads_a_picture_it_has_no_band_for_as_it_is(photos):
+    """A 4:1 strip: every band of the common frames is under half of it, so ``slide`` alone reads the strip as
+    it is (and mirrored), as ``none`` does, instead of having nothing to decode."""
+    import torch
+
+    from robusthide.watermark.sync import search_logits
+
+    wm = Watermarker.from_pretrained("default")
+    strip = wm.embed(np.ascontiguousarray(photos["astronaut"][200:328]), 1001)  # 128 x 512
+    assert slide_hypotheses(128, 512) == []
+    r = wm.extract(strip, search="slide")
+    assert r.detected and r.message == 1001 and r.p_value == wm.extract(strip, search="none").p_value
+    assert search_logits(wm.model.decoder, torch.rand(1, 3, 128, 512), 128, "slide", staged=True)[1] == []

@@ -1101,6 +1101,8 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
     (:mod:`robusthide.watermark.inset`; ``box``, ``box_px``), after the whole picture unless ``staged`` (a stage of
     the staged search, whose plain read came first); it may find none in a stage, and then returns no hypotheses.
     ``boxes``: the inset hypotheses to read (found on another picture of the same size: a video's mean frame).
+    ``slide`` alone reads a picture of a shape it has no band for (every band under half of its frame) as it is
+    and mirrored, as ``none``; in a stage it returns no hypotheses.
     Grayscale images are expanded to three channels."""
     mode = check_search(search)
     hyps: list[dict[str, float | bool]]
@@ -1139,7 +1141,7 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
         if views.shape[1] == 1:
             views = views.expand(-1, 3, -1, -1)
         return screened_logits(decoder, views, hyps), hyps
-    elif mode == "slide":  # no mirror images: 500-1100 rows already, read from wide canvases
+    elif mode == "slide" and (staged or slide_hypotheses(*image.shape[-2:])):  # 500-1100 rows, no mirror images
         win = 2 * decoder.stride / size if hasattr(decoder, "stride") else SLIDE_WINDOW
         hyps = slide_hypotheses(*image.shape[-2:], window=win)
         return slide_logits(decoder, image, size, hyps), hyps
