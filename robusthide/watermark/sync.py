@@ -89,9 +89,9 @@ if TYPE_CHECKING:
 #: ratio, centred or at one end) and ``geometry`` (flips x per-axis scales, for the translation-invariant ``geo``
 #: models), ``corner`` (a crop that kept one corner and the aspect ratio), ``inset`` (the whole picture and the
 #: boxes a photo may fill inside it: padding, a screenshot, a collage), ``turn`` (rotations of 5.5-45 degrees and
-#: quarter turns); ``staged`` (whole-image models: ``none``, then ``inset``, ``reframe``, ``rotate``, ``crop``,
-#: ``corner`` and ``turn``, each only when the ones before detect nothing; for a ``geo`` model the same as
-#: ``geometry``).
+#: quarter turns), ``slide`` (the bands of ``reframe`` anywhere along the frame); ``staged`` (whole-image models:
+#: ``none``, then ``inset``, ``reframe``, ``slide``, ``rotate``, ``crop``, ``corner`` and ``turn``, each only when
+#: the ones before detect nothing; for a ``geo`` model the same as ``geometry``).
 SEARCH_MODES = ("none", "crop", "geometry", "rotate", "reframe", "corner", "inset", "turn", "slide", "staged")
 #: the stages of the ``staged`` search in order, with their shares of the false-positive budget (the rotation and
 #: crop stages had 1/5 each until session 23, when the corner stage took 1/10 from them; the inset stage took
@@ -479,9 +479,9 @@ def slide_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, hyps:
     number of windows (``stride`` working pixels) from another in one pass over a wide canvas: for a band r, one
     canvas per phase, S + k x stride wide, in bf16 where the device has it (as :func:`screened_logits`); its
     S-wide windows of the map give the logits, as the band's own view does up to the padding at the window's
-    edges (session 26, 24 of 24 reads alike: docs/results/slide-probe.md). The ``top`` most confident rows are
-    read again in float32 from their own views (:func:`affine_views`), so a marked image is decided on exact
-    logits. Other decoders read every view (:func:`screened_logits`)."""
+    edges (session 26: the same decision on 32 of 32 marked crops, docs/results/slide-probe.md). The ``top``
+    most confident rows are read again in float32 from their own views (:func:`affine_views`), so a marked image
+    is decided on exact logits. Other decoders read every view (:func:`screened_logits`)."""
     x = image.float()
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
