@@ -326,3 +326,34 @@ def test_geo_model_trains_with_in_place_crops_and_resumes_exactly(tmp_path, phot
     assert b.state["step"] == 6
     for (k, v), (_, w) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
         assert torch.equal(v, w), k
+
+
+def test_init_partial_starts_a_larger_payload_from_a_smaller_model(tmp_path, photo_dir):
+    """A 16-bit model from an 8-bit run: every tensor that fits is loaded, the message layers (the encoder's
+    message projection, the decoder's last layer) keep their seeded initialisation and are listed beside the run;
+    without ``init_partial`` the mismatch is a one-line error that names the option."""
+    import json
+
+    first = Trainer(tiny_cfg(tmp_path / "a", photo_dir, steps=2), progress=False)
+    first.run()
+    cfg = tiny_cfg(tmp_path / "b", photo_dir, steps=2)
+    cfg["model"]["n_bits"] = 16
+    cfg["train"]["init_from"] = str(tmp_path / "a" / first.cfg["name"])
+    with pytest.raises(RobustHideError, match="does not fit this model .*init_partial: true"):
+        Trainer(cfg, progress=False)
+    cfg["train"]["init_partial"] = True
+    warm = Trainer(cfg, progress=False)
+    src, own = first.model.state_dict(), warm.model.state_dict()
+    fresh = {k for k in own if own[k].shape != src[k].shape}
+    assert fresh == {"encoder.msg_fc.weight", "decoder.fc.weight", "decoder.fc.bias"}
+    assert all(torch.equal(own[k], src[k]) for k in own if k not in fresh)
+    doc = json.loads((warm.run_dir / "init_fresh.json").read_text())
+    assert set(doc["fresh"]) == fresh and doc["init_from"] == cfg["train"]["init_from"]
+    warm.run()  # and it trains
+    from safetensors.torch import save_file
+
+    save_file({"other.weight": torch.zeros(3)}, str(tmp_path / "other.safetensors"))
+    cfg = tiny_cfg(tmp_path / "c", photo_dir, steps=2)
+    cfg["train"]["init_from"], cfg["train"]["init_partial"] = str(tmp_path / "other.safetensors"), True
+    with pytest.raises(RobustHideError, match="no tensor of .* fits this model"):
+        Trainer(cfg, progress=False)

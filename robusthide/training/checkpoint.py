@@ -178,9 +178,12 @@ def load_checkpoint(directory: str | Path, model: torch.nn.Module, opt: torch.op
     return unpack_checkpoint(directory, tensors, doc, model, opt, extra)
 
 
-def load_model_weights(source: str | Path, model: torch.nn.Module) -> None:
+def load_model_weights(source: str | Path, model: torch.nn.Module, partial: bool = False) -> list[str]:
     """Load only the model weights of a run folder (its ``latest`` checkpoint) or of a safetensors file
-    (checkpoint ``model.*`` keys or bare keys): the ``train.init_from`` warm start."""
+    (checkpoint ``model.*`` keys or bare keys): the ``train.init_from`` warm start. Every tensor must fit, unless
+    ``partial`` (``train.init_partial``): then only the tensors of the same name and shape are loaded, and the
+    others keep their fresh (seeded) initialisation, as the message layers of a model with a larger payload
+    started from a smaller one. Returns the names of the model's tensors that were not loaded."""
     p = Path(source)
     tpath = p / "latest.safetensors" if p.is_dir() else p
     if not tpath.exists():
@@ -190,8 +193,17 @@ def load_model_weights(source: str | Path, model: torch.nn.Module) -> None:
     except Exception as e:  # corrupt or foreign file
         raise RobustHideError(f"train.init_from: cannot read {tpath}: {e}") from None
     msd = model_tensors(tensors) or tensors
+    if partial:
+        own = model.state_dict()
+        fits = {k: v for k, v in msd.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+        if not fits:
+            raise RobustHideError(f"train.init_from: no tensor of {tpath} fits this model")
+        model.load_state_dict(fits, strict=False)
+        return sorted(set(own) - set(fits))
     try:
         model.load_state_dict(msd)
     except RuntimeError as e:
         raise RobustHideError(f"train.init_from: {tpath} does not fit this model "
-                              f"({str(e).splitlines()[0]})") from None
+                              f"({str(e).splitlines()[0]}); train.init_partial: true loads the tensors "
+                              "that fit") from None
+    return []

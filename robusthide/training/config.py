@@ -62,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
         "channels_last": True,
         "threads": 0,                # 0 = all cores
         "init_from": None,           # start from these weights (a run folder or a weights file), not from scratch
+        "init_partial": False,       # init_from loads only the tensors that fit (a model with another payload size)
     },
     "noise": {"slices": 4, "pool": [{"name": "identity", "p": 1.0}]},
     "val": {"every": 500, "n": 32, "size": 256, "codec": "jpeg:q=50"},

@@ -15,6 +15,7 @@ the mean squared ratio of the residual (before the per-pixel cap) to a per-pixel
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,11 @@ class Trainer(Family):
         else:
             self.loop.check_fresh()
             if t.get("init_from"):
-                load_model_weights(t["init_from"], self.model)
+                fresh = load_model_weights(t["init_from"], self.model, partial=bool(t.get("init_partial")))
+                if fresh:  # which tensors kept their fresh initialisation, beside the run's config
+                    self.run_dir.mkdir(parents=True, exist_ok=True)
+                    (self.run_dir / "init_fresh.json").write_text(json.dumps({"init_from": t["init_from"],
+                                                                              "fresh": fresh}, indent=1) + "\n")
         self.net = EmbedAttackDecode(self.model)
         if self.ddp:
             self.net = torch.nn.parallel.DistributedDataParallel(self.net, find_unused_parameters=True)
