@@ -46,8 +46,8 @@ def test_slide_hypotheses_step_along_each_band_between_the_reframing_anchors():
 
 
 def test_slide_search_reads_a_square_dragged_off_the_centre(photos):
-    """A 4:3 marked picture cut to 1:1 a third of the way along and saved as JPEG 80: the staged default does
-    not read it (its reframing stage tries the centre and the ends); the slide search does, and says where."""
+    """A 4:3 marked picture cut to 1:1 a third of the way along and saved as JPEG 80: the reframing search does
+    not read it (it tries the centre and the ends); the slide search does, and says where."""
     wm = Watermarker.from_pretrained("default")
     marked = wm.embed(photos["astronaut"][64:448], 1321)  # 384 x 512: 4:3
     image = get_codec("reframe:1x1,pos=0.3|jpeg:q=80")(marked[None]).images[0]
