@@ -13,6 +13,7 @@ import torch
 
 from robusthide import RobustHideError
 from robusthide.training.config import load_config
+from robusthide.training.strategies import build_strategy
 from robusthide.training.trainer import Trainer
 
 
@@ -357,3 +358,21 @@ def test_init_partial_starts_a_larger_payload_from_a_smaller_model(tmp_path, pho
     cfg["train"]["init_from"], cfg["train"]["init_partial"] = str(tmp_path / "other.safetensors"), True
     with pytest.raises(RobustHideError, match="no tensor of .* fits this model"):
         Trainer(cfg, progress=False)
+
+
+def test_decoder_warmup_trains_the_decoder_alone_first(tmp_path, photo_dir):
+    """``train.decoder_warmup_steps``: for that many steps only the decoder changes (the encoder, the fresh
+    message projection included, stays as loaded), then every layer trains; the stage sits before any
+    strategy's own stages."""
+    cfg = tiny_cfg(tmp_path / "a", photo_dir, steps=4)
+    cfg["train"]["decoder_warmup_steps"] = 2
+    t = Trainer(cfg, progress=False)
+    enc0 = {k: v.clone() for k, v in t.model.encoder.state_dict().items()}
+    dec0 = {k: v.clone() for k, v in t.model.decoder.state_dict().items()}
+    t.run(max_steps=2)
+    assert all(torch.equal(v, enc0[k]) for k, v in t.model.encoder.state_dict().items())
+    assert any(not torch.equal(v, dec0[k]) for k, v in t.model.decoder.state_dict().items())
+    t.run()
+    assert any(not torch.equal(v, enc0[k]) for k, v in t.model.encoder.state_dict().items())
+    tsr = load_config({"train": {"strategy": "tsr", "steps": 10, "stage1_steps": 6, "decoder_warmup_steps": 3}})
+    assert [build_strategy(tsr).at(s)[1] for s in (0, 2, 3, 5, 6, 9)] == ["decoder"] * 2 + ["all"] * 2 + ["decoder"] * 2

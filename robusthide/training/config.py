@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
         "lr": 1e-3,
         "lr_final": 1e-4,            # cosine decay to this
         "warmup_msg_steps": 600,     # message path first: image loss off
+        "decoder_warmup_steps": 0,   # before that, the decoder alone (encoder frozen): new reading layers first
         "ramp_steps": 1000,          # then image loss ramped in
         "target_psnr": 43.0,         # the image-loss weight is adapted to hold this PSNR (dual ascent)
         "img_weight_init": 0.1,
@@ -108,6 +109,7 @@ SCHEMA = Schema(
             "data.max_side": (1, None), "data.max_zoom": (1, None), "data.whole_p": (0, 1),
             "train.steps": (1, None), "train.batch": (1, None), "train.full_size": (8, None),
             "train.lr": (0, None), "train.lr_final": (0, None), "train.warmup_msg_steps": (0, None),
+            "train.decoder_warmup_steps": (0, None),
             "train.ramp_steps": (0, None), "train.target_psnr": (0, None), "train.img_weight_init": (0, None),
             "train.img_weight_lr": (0, None), "train.img_weight_min": (0, None), "train.img_weight_max": (0, None),
             "train.msg_weight": (0, None), "train.jnd_weight": (0, None), "train.jnd_lum_max": (0, None),

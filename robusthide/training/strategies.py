@@ -22,6 +22,11 @@ old form ``noise.pool``).
   MBRS relies on Adam's momentum from the neighbouring JPEG-Mask / Identity batches instead.
 
 ``at(step)`` returns ``(attack, trainable)`` with ``trainable`` in {"all", "decoder"}.
+
+``train.decoder_warmup_steps`` puts a stage before every strategy in which only the decoder trains, under the
+first stage's attack: a model started from another's weights with fresh message layers
+(``train.init_partial``) would otherwise learn to silence its residual (a random reading makes any signal cost
+message loss) before its decoder learns to read the new code.
 """
 
 from __future__ import annotations
@@ -71,6 +76,16 @@ def first_stage(cfg: dict[str, Any]) -> tuple[int, str]:
 
 
 def build_strategy(cfg: dict[str, Any]) -> Strategy:
+    """The strategy ``cfg["train"]["strategy"]`` names, after ``train.decoder_warmup_steps`` of the decoder
+    alone (none by default)."""
+    strategy = _named_strategy(cfg)
+    warm = int(cfg["train"].get("decoder_warmup_steps") or 0)
+    if warm > 0:
+        strategy.stages.insert(0, (warm, strategy.stages[0][1], "decoder"))
+    return strategy
+
+
+def _named_strategy(cfg: dict[str, Any]) -> Strategy:
     name = cfg["train"]["strategy"]
     n = cfg["noise"]
     q = int(n.get("q", 50))
