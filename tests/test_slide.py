@@ -40,7 +40,13 @@ def test_slide_hypotheses_step_along_each_band_between_the_reframing_anchors():
     for h in square:  # the position is the codec's pos: 0 at the left end (ox = -(1 - r)), 1 at the right
         assert h["position"] == pytest.approx((h["ox"] + 0.25) / 0.5, abs=1e-4)
     assert band_text(square[0]) == f"a band at {square[0]['position']:.2f} along the width (0.750 of it)"
-    assert slide_hypotheses(100, 100, aspects=(1.0, 3.0)) == []  # its own aspect, and a band under a half
+    assert slide_hypotheses(100, 100, aspects=(1.0, 3.0), bands=()) == []  # its own aspect, a band under a half
+    # a 3:2 photo: no common frame gives the band 0.75 (a side cut by a quarter, resized back): SLIDE_BANDS adds
+    # it, both ends and the centre included (the reframing stage does not try it)
+    cut = [h for h in slide_hypotheses(400, 600) if h["band"] == 0.75 and h["axis"] == "x"]
+    assert len(cut) == 85 and cut[0]["position"] == 0.0 and cut[-1]["position"] == 1.0
+    assert any(abs(h["ox"]) < 1e-9 for h in cut)
+    assert not [h for h in slide_hypotheses(400, 600, bands=()) if h["band"] == 0.75]
     with pytest.raises(ValueError, match="step and min_band"):
         slide_hypotheses(100, 100, step=0)
 
@@ -82,16 +88,24 @@ def test_slide_logits_read_wide_canvases_as_each_band_view(photos, monkeypatch):
     assert gray.detected and gray.message == 77
 
 
-def test_slide_alone_reads_a_picture_it_has_no_band_for_as_it_is(photos):
-    """A 4:1 strip: every band of the common frames is under half of it, so ``slide`` alone reads the strip as
-    it is (and mirrored), as ``none`` does, instead of having nothing to decode."""
+def test_slide_reads_a_side_cut_by_a_quarter_and_resized_back(photos):
+    """A 4:1 strip has no band of a common frame (each is under half of it); the slide stage still tries the bands
+    of SLIDE_BANDS: the strip cut by a quarter of its width 0.3 of the way along and stretched back to 128 x 512
+    reads, and says where. Without any band the stage would read the picture as it is (``search_logits``)."""
     import torch
+    from PIL import Image
 
     from robusthide.watermark.sync import search_logits
 
     wm = Watermarker.from_pretrained("default")
     strip = wm.embed(np.ascontiguousarray(photos["astronaut"][200:328]), 1001)  # 128 x 512
-    assert slide_hypotheses(128, 512) == []
-    r = wm.extract(strip, search="slide")
-    assert r.detected and r.message == 1001 and r.p_value == wm.extract(strip, search="none").p_value
-    assert search_logits(wm.model.decoder, torch.rand(1, 3, 128, 512), 128, "slide", staged=True)[1] == []
+    assert {h["band"] for h in slide_hypotheses(128, 512)} == {0.75}  # no common frame: only the side cut
+    x0 = round(0.3 * 128)  # pos 0.3 of the 128 columns cut away
+    cut = np.asarray(Image.fromarray(strip[:, x0:x0 + 384]).resize((512, 128), Image.Resampling.LANCZOS))
+    assert not wm.extract(cut, search="none").detected
+    r = wm.extract(cut, search="slide")
+    assert r.detected and r.message == 1001
+    assert r.geometry["band"] == 0.75 and r.geometry["position"] == pytest.approx(0.3, abs=0.02)
+    hyps = search_logits(wm.model.decoder, torch.rand(1, 3, 128, 512), 128, "slide", staged=True)[1]
+    assert {h["band"] for h in hyps} == {0.75}
+

@@ -9,7 +9,8 @@ the smallest p-value any clean image reached. Runs must read the same model with
         --out docs/results/fpr-staged-total.md
 
 A search that gained stages since a run (the corner stage in session 23, the inset stage in session 24, the turn
-stage in session 25, the slide stage in session 26) is covered by ``--stage-alone FILE``: a run of that stage
+stage in session 25, the slide stage in session 26, the slide stage's extra bands ``slide:bands`` in session 27,
+written by ``docs/scripts/fpr_slide_bands.py``) is covered by ``--stage-alone FILE``: a run of that stage
 alone (``robusthide fpr --search corner``) with the same seed, split, photos and counts, so over the same clean
 images. The staged decision detects when one of its stages does, each at its share of the budget, and the stage
 alone has the whole budget: an image that neither run flags is not flagged by the staged search with the new stage
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         if not idx:
             sys.exit(f"fpr_total: --read {spec}: {name} is not one of the staged runs")
         read.add((idx[0], stage))
-    order = ("corner", "inset", "turn", "slide")  # in the order they were added
+    order = ("corner", "inset", "turn", "slide", "slide:bands")  # in the order they were added
     stages = sorted({s for _, s in alone}, key=lambda s: order.index(s) if s in order else len(order))
     n = sum(r["clean_images"] for r in runs)
     fp = sum(r["false_positives"] for r in runs) + sum(r["false_positives"] for _, r in alone.values())

@@ -412,19 +412,25 @@ SLIDE_ASPECTS = (1.0, 4 / 3, 3 / 2, 16 / 9, 4 / 5, 3 / 4, 2 / 3, 9 / 16)
 SLIDE_STEP = 0.006
 #: the narrowest band the slide search tries (0.5: half of the frame)
 SLIDE_MIN_BAND = 0.5
+#: bands the slide search tries whatever the image's aspect: 0.75, one side cut by a quarter and resized back to
+#: the photo's shape (issue 19's row), which no common frame gives a 3:2 photo (1:1 is 0.667 of it, 4:3 0.889)
+SLIDE_BANDS = (0.75,)
 #: canvas half-sides between two windows of one wide canvas in :func:`slide_logits`: the default decoder's
 #: stride (8 working pixels) at its size 128
 SLIDE_WINDOW = 2 * 8 / 128
 
 
 def slide_hypotheses(h: int, w: int, aspects: Sequence[float] = SLIDE_ASPECTS, step: float = SLIDE_STEP,
-                     min_band: float = SLIDE_MIN_BAND, window: float = SLIDE_WINDOW) -> list[dict[str, Any]]:
+                     min_band: float = SLIDE_MIN_BAND, window: float = SLIDE_WINDOW,
+                     bands: Sequence[float] = SLIDE_BANDS) -> list[dict[str, Any]]:
     """The slide hypotheses of an h x w image: the bands of :func:`reframe_hypotheses` (``aspects``, both axes,
     r >= ``min_band``) anywhere along the frame, not only centred or at an end: a square dragged off the centre
-    of a 4:3 photo in a phone editor, or a platform's reframing that kept a face. For a band r, the offsets
+    of a 4:3 photo in a phone editor, or a platform's reframing that kept a face; then each band r of ``bands``
+    that no aspect gave (a side cut by a quarter and resized back to the photo's shape). For a band r, the offsets
     -(1 - r) + i d (canvas half-sides) up to 1 - r, with d = ``window`` / ceil(``window`` / ``step``) (at most
     ``step``, and a whole number of steps per ``window``, so that :func:`slide_logits` reads them from a few
-    wide canvases), without the ends and the centre (the reframing stage reads those). Each hypothesis also has
+    wide canvases), without the ends and the centre of a common frame's band (the reframing stage reads those;
+    a band of ``bands`` has them too). Each hypothesis also has
     ``band``, ``axis``, ``anchor`` ("slide"), ``position`` (0 at the start of the frame, 1 at the end: the
     ``pos`` of the ``reframe`` codec), ``angle`` 0 and ``flip`` False."""
     if not 0 < step < 1 or not 0 < min_band < 1 or not window > 0:
@@ -432,17 +438,17 @@ def slide_hypotheses(h: int, w: int, aspects: Sequence[float] = SLIDE_ASPECTS, s
     d = window / math.ceil(window / step - 1e-9)
     a = w / h
     out, seen = [], set()
-    for asp in aspects:
-        r = min(a, asp) / max(a, asp)
-        if abs(asp / a - 1) <= REFRAME_MIN_CHANGE or r < min_band:
+    ratios = [min(a, asp) / max(a, asp) for asp in aspects if abs(asp / a - 1) > REFRAME_MIN_CHANGE]
+    for r, extra in [(r, False) for r in ratios] + [(float(b), True) for b in bands]:
+        if r < min_band or r >= 1:
             continue
         for axis in ("x", "y"):
             if (axis, round(r, 4)) in seen:
                 continue
             seen.add((axis, round(r, 4)))
-            for i in range(1, math.floor(2 * (1 - r) / d + 1e-9) + 1):
+            for i in range(0 if extra else 1, math.floor(2 * (1 - r) / d + 1e-9) + 1):
                 off = -(1 - r) + d * i
-                if abs(off) < 1e-9 or abs(off - (1 - r)) < 1e-9:
+                if not extra and (abs(off) < 1e-9 or abs(off - (1 - r)) < 1e-9):
                     continue
                 out.append({"flip": False, "angle": 0.0, "kx": r if axis == "x" else 1.0,
                             "ky": r if axis == "y" else 1.0, "band": round(r, 4), "axis": axis, "anchor": "slide",
