@@ -103,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"**{full} of the {n} images are covered for every stage** (alone, or read by the run itself); "
                   f"the count for the staged search as it is now is {full} clean images, {fp} false positives"
                   + (f", 95 % upper bound {upper_95(fp, full):.1e}." if full else ".")]
+    if "slide:bands" in stages:
+        lines += ["", "`slide:bands`: the bands the slide stage gained in session 27 (`SLIDE_BANDS`), alone "
+                  "(docs/scripts/fpr_slide_bands.py). The stage's other hypotheses are those its earlier runs read; "
+                  "with more hypotheses in the stage each one's threshold only shrank, so an image that neither the "
+                  "earlier slide run nor the new bands alone flags is clean for the slide stage as it is now."]
     a.out.write_text("\n".join(lines) + "\n")
     print(f"{fp} false positives in {n} clean images -> {a.out}")
     return 0
