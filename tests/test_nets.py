@@ -23,6 +23,8 @@ VARIANTS = {
     **{k: (k, v) for k, v in TINY.items()},
     # the encoder body at a quarter of the working size
     "lean-stride4": ("lean", dict(n_bits=L, size=S, ch=8, enc_blocks=1, dec_blocks=1, stem_stride=4)),
+    # a decoder bit map of 16 channels (the last layer reads 16 values per map cell)
+    "lean-map16": ("lean", dict(n_bits=L, size=S, ch=8, enc_blocks=1, dec_blocks=1, map_ch=16)),
     # 10 bits, not a square: only possible through the diffusion layers (64 = 8 x 8 map, k = 2)
     "mbrs-diffusion": ("mbrs", dict(n_bits=10, size=S, ch=8, blocks=2, disc_blocks=2, diffusion=True,
                                     diffusion_length=64)),
@@ -64,6 +66,15 @@ def test_lean_stem_stride_runs_the_body_at_a_quarter():
     assert seen == [(S // 4, S // 4)]
     with pytest.raises(ValueError, match="stem_stride must be 2 or 4"):
         create_model("lean", n_bits=L, size=S, stem_stride=3)
+
+
+def test_lean_map_ch_widens_the_bit_map_and_the_last_layer():
+    m = make("lean-map16")
+    x = torch.rand(2, 3, S, S)
+    f = m.decoder.bit_map(x)
+    assert f.shape == (2, 16, S // m.decoder.stride, S // m.decoder.stride)
+    assert m.decoder.fc.in_features == f[0].numel() and torch.equal(m.decoder.read_map(f), m.decoder(x))
+    assert make("lean").decoder.bit_map(x).shape[1] == 4  # the shipped models' map
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

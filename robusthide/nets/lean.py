@@ -77,7 +77,7 @@ class LeanEncoder(nn.Module):
 class LeanDecoder(nn.Module):
     """image N x 3 x S x S in [0,1] -> bit logits N x L (positive = bit 1)."""
 
-    def __init__(self, n_bits: int = 64, size: int = 128, ch: int = 32, blocks: int = 2):
+    def __init__(self, n_bits: int = 64, size: int = 128, ch: int = 32, blocks: int = 2, map_ch: int = 4):
         super().__init__()
         if size % 16:
             raise ValueError(f"size must be a multiple of 16, got {size}")
@@ -89,8 +89,8 @@ class LeanDecoder(nn.Module):
             downs.append(conv(c2, c2, 2))
             s //= 2
         self.features = nn.Sequential(*downs, *[ResBlock(c2) for _ in range(blocks)])
-        self.to_map = nn.Conv2d(c2, 4, 3, 1, 1)
-        self.fc = nn.Linear(4 * s * s, n_bits)
+        self.to_map = nn.Conv2d(c2, map_ch, 3, 1, 1)
+        self.fc = nn.Linear(map_ch * s * s, n_bits)
         self.map_side = s
 
     @property
@@ -114,10 +114,11 @@ class LeanDecoder(nn.Module):
 
 @register_model("lean", forwards_to="robusthide.nets.watermark_model:WatermarkModel")
 def lean(n_bits: int = 64, size: int = 128, ch: int = 32, enc_blocks: int = 3, dec_blocks: int = 2,
-         stem_stride: int = 2, **kw) -> nn.Module:
+         stem_stride: int = 2, map_ch: int = 4, **kw) -> nn.Module:
     """The lean watermarking model (see :class:`robusthide.nets.watermark_model.WatermarkModel`);
-    ``stem_stride`` 4 runs the encoder body at a quarter of the working resolution (faster)."""
+    ``stem_stride`` 4 runs the encoder body at a quarter of the working resolution (faster); ``map_ch``: channels
+    of the decoder's bit map (4 in every shipped model; more gives the last layer more values per bit)."""
     from robusthide.nets.watermark_model import WatermarkModel
 
     return WatermarkModel(LeanEncoder(n_bits, size, ch, blocks=enc_blocks, stem_stride=stem_stride),
-                          LeanDecoder(n_bits, size, ch, blocks=dec_blocks), **kw)
+                          LeanDecoder(n_bits, size, ch, blocks=dec_blocks, map_ch=map_ch), **kw)
