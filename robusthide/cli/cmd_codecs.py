@@ -16,7 +16,8 @@ from robusthide import RobustHideError
 from robusthide.metrics import psnr_from_mse
 
 _KINDS = {"robusthide.codecs.image": "image", "robusthide.codecs.video": "video",
-          "robusthide.codecs.geometric": "distortion", "robusthide.codecs.framing": "distortion"}
+          "robusthide.codecs.geometric": "distortion", "robusthide.codecs.framing": "distortion",
+          "robusthide.codecs.edits": "edit"}
 
 
 def codec_table() -> list[dict[str, Any]]:

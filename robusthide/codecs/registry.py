@@ -148,7 +148,7 @@ def _load_builtin() -> None:
     # Importing the modules registers their codecs.
     from robusthide.codecs import image  # noqa: F401
 
-    for mod in ("video", "geometric", "framing"):
+    for mod in ("video", "geometric", "framing", "edits"):
         try:
             __import__(f"robusthide.codecs.{mod}")
         except ModuleNotFoundError as e:
