@@ -152,6 +152,8 @@ def test_demo_default_message_round_trips(tmp_path, capsys):
     assert rows["jpeg:q=75"]["message"] == 1234
     assert rows["crop:0.9|jpeg:q=80"]["message"] == 1234  # read with the crop search
     assert rows["pad:4x5|jpeg:q=80"]["message"] == 1234  # read inside the padding (the inset stage)
+    assert rows["filter:vintage|jpeg:q=80"]["message"] == 1234  # everyday edits (robusthide/codecs/edits.py)
+    assert rows["hue:90|text:0.1|jpeg:q=80"]["message"] == 1234
 
 
 def test_models_lists_the_zoo_and_prints_cards(capsys):

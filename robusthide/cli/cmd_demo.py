@@ -14,7 +14,7 @@ ATTACKS = ["identity", "jpeg:q=75", "jpeg:q=50", "webp:q=50", "resize:0.5|jpeg:q
            "jpeg2000:x1000=100", "crop:0.9|jpeg:q=80", "flip:h|jpeg:q=80", "rotate:3|jpeg:q=80", "rotate:2",
            "reframe:4x5|jpeg:q=80", "reframe:4x5,pos=0.2|jpeg:q=80", "crop:w=0.75,x=0|jpeg:q=80", "crop:0.7,x=0,y=0",
            "pad:4x5|jpeg:q=80", "inset:0.6,x=0.2,y=0.8|jpeg:q=80", "rotate:12|jpeg:q=80", "rotate:90",
-           "crop:0.7,x=0.3,y=0.7"]
+           "crop:0.7,x=0.3,y=0.7", "filter:vintage|jpeg:q=80", "hue:90|text:0.1|jpeg:q=80"]
 #: geometric edits the default model does not read at all yet (issue 19, docs/geometry.md): shown, not hidden.
 #: Every other edit here is read by the default extraction (the staged search: as it is and mirrored, then as a
 #: reframed band of a frame of another aspect ratio, centred or at one end (one side cut off), then turned back
