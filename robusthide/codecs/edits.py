@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 from robusthide.codecs.geometric import _Geometric, _position
-from robusthide.codecs.registry import register_codec
+from robusthide.codecs.registry import get_codec, register_codec
 
 
 def _number(name: str, v: object, lo: float, hi: float) -> float:
@@ -243,8 +243,6 @@ class Filter(_Edit):
         super().__init__(spec, workers)
         if preset not in FILTERS:
             raise ValueError(f"preset must be one of {', '.join(FILTERS)}, got {preset!r}")
-        from robusthide.codecs.registry import get_codec
-
         self.preset = preset
         self.steps = [get_codec(s, workers=1) for s in FILTERS[preset].split("|")]
 
