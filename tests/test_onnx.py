@@ -120,6 +120,11 @@ def test_errors_are_one_line(pair, tmp_path):
     (tmp_path / "e.onnx").write_bytes(b"not a graph")
     with pytest.raises(RobustHideError, match="cannot load the ONNX networks"):
         OnnxWatermarker(tmp_path)
+    (tmp_path / "robusthide-onnx.json").write_text(json.dumps(
+        {"format": "robusthide-onnx/1", "n_bits": 64, "size": 128, "encoder": "e.onnx", "decoder": "d.onnx",
+         "soft_share": "half"}))
+    with pytest.raises(RobustHideError, match=r"soft_share 'half', expected a number in \[0, 1\)"):
+        OnnxWatermarker(tmp_path)
 
 
 def test_export_cli_error_is_one_line(tmp_path, capsys):

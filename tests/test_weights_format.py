@@ -144,3 +144,50 @@ def test_export_at_another_working_size_checks_the_architecture(tmp_path):
     with pytest.raises(RobustHideError, match=r"size must be an integer in \[32, 2048\]"):
         export_run(run, tmp_path / "bad.safetensors", size=16)
     assert not (tmp_path / "bad.safetensors").exists()
+
+
+
+def _lean_run(tmp_path, n_bits: int):
+    """A run folder holding an untrained ``lean`` net of ``n_bits`` bits at 32 px, as training leaves one."""
+    from robusthide.nets.registry import create_model
+
+    net = create_model("lean", n_bits=n_bits, size=32, amplitude=0.03)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_file({f"model.{k}": v.contiguous() for k, v in net.state_dict().items()}, str(run / "latest.safetensors"))
+    (run / "latest.json").write_text(json.dumps({"config": {"name": "w", "model": {
+        "arch": "lean", "n_bits": n_bits, "size": 32, "amplitude": 0.03}}, "state": {"step": 1}}))
+    return run
+
+
+def test_export_names_the_default_schema(tmp_path):
+    from robusthide import Watermarker
+    from robusthide.zoo.export import export_run
+    from robusthide.zoo.registry import load_model
+
+    run = _lean_run(tmp_path, 128)
+    assert load_model(export_run(run, tmp_path / "plain.safetensors")).default_schema is None
+    out = export_run(run, tmp_path / "m.safetensors", schema="2")
+    assert raw_meta(out)["schema"] == "large" and load_model(out).default_schema == "large"
+    cap = Watermarker(load_model(out)).capacity()
+    assert (cap["schema_name"], cap["data_bits"]) == ("large", 76)
+    with pytest.raises(RobustHideError, match="schema: .*'huge'"):
+        export_run(run, tmp_path / "bad.safetensors", schema="huge")
+    assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_export_gives_the_soft_test_its_share(tmp_path):
+    from robusthide import Watermarker
+    from robusthide.zoo.export import export_run
+    from robusthide.zoo.registry import load_model
+
+    run = _lean_run(tmp_path, 64)
+    assert Watermarker(load_model(export_run(run, tmp_path / "hard.safetensors"))).soft_share == 0.0
+    out = export_run(run, tmp_path / "soft.safetensors", soft_share=0.25)
+    assert raw_meta(out)["soft_share"] == "0.25" and Watermarker(load_model(out)).soft_share == 0.25
+    with pytest.raises(RobustHideError, match=r"soft share must be in \(0, 1\), got 1"):
+        export_run(run, tmp_path / "bad.safetensors", soft_share=1.0)
+    meta = {**raw_meta(out), "soft_share": "2"}
+    save_file(load_file(str(out)), str(tmp_path / "forged.safetensors"), metadata=meta)
+    with pytest.raises(RobustHideError, match=r"metadata soft_share = 2 is out of range"):
+        load_model(tmp_path / "forged.safetensors")

@@ -29,7 +29,8 @@ def _export(a: argparse.Namespace) -> int:
     path = export_run(a.run, a.output, name=a.name, strength=a.strength, mask_floor=a.mask_floor,
                       refine_steps=a.refine, jnd_cap=a.jnd_cap, refine_optimizer=a.refine_optimizer,
                       refine_lr=a.refine_lr, refine_boost=a.refine_boost, refine_codecs=a.refine_codecs,
-                      jnd_cap_lum_max=a.jnd_cap_lum_max, size=a.size)
+                      jnd_cap_lum_max=a.jnd_cap_lum_max, size=a.size, schema=a.schema,
+                      soft_share=a.soft_share)
     print(f"wrote {path}")
     return 0
 
@@ -81,6 +82,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--refine-codecs", default=None, metavar="SPECS",
                    help="real codecs the refinement also optimises through (forward real, backward identity) and "
                         "the boost checks, ';' between specs, e.g. 'h264:crf=28;webp:q=50'")
+    e.add_argument("--schema", default=None, metavar="NAME",
+                   help="the payload schema messages use by default (robust, balanced, large, max or an id; "
+                        "default: robust, the payload's default for the bit count)")
+    e.add_argument("--soft-share", type=float, default=None, metavar="F",
+                   help="decide reads by the hard and the soft-decision test at once, the latter with the share F "
+                        "of the false-positive budget (0 < F < 1; default: the hard test alone)")
     e.set_defaults(func=_export)
     q = sub.add_parser("plot", help="draw a run's training curves to PNG")
     q.add_argument("run")

@@ -135,15 +135,17 @@ def _payload_words(method: Any, n: int, seed: int) -> tuple[np.ndarray, list[int
     return words.astype(np.uint8), msgs
 
 
-def _message_read(logits: Any, n_bits: int, message: int, hyps: list[dict] | None = None) -> bool:
+def _message_read(logits: Any, n_bits: int, message: int, hyps: list[dict] | None = None,
+                  soft_share: float = 0.0) -> bool:
     """Is ``message`` read back and detected from the hypotheses' logits (H x L), as ``extract`` decides
-    (``hyps``: the hypotheses, whose mirror images get their weight in the test)?"""
+    (``hyps``: the hypotheses, whose mirror images get their weight in the test; ``soft_share``: the model's
+    share for the soft-decision test)?"""
     import torch
 
     from robusthide.watermark.sync import decision_args, decode_search
 
     lg = torch.as_tensor(np.asarray(logits, dtype=np.float32))
-    r, _ = decode_search(lg, n_bits, **(decision_args(hyps, lg) if hyps else {}))
+    r, _ = decode_search(lg, n_bits, soft_share=soft_share, **(decision_args(hyps, lg) if hyps else {}))
     return bool(r.detected and r.message == message)
 
 
@@ -285,7 +287,8 @@ def robustness_matrix(model: Any, images: Any, attacks: Any, seed: int = 0, stre
 
                     logits = np.stack([h[most_confident(h, hs)].numpy() for h, hs in zip(hyp, hyps)])
                     if payload:
-                        exact = [_message_read(h, L, messages[i], hs) for h, hs, i in zip(hyp, hyps, idx)]
+                        soft = float(getattr(method.model, "soft_share", 0.0))
+                        exact = [_message_read(h, L, messages[i], hs, soft) for h, hs, i in zip(hyp, hyps, idx)]
                 ber = ber_per_image(np.asarray(logits, dtype=np.float32), bits[idx], logits=True)
                 p = per[a.spec]
                 same = attacked.shape == marked.shape

@@ -85,6 +85,14 @@ class WatermarkModel(nn.Module):
         meta = getattr(self, "meta", None) or {}
         return meta.get("schema") or getattr(self.encoder, "default_schema", None)
 
+    @property
+    def soft_share(self) -> float:
+        """The share of the false-positive budget the soft-decision test gets when this model's reads are
+        decided (its ``soft_share`` metadata; 0, the hard test alone, by default;
+        :mod:`robusthide.payload.soft_detection`)."""
+        meta = getattr(self, "meta", None) or {}
+        return float(meta.get("soft_share") or 0.0)
+
     def small_residual(self, small: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
         """The network's output: the masked luma residual ``r * m`` at the working resolution (N x 1 x S x S)
         for the covers resized to S x S, before the per-pixel cap and the strength, which the embed path

@@ -83,5 +83,7 @@ def export_onnx(model_name: str, out_dir: str | Path, opset: int = OPSET) -> dic
                 "schema": getattr(model, "default_schema", None),  # None: the payload's default for n_bits
                 "tensors_sha256": tensors_sha256(weights),  # the weights it was exported from
                 "torch": torch.__version__}
+    if getattr(model, "soft_share", 0.0):  # the soft-decision test's share, only where the model has one
+        manifest["soft_share"] = float(model.soft_share)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return {**manifest, "written": [str(out / f) for f in ("encoder.onnx", "decoder.onnx", MANIFEST)]}

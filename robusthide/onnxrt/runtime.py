@@ -143,6 +143,10 @@ class OnnxWatermarker:
         self.n_bits, self.size = int(manifest["n_bits"]), int(manifest["size"])
         self.name = manifest.get("model", "custom")
         self.schema = manifest.get("schema") if schema is None else schema  # None: the payload's default
+        soft = manifest.get("soft_share", 0.0)  # the soft-decision test's share, as in torch
+        if isinstance(soft, bool) or not isinstance(soft, (int, float)) or not 0 <= soft < 1:
+            raise RobustHideError(f"{d}: {MANIFEST} has soft_share {soft!r}, expected a number in [0, 1)")
+        self.soft_share = float(soft)
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = int(threads)
@@ -289,7 +293,8 @@ class OnnxWatermarker:
         """The result of one image's two readings (2 x L logits: as it is, mirrored)."""
         from robusthide.payload import decode_hypotheses, mirror_weights
 
-        r, i = decode_hypotheses(logits, self.n_bits, weights=mirror_weights([False, True]))
+        r, i = decode_hypotheses(logits, self.n_bits, weights=mirror_weights([False, True]),
+                                 soft_share=self.soft_share)
         soft = (1 / (1 + np.exp(-logits[i].astype(np.float64)))).astype(np.float32)
         det = bool(r.detected)
         return OnnxExtractResult(detected=det, message=r.message if det else None, kind=r.kind if det else None,

@@ -13,6 +13,7 @@ Bit padding (a 1 then zeros, as ISO/IEC 9797-1 method 2) makes lengths self-deli
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -33,6 +34,7 @@ from robusthide.payload.schemas import (
     list_schemas,
     whitening_key,
 )
+from robusthide.payload.soft_detection import combined_p_value, soft_p_value
 
 #: Order of the ordered-statistics decoding of the :func:`~robusthide.payload.detection.soft_decodable` schemas.
 OSD_ORDER = 2
@@ -337,7 +339,8 @@ def _try_schemas(word: np.ndarray, schemas: tuple[Schema, ...]) -> list[tuple[Sc
 
 
 def decode_bits(bits: Any, n_bits: int | None = None, *, schema: int | str | Schema | None = None,
-                chase_bits: int = 4, threshold: float = DEFAULT_FPR, logits: bool = False) -> DecodeResult:
+                chase_bits: int = 4, threshold: float = DEFAULT_FPR, logits: bool = False,
+                soft_share: float = 0.0) -> DecodeResult:
     """Decode N raw bits (0/1, or soft P(bit = 1), or logits with ``logits=True``) into a message.
 
     The schema is auto-detected (every schema of N is tried) unless ``schema`` is given. With soft input,
@@ -348,8 +351,12 @@ def decode_bits(bits: Any, n_bits: int | None = None, *, schema: int | str | Sch
     (:mod:`robusthide.payload.osd`), which reaches far beyond the BCH radius when the errors sit in the less
     reliable bits.
     ``corrected_errors`` is always the Hamming distance between the hard decision and the decoded codeword,
-    and ``p_value`` / ``detected`` follow :mod:`robusthide.payload.detection`.
+    and ``p_value`` / ``detected`` follow :mod:`robusthide.payload.detection`. ``soft_share`` > 0 (soft input
+    only) decides by the hard and the soft-decision test at once, the latter with that share of the
+    false-positive budget (:func:`robusthide.payload.soft_detection.combined_p_value`).
     """
+    if not 0 <= soft_share < 1:
+        raise PayloadError(f"soft share must be in [0, 1), got {soft_share}")
     hard, rel = _as_word(bits, n_bits, logits)
     n = hard.size
     schemas = (get_schema(n, schema),) if schema is not None else list_schemas(n)
@@ -358,8 +365,15 @@ def decode_bits(bits: Any, n_bits: int | None = None, *, schema: int | str | Sch
     key = whitening_key(n)
     y = hard ^ key
 
-    def pv(s: Schema, e: int) -> float:
-        return p_value(n, s, e, extra_radius=chase, all_schemas=all_schemas)
+    def pv(s: Schema, e: int, wrong: np.ndarray) -> float:
+        p = p_value(n, s, e, extra_radius=chase, all_schemas=all_schemas)
+        if not soft_share or rel is None:
+            return p
+        # the soft p-value is at least the chance of one codeword, 2^(2+D-N): when even that could not detect,
+        # the decision is the hard test's (at its share), and the dynamic programme is skipped
+        if math.ldexp(1.0, s.free_bits - n) > threshold * soft_share:
+            return combined_p_value(p, 1.0, soft_share)
+        return combined_p_value(p, soft_p_value(n, s, rel, wrong, chase, all_schemas), soft_share)
 
     def best_of(cands: list[tuple[Schema, np.ndarray, int, np.ndarray]]):
         valid = []
@@ -370,7 +384,7 @@ def decode_bits(bits: Any, n_bits: int | None = None, *, schema: int | str | Sch
                 continue
             e = int(np.count_nonzero(cw != y))
             soft_cost = float(rel[cw != y].sum()) if rel is not None else float(e)
-            valid.append((pv(s, e), soft_cost, s.id, s, e, kind, msg))
+            valid.append((pv(s, e, cw != y), soft_cost, s.id, s, e, kind, msg))
         return min(valid, key=lambda v: v[:3]) if valid else None
 
     def codeword(s: Schema, info: np.ndarray) -> np.ndarray:

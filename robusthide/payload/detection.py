@@ -236,7 +236,7 @@ def mirror_weights(mirrored: Any) -> np.ndarray:
 
 def decode_hypotheses(logits: Any, n_bits: int | None = None, weights: Any = None,
                       threshold: float = DEFAULT_FPR, max_tries: int | None = None,
-                      scores: Any = None) -> tuple[Any, int]:
+                      scores: Any = None, soft_share: float = 0.0) -> tuple[Any, int]:
     """Decode the payload of the best of H hypotheses (bit logits H x L: readings of one image under a search)
     and return it with its index. Hypotheses are decoded from the highest ``scores`` (H values; None: the
     most confident, the largest mean absolute logit) on, at most ``max_tries`` of them (None: all up to 1024
@@ -244,7 +244,8 @@ def decode_hypotheses(logits: Any, n_bits: int | None = None, weights: Any = Non
     hypothesis, tried or not, by (weighted) Bonferroni: hypothesis i is declared at p_i / w_i <=
     ``threshold``, with ``weights`` w summing to at most 1 (None: 1 / H each, the plain p x H), so the
     false-positive rate of the whole search stays within ``threshold``, whatever the order. The
-    :class:`~robusthide.payload.DecodeResult` carries the corrected p-value, detection and confidence."""
+    :class:`~robusthide.payload.DecodeResult` carries the corrected p-value, detection and confidence.
+    ``soft_share`` > 0 also weighs the corrected bits' reliabilities (:mod:`robusthide.payload.soft_detection`)."""
     from robusthide.payload.codec import decode_bits
 
     lg = np.asarray(logits, dtype=np.float32)
@@ -270,7 +271,7 @@ def decode_hypotheses(logits: Any, n_bits: int | None = None, weights: Any = Non
     for i in order.tolist():
         with np.errstate(over="ignore"):
             soft = 1 / (1 + np.exp(-lg[i]))
-        r = decode_bits(soft, n_bits, threshold=threshold / factors[i])
+        r = decode_bits(soft, n_bits, threshold=threshold / factors[i], soft_share=soft_share)
         p = min(1.0, r.p_value * factors[i])
         if best is None or p < best[0]:
             best = (p, r, i)

@@ -92,13 +92,14 @@ def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo
     items = photo_patches(folder, split, n_photo, rng)
     items += [torch.from_numpy(s).permute(2, 0, 1) for s in synthetic(rng, n_synth)]
     size = model.size
+    soft = float(getattr(model, "soft_share", 0.0))  # decided as the model's extractor decides
 
     def decoded():
         """One payload decode per clean image, as ``Watermarker.extract`` does it."""
         if search != "none":  # every stage of the search, as extraction decides (stops at a detection)
             for c in tqdm(items, disable=not progress, desc=f"clean images, {search} search"):
                 yield decode_stages(search_stages(model.decoder, c[None].float() / 255, size, search, mirror),
-                                    model.n_bits)[0]
+                                    model.n_bits, soft_share=soft)[0]
             return
         hyps = mirror_hypotheses([{}]) if mirror else [{}]
         weights = hypothesis_weights(hyps)
@@ -107,7 +108,7 @@ def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo
                                              antialias=True, align_corners=False) for c in items[i:i + 64]])
             logits = model.decoder(mirror_views(small) if mirror else small).float()
             for lg in logits.view(len(hyps), small.shape[0], -1).transpose(0, 1):  # per image: H x L
-                yield decode_search(lg, model.n_bits, weights=weights)[0]
+                yield decode_search(lg, model.n_bits, weights=weights, soft_share=soft)[0]
 
     positives, pmin, kinds = 0, 1.0, []
     with torch.no_grad():

@@ -982,16 +982,17 @@ def staged_stages(decoder: torch.nn.Module, image: torch.Tensor, size: int, mirr
 
 
 def decode_stages(stages: Iterable[tuple[torch.Tensor, list[dict[str, Any]]]], n_bits: int,
-                  threshold: float | None = None) -> tuple[DecodeResult, torch.Tensor, dict[str, Any]]:
+                  threshold: float | None = None,
+                  soft_share: float = 0.0) -> tuple[DecodeResult, torch.Tensor, dict[str, Any]]:
     """Decide one image from its search stages (:func:`search_stages`): each stage is decoded
     (:func:`decode_search` with :func:`decision_args`) until one detects; later stages are then not computed.
     Returns the detected result, else the one with the smallest p-value, with its hypothesis' logits (L) and
-    the hypothesis."""
+    the hypothesis. ``soft_share``: as in :func:`decode_search`."""
     best: tuple[DecodeResult, torch.Tensor, dict[str, Any]] | None = None
     for logits, hyps in stages:
         if not hyps:  # a stage with nothing to try (the rotation stage when no angle qualifies)
             continue
-        r, i = decode_search(logits, n_bits, threshold, **decision_args(hyps, logits))
+        r, i = decode_search(logits, n_bits, threshold, soft_share=soft_share, **decision_args(hyps, logits))
         if best is None or r.p_value < best[0].p_value:
             best = (r, logits[i], hyps[i])
         if r.detected:
@@ -1176,7 +1177,7 @@ def most_confident(logits: torch.Tensor, hyps: Sequence[dict[str, Any]] | None =
 
 def decode_search(logits: torch.Tensor, n_bits: int, threshold: float | None = None,
                   max_tries: int | None = None, weights: torch.Tensor | None = None,
-                  scores: torch.Tensor | None = None) -> tuple[DecodeResult, int]:
+                  scores: torch.Tensor | None = None, soft_share: float = 0.0) -> tuple[DecodeResult, int]:
     """The payload of the best hypothesis (logits H x L) and its index: hypotheses are decoded from the
     highest ``scores`` on (None: the most confident first; :func:`ranking_scores`), at most ``max_tries`` of
     them (None: all of them up to 1024 hypotheses, else :data:`GEOMETRY_TRIES`), until one is detected; its
@@ -1184,7 +1185,8 @@ def decode_search(logits: torch.Tensor, n_bits: int, threshold: float | None = N
     ``weights`` are given (weighted Bonferroni, :func:`hypothesis_weights`), so ``detected`` (p <=
     ``threshold``, default the design rate 1e-6) keeps its false-positive bound whatever the order. Returns a
     :class:`robusthide.payload.DecodeResult` with the corrected p-value, detection and confidence
-    (:func:`robusthide.payload.decode_hypotheses`)."""
+    (:func:`robusthide.payload.decode_hypotheses`; ``soft_share`` > 0 adds the soft-decision test,
+    :mod:`robusthide.payload.soft_detection`)."""
     from robusthide.payload import DEFAULT_FPR, decode_hypotheses
 
     thr = DEFAULT_FPR if threshold is None else float(threshold)
@@ -1193,4 +1195,4 @@ def decode_search(logits: torch.Tensor, n_bits: int, threshold: float | None = N
     w = None if weights is None else torch.as_tensor(weights).double().numpy()
     sc = None if scores is None else torch.as_tensor(scores).double().numpy()
     return decode_hypotheses(logits.detach().float().cpu().numpy(), n_bits, weights=w, threshold=thr,
-                             max_tries=tries, scores=sc)
+                             max_tries=tries, scores=sc, soft_share=soft_share)

@@ -107,6 +107,9 @@ class Watermarker:
         self.n_bits: int = model.n_bits
         meta = getattr(model, "meta", {})
         self.schema = getattr(model, "default_schema", None) if schema is None else schema
+        #: the share of the false-positive budget the soft-decision test gets (the weights' ``soft_share``;
+        #: 0: the hard test alone, :mod:`robusthide.payload.soft_detection`)
+        self.soft_share = float(getattr(model, "soft_share", 0.0))
         self.name = meta.get("name", "custom")
         self._refiners: dict[RefineConfig, Refiner] = {}
 
@@ -292,7 +295,8 @@ class Watermarker:
 
         mode, fast = self._checked(image, search)
         if mode == "staged" and not hasattr(self.model.decoder, "feature_maps"):  # the hypothesis extract keeps
-            p = torch.sigmoid(decode_stages(self._stages(image, mode, fast), self.n_bits)[1]).numpy()
+            stages = self._stages(image, mode, fast)
+            p = torch.sigmoid(decode_stages(stages, self.n_bits, soft_share=self.soft_share)[1]).numpy()
             return (p > 0.5).astype(np.uint8), p
         logits, hyps = self._checked_logits(image, mode, fast)
         p = torch.sigmoid(logits[most_confident(logits, hyps)]).numpy()
@@ -363,7 +367,7 @@ class Watermarker:
         mode, fast = self._checked(image, search)
         if mode == "none":
             return self.decide(*self._checked_logits(image, mode, fast))
-        return self._result(*decode_stages(self._stages(image, mode, fast), self.n_bits))
+        return self._result(*decode_stages(self._stages(image, mode, fast), self.n_bits, soft_share=self.soft_share))
 
     def _stages(self, image: Any, mode: str, fast: Any,
                 first: tuple[torch.Tensor, list[dict]] | None = None) -> Iterator[tuple[torch.Tensor, list[dict]]]:
@@ -395,7 +399,7 @@ class Watermarker:
             raise RobustHideError("no frames to read")
         xs = [f.to(self.device, torch.float32) for f in frames]
         stages = ((lg.cpu(), h) for lg, h in search_stages(self.model.decoder, xs, self.model.size, "geometry"))
-        return self._result(*decode_stages(stages, self.n_bits))
+        return self._result(*decode_stages(stages, self.n_bits, soft_share=self.soft_share))
 
     @torch.no_grad()
     def decide_frames_staged(self, plain: torch.Tensor, hyps: list[dict], frames: list[torch.Tensor],
@@ -455,14 +459,14 @@ class Watermarker:
                                                       quarter)).float() for i in pick)
             yield (total / len(pick)).cpu(), staged_hypotheses(quarter, "turn")
 
-        return self._result(*decode_stages(stages(), self.n_bits))
+        return self._result(*decode_stages(stages(), self.n_bits, soft_share=self.soft_share))
 
     def decide(self, logits: torch.Tensor, hyps: list[dict]) -> ExtractResult:
         """The :class:`ExtractResult` of one image's (or pooled frames') hypotheses: logits H x L and the
         hypotheses, as :meth:`frame_hypothesis_logits` gives them; the p-value pays for all of them."""
         from robusthide.watermark.sync import decode_stages
 
-        return self._result(*decode_stages([(logits, hyps)], self.n_bits))
+        return self._result(*decode_stages([(logits, hyps)], self.n_bits, soft_share=self.soft_share))
 
     def _result(self, r: Any, logits: torch.Tensor, hyp: dict) -> ExtractResult:
         """The :class:`ExtractResult` of a decoded hypothesis (its payload, bit logits L and the hypothesis)."""
@@ -657,4 +661,5 @@ class Watermarker:
         from robusthide.watermark.sync import decode_stages
 
         mode, fast = self._checked(image, "staged")
-        return self._result(*decode_stages(self._stages(image, mode, fast, first=first), self.n_bits))
+        stages = self._stages(image, mode, fast, first=first)
+        return self._result(*decode_stages(stages, self.n_bits, soft_share=self.soft_share))

@@ -18,7 +18,8 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
                jnd_cap: float | None = None, refine_optimizer: str | None = None,
                refine_lr: float | None = None, refine_boost: int | None = None,
                refine_codecs: str | None = None, jnd_cap_lum_max: float | None = None,
-               refine: RefineConfig | None = None, size: int | None = None) -> Path:
+               refine: RefineConfig | None = None, size: int | None = None,
+               schema: str | None = None, soft_share: float | None = None) -> Path:
     """Write the run's embedder/extractor to ``output``.
 
     ``strength`` bakes a test-time strength factor (MBRS §3.4: ``cover + s * residual``) into the
@@ -38,6 +39,11 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     :class:`~robusthide.watermark.refine.RefineConfig` instead of the ``refine_*`` arguments.
     ``size`` sets the working size the shipped model embeds and reads at (a fully convolutional model, such as
     the periodic ``geo`` family trained on several sizes, can run at another size than it trained at).
+    ``schema`` names the payload schema messages use by default (:mod:`robusthide.payload.schemas`, a name or
+    id valid for the model's bit count), stored as the weights' ``schema`` metadata; None keeps the payload's
+    default for the bit count. ``soft_share`` in (0, 1) gives the soft-decision test that share of the
+    false-positive budget when the model's reads are decided (:mod:`robusthide.payload.soft_detection`);
+    None keeps the hard test alone.
     """
     if refine is not None:  # the one dataclass instead of the refine_* arguments
         if refine_steps or refine_optimizer or refine_lr is not None or refine_boost is not None or refine_codecs:
@@ -127,8 +133,18 @@ def export_run(run: str | Path, output: str | Path, name: str | None = None, che
     if any(k.startswith("model.discriminator.") for k in state):
         kwargs["discriminator"] = False  # the zoo ships the embedder/extractor only
     name = name or cfg["name"]
+    extra = {"strength": f"{strength:g}", "train_seconds": f"{doc['state'].get('train_seconds', 0):.0f}"}
+    if schema is not None:
+        from robusthide.payload import PayloadError, get_schema
+
+        try:
+            extra["schema"] = get_schema(int(kwargs["n_bits"]), schema).name
+        except (PayloadError, KeyError) as e:
+            raise RobustHideError(f"schema: {e}") from None
+    if soft_share is not None:
+        if not 0 < soft_share < 1:
+            raise RobustHideError(f"soft share must be in (0, 1), got {soft_share}")
+        extra["soft_share"] = f"{soft_share:g}"
     meta = WeightsMeta("watermark", arch, kwargs, name=name, card=PRETRAINED.get(name, {}).get("card", ""),
-                       step=int(doc["state"]["step"]), training=cfg,
-                       extra={"strength": f"{strength:g}",
-                              "train_seconds": f"{doc['state'].get('train_seconds', 0):.0f}"})
+                       step=int(doc["state"]["step"]), training=cfg, extra=extra)
     return write_weights(output, tensors, meta)  # the one weights format and the one atomic writer

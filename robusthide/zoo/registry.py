@@ -193,7 +193,7 @@ def check_meta(path: Path, meta: dict[str, str]) -> dict[str, Any]:
     arch = meta.get("arch")
     if not isinstance(arch, str) or not arch or len(arch) > 64:
         raise RobustHideError(f"{path}: metadata 'arch' missing or invalid")
-    for key, lo, hi in (("strength", 0.0, 4.0), ("step", 0.0, 1e9)):
+    for key, lo, hi in (("strength", 0.0, 4.0), ("step", 0.0, 1e9), ("soft_share", 0.0, 0.999)):
         if key in meta:
             try:
                 v = float(meta[key])
