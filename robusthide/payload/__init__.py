@@ -33,8 +33,7 @@ from robusthide.payload.soft_detection import combined_p_value, soft_ball_counts
 __all__ = [
     "DEFAULT_FPR", "KINDS", "MIRROR_SHARE", "SUPPORTED_N", "DecodeResult", "Detection", "PayloadError", "Schema",
     "Verification", "ball_volume", "binomial_tail_p_value", "capacity", "combined_p_value", "confidence_from_p",
-    "decode_bits",
-    "decode_hypotheses", "default_schema", "detect", "encode_message", "false_accept_probability", "get_schema",
-    "list_schemas", "max_detectable_errors", "mirror_weights", "p_value", "schema_table", "soft_ball_counts",
-    "soft_p_value", "verify_bits", "whitening_key",
+    "decode_bits", "decode_hypotheses", "default_schema", "detect", "encode_message", "false_accept_probability",
+    "get_schema", "list_schemas", "max_detectable_errors", "mirror_weights", "p_value", "schema_table",
+    "soft_ball_counts", "soft_p_value", "verify_bits", "whitening_key",
 ]

@@ -22,7 +22,7 @@ within soft distance tau). :func:`soft_p_value` gives the schema s the decode la
 p-value too, so the chance that *some* schema gives evidence as strong is at most ``q_s`` times the number of
 schemas that can reach it at all (``A_j / 2^N <= q_s``). With equal reliabilities ``q_s`` is the hard test's
 false-accept probability, and the p-value at most 4 times the hard one (which orders the schemas' radii
-exactly, :mod:`robusthide.payload.detection`). :func:`soft_ball_count` counts
+exactly, :mod:`robusthide.payload.detection`). :func:`soft_ball_counts` counts
 ``N_r(tau)`` by dynamic programming over the bits, their weights floored to a grid of ``tau / BINS``: a subset
 within tau stays within the grid's budget, so the count can only grow and the p-value stays valid.
 
@@ -40,7 +40,7 @@ import numpy as np
 from robusthide.payload.detection import decode_radius
 from robusthide.payload.schemas import Schema, get_schema, list_schemas
 
-#: grid steps of the soft distance (``tau / BINS`` each) in :func:`soft_ball_count`: at most 1/BINS of tau lost
+#: grid steps of the soft distance (``tau / BINS`` each) in :func:`soft_ball_counts`: at most 1/BINS of tau lost
 #: per bit of a subset
 BINS = 1024
 
