@@ -95,3 +95,18 @@ def test_errors_in_the_weak_bits_are_detected_by_the_soft_test_only():
     llr[weak] = -(2 * word[weak] - 1) * 6.0
     assert not decode_bits(llr, logits=True, soft_share=0.5).detected
     assert whitening_key(128).size == 128 and math.isfinite(soft.p_value)
+
+
+def test_fpr_of_a_soft_test_model_decides_with_both_tests_and_says_so(tmp_path, photos):
+    from PIL import Image
+
+    from robusthide.watermark.fpr import measure_fpr, write_fpr
+
+    for name, im in photos.items():
+        Image.fromarray(im).save(tmp_path / f"{name}.png")
+    res = measure_fpr("lean128-r6", str(tmp_path), None, n_photo=6, n_synth=2, progress=False, search="none")
+    assert res["soft_share"] == 0.5 and res["false_positives"] == 0 and res["clean_images"] == 8
+    write_fpr(res, str(tmp_path / "out" / "fpr"))
+    assert "soft share 0.5 of the budget" in (tmp_path / "out" / "fpr.md").read_text()
+    assert "soft_share" not in measure_fpr("default", str(tmp_path), None, n_photo=2, n_synth=0, progress=False,
+                                           search="none")

@@ -45,7 +45,7 @@ def test_resolution_checks_the_family():
     assert resolve("imagehide-003", "imagehide") == weights_path("imagehide-003")
     with pytest.raises(RobustHideError, match=r"^'imagehide-003' is an imagehide model, not a watermark model"):
         resolve("imagehide-003", "watermark")
-    with pytest.raises(RobustHideError, match=r"no model named 'nope' \(known: default, lean128, geo256\)"):
+    with pytest.raises(RobustHideError, match=r"no model named 'nope' \(known: default, lean128, lean128-r6, geo256\)"):
         resolve("nope", "watermark")
 
 

@@ -122,6 +122,8 @@ def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo
            "upper_95": (3.0 / n) if positives == 0 else None, "ecc_decoded_but_rejected": int(sum(kinds)) - positives,
            "min_p_value": pmin, "design_fpr": 1e-6, "seed": seed, "data": folder, "split": split,
            "search": search, "mirror": bool(mirror)}
+    if soft > 0:  # the weights' share of the budget for the soft-decision test (both tests decided each image)
+        res["soft_share"] = soft
     if search == "staged" and not hasattr(model.decoder, "feature_maps"):  # which stages this version reads
         from robusthide.watermark.sync import STAGED_SHARES
 
@@ -151,4 +153,6 @@ def write_fpr(res: dict, out: str) -> None:
            "included; the p-values pay for every hypothesis the search could have read.\n"
            if res.get("search", "none") != "none" else
            "Each image was read as it is and mirrored, as `extract` reads it; the p-values pay for both "
-           "(the mirror images get 1/8 of the false-positive budget).\n" if res.get("mirror") else ""))
+           "(the mirror images get 1/8 of the false-positive budget).\n" if res.get("mirror") else "")
+        + (f"Decided by the hard and the soft-decision test together, as the model's extractor decides (soft "
+           f"share {res['soft_share']:g} of the budget; docs/payload.md).\n" if res.get("soft_share") else ""))

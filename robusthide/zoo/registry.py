@@ -47,6 +47,10 @@ PRETRAINED: dict[str, dict[str, Any]] = {
                 "summary": "64 bits; 42.3 dB; BER 0 % after JPEG Q50 and WebP Q50, 0.1 % H.264 CRF 28 at 512 px"},
     "lean128": {"family": "watermark", "file": "lean128.safetensors", "card": "lean128.md",
                 "summary": "128 bits: 10 ASCII characters with --schema large; see its card"},
+    "lean128-r6": {"family": "watermark", "file": "lean128-r6.safetensors", "card": "lean128-r6.md",
+                   "summary": "release-6 candidate: 76 data bits in 128, staged geometry search, hard + soft-decision "
+                              "test; 41.9 dB; message exact on 29 of 29 photos after JPEG 30-50 and WebP 50, 28 "
+                              "after H.264 CRF 28, flips, rotations and a centred crop (512 px)"},
     "geo256": {"family": "watermark", "file": "geo256.safetensors", "card": "geo256.md",
                "summary": "preview of release 6: 72 data bits in 256, read after crops anywhere, flips, small "
                           "rotations and reframing by its geometry search; weaker on codecs than default"},
@@ -245,8 +249,9 @@ def load_model(name_or_path: str | Path = "default", device: str | torch.device 
 
 def describe(name: str) -> dict[str, Any]:
     """A zoo model's (or a weights file's) facts from its metadata (no tensors are loaded): family, file size, card,
-    summary, training steps; for watermarks also payload bits, working size, strength baked in and the
-    embed-time refinement settings; for the others the working size and their own settings."""
+    summary, training steps; for watermarks also payload bits, working size, strength baked in, the
+    embed-time refinement settings, the stored payload schema (None: by payload size) and the soft test's
+    share of the detection budget; for the others the working size and their own settings."""
     path = resolve(name)
     wm = read_meta(path)  # metadata only: no torch needed
     entry = PRETRAINED.get(name) or {"family": wm.family, **({"role": wm.role} if wm.role else {})}
@@ -259,7 +264,8 @@ def describe(name: str) -> dict[str, Any]:
     kw = wm.config
     if wm.family == "watermark":
         out.update(n_bits=kw.get("n_bits"), size=kw.get("size"), strength=float(wm.extra.get("strength", 1)),
-                   refine=kw.get("refine", {}))
+                   refine=kw.get("refine", {}), schema=wm.extra.get("schema"),
+                   soft_share=float(wm.extra.get("soft_share", 0)))
     elif wm.family == "imagehide":
         out.update(size=kw.get("size"), n_secrets=kw.get("n_secrets"))
     else:
