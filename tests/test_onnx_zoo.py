@@ -5,6 +5,7 @@ installs them, and the CLI's ``--runtime onnx`` reads and marks with them as the
 from __future__ import annotations
 
 import fnmatch
+import io
 import json
 from pathlib import Path
 
@@ -140,6 +141,23 @@ def test_cli_runtime_onnx_matches_torch(tmp_path, capsys):
     assert main(["extract", str(src), "--runtime", "onnx", "--model", "lean128"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("robusthide: error: model 'lean128' ships no ONNX networks") and err.count("\n") == 1
+
+
+def test_lean128_r6_ships_onnx_with_its_schema_and_soft_test():
+    """The 76-data-bit candidate's ONNX networks (re-export: robusthide export-onnx lean128-r6 -o FOLDER): its
+    stored schema and soft-test share travel in the manifest, and the torch-free fast path marks and reads a
+    76-bit message through real JPEG 50."""
+    folder = onnx_path("lean128-r6")
+    m = _manifest(folder)
+    assert (m["n_bits"], m["schema"], m["soft_share"]) == (128, "large", 0.5)
+    assert m["tensors_sha256"] == tensors_sha256(weights_path("lean128-r6")), \
+        f"re-export: robusthide export-onnx lean128-r6 -o {folder.relative_to(ROOT)}"
+    wm = OnnxWatermarker.from_pretrained("lean128-r6")
+    message = (1 << 75) | 12345
+    buf = io.BytesIO()
+    Image.fromarray(wm.embed(data.astronaut(), message, refine=0)).save(buf, "JPEG", quality=50)
+    r = wm.extract(np.asarray(Image.open(buf)))
+    assert r.detected and r.message == message
 
 
 def test_tensors_sha256_ignores_metadata_and_sees_every_value(tmp_path):

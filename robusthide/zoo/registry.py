@@ -48,6 +48,7 @@ PRETRAINED: dict[str, dict[str, Any]] = {
     "lean128": {"family": "watermark", "file": "lean128.safetensors", "card": "lean128.md",
                 "summary": "128 bits: 10 ASCII characters with --schema large; see its card"},
     "lean128-r6": {"family": "watermark", "file": "lean128-r6.safetensors", "card": "lean128-r6.md",
+                   "onnx": "lean128-r6-onnx",
                    "summary": "release-6 candidate: 76 data bits in 128, staged geometry search, hard + soft-decision "
                               "test; 41.9 dB; message exact on 29 of 29 photos after JPEG 30-50 and WebP 50, 28 "
                               "after H.264 CRF 28, flips, rotations and a centred crop (512 px)"},
