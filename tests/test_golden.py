@@ -105,10 +105,14 @@ def test_latent_round_trip_numbers(photos, one_thread):
     data, info = api.embed(codec, decoder, x, bits, cfg=EditConfig(iters=300, lr=1e-2))
     got, kind = api.extract(codec, decoder, data)
     assert info.recovered and np.array_equal(got, bits) and kind == api.KIND_BITS
-    # codec latent-hp-q6 and decoder latent-hp-q6-decoder (session 22); 0.7415 with latent-fnns-decoder (0.7412 on
-    # an AMD EPYC without AMX), 0.5828 with latent-hyperprior: 300 float steps differ in their last bits across CPUs
-    assert info.raw_accuracy == pytest.approx(0.8303, abs=1e-3)
-    assert (len(data), info.payload_bytes, info.bpp) == (978, 924, 1.91015625)
+    # codec latent-hp-q6 and decoder latent-hp-q6-decoder (session 22; 0.8276 on an AMX Xeon in session 30); 0.7415
+    # with latent-fnns-decoder (0.7412 on an AMD EPYC without AMX), 0.5828 with latent-hyperprior: 300 float steps
+    # differ in their last bits across CPUs, and the fraction of bits read moves by a few in a thousand
+    assert info.raw_accuracy == pytest.approx(0.8303, abs=5e-3)
+    # 978 bytes (974 on the AMX Xeon: the edited latent's last bits move the entropy coder by a few bytes); the
+    # container's 54 bytes around the payload and the bits per pixel of 64 x 64 are exact
+    assert abs(len(data) - 978) <= 10
+    assert (info.payload_bytes, info.bpp) == (len(data) - 54, len(data) * 8 / (64 * 64))
 
 
 def test_psnr_from_mse_keeps_the_numbers_of_the_formulas_it_replaced():

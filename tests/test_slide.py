@@ -66,7 +66,7 @@ def test_slide_search_reads_a_square_dragged_off_the_centre(photos):
 
 def test_slide_logits_read_wide_canvases_as_each_band_view(photos, monkeypatch):
     """In float32, the windows of the wide canvases give each hypothesis' logits as its own view does, up to the
-    padding at the window's edges; the most confident rows are exactly their own view's."""
+    padding at the window's edges; the most confident rows are their own view's up to float rounding."""
     import torch
 
     import robusthide.watermark.sync as sync
@@ -83,7 +83,9 @@ def test_slide_logits_read_wide_canvases_as_each_band_view(photos, monkeypatch):
     corr = torch.nn.functional.cosine_similarity(fast - fast.mean(1, keepdim=True), own - own.mean(1, keepdim=True))
     assert float(corr.median()) > 0.99 and float(corr.min()) > 0.9
     best = torch.topk(sync.ranking_scores(fast, hyps), sync.SCREEN_TOP).indices
-    assert torch.equal(fast[best], own[best])
+    # their own view's logits up to float rounding: the convolution kernel oneDNN picks may differ with the input's
+    # width (on an AMX Xeon the last digit differs), while the padding at a window's edge would move them by far more
+    torch.testing.assert_close(fast[best], own[best], atol=1e-3, rtol=1e-4)
     gray = wm.extract(image.mean(axis=2).astype(np.uint8), search="slide")  # one channel: read as three
     assert gray.detected and gray.message == 77
 
