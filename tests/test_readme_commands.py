@@ -118,6 +118,19 @@ def _zoomed(path: Path) -> None:
     _save(np.asarray(Image.fromarray(crop).resize((w, h), Image.BICUBIC)), path, quality=95)
 
 
+def _cropped(path: Path) -> None:
+    """A marked photo (1234) cropped to 0.856 of each side at (0.8, 0.2) of the frame and resized back: what
+    ``--search anywhere`` reads (a crop off the centre and off the corners, the aspect kept)."""
+    from robusthide.watermark.watermarker import Watermarker
+
+    marked = Watermarker.from_pretrained("default").embed(_photo("astronaut"), 1234)
+    h, w = marked.shape[:2]
+    ch, cw = round(0.856 * h), round(0.856 * w)
+    y0, x0 = round(0.2 * (h - ch)), round(0.8 * (w - cw))
+    crop = marked[y0:y0 + ch, x0:x0 + cw]
+    _save(np.asarray(Image.fromarray(crop).resize((w, h), Image.BICUBIC)), path, quality=90)
+
+
 def _clip(path: Path) -> None:
     """Eight 160 x 120 H.264 frames of a panning photo."""
     import av
@@ -144,6 +157,7 @@ FIXTURES: dict[str, Callable[[Path], None]] = {
     "some.jpg": lambda p: _save(_photo("coffee"), p, quality=90),   # unmarked: detect answers 1
     "in.png": lambda p: _save(_photo("chelsea"), p),
     "zoomed.jpg": _zoomed,
+    "cropped.jpg": _cropped,
     "photos": _photos,
     "clip.mp4": _clip,
 }

@@ -14,7 +14,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from robusthide.watermark.files import ImageFile
 
 #: the ``--search`` choices (robusthide.watermark.sync.SEARCH_MODES, without importing torch)
-SEARCHES = ["none", "staged", "crop", "geometry", "rotate", "reframe", "corner", "inset", "turn", "slide"]
+SEARCHES = ["none", "staged", "crop", "geometry", "rotate", "reframe", "corner", "inset", "turn", "slide",
+            "anywhere"]
 #: the file name that stands for stdin (an input) or stdout (an output)
 STDIO = "-"
 

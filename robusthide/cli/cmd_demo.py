@@ -43,6 +43,10 @@ def _how(res) -> str:
         from robusthide.watermark.sync import corner_text
 
         notes.append(f"cropped to {corner_text(g)}")
+    if g.get("anywhere_side"):
+        from robusthide.watermark.anywhere import anywhere_text
+
+        notes.append(f"cropped to {anywhere_text(g)}")
     if g.get("box_px"):
         from robusthide.watermark.inset import inset_text
 

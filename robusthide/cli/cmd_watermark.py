@@ -425,6 +425,10 @@ def _found_how(row: dict[str, Any]) -> str:
         from robusthide.watermark.sync import corner_text
 
         out += f", {corner_text(geo)} of a larger frame"
+    if geo.get("anywhere_side"):
+        from robusthide.watermark.anywhere import anywhere_text
+
+        out += f", {anywhere_text(geo)} of a larger frame"
     if geo.get("box_px"):
         from robusthide.watermark.inset import inset_text
 
@@ -511,7 +515,9 @@ def _search(p: argparse.ArgumentParser) -> None:
                         "along its frame (a square dragged off the centre); rotate: turned back by -5..5 degrees "
                         "(black corners or straightened); corner: as the corner of a larger frame of the same "
                         "aspect ratio (a crop dragged from one corner, the ratio locked); turn: turned back by "
-                        "5.5..45 degrees either way and by quarter turns; geometry: mirror images and the side "
+                        "5.5..45 degrees either way and by quarter turns; anywhere: as a crop of a larger frame "
+                        "that kept the aspect ratio, at any place in it (slower: thousands of placements); "
+                        "geometry: mirror images and the side "
                         "fractions of a crop anywhere; the p-value pays for the search")
 
 

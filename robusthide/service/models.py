@@ -37,7 +37,7 @@ class ExtractParams(_Params):
     search: str | None = Field(None, description="the model's own when omitted (staged for whole-image models: as "
                                                  "it is, then inset, reframe, slide, rotate, crop, corner and turn); "
                                                  "none, staged, crop, rotate, reframe, slide, corner, inset, turn, "
-                                                 "geometry")
+                                                 "anywhere, geometry")
     bits: bool = Field(False, description="also return the raw and soft bits")
 
 

@@ -201,6 +201,13 @@ class Refiner:
             self._decoder = copy.deepcopy(self.model.decoder).to(memory_format=torch.channels_last)
         return self._decoder, ctx, True
 
+    def hinge_views(self, full: torch.Tensor, x: torch.Tensor, jpeg: Callable[[torch.Tensor], torch.Tensor]
+                    ) -> list[torch.Tensor]:
+        """The decoder inputs the refinement's hinge covers, each N x C x S x S: the marked image ``x`` at the
+        working size, its differentiable ``jpeg``, and ``full`` (the marked image at the size it is saved at)
+        after each real codec (:func:`through_codecs`)."""
+        return [x, jpeg(x), *through_codecs(full, self.codecs, self.model.size)]
+
     @torch.no_grad()
     def reads(self, res: torch.Tensor, small: torch.Tensor, bits: torch.Tensor, strength: float,
               view: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
@@ -243,7 +250,7 @@ class Refiner:
         with torch.inference_mode(False), torch.enable_grad():
             small, r0, mask = (t.detach().float().clone() for t in (small, r0, mask))
             cap = None if cap is None else cap.detach().float().clone()
-            sign = (bits.detach().float().clone() * 2 - 1).repeat(2 + len(self.codecs), 1)
+            sign = bits.detach().float().clone() * 2 - 1
             delta = torch.zeros_like(r0, requires_grad=True)
             lr = float(c.lr)
             opt = torch.optim.Adam([delta], lr=lr) if c.optimizer == "adam" else None
@@ -255,12 +262,12 @@ class Refiner:
                 else:
                     full = view.marked(res)
                     x = resize(full, (m.size, m.size))
-                xs = [x, jpeg(x), *through_codecs(full, self.codecs, m.size)]
+                xs = self.hinge_views(full, x, jpeg)
                 batch = torch.cat(xs)
                 if cl:
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 with ctx:
-                    margin = dec(batch).float() * sign
+                    margin = dec(batch).float() * sign.repeat(len(xs), 1)
                 hinge = F.relu(float(c.margin) - margin)
                 if not bool((hinge > 0).any()):
                     break

@@ -89,10 +89,12 @@ if TYPE_CHECKING:
 #: ratio, centred or at one end) and ``geometry`` (flips x per-axis scales, for the translation-invariant ``geo``
 #: models), ``corner`` (a crop that kept one corner and the aspect ratio), ``inset`` (the whole picture and the
 #: boxes a photo may fill inside it: padding, a screenshot, a collage), ``turn`` (rotations of 5.5-45 degrees and
-#: quarter turns), ``slide`` (the bands of ``reframe`` anywhere along the frame); ``staged`` (whole-image models:
+#: quarter turns), ``slide`` (the bands of ``reframe`` anywhere along the frame), ``anywhere`` (a crop that kept the
+#: aspect ratio, anywhere in the frame: :mod:`robusthide.watermark.anywhere`); ``staged`` (whole-image models:
 #: ``none``, then ``inset``, ``reframe``, ``slide``, ``rotate``, ``crop``, ``corner`` and ``turn``, each only when
 #: the ones before detect nothing; for a ``geo`` model the same as ``geometry``).
-SEARCH_MODES = ("none", "crop", "geometry", "rotate", "reframe", "corner", "inset", "turn", "slide", "staged")
+SEARCH_MODES = ("none", "crop", "geometry", "rotate", "reframe", "corner", "inset", "turn", "slide", "anywhere",
+                "staged")
 #: the stages of the ``staged`` search in order, with their shares of the false-positive budget (the rotation and
 #: crop stages had 1/5 each until session 23, when the corner stage took 1/10 from them; the inset stage took
 #: 1/20 from the plain read in session 24, the turn stage 1/10 in session 25, the slide stage 1/10 in session 26)
@@ -1152,6 +1154,12 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
         win = 2 * decoder.stride / size if hasattr(decoder, "stride") else SLIDE_WINDOW
         hyps = slide_hypotheses(*image.shape[-2:], window=win)
         return slide_logits(decoder, image, size, hyps), hyps
+    elif mode == "anywhere":  # no mirror images: thousands of rows already (robusthide.watermark.anywhere)
+        from robusthide.watermark.anywhere import anywhere_hypotheses, anywhere_logits
+
+        win = 2 * decoder.stride / size if hasattr(decoder, "stride") else SLIDE_WINDOW
+        hyps = anywhere_hypotheses(win)
+        return anywhere_logits(decoder, image, size, hyps), hyps
     elif mode == "corner":  # no mirror images: 300 rows already (see the module's docstring)
         hyps = corner_hypotheses()
         views = affine_views(image, size, hyps)

@@ -349,9 +349,10 @@ class Watermarker:
         ``search`` (None: the model's :attr:`default_search`): ``none`` reads the image as it is and its
         mirror image (a whole-image model; :attr:`mirror`); ``crop`` also reads the image as the centre of
         larger frames (a crop resized back), mirrored too; ``corner`` as a corner of a larger frame of its own
-        aspect (a crop that kept one corner); ``inset`` the whole picture and each box a photo may fill inside
-        it (padding, a screenshot, a collage); ``turn`` turned back by 5.5 to 45 degrees or a quarter turn;
-        ``staged`` (the default of the whole-image models) the plain read, then the inset, reframing, rotation,
+        aspect (a crop that kept one corner); ``anywhere`` as a crop of its own aspect anywhere in a larger frame
+        (:mod:`robusthide.watermark.anywhere`; opt-in, about 2 s); ``inset`` the whole picture and each box a photo
+        may fill inside it (padding, a screenshot, a collage); ``turn`` turned back by 5.5 to 45 degrees or a quarter
+        turn; ``staged`` (the default of the whole-image models) the plain read, then the inset, reframing, rotation,
         crop, corner and turn searches, each only when the ones before detect nothing
         (:data:`robusthide.watermark.sync.STAGED_SHARES`); ``geometry`` (the default of the ``geo`` models)
         tries mirror images and the side fractions a crop anywhere may have kept, in two stages: the whole
