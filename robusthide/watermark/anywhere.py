@@ -8,10 +8,10 @@ k = 1 - ``scale_step`` ... ``min_side``, and at each k the box centre (``ox``, `
 square grid of spacing at most ``step`` over ``|o| <= 1 - k`` (:func:`anywhere_hypotheses`).
 
 How fine that grid must be is the decoder's position tolerance: a hypothesis off by more than it reads the mark
-at chance. The shipped models read a picture moved by a quarter of a working pixel as at its place and lose
-about a third of the reads at half a pixel (docs/results/shift-tolerance.md), so for them the grid is about ten
-thousand rows per image; a decoder trained to tolerate about a pixel (session 31's probe) needs about fifty times
-fewer. The spacings are therefore arguments, chosen per model.
+at chance. The default model reads a picture moved by a quarter of a working pixel as at its place and loses a
+quarter of the reads at half a pixel (docs/results/shift-tolerance.md), so the grid has one-pixel spacing and
+13 540 rows per image; a decoder that tolerated two pixels would need a grid of two pixels and steps of 0.024 in k,
+1 650 rows. The spacings are therefore arguments.
 
 The rows are read as :func:`robusthide.watermark.sync.slide_logits` reads its bands, in two dimensions: a
 decoder with a convolutional bit map (``bit_map``, ``read_map``, ``stride``) reads every placement of one k that
