@@ -150,7 +150,7 @@ def write_fpr(res: dict, out: str) -> None:
         f"stripes. {res['ecc_decoded_but_rejected']} clean images decoded to a valid BCH word but were "
         "rejected by the p-value threshold. The 95% upper bound with zero observed is 3/N (rule of three).\n"
         + (f"Each image was read through the {res['search']} search, every stage `extract` runs, mirrored images "
-           "included; the p-values pay for every hypothesis the search could have read.\n"
+           "where the search reads them; the p-values pay for every hypothesis the search could have read.\n"
            if res.get("search", "none") != "none" else
            "Each image was read as it is and mirrored, as `extract` reads it; the p-values pay for both "
            "(the mirror images get 1/8 of the false-positive budget).\n" if res.get("mirror") else "")
