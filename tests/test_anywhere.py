@@ -10,8 +10,12 @@ from robusthide.codecs import get_codec
 from robusthide.watermark.anywhere import (
     ANYWHERE_MIN_SIDE,
     ANYWHERE_SCALE_STEP,
+    ANYWHERE_STEP,
+    anywhere_fine_count,
     anywhere_hypotheses,
     anywhere_logits,
+    anywhere_neighbours,
+    anywhere_search,
     anywhere_text,
 )
 from robusthide.watermark.watermarker import Watermarker
@@ -86,3 +90,60 @@ def test_anywhere_search_reads_a_crop_off_the_centre(photos):
     assert px == pytest.approx(0.8, abs=0.03) and py == pytest.approx(0.2, abs=0.03)
     clean = wm.extract(photos["coffee"], search="anywhere")
     assert not clean.detected and clean.message is None
+
+
+def _key(h: dict) -> tuple[float, float, float]:
+    return round(float(h["kx"]), 9), round(float(h["ox"]), 9), round(float(h["oy"]), 9)
+
+
+def test_anywhere_neighbours_are_the_finer_grid_around_a_row():
+    """The refinement's rows lie on the grid twice as fine in k, x and y, which holds the screened grid; the count
+    the p-value pays for is that grid's size; a row inside the grid has 26 new neighbours, one at its edge fewer."""
+    fine = anywhere_hypotheses(WINDOW, ANYWHERE_STEP / 2, ANYWHERE_SCALE_STEP / 2)
+    coarse = anywhere_hypotheses(WINDOW)
+    assert anywhere_fine_count(WINDOW) == len(fine) == 103272 and len(coarse) == 13540
+    small = dict(step=WINDOW / 2, scale_step=0.05, min_side=0.8)
+    assert anywhere_fine_count(WINDOW, **small, split=3) == len(
+        anywhere_hypotheses(WINDOW, WINDOW / 6, 0.05 / 3, 0.8))
+    fine_keys, coarse_keys = {_key(h) for h in fine}, {_key(h) for h in coarse}
+    assert coarse_keys <= fine_keys
+    inner = min((h for h in coarse if h["anywhere_side"] == 0.82),
+                key=lambda h: abs(h["position"][0] - 0.5) + abs(h["position"][1] - 0.5))
+    near = anywhere_neighbours([inner], WINDOW)
+    assert len(near) == 26 and {_key(h) for h in near} <= fine_keys - coarse_keys
+    assert {round(h["kx"], 6) for h in near} == {0.814, 0.82, 0.826}
+    # at its own k a half step either way; at the next k, whose grid starts elsewhere, the nearest and one either way
+    assert max(abs(h["ox"] - inner["ox"]) for h in near if h["kx"] == inner["kx"]) == pytest.approx(ANYWHERE_STEP / 2)
+    assert max(abs(h["ox"] - inner["ox"]) for h in near) <= 3 * ANYWHERE_STEP / 4 + 1e-9
+    edge = next(h for h in coarse if h["anywhere_side"] == 0.7 and h["position"] == (0.0, 0.0))
+    assert 0 < len(anywhere_neighbours([edge], WINDOW)) < 26
+    assert len(anywhere_neighbours([inner, inner], WINDOW)) == 26  # each row once
+
+
+def test_anywhere_refinement_reads_a_crop_between_the_grid_rows(photos, monkeypatch):
+    """A crop keeping 60 % of the area at (0.8, 0.25), then JPEG 80: the screened grid's best row is several
+    errors off and the search does not read it; its refined rows are one error off or less, and with the
+    refinement on (robusthide/watermark/anywhere.py's ANYWHERE_REFINE) it reads, its p-value paying for each of
+    the 103 272 rows of the finer grid."""
+    import torch
+
+    import robusthide.watermark.anywhere as anywhere
+    from robusthide.watermark.sync import hypothesis_weights
+
+    wm = Watermarker.from_pretrained("default")
+    dec, size = wm.model.decoder, wm.model.size
+    image = get_codec("crop:0.6,x=0.8,y=0.25|jpeg:q=80")(wm.embed(photos["chelsea"], 1242)[None]).images[0]
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    sent = np.asarray(wm.encode_message(1242))
+    logits, hyps = anywhere_search(dec, x, size, WINDOW, refine=True)
+    n = len(anywhere_hypotheses(WINDOW))
+    errors = ((logits > 0).numpy() != sent).sum(1)
+    assert errors[:n].min() >= 4 and errors[n:].min() <= 1
+    assert len(hyps) == len(logits) > n and all(h["of"] == 103272 for h in hyps)
+    assert float(hypothesis_weights(hyps).sum()) == pytest.approx(len(hyps) / 103272)
+    assert not wm.extract(image, search="anywhere").detected
+    monkeypatch.setattr(anywhere, "ANYWHERE_REFINE", True)
+    r = wm.extract(image, search="anywhere")
+    assert r.detected and r.message == 1242
+    assert r.geometry["anywhere_side"] == pytest.approx(0.6 ** 0.5, abs=0.01)
+    assert r.geometry["position"][0] == pytest.approx(0.8, abs=0.03)

@@ -10,11 +10,12 @@ the smallest p-value any clean image reached. Runs must read the same model with
 
 A search that gained stages since a run (the corner stage in session 23, the inset stage in session 24, the turn
 stage in session 25, the slide stage in session 26, the slide stage's extra bands ``slide:bands`` in session 27,
-written by ``docs/scripts/fpr_slide_bands.py``) is covered by ``--stage-alone FILE``: a run of that stage
-alone (``robusthide fpr --search corner``) with the same seed, split, photos and counts, so over the same clean
-images. The staged decision detects when one of its stages does, each at its share of the budget, and the stage
-alone has the whole budget: an image that neither run flags is not flagged by the staged search with the new stage
-either (the other stages' shares only shrank).
+written by ``docs/scripts/fpr_slide_bands.py``, the anywhere stage in session 32, and its refined rows
+``anywhere:refine``, written by ``docs/scripts/fpr_anywhere_refine.py``) is covered by ``--stage-alone FILE``:
+a run of that stage alone (``robusthide fpr --search corner``) with the same seed, split, photos and counts, so
+over the same clean images. The staged decision detects when one of its stages does, each at its share of the
+budget, and the stage alone has the whole budget: an image that neither run flags is not flagged by the staged
+search with the new stage either (the other stages' shares only shrank).
 A run read a stage itself when its results file lists it (``stages``, written since session 24) or when
 ``--read STAGE:FILE`` says so (runs made before the field existed, after the stage was added).
 """
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         if not idx:
             sys.exit(f"fpr_total: --read {spec}: {name} is not one of the staged runs")
         read.add((idx[0], stage))
-    order = ("corner", "inset", "turn", "slide", "slide:bands")  # in the order they were added
+    order = ("corner", "inset", "turn", "slide", "slide:bands", "anywhere", "anywhere:refine")  # as they were added
     stages = sorted({s for _, s in alone}, key=lambda s: order.index(s) if s in order else len(order))
     n = sum(r["clean_images"] for r in runs)
     fp = sum(r["false_positives"] for r in runs) + sum(r["false_positives"] for _, r in alone.values())

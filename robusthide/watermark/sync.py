@@ -1155,11 +1155,10 @@ def search_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, sear
         hyps = slide_hypotheses(*image.shape[-2:], window=win)
         return slide_logits(decoder, image, size, hyps), hyps
     elif mode == "anywhere":  # no mirror images: thousands of rows already (robusthide.watermark.anywhere)
-        from robusthide.watermark.anywhere import anywhere_hypotheses, anywhere_logits
+        from robusthide.watermark.anywhere import anywhere_search
 
-        win = 2 * decoder.stride / size if hasattr(decoder, "stride") else SLIDE_WINDOW
-        hyps = anywhere_hypotheses(win)
-        return anywhere_logits(decoder, image, size, hyps), hyps
+        return anywhere_search(decoder, image, size, 2 * decoder.stride / size if hasattr(decoder, "stride")
+                               else SLIDE_WINDOW)
     elif mode == "corner":  # no mirror images: 300 rows already (see the module's docstring)
         hyps = corner_hypotheses()
         views = affine_views(image, size, hyps)
