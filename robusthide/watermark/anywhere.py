@@ -28,7 +28,9 @@ default spacings, against 13 540): at the share of 0.12 meant for an anywhere st
 declare a mark at 2 errors of 64 bits or fewer (:func:`robusthide.payload.max_detectable_errors`), and the refined
 rows have fewer errors. On 12 validation photos at 512 px cropped to 70 % and 50 % of the area at (0.3, 0.7) and
 (0.35, 0.6), then JPEG 75, the fewest errors of the rows tried fell from a median of 2.5 and 7.5 to 0 and 1, and
-the photos within those 2 errors from 6 and 2 of 12 to 10 and 8 (docs/results/anywhere-refine-probe.md).
+the photos within those 2 errors from 6 and 2 of 12 to 10 and 8 (docs/results/anywhere-refine-probe.md); on
+29 photos the search alone reads those crops on 25 and 17 instead of 11 and 4
+(docs/results/anywhere-refined-default.md).
 """
 
 from __future__ import annotations
