@@ -147,3 +147,28 @@ def test_anywhere_refinement_reads_a_crop_between_the_grid_rows(photos, monkeypa
     assert r.detected and r.message == 1242
     assert r.geometry["anywhere_side"] == pytest.approx(0.6 ** 0.5, abs=0.01)
     assert r.geometry["position"][0] == pytest.approx(0.8, abs=0.03)
+
+
+def test_fpr_script_decides_the_screened_grid_as_the_search_does_and_the_refined_rows_alone(tmp_path, photo_dir):
+    """docs/scripts/fpr_anywhere_refine.py screens each clean image once: its ``--screened-out`` decision is the one
+    ``robusthide fpr --search anywhere`` makes on the same images, and its own is the refined rows' alone."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from robusthide.watermark.fpr import measure_fpr
+
+    script = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "fpr_anywhere_refine.py"
+    done = subprocess.run([sys.executable, str(script), "--data", str(photo_dir), "--n", "2", "--synthetic", "1",
+                           "--seed", "3", "--out", str(tmp_path / "ref"), "--screened-out", str(tmp_path / "scr")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    ref, scr = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("ref", "scr"))
+    plain = measure_fpr("default", str(photo_dir), None, n_photo=2, n_synth=1, seed=3, progress=False,
+                        search="anywhere")
+    assert ref["search"] == "anywhere:refine" and scr["search"] == "anywhere" and ref["clean_images"] == 3
+    keys = ("clean_images", "false_positives", "min_p_value", "ecc_decoded_but_rejected", "seed", "split")
+    assert {k: scr[k] for k in keys} == {k: plain[k] for k in keys}
+    assert "fpr_anywhere_refine.py --data" in (tmp_path / "scr.md").read_text()
+    assert "refined rows alone" in (tmp_path / "ref.md").read_text()
