@@ -120,7 +120,7 @@ def _zoomed(path: Path) -> None:
 
 def _cropped(path: Path) -> None:
     """A marked photo (1234) cropped to 0.856 of each side at (0.8, 0.2) of the frame and resized back: what
-    ``--search anywhere`` reads (a crop off the centre and off the corners, the aspect kept)."""
+    the staged search's anywhere stage reads (a crop off the centre and off the corners, the aspect kept)."""
     from robusthide.watermark.watermarker import Watermarker
 
     marked = Watermarker.from_pretrained("default").embed(_photo("astronaut"), 1234)

@@ -105,7 +105,7 @@ def test_a_reframed_clip_is_read_by_the_staged_search_and_pays_for_it(tmp_path, 
     assert not extract_video(wm, src).detected
     plain, staged = extract_video(wm, dst, search="none"), extract_video(wm, dst)
     assert staged.detected and staged.geometry is None
-    none = dict(STAGED_SHARES)["none"]  # the plain read keeps its share of the budget (0.25 since session 26)
+    none = dict(STAGED_SHARES)["none"]  # the plain read keeps its share of the budget (0.16 since session 32)
     assert staged.p_value == pytest.approx(plain.p_value / none, rel=1e-4, abs=0)
     with pytest.raises(Exception, match="reframe_frames must be a positive integer"):
         wm.decide_frames_staged(torch.zeros(2, 64), [{}, {"flip": True}], [], reframe_frames=0)

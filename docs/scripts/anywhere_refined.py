@@ -1,9 +1,10 @@
 """Run a ``robusthide`` command with the anywhere search's refinement on (issue 19, session 32).
 
-The refinement (:func:`robusthide.watermark.anywhere.anywhere_refined`) is off in the shipped searches until its
-false-positive run covers the staged search's 10 140 clean images (:data:`ANYWHERE_REFINE`). This runs any
-``robusthide`` command (``evaluate``, ``extract``, ``fpr``) with it on, so that it can be measured first; the
-``Command:`` line of the results files under ``--out`` then names this script::
+The refinement (:func:`robusthide.watermark.anywhere.anywhere_refined`) was off in the shipped searches until its
+false-positive runs covered the staged search's 10 140 clean images (:data:`ANYWHERE_REFINE`, on since session 33).
+This runs any ``robusthide`` command (``evaluate``, ``extract``, ``fpr``) with it on, as session 32 measured it
+before; the ``Command:`` line of the results files under ``--out`` then names this script (the results of session
+32 were made with it, and it reruns them as they were)::
 
     .venv/bin/python docs/scripts/anywhere_refined.py evaluate default --data data/photos/train --split val \\
         --size 512 --attacks 'crop:0.7,x=0.3,y=0.7|jpeg:q=75' --search anywhere --payload \\

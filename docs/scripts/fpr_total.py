@@ -109,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
                   "(docs/scripts/fpr_slide_bands.py). The stage's other hypotheses are those its earlier runs read; "
                   "with more hypotheses in the stage each one's threshold only shrank, so an image that neither the "
                   "earlier slide run nor the new bands alone flags is clean for the slide stage as it is now."]
+    if "anywhere:refine" in stages:
+        lines += ["", "`anywhere:refine`: the anywhere stage's refined rows (session 32, on by default since session "
+                  "33), alone (docs/scripts/fpr_anywhere_refine.py). With them on, every row of the stage, screened or "
+                  "refined, pays for the 103 272 rows of the finer grid, a stricter threshold than either run's, so an "
+                  "image that neither the `anywhere` run (the screened rows) nor this one flags is clean for the "
+                  "stage as it is now."]
     a.out.write_text("\n".join(lines) + "\n")
     print(f"{fp} false positives in {n} clean images -> {a.out}")
     return 0

@@ -27,7 +27,8 @@ CASES = (("plain read, no mirror (before session 11)", "none", False),
          ("--search reframe", "reframe", True), ("--search rotate", "rotate", True),
          ("--search crop", "crop", True), ("--search corner", "corner", True), ("--search inset", "inset", True),
          ("--search turn", "turn", True), ("--search slide", "slide", True), ("--search anywhere", "anywhere", True),
-         ("default: --search staged (none, then inset, reframe, slide, rotate, crop, corner and turn)", "staged", True))
+         ("default: --search staged (none, then inset, reframe, slide, rotate, crop, corner, turn, anywhere)",
+          "staged", True))
 #: the rows for a periodic ``geo`` model, whose own search is ``geometry`` (quick stage, then the full search
 #: when the quick stage detects nothing, as on the unmarked photo)
 GEO_CASES = (("plain read, no mirror", "none", False), ("default: --search geometry", "geometry", True))

@@ -505,20 +505,19 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _search(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search", choices=SEARCHES, default=None,
-                   help="default: the model's own (geometry for geo models, else staged; every search of a whole-"
-                        "image model also reads the mirror image). none: the image as it is (fastest); staged: as "
-                        "it is, then inset, reframe, slide, rotate, crop, corner and turn, each only when the ones "
+                   help="default: the model's own (geometry for geo models, else staged; every search of a whole-image "
+                        "model also reads the mirror image). none: the image as it is (fastest); staged: as it is, then"
+                        " inset, reframe, slide, rotate, crop, corner, turn and anywhere, each only when the ones "
                         "before find nothing; inset: as it is and each box a photo may fill inside the picture "
-                        "(padding, a screenshot, a collage); crop: also read each image as the centre of a larger "
-                        "frame (a crop resized back); reframe: as the centred band of a frame of another common "
-                        "aspect ratio (a platform's 4:5, 1:1 or 16:9 reframing); slide: as such a band anywhere "
-                        "along its frame (a square dragged off the centre); rotate: turned back by -5..5 degrees "
-                        "(black corners or straightened); corner: as the corner of a larger frame of the same "
-                        "aspect ratio (a crop dragged from one corner, the ratio locked); turn: turned back by "
-                        "5.5..45 degrees either way and by quarter turns; anywhere: as a crop of a larger frame "
-                        "that kept the aspect ratio, at any place in it (slower: thousands of placements); "
-                        "geometry: mirror images and the side "
-                        "fractions of a crop anywhere; the p-value pays for the search")
+                        "(padding, a screenshot, a collage); crop: also read each image as the centre of a larger frame"
+                        " (a crop resized back); reframe: as the centred band of a frame of another common aspect ratio"
+                        " (a platform's 4:5, 1:1 or 16:9 reframing); slide: as such a band anywhere along its frame (a "
+                        "square dragged off the centre); rotate: turned back by -5..5 degrees (black corners or "
+                        "straightened); corner: as the corner of a larger frame of the same aspect ratio (a crop "
+                        "dragged from one corner, the ratio locked); turn: turned back by 5.5..45 degrees either way "
+                        "and by quarter turns; anywhere: as a crop of a larger frame that kept the aspect ratio, at any"
+                        " place in it (slower: thousands of placements); geometry: mirror images and the side fractions"
+                        " of a crop anywhere; the p-value pays for the search")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -72,9 +72,8 @@ class WatermarkModel(nn.Module):
     def default_search(self) -> str:
         """The extraction search this model is read with by default: its ``search`` metadata, else its
         decoder's ``default_search`` (``geometry`` for the periodic ``geo`` decoder), else ``staged`` (the
-        plain read, then the inset, reframing, rotation, crop, corner and turn searches, each only when the ones
-        before detect nothing;
-        :mod:`robusthide.watermark.sync`)."""
+        plain read, then the inset, reframing, slide, rotation, crop, corner, turn and anywhere searches, each
+        only when the ones before detect nothing; :mod:`robusthide.watermark.sync`)."""
         meta = getattr(self, "meta", None) or {}
         return str(meta.get("search") or getattr(self.decoder, "default_search", "staged"))
 

@@ -35,7 +35,8 @@ class EmbedParams(_Params):
 
 class ExtractParams(_Params):
     search: str | None = Field(None, description="the model's own when omitted (staged for whole-image models: as "
-                                                 "it is, then inset, reframe, slide, rotate, crop, corner and turn); "
+                                                 "it is, then inset, reframe, slide, rotate, crop, corner, turn and "
+                                                 "anywhere); "
                                                  "none, staged, crop, rotate, reframe, slide, corner, inset, turn, "
                                                  "anywhere, geometry")
     bits: bool = Field(False, description="also return the raw and soft bits")

@@ -56,9 +56,10 @@ ANYWHERE_MIN_SIDE = 0.7
 ANYWHERE_SPLIT = 2
 #: how many of the most confident screened rows the refinement reads the neighbours of
 ANYWHERE_REFINE_TOP = 8
-#: whether the search reads the refined rows (:func:`anywhere_refined`): not until their false-positive run
-#: covers the 10 140 clean images of the staged search's (issue 19; docs/scripts/fpr_anywhere_refine.py)
-ANYWHERE_REFINE = False
+#: whether the search reads the refined rows (:func:`anywhere_refined`): on since session 33, when their
+#: false-positive runs covered the 10 140 clean images of the staged search's (0 false positives; issue 19,
+#: docs/scripts/fpr_anywhere_refine.py, docs/results/fpr-staged-total.md)
+ANYWHERE_REFINE = True
 
 
 def _spacing(window: float, step: float) -> float:

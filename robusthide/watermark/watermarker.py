@@ -350,10 +350,10 @@ class Watermarker:
         mirror image (a whole-image model; :attr:`mirror`); ``crop`` also reads the image as the centre of
         larger frames (a crop resized back), mirrored too; ``corner`` as a corner of a larger frame of its own
         aspect (a crop that kept one corner); ``anywhere`` as a crop of its own aspect anywhere in a larger frame
-        (:mod:`robusthide.watermark.anywhere`; opt-in, about 2 s); ``inset`` the whole picture and each box a photo
-        may fill inside it (padding, a screenshot, a collage); ``turn`` turned back by 5.5 to 45 degrees or a quarter
-        turn; ``staged`` (the default of the whole-image models) the plain read, then the inset, reframing, rotation,
-        crop, corner and turn searches, each only when the ones before detect nothing
+        (:mod:`robusthide.watermark.anywhere`; about 2 s); ``inset`` the whole picture and each box a photo may
+        fill inside it (padding, a screenshot, a collage); ``turn`` turned back by 5.5 to 45 degrees or a quarter
+        turn; ``staged`` (the default of the whole-image models) the plain read, then the inset, reframing, slide,
+        rotation, crop, corner, turn and anywhere searches, each only when the ones before detect nothing
         (:data:`robusthide.watermark.sync.STAGED_SHARES`); ``geometry`` (the default of the ``geo`` models)
         tries mirror images and the side fractions a crop anywhere may have kept, in two stages: the whole
         image and its mirror image first, the full search only when they detect nothing
@@ -417,8 +417,8 @@ class Watermarker:
         then the quarter turns of the turn stage, mirrored too (:func:`robusthide.watermark.sync.turn_views`, the
         same frames: a phone clip whose rotation tag a tool dropped is turned by a quarter in every frame).
         Each stage pays its share of the staged search (:data:`robusthide.watermark.sync.STAGED_SHARES`); the
-        rotation, crop and corner stages read images only, so their shares are left unspent and the p-value stays
-        conservative, and the turn stage's share pays for its 6 quarter-turn hypotheses alone."""
+        rotation, crop, corner and anywhere stages read images only, so their shares are left unspent and the
+        p-value stays conservative, and the turn stage's share pays for its 6 quarter-turn hypotheses alone."""
         from robusthide.watermark.inset import inset_hypotheses
         from robusthide.watermark.sync import (
             decode_stages,
