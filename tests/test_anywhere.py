@@ -151,6 +151,36 @@ def test_anywhere_refinement_reads_a_crop_between_the_grid_rows(photos, monkeypa
     assert r.geometry["position"][0] == pytest.approx(0.8, abs=0.03)
 
 
+def test_the_frames_of_a_clip_are_pooled_per_row(photos):
+    """A list of one frame is searched bit for bit as the frame alone; for two frames every row of a stage is the
+    mean of the frames' rows (:func:`robusthide.watermark.sync.frames_stage_logits`), and the anywhere search
+    screens on the mean and refines the rows most confident on it, read in each frame and averaged."""
+    import torch
+
+    from robusthide.watermark.anywhere import anywhere_refined
+    from robusthide.watermark.sync import frames_stage_logits, search_logits
+
+    wm = Watermarker.from_pretrained("default")
+    dec, size = wm.model.decoder, wm.model.size
+    a = torch.from_numpy(wm.embed(photos["chelsea"], 5)).permute(2, 0, 1)[None].float() / 255
+    b = a.flip(-1)
+    one, hyps = anywhere_search(dec, [a], size, WINDOW)
+    alone, alone_hyps = anywhere_search(dec, a, size, WINDOW)
+    assert torch.equal(one, alone) and hyps == alone_hyps
+    for stage in ("crop", "corner"):
+        both, bh = frames_stage_logits(dec, [a, b], size, stage)
+        (la, ha), (lb, _) = (search_logits(dec, x, size, stage, staged=True) for x in (a, b))
+        assert bh == ha and torch.allclose(both, (la + lb) / 2, atol=1e-6)
+    pooled, ph = anywhere_search(dec, [a, b], size, WINDOW)
+    n = len(anywhere_hypotheses(WINDOW))
+    la, lb = anywhere_logits(dec, a, size, ph[:n]), anywhere_logits(dec, b, size, ph[:n])
+    assert torch.allclose(pooled[:n], (la + lb) / 2, atol=1e-6)
+    fine, fh = anywhere_refined(dec, [a, b], size, ph[:n], (la + lb) / 2, WINDOW)
+    assert [{**h, "of": ph[n]["of"]} for h in fh] == ph[n:] and torch.allclose(pooled[n:], fine, atol=1e-6)
+    with pytest.raises(ValueError, match="no frames"):
+        frames_stage_logits(dec, [], size, "crop")
+
+
 def test_fpr_script_decides_the_screened_grid_as_the_search_does_and_the_refined_rows_alone(tmp_path, photo_dir):
     """docs/scripts/fpr_anywhere_refine.py screens each clean image once: its ``--screened-out`` decision is the one
     ``robusthide fpr --search anywhere`` makes on the same images, and its own is the refined rows' alone."""

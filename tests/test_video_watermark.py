@@ -78,26 +78,33 @@ def test_bad_video_file(tmp_path, capsys, content):
     assert "robusthide: error:" in capsys.readouterr().err
 
 
+def _marked_landscape_clip(wm, tmp_path, photos, write_clip, message: int):
+    """(source clip, marked clip, its decoded frames): 8 frames of the coffee photo at 512 x 288 panning a pixel per
+    frame, marked with ``message`` (H.264 CRF 18)."""
+    from PIL import Image
+
+    from robusthide.watermark.video import embed_video
+
+    frame = np.asarray(Image.fromarray(photos["coffee"]).resize((512, 288), Image.BICUBIC))
+    src, dst = tmp_path / "c.mp4", tmp_path / "m.mp4"
+    write_clip(src, [np.roll(frame, i, axis=1) for i in range(8)])
+    embed_video(wm, src, dst, wm.encode_message(message), crf=18)
+    with av.open(str(dst)) as inp:
+        return src, dst, [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
+
+
 def test_a_reframed_clip_is_read_by_the_staged_search_and_pays_for_it(tmp_path, photos, write_clip):
     """A 16:9 clip cut to 1:1 (a platform's reframing, a band of 56 % of the width) reads by the staged
     search's reframing stage, pooled over the frames; the plain read does not; an unmarked clip stays
     unmarked; the plain reading of an unedited clip is the staged search's first stage, at its share."""
-    from PIL import Image
-
     from robusthide.watermark.sync import STAGED_SHARES
     from robusthide.watermark.video import extract_video
     from robusthide.watermark.watermarker import Watermarker
 
     wm = Watermarker.from_pretrained("default")
-    frame = np.asarray(Image.fromarray(photos["coffee"]).resize((512, 288), Image.BICUBIC))
-    src, dst, cut = tmp_path / "c.mp4", tmp_path / "m.mp4", tmp_path / "r.mp4"
-    write_clip(src, [np.roll(frame, i, axis=1) for i in range(8)])
-    from robusthide.watermark.video import embed_video
-
-    embed_video(wm, src, dst, wm.encode_message(77), crf=18)
-    with av.open(str(dst)) as inp:
-        write_clip(cut, [np.ascontiguousarray(f.to_ndarray(format="rgb24")[:, 112:400]) for f in inp.decode(video=0)],
-                   crf=23)
+    src, dst, marked = _marked_landscape_clip(wm, tmp_path, photos, write_clip, 77)
+    cut = tmp_path / "r.mp4"
+    write_clip(cut, [np.ascontiguousarray(f[:, 112:400]) for f in marked], crf=23)
     assert not extract_video(wm, cut, search="none").detected
     r = extract_video(wm, cut)
     assert r.detected and r.message == 77
@@ -157,3 +164,31 @@ def test_a_pillarboxed_clip_is_read_by_the_inset_stage(tmp_path, photos, write_c
     assert r.detected and r.message == 91
     x0, _, x1, _ = r.geometry["box"]
     assert x0 == pytest.approx(176 / 512, abs=0.01) and x1 == pytest.approx(336 / 512, abs=0.01)
+
+
+def test_a_clip_cropped_off_centre_or_straightened_is_read_by_the_geometric_stages(tmp_path, photos, write_clip):
+    """A marked clip cropped to 0.838 of each side (70 % of the area) off the centre, at (0.3, 0.7), then re-encoded
+    reads by the staged search's anywhere stage, each row's logits pooled over the frames (one P-frame alone reads
+    at 10-15 raw errors, the 8 frames pooled at none), and says where the crop was; a clip turned by 3 degrees
+    (black corners) reads by the rotation stage. As they are, neither reads."""
+    from PIL import Image
+
+    from robusthide.watermark.video import extract_video
+    from robusthide.watermark.watermarker import Watermarker
+
+    wm = Watermarker.from_pretrained("default")
+    _, _, marked = _marked_landscape_clip(wm, tmp_path, photos, write_clip, 77)
+    h, w = 240, 428  # 0.838 of 288 x 512, even sides for yuv420p
+    y0, x0 = round((288 - h) * 0.7), round((512 - w) * 0.3)
+    cropped, turned = tmp_path / "crop.mp4", tmp_path / "turn.mp4"
+    write_clip(cropped, [np.ascontiguousarray(f[y0:y0 + h, x0:x0 + w]) for f in marked], crf=23)
+    write_clip(turned, [np.asarray(Image.fromarray(f).rotate(3, resample=Image.BICUBIC)) for f in marked], crf=23)
+    for clip in (cropped, turned):
+        assert not extract_video(wm, clip, search="none").detected
+    r = extract_video(wm, cropped)
+    assert r.detected and r.message == 77
+    assert r.geometry["anywhere_side"] == pytest.approx(0.838, abs=0.02)
+    assert r.geometry["position"] == pytest.approx((0.3, 0.7), abs=0.03)
+    r = extract_video(wm, turned)
+    assert r.detected and r.message == 77
+    assert (r.geometry["angle"], r.geometry["fill"], r.geometry["flip"]) == (3.0, "black", False)

@@ -1,11 +1,13 @@
-"""Issue 19 probe (session 15): a periodic ``geo`` model reads a marked clip after the geometric edits of a
-platform, with the library's video extractor (``robusthide.watermark.video.extract_video``: the frames' features
-pooled, then the image's geometry search, by default).
+"""Issue 19 probe (session 15): a model reads a marked clip after the geometric edits of a platform or an editor,
+with the library's video extractor (``robusthide.watermark.video.extract_video`` with the model's default search:
+for a periodic ``geo`` model the frames' features pooled, then the image's geometry search; for a whole-image model
+the staged search, each stage's logits pooled over the frames; session 34 added the off-centre crop and the
+rotation).
 
 Clips: ``--n`` validation photos (seed 0), each a 1280 x 720 crop panned by 2 px per frame for ``--frames`` frames
-(H.264 CRF 12), marked with a random 60-bit integer (schema ``balanced``, H.264 CRF 18), then edited and re-encoded
-by ffmpeg (libx264 CRF 23): cropped, reframed to 9:16 or 1:1, mirrored, scaled to 480p. A clip counts when the
-message comes back exactly and is detected.
+(H.264 CRF 12), marked with a random integer of the model's schema (H.264 CRF 18), then edited and re-encoded
+by ffmpeg (libx264 CRF 23): cropped, reframed to 9:16 or 1:1, mirrored, scaled to 480p, rotated. A clip counts
+when the message comes back exactly and is detected.
 
 Run: .venv/bin/python docs/scripts/geo_video_probe.py WEIGHTS --out docs/results/NAME.md [--n 4] [--frames 24]
 """
@@ -35,6 +37,8 @@ EDITS = {
     "mirror": "hflip",
     "480p": "scale=854:480",
     "crop half the area, right + 480p": "crop=905:509:375:211,scale=854:480",
+    "crop 70 % of the area at (0.3, 0.7)": "crop=1071:602:63:83",
+    "rotate 3 degrees (black corners)": "rotate=3*PI/180",
 }
 
 
@@ -69,6 +73,8 @@ def main() -> None:
            f"--frames {a.frames}")
     results = {name: [] for name in EDITS}
     times = {name: 0.0 for name in EDITS}
+    clean: list[bool] = []
+    clean_s = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         for k, it in enumerate(items):
@@ -81,7 +87,7 @@ def main() -> None:
                 photo = np.asarray(Image.fromarray(photo).resize(size, Image.LANCZOS))
             src, marked = d / f"src{k}.mp4", d / f"marked{k}.mp4"
             write_clip(photo, src, a.frames)
-            msg = int(rng.integers(0, 2 ** 60))
+            msg = int(rng.integers(0, wm.capacity()["max_int"] + 1))
             embed_video(wm, src, marked, wm.encode_message(msg), crf=18)
             for name, vf in EDITS.items():
                 edited = d / f"edit{k}.mp4"
@@ -92,17 +98,24 @@ def main() -> None:
                 times[name] += time.time() - t0
                 results[name].append(bool(r.detected and r.message == msg))
                 print(k, name, r.detected, r.message == msg, f"{r.p_value:.2e}", flush=True)
+            t0 = time.time()
+            r = extract_video(wm, src)  # the clip before marking: every stage runs, nothing may be found
+            clean_s += time.time() - t0
+            clean.append(bool(r.detected))
+            print(k, "unmarked", r.detected, f"{r.p_value:.2e}", flush=True)
     lines = [f"# `{wm.name}`: marked clips after a platform's geometric edits, read by the video extractor", "",
              f"Command: `{cmd}`", "",
              f"{a.n} validation photos (seed 0), each a {W} x {H} clip of {a.frames} frames panning 2 px per frame, "
-             "marked (H.264 CRF 18), edited and re-encoded by ffmpeg (libx264 CRF 23). The extractor pools the "
-             "frames' features and runs the geometry search (its default for this model); one torch thread. "
+             "marked (H.264 CRF 18), edited and re-encoded by ffmpeg (libx264 CRF 23). The extractor runs the "
+             "model's default search over the frames; one torch thread. "
              "x = message read back exactly and detected, . = not.", "",
              "| edit (ffmpeg filter) | message exact | per clip | s per clip |", "|---|---:|---|---:|"]
     for name, vf in EDITS.items():
         ok = results[name]
         lines.append(f"| {name} (`{vf}`) | {sum(ok)}/{len(ok)} | {''.join('x' if o else '.' for o in ok)} | "
                      f"{times[name] / len(ok):.1f} |")
+    lines.append(f"| unmarked: the source clip (! = a false positive) | detected {sum(clean)}/{len(clean)}"
+                 f" | {''.join('!' if c else '.' for c in clean)} | {clean_s / len(clean):.1f} |")
     Path(a.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -4,7 +4,8 @@ For each of the first N validation photos, an 8-frame 16:9 clip at 1280 x 720 (t
 panned by 2 px a frame) is marked (``embed_video``, H.264 CRF 18), then every frame is cut at the centre to
 1:1, 4:5 and 9:16 (the new shape kept, as platforms do) and re-encoded with H.264 CRF 23. Each clip is read
 with ``--search none`` (the frames' pooled plain read) and with the default, staged search (the pooled
-plain read, then the pooled reframing stage). The unmarked clips are read too (a false positive would show).
+plain read, then each later stage pooled over the frames: the reframing stage since session 21, every stage of
+the image's since session 34). The unmarked clips are read too (a false positive would show).
 One JSON line per case, then the counts; ``--out FILE`` also writes them as JSON.
 
     OMP_NUM_THREADS=1 .venv/bin/python docs/scripts/video_reframe_probe.py --n 8 \

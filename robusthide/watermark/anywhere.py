@@ -210,35 +210,51 @@ def anywhere_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, hy
 
 
 @torch.no_grad()
-def anywhere_refined(decoder: torch.nn.Module, image: torch.Tensor, size: int, hyps: Sequence[dict[str, Any]],
-                     logits: torch.Tensor, window: float, top: int = ANYWHERE_REFINE_TOP,
-                     split: int = ANYWHERE_SPLIT) -> tuple[torch.Tensor, list[dict[str, Any]]]:
+def anywhere_refined(decoder: torch.nn.Module, image: torch.Tensor | Sequence[torch.Tensor], size: int,
+                     hyps: Sequence[dict[str, Any]], logits: torch.Tensor, window: float,
+                     top: int = ANYWHERE_REFINE_TOP, split: int = ANYWHERE_SPLIT
+                     ) -> tuple[torch.Tensor, list[dict[str, Any]]]:
     """The refinement of the anywhere search: the float32 logits (N x L) and hypotheses of the finer grid's rows
     next to the ``top`` most confident of ``hyps`` (rows of :func:`anywhere_hypotheses` at the default spacings,
-    ``logits`` from :func:`anywhere_logits`; :func:`anywhere_neighbours`), each read from its own view."""
+    ``logits`` from :func:`anywhere_logits`; :func:`anywhere_neighbours`), each read from its own view; for the
+    frames of one clip (a sequence of images), each row's logits averaged over the frames."""
     from robusthide.watermark.sync import affine_views, ranking_scores
 
     if not hyps or top < 1:
         return torch.zeros(0, logits.shape[1] if logits.ndim == 2 else 0), []
     best = torch.topk(ranking_scores(logits, hyps), min(top, len(hyps))).indices
     fine = anywhere_neighbours([hyps[int(b)] for b in best], window, split=split)
-    x = image.float()
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
-    views = affine_views(x, size, fine)
-    return torch.cat([decoder(v) for v in views.split(128)]).float(), fine
+    frames = [image] if isinstance(image, torch.Tensor) else list(image)
+    total = None
+    for f in frames:
+        x = f.float()
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        views = affine_views(x, size, fine)
+        lg = torch.cat([decoder(v) for v in views.split(128)]).float()
+        total = lg if total is None else total + lg
+    return (total if len(frames) == 1 else total / len(frames)), fine
 
 
-def anywhere_search(decoder: torch.nn.Module, image: torch.Tensor, size: int, window: float,
-                    refine: bool | None = None) -> tuple[torch.Tensor, list[dict[str, Any]]]:
+def anywhere_search(decoder: torch.nn.Module, image: torch.Tensor | Sequence[torch.Tensor], size: int,
+                    window: float, refine: bool | None = None) -> tuple[torch.Tensor, list[dict[str, Any]]]:
     """The anywhere search of one image (1 x C x h x w in [0, 1]): the logits and hypotheses of the screened grid
     (:func:`anywhere_logits`) and, with ``refine`` (None: :data:`ANYWHERE_REFINE`), of the refined rows after them
     (:func:`anywhere_refined`), every row then tagged ``of`` the finer grid's size (:func:`anywhere_fine_count`:
-    the weighted Bonferroni of :func:`robusthide.watermark.sync.hypothesis_weights` pays for all of it)."""
+    the weighted Bonferroni of :func:`robusthide.watermark.sync.hypothesis_weights` pays for all of it).
+    ``image`` may also be the frames of one clip (a sequence of such images): a clip is cropped alike in every
+    frame, so each row's logits are averaged over the frames (a soft vote, as the video extractor's other
+    stages), and the refinement reads the neighbours of the rows most confident on that average."""
+    frames = [image] if isinstance(image, torch.Tensor) else list(image)
+    if not frames:
+        raise ValueError("no image to search")
     hyps = anywhere_hypotheses(window)
-    logits = anywhere_logits(decoder, image, size, hyps)
+    logits = anywhere_logits(decoder, frames[0], size, hyps)
+    if len(frames) > 1:
+        logits = (logits + sum(anywhere_logits(decoder, f, size, hyps) for f in frames[1:])) / len(frames)
     if not (ANYWHERE_REFINE if refine is None else refine):
         return logits, hyps
-    fine_logits, fine = anywhere_refined(decoder, image, size, hyps, logits, window)
+    fine_logits, fine = anywhere_refined(decoder, frames if len(frames) > 1 else frames[0], size, hyps, logits,
+                                         window)
     n = anywhere_fine_count(window)
     return torch.cat([logits, fine_logits]), [{**h, "of": n} for h in [*hyps, *fine]]

@@ -989,6 +989,25 @@ def staged_stages(decoder: torch.nn.Module, image: torch.Tensor, size: int, mirr
         yield logits, staged_hypotheses(hyps, stage)
 
 
+def frames_stage_logits(decoder: torch.nn.Module, frames: Sequence[torch.Tensor], size: int, stage: str,
+                        mirror: bool = True) -> tuple[torch.Tensor, list[dict[str, Any]]]:
+    """The logits (H x L) and hypotheses of one stage of the staged search (``slide``, ``rotate``, ``crop``,
+    ``corner``, ``turn`` or ``anywhere``) over the frames of one clip (each 1 x C x h x w in [0, 1], one size): an
+    edit of a clip (a crop, a straighten, a turn) is the same in every frame, so each hypothesis' logits are
+    averaged over the frames (a soft vote, as the video extractor's plain read pools its frames); the anywhere
+    search refines on the frames' average (:func:`robusthide.watermark.anywhere.anywhere_search`). The
+    hypotheses are untagged, as :func:`search_logits` returns them."""
+    if not frames:
+        raise ValueError("no frames to search")
+    if stage == "anywhere":
+        from robusthide.watermark.anywhere import anywhere_search
+
+        return anywhere_search(decoder, list(frames), size,
+                               2 * decoder.stride / size if hasattr(decoder, "stride") else SLIDE_WINDOW)
+    rows = [search_logits(decoder, f, size, stage, mirror, staged=True) for f in frames]
+    return sum((lg for lg, _ in rows[1:]), rows[0][0]) / len(rows), rows[0][1]
+
+
 def decode_stages(stages: Iterable[tuple[torch.Tensor, list[dict[str, Any]]]], n_bits: int,
                   threshold: float | None = None,
                   soft_share: float = 0.0) -> tuple[DecodeResult, torch.Tensor, dict[str, Any]]:

@@ -7,10 +7,10 @@
 * ``extract_video``: decodes up to ``max_frames`` frames spread over the video, averages the per-bit
   logits over frames (soft voting), for the frames as they are and for their mirror images (a mirrored
   clip), then decodes the payload as for an image, the p-value paying for both hypotheses. With the staged
-  search (a whole-image model's default), a clip that this plain read does not detect is read again as a
-  reframing (:meth:`Watermarker.decide_frames_staged`: a 16:9 clip cut to 9:16, and the like), the frames'
-  logits pooled per hypothesis. A periodic ``geo`` model instead pools the frames' features and runs the
-  image's geometry search on them.
+  search (a whole-image model's default), a clip that this plain read does not detect is read again by the
+  image's other stages (:meth:`Watermarker.decide_frames_staged`: inside a larger frame, reframed, a band of it,
+  straightened, cropped at the centre, a corner or anywhere, turned), the frames' logits pooled per hypothesis.
+  A periodic ``geo`` model instead pools the frames' features and runs the image's geometry search on them.
 """
 
 from __future__ import annotations
@@ -181,11 +181,11 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
     """Read the mark of a video from up to ``max_frames`` frames. ``search`` (None: the model's default):
     ``none`` soft-votes the bits of the frames as they are and mirrored (two pooled hypotheses,
     :meth:`Watermarker.frame_hypothesis_logits`); ``staged``, a whole-image model's default, reads a video so
-    and, when that does not detect, inside a larger frame, as a reframing and turned by a quarter
+    and, when that does not detect, by the image's other stages, each hypothesis pooled over the frames
     (:meth:`Watermarker.decide_frames_staged`);
     ``geometry`` (the default of the periodic ``geo`` models) runs
     the image's geometry search on the frames' pooled evidence (:meth:`Watermarker.extract_frames`), so a
-    cropped, reframed or mirrored clip reads. The crop and rotation searches are refused, not ignored."""
+    cropped, reframed or mirrored clip reads. The crop and rotation searches alone are refused, not ignored."""
     from robusthide.nets.watermark_model import resize
     from robusthide.watermark.sync import check_search
     from robusthide.watermark.watermarker import INSET_FRAMES

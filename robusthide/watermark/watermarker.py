@@ -39,6 +39,9 @@ VIDEO_REFRAME_ANCHORS = ("centre",)
 #: at most this many frames of a video, evenly spaced, are kept at full size for the staged search's inset stage
 #: (a clip letterboxed or pillarboxed in another frame: the box must be cut from the frame as it is)
 INSET_FRAMES = 8
+#: how many of a video's frames (evenly spaced) the staged search's geometric stages read, pooled per hypothesis:
+#: the slide, rotation, crop, corner, turn and anywhere stages (each costs about an image's search per frame)
+GEOMETRY_FRAMES = 8
 
 
 def _uint8_view(image: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
@@ -414,30 +417,32 @@ class Watermarker:
         (:func:`robusthide.watermark.sync.reframe_hypotheses`, the centred bands: :data:`VIDEO_REFRAME_ANCHORS`)
         on up to ``reframe_frames`` of ``frames`` (1 x C x h x w each, at the aspect of the video; evenly
         spaced), their logits averaged per hypothesis: a platform reframes every frame of a clip the same way;
-        then the quarter turns of the turn stage, mirrored too (:func:`robusthide.watermark.sync.turn_views`, the
-        same frames: a phone clip whose rotation tag a tool dropped is turned by a quarter in every frame).
-        Each stage pays its share of the staged search (:data:`robusthide.watermark.sync.STAGED_SHARES`); the
-        rotation, crop, corner and anywhere stages read images only, so their shares are left unspent and the
-        p-value stays conservative, and the turn stage's share pays for its 6 quarter-turn hypotheses alone."""
+        then, on up to :data:`GEOMETRY_FRAMES` of ``frames`` (evenly spaced), every other stage of the image's staged
+        search in its order (slide, rotation, centred crop, corner, turn, anywhere;
+        :func:`robusthide.watermark.sync.frames_stage_logits`), each hypothesis' logits averaged over those frames:
+        a clip cropped off the centre, straightened or turned in an editor is edited alike in every frame.
+        Each stage pays its share of the staged search (:data:`robusthide.watermark.sync.STAGED_SHARES`), as for
+        an image."""
         from robusthide.watermark.inset import inset_hypotheses
         from robusthide.watermark.sync import (
+            STAGED_SHARES,
             decode_stages,
+            frames_stage_logits,
             search_logits,
             staged_hypotheses,
-            turn_hypotheses,
-            turn_views,
         )
 
         if isinstance(reframe_frames, bool) or not isinstance(reframe_frames, int) or reframe_frames < 1:
             raise RobustHideError(f"reframe_frames must be a positive integer, got {reframe_frames!r}")
 
-        def stages() -> Iterator[tuple[torch.Tensor, list[dict]]]:
-            yield plain, staged_hypotheses(hyps, "none")
-            if not frames:
-                return
-            def unit(f: torch.Tensor) -> torch.Tensor:  # a frame as float in [0, 1], from uint8 or float
-                return f.float().div(255) if f.dtype == torch.uint8 else f.float()
+        def unit(f: torch.Tensor) -> torch.Tensor:  # a frame as float in [0, 1], from uint8 or float
+            return f.float().div(255) if f.dtype == torch.uint8 else f.float()
 
+        def spaced(n: int) -> list[torch.Tensor]:  # up to n of the frames, evenly spaced, on the model's device
+            pick = np.unique(np.linspace(0, len(frames) - 1, min(n, len(frames))).round().astype(int))
+            return [frames[i].to(self.device, torch.float32) for i in pick]
+
+        def inset() -> Iterator[tuple[torch.Tensor, list[dict]]]:
             mean = sum(unit(f) for f in inset_frames) / len(inset_frames) if inset_frames else None
             boxes = inset_hypotheses(mean) if mean is not None else []
             if boxes:
@@ -446,19 +451,31 @@ class Watermarker:
                     lg, ih = search_logits(self.model.decoder, unit(f).to(self.device), self.model.size,
                                            "inset", self.mirror, staged=True, boxes=boxes)
                     total = lg if total is None else total + lg
-                yield (total / len(inset_frames)).float().cpu(), staged_hypotheses(ih, "inset")
-            pick = np.unique(np.linspace(0, len(frames) - 1, min(reframe_frames, len(frames))).round().astype(int))
-            total, rh = None, []
-            for i in pick:
-                lg, rh = search_logits(self.model.decoder, frames[i].to(self.device, torch.float32), self.model.size,
-                                       "reframe", self.mirror, reframe_anchors=VIDEO_REFRAME_ANCHORS)
-                total = lg if total is None else total + lg
-            if total is not None and rh:
-                yield (total / len(pick)).float().cpu(), staged_hypotheses(rh, "reframe")
-            quarter = [h for h in turn_hypotheses(flips=self.mirror) if h["fill"] == "quarter"]
-            total = sum(self.model.decoder(turn_views(frames[i].to(self.device, torch.float32), self.model.size,
-                                                      quarter)).float() for i in pick)
-            yield (total / len(pick)).cpu(), staged_hypotheses(quarter, "turn")
+                yield (total / len(inset_frames)).float().cpu(), ih
+
+        def reframe() -> Iterator[tuple[torch.Tensor, list[dict]]]:
+            rows = [search_logits(self.model.decoder, f, self.model.size, "reframe", self.mirror,
+                                  reframe_anchors=VIDEO_REFRAME_ANCHORS) for f in spaced(reframe_frames)]
+            if rows[0][1]:
+                yield sum((lg for lg, _ in rows[1:]), rows[0][0]) / len(rows), rows[0][1]
+
+        def stages() -> Iterator[tuple[torch.Tensor, list[dict]]]:
+            yield plain, staged_hypotheses(hyps, "none")
+            if not frames:
+                return
+            geo: list[torch.Tensor] = []  # the frames the geometric stages read, once one of them runs
+            for stage, _ in STAGED_SHARES:
+                if stage == "none":
+                    continue
+                if stage == "inset":
+                    rows: Iterator[tuple[torch.Tensor, list[dict]]] = inset()
+                elif stage == "reframe":
+                    rows = reframe()
+                else:  # frames of the first one's size (a stream that changes size mid-way is read at its first)
+                    geo = geo or [f for f in spaced(GEOMETRY_FRAMES) if f.shape == frames[0].shape]
+                    rows = iter([frames_stage_logits(self.model.decoder, geo, self.model.size, stage, self.mirror)])
+                for lg, h in rows:
+                    yield lg.float().cpu(), staged_hypotheses(h, stage)
 
         return self._result(*decode_stages(stages(), self.n_bits, soft_share=self.soft_share))
 
