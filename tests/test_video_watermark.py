@@ -109,8 +109,12 @@ def test_a_reframed_clip_is_read_by_the_staged_search_and_pays_for_it(tmp_path, 
     r = extract_video(wm, cut)
     assert r.detected and r.message == 77
     assert (r.geometry["axis"], r.geometry["band"], r.geometry["flip"]) == ("x", pytest.approx(0.5625, abs=0.01), False)
-    assert not extract_video(wm, src).detected
-    plain, staged = extract_video(wm, dst, search="none"), extract_video(wm, dst)
+    seen: list[str] = []  # the progress hook: every later stage, in order, for a clip that is not marked
+    assert not extract_video(wm, src, progress=seen.append).detected
+    assert seen == [stage for stage, _ in STAGED_SHARES if stage != "none"]
+    seen.clear()
+    plain, staged = extract_video(wm, dst, search="none"), extract_video(wm, dst, progress=seen.append)
+    assert seen == []  # the plain read detects: no later stage runs
     assert staged.detected and staged.geometry is None
     none = dict(STAGED_SHARES)["none"]  # the plain read keeps its share of the budget (0.16 since session 32)
     assert staged.p_value == pytest.approx(plain.p_value / none, rel=1e-4, abs=0)
@@ -192,3 +196,17 @@ def test_a_clip_cropped_off_centre_or_straightened_is_read_by_the_geometric_stag
     r = extract_video(wm, turned)
     assert r.detected and r.message == 77
     assert (r.geometry["angle"], r.geometry["fill"], r.geometry["flip"]) == (3.0, "black", False)
+
+
+def test_the_stage_bar_counts_the_stages_done(capsys):
+    """``robusthide extract CLIP``'s progress bar (on a terminal, one clip, no --json): a stage is counted done
+    when the next one starts, and the bar names the stage running."""
+    from robusthide.cli.cmd_watermark import _stage_bar
+
+    with _stage_bar(False) as hook:
+        assert hook is None
+    with _stage_bar(True) as hook:
+        for stage in ("inset", "reframe", "slide"):
+            hook(stage)
+    err = capsys.readouterr().err
+    assert "2/8" in err and "slide" in err and "3/8" not in err

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -376,6 +377,29 @@ def _embed(a: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+@contextmanager
+def _stage_bar(show: bool):
+    """A progress bar over the staged search's later stages of one video (an unmarked clip runs all of them,
+    tens of seconds); yields its hook for ``extract_video(progress=...)``, or None when not ``show``n."""
+    if not show:
+        yield None
+        return
+    from tqdm import tqdm
+
+    from robusthide.watermark.sync import STAGED_SHARES
+
+    with tqdm(total=len(STAGED_SHARES) - 1, desc="search", unit="stage", leave=False) as bar:
+        started: list[str] = []
+
+        def step(stage: str) -> None:  # called as a stage starts: the one before it is done
+            bar.set_postfix_str(stage, refresh=False)
+            bar.update(1 if started else 0)
+            bar.refresh()  # stages last seconds: draw each at once
+            started.append(stage)
+
+        yield step
+
+
 def _extract_rows(a: argparse.Namespace):
     _check_options(a)
     max_px = getattr(a, "max_pixels", None)
@@ -389,7 +413,8 @@ def _extract_rows(a: argparse.Namespace):
             if _is_video(p):
                 from robusthide.watermark.video import extract_video
 
-                r = extract_video(wm, p, search=a.search)
+                with _stage_bar(len(files) == 1 and not a.json and sys.stderr.isatty()) as progress:
+                    r = extract_video(wm, p, search=a.search, progress=progress)
             else:
                 img = read_image(p, max_pixels=max_px)  # - : stdin
                 r = wm.extract(img.array, search=a.search)

@@ -177,7 +177,8 @@ def _embed_frames(wm, src: Path, tmp: Path, bits: np.ndarray, strength: float, c
     return {"input": str(src), "frames": n, "psnr": round(float(np.mean(psnrs)), 2)}
 
 
-def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None):
+def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None,
+                  progress: Callable[[str], None] | None = None):
     """Read the mark of a video from up to ``max_frames`` frames. ``search`` (None: the model's default):
     ``none`` soft-votes the bits of the frames as they are and mirrored (two pooled hypotheses,
     :meth:`Watermarker.frame_hypothesis_logits`); ``staged``, a whole-image model's default, reads a video so
@@ -185,7 +186,8 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
     (:meth:`Watermarker.decide_frames_staged`);
     ``geometry`` (the default of the periodic ``geo`` models) runs
     the image's geometry search on the frames' pooled evidence (:meth:`Watermarker.extract_frames`), so a
-    cropped, reframed or mirrored clip reads. The crop and rotation searches alone are refused, not ignored."""
+    cropped, reframed or mirrored clip reads. The crop and rotation searches alone are refused, not ignored.
+    ``progress`` (staged search): called with the name of each stage after the plain read as it starts."""
     from robusthide.nets.watermark_model import resize
     from robusthide.watermark.sync import check_search
     from robusthide.watermark.watermarker import INSET_FRAMES
@@ -242,6 +244,5 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
         return wm.extract_frames(frames)
     # average of logits = soft vote; treat each hypothesis like one image's logits
     if staged:
-        return wm.decide_frames_staged(logits_sum / n, hyps, frames,
-                                       inset_frames=full)
+        return wm.decide_frames_staged(logits_sum / n, hyps, frames, inset_frames=full, progress=progress)
     return wm.decide(logits_sum / n, hyps)

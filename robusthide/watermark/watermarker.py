@@ -18,7 +18,7 @@ The video embedder and the evaluation call these methods.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -408,7 +408,8 @@ class Watermarker:
     @torch.no_grad()
     def decide_frames_staged(self, plain: torch.Tensor, hyps: list[dict], frames: list[torch.Tensor],
                              reframe_frames: int = REFRAME_FRAMES,
-                             inset_frames: list[torch.Tensor] | None = None) -> ExtractResult:
+                             inset_frames: list[torch.Tensor] | None = None,
+                             progress: Callable[[str], None] | None = None) -> ExtractResult:
         """The staged search of a whole-image model over the frames of one video: the frames' pooled plain read
         (``plain``: their mean logits, and ``hyps``, from :meth:`frame_hypothesis_logits`), then, only when it
         does not detect, the inset search on ``inset_frames`` (full-size frames, 1 x C x H x W each, uint8 or
@@ -422,7 +423,7 @@ class Watermarker:
         :func:`robusthide.watermark.sync.frames_stage_logits`), each hypothesis' logits averaged over those frames:
         a clip cropped off the centre, straightened or turned in an editor is edited alike in every frame.
         Each stage pays its share of the staged search (:data:`robusthide.watermark.sync.STAGED_SHARES`), as for
-        an image."""
+        an image. ``progress``: called with each later stage's name as it starts (a progress bar's hook)."""
         from robusthide.watermark.inset import inset_hypotheses
         from robusthide.watermark.sync import (
             STAGED_SHARES,
@@ -467,6 +468,8 @@ class Watermarker:
             for stage, _ in STAGED_SHARES:
                 if stage == "none":
                     continue
+                if progress is not None:
+                    progress(stage)
                 if stage == "inset":
                     rows: Iterator[tuple[torch.Tensor, list[dict]]] = inset()
                 elif stage == "reframe":
