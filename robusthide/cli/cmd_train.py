@@ -16,7 +16,7 @@ def _train(a: argparse.Namespace) -> int:
     cfg = load_config(a.config, overrides)
     if a.resume and a.config is None:
         raise SystemExit("--resume needs the config")
-    tr = Trainer(cfg, resume=a.resume, device=a.device, progress=not a.no_progress)
+    tr = Trainer(cfg, resume=a.resume, device=a.device, progress=not a.no_progress, compile=a.compile)
     last = tr.run(max_steps=a.max_steps)
     if a.json and tr.rank == 0:
         print(json.dumps(last))
@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue exactly from the run's last checkpoint")
     p.add_argument("--max-steps", type=int, help="stop at this step (the schedule still uses train.steps)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--compile", action="store_true",
+                   help="run the nets through torch.compile (a CPU needs g++; compiles for a minute or two, then "
+                        "faster steps; the run resumes with or without it)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the last metrics as JSON")
     p.set_defaults(func=_train)

@@ -325,9 +325,12 @@ def _with_new_defaults(stored: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def train_column(cfg: dict[str, Any], progress: bool = True, device: str | None = None) -> dict[str, Any]:
+def train_column(cfg: dict[str, Any], progress: bool = True, device: str | None = None,
+                 compile: bool = False) -> dict[str, Any]:
     """Train (or resume, or skip when finished) one column; returns ``status``, ``step``, ``train_seconds``.
-    ``device``: ``cpu``, ``cuda`` or None (CUDA when present, else the CPU; the trainer's rule)."""
+    ``device``: ``cpu``, ``cuda`` or None (CUDA when present, else the CPU; the trainer's rule). ``compile``:
+    the nets through ``torch.compile`` (:func:`robusthide.training.loop.compile_nets`; the same run either
+    way, so a column may resume with or without it)."""
     from robusthide.training.trainer import Trainer
 
     run_dir = Path(cfg["out"]) / cfg["name"]
@@ -352,7 +355,7 @@ def train_column(cfg: dict[str, Any], progress: bool = True, device: str | None 
             status = "forked"
     info = {"forked_from": f"{Path(cfg['ckpt']['fork_from']).name} at step {cfg['ckpt']['fork_step']}"} if (
         status == "forked") else {}
-    tr = Trainer(cfg, resume=status != "trained", device=device, progress=progress)
+    tr = Trainer(cfg, resume=status != "trained", device=device, progress=progress, compile=compile)
     tr.run()
     if tr.state["step"] < cfg["train"]["steps"]:  # stopped by SIGTERM: saved, not finished
         raise RobustHideError(f"training of {run_dir} stopped at step {tr.state['step']}; run the same command "
@@ -483,7 +486,8 @@ def command_line(name: str, steps: int | None = None, n_test: int | None = None,
 
 
 def train_columns(rep: Reproduction, keys: list[str], steps: int, data: str | Path, runs: str | Path,
-                  progress: bool = True, warm: int | None = None, device: str | None = None) -> list[dict[str, Any]]:
+                  progress: bool = True, warm: int | None = None, device: str | None = None,
+                  compile: bool = False) -> list[dict[str, Any]]:
     """Train (resume, or skip when finished) the shared warm start and the columns named by ``keys`` (the key
     ``warm-start`` alone: only the warm start), without evaluating; one record per run: ``label``, ``run_dir``,
     ``status``, ``step``, ``train_seconds``. Two processes must never train the same run folder at once: train
@@ -495,7 +499,7 @@ def train_columns(rep: Reproduction, keys: list[str], steps: int, data: str | Pa
         todo.append((WARM, warm_config(rep, data, runs, steps, warm)))
     todo += [(c, column_config(rep, c, steps, data, runs)) for c in cols]
     for col, cfg in todo:
-        info = train_column(cfg, progress, device)
+        info = train_column(cfg, progress, device, compile)
         out.append({"label": col.label, "run_dir": str(Path(cfg["out"]) / cfg["name"]), **info})
     return out
 
@@ -505,14 +509,16 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
                      command_defaults: Mapping[str, str] | None = None, net: str | None = None,
                      size: int | None = None, seed: int | None = None, tag: str | None = None,
                      columns: list[str] | None = None, warm_steps_n: int | None = None,
-                     device: str | None = None, warm_mode: str | None = None) -> dict[str, Any]:
+                     device: str | None = None, warm_mode: str | None = None,
+                     compile: bool = False) -> dict[str, Any]:
     """Train and evaluate reproduction ``name``; write ``OUT/NAME.md`` / ``.json``; return the JSON document.
 
     ``net`` / ``size`` / ``seed`` / ``tag`` / ``warm_mode``: a budget variant (:func:`variant`). ``warm_steps_n``:
     the shared warm start's steps (``--warm-steps``), fixed instead of scaled with ``steps``. ``columns``: train
     only the shared warm start and these columns (labels or slugs), evaluate nothing, write nothing to ``out``, and
     return ``{"name", "command", "trained": [...]}`` (:func:`train_columns`). ``device``: where the columns train
-    (:func:`train_column`); the test always runs on the CPU.
+    (:func:`train_column`); the test always runs on the CPU. ``compile``: the columns' nets through
+    ``torch.compile`` (:func:`train_column`).
     """
     import torch
     from tqdm import tqdm
@@ -539,7 +545,7 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
     if columns:
         if rep.kind != "train":
             raise RobustHideError(f"{name} trains nothing: --column does not apply")
-        trained = train_columns(rep, columns, steps, data, runs, progress, warm_steps_n, device)
+        trained = train_columns(rep, columns, steps, data, runs, progress, warm_steps_n, device, compile)
         return {"name": rep.name, "trained": trained,
                 "command": command_line(name, None if steps == b.steps else steps, None, data=data, runs=runs,
                                         out=out, defaults=command_defaults, columns=columns, **flags)}
@@ -564,11 +570,12 @@ def run_reproduction(name: str, steps: int | None = None, n_test: int | None = N
         else:
             if b.warm_steps:
                 bar.set_postfix_str(WARM.label)
-                warm_info = train_column(warm_config(rep, data, runs, steps, warm_steps_n), progress, device)
+                warm_info = train_column(warm_config(rep, data, runs, steps, warm_steps_n), progress, device,
+                                         compile)
             for col in rep.columns:
                 cfg = column_config(rep, col, steps, data, runs)
                 bar.set_postfix_str(col.label[:30])
-                info = train_column(cfg, progress, device)
+                info = train_column(cfg, progress, device, compile)
                 method = ModelMethod(load_column_model(cfg), name=col.label)
                 s = calibrate_strength(method, images, b.psnr, b.seed) if b.psnr is not None else 1.0
                 ours[col.label], c = measure(method, images, rep, s, b.seed)

@@ -30,7 +30,15 @@ from robusthide.nets.registry import create_model
 from robusthide.training.adversary import adversarial_losses, generator_parameters
 from robusthide.training.checkpoint import load_model_weights, pack_checkpoint, unpack_checkpoint
 from robusthide.training.data import step_generator
-from robusthide.training.loop import Family, LoopSettings, TrainLoop, cosine, image_banks, setup_runtime
+from robusthide.training.loop import (
+    Family,
+    LoopSettings,
+    TrainLoop,
+    compile_nets,
+    cosine,
+    image_banks,
+    setup_runtime,
+)
 from robusthide.training.strategies import build_strategy
 
 
@@ -91,7 +99,9 @@ class Trainer(Family):
     """The watermark family on the one loop (:class:`robusthide.training.loop.TrainLoop`)."""
 
     def __init__(self, cfg: dict[str, Any], resume: bool = False, device: str | None = None,
-                 progress: bool = True):
+                 progress: bool = True, compile: bool = False):
+        """``compile``: the nets run through ``torch.compile`` (:func:`robusthide.training.loop.compile_nets`;
+        a setting of the process like ``device``, not of the config, so a run resumes either way)."""
         self.cfg = cfg
         t = cfg["train"]
         rt = setup_runtime(device, threads=t.get("threads"), amp=t.get("amp", True), distributed=True)
@@ -102,6 +112,8 @@ class Trainer(Family):
         self.model = model_from_config(cfg).to(self.device)
         if t.get("channels_last", True):
             self.model = self.model.to(memory_format=torch.channels_last)
+        if compile:
+            compile_nets(self.model)
         self.strategy = build_strategy(cfg)
         self.opt = torch.optim.Adam(list(generator_parameters(self.model)), lr=t["lr"])
         if float(t.get("jnd_weight") or 0.0) > 0 and not hasattr(self.model, "embed_parts"):
