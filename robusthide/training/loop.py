@@ -118,9 +118,9 @@ def compile_nets(model: torch.nn.Module, parts: tuple[str, ...] = COMPILED_PARTS
 
     Only the calls are compiled: parameters, buffers and ``state_dict`` keys stay as they are, so checkpoints
     are the same files and a run may resume with or without compilation. The nets compile at their first
-    call (a minute or two on a CPU, once per process); then, on a CPU, the fused convolution, batch-norm and
-    activation kernels take about 0.7 of the eager step (MBRS's net at 64 px in bf16,
-    docs/results/reproduce-plan.md, "Compiled steps"). The float results differ from eager ones in their
+    call (a minute or two on a CPU, once per process). MBRS's net at 64 px in bf16 then trains 1.27x faster per
+    step on one CPU thread and about as fast on two (docs/results/reproduce-plan.md, "Compiled steps"): run
+    columns side by side at one thread each. The float results differ from eager ones in their
     last bits, as any change of kernels does; runs stay deterministic. Raises :class:`RobustHideError` when
     this torch cannot compile (Inductor on a CPU needs a C++ compiler).
     """
