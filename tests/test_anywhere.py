@@ -54,9 +54,10 @@ def test_anywhere_logits_read_the_canvases_as_each_crop_view(photos, monkeypatch
     up to the padding at the window's edges; the most confident rows are read again from their own views."""
     import torch
 
+    import robusthide.training.hardware as hardware
     import robusthide.watermark.sync as sync
 
-    monkeypatch.setattr(sync, "_cpu_bf16", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)  # the float32 read
     wm = Watermarker.from_pretrained("default")
     image = get_codec("crop:0.7,x=0.8,y=0.3")(wm.embed(photos["chelsea"], 77)[None]).images[0]
     x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255

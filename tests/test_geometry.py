@@ -313,14 +313,14 @@ def test_rotated_maps_turn_features_as_the_views_turn_images():
     assert abs(float(tw.sum()) - 1) < 1e-5
 
 
-def test_fold_energy_is_the_tile_variance_summed_over_channels():
-    from robusthide.watermark.sync import _fold_energy
+def testfold_energy_is_the_tile_variance_summed_over_channels():
+    from robusthide.watermark.sync import fold_energy
 
     torch.manual_seed(0)
     t = torch.randn(2, 4, 3, 16, 5, 16).permute(0, 2, 4, 1, 3, 5)  # as fractional_fold lays its folds out
-    assert torch.allclose(_fold_energy(t), t.var(dim=(-1, -2)).sum(-1), rtol=1e-4, atol=1e-5)
+    assert torch.allclose(fold_energy(t), t.var(dim=(-1, -2)).sum(-1), rtol=1e-4, atol=1e-5)
     flat = torch.ones(1, 2, 2, 4, 16, 16)
-    assert float(_fold_energy(flat).abs().max()) < 1e-6  # a constant fold has no period in it
+    assert float(fold_energy(flat).abs().max()) < 1e-6  # a constant fold has no period in it
 
 
 def test_decode_stages_stops_at_the_first_detection_and_pays_for_both():

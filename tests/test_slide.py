@@ -1,4 +1,4 @@
-"""The slide search (robusthide/watermark/sync.py, session 26): a band of a common frame anywhere along it (a
+"""The slide search (robusthide/watermark/sync/bands.py, session 26): a band of a common frame anywhere along it (a
 square dragged off the centre of a photo), and the reframe codec's ``pos``."""
 
 from __future__ import annotations
@@ -69,9 +69,10 @@ def test_slide_logits_read_wide_canvases_as_each_band_view(photos, monkeypatch):
     padding at the window's edges; the most confident rows are their own view's up to float rounding."""
     import torch
 
+    import robusthide.training.hardware as hardware
     import robusthide.watermark.sync as sync
 
-    monkeypatch.setattr(sync, "_cpu_bf16", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)  # the float32 read
     wm = Watermarker.from_pretrained("default")
     image = get_codec("reframe:1x1,pos=0.6")(wm.embed(photos["chelsea"], 77)[None]).images[0]  # 300 x 451
     x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255

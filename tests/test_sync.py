@@ -1,4 +1,4 @@
-"""The centred-crop search (robusthide/watermark/sync.py): a zoomed photo is read back, the detection
+"""The centred-crop search (robusthide/watermark/sync/views.py): a zoomed photo is read back, the detection
 test pays for the search, clean images stay clean."""
 
 from __future__ import annotations

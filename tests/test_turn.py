@@ -1,4 +1,4 @@
-"""The turn search (robusthide/watermark/sync.py, session 25): rotations of 5.5-45 degrees and quarter turns,
+"""The turn search (robusthide/watermark/sync/rotation.py, session 25): rotations of 5.5-45 degrees and quarter turns,
 the last stage of the staged default; the rotate codec's exact quarter turns."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Issue 19 probe (session 14): message-exact rate of a periodic ``geo`` model under the issue's geometric edits,
 read by the library's extractor (``Watermarker.extract``, geometry search by default: the fractional-fold search
-of robusthide/watermark/sync.py) at a working size of ``--size`` px.
+of robusthide/watermark/sync/) at a working size of ``--size`` px.
 
 Validation photos (512-px crops, seed 0), each marked with a random 60-bit integer (schema ``balanced``, refine 0),
 edited with the codec interface's specs (resized back to 512 px), and read; a photo counts when the message comes

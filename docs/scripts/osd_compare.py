@@ -7,7 +7,7 @@ finds the right hypothesis hands to the payload decoder. Its errors and reliabil
 a random codeword of each code compared (a linear code's decoding does not depend on the codeword), and each
 decoder counts the photos whose codeword it returns with a p-value (robusthide.payload.detection) at or below
 ``--threshold``: by default 1.26e-15, the per-hypothesis threshold of the full geometry search's phase 0
-(1e-6 spread over its 47 616 weighted hypotheses, robusthide/watermark/sync.py).
+(1e-6 spread over its 47 616 weighted hypotheses, robusthide/watermark/sync/).
 
 Decoders: bounded-distance BCH (t errors, as bchlib decodes); ordered-statistics decoding of order 2
 (robusthide/payload/osd.py) on the 256-bit schemas ``robust`` (72 data bits) and ``balanced`` (108); with

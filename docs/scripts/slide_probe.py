@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+import robusthide.training.hardware as hardware
 import robusthide.watermark.sync as sync
 from robusthide.training.data import list_images
 from robusthide.watermark.sync import affine_views, decode_search
@@ -65,7 +66,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="writes OUT.json and OUT.md")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    sync._cpu_bf16 = lambda: False  # the wide read in float32: the approximation of the windows alone
+    hardware.cpu_has_bf16 = lambda: False  # the wide read in float32: the approximation of the windows alone
     wm = Watermarker.from_pretrained("default")
     dec, size = wm.model.decoder, wm.model.size
     tol: dict[str, list[tuple[bool, float]]] = {}

@@ -171,7 +171,7 @@ def anywhere_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, hy
     decoder's ``read_map`` (bf16 where the device has it natively), then the ``top`` most confident rows again
     in float32 from their own views. A decoder without a convolutional bit map reads every view, screened
     (:func:`robusthide.watermark.sync.screened_logits`)."""
-    from robusthide.watermark.sync import _cpu_bf16, affine_views, ranking_scores, screened_logits
+    from robusthide.watermark.sync import affine_views, native_bf16, ranking_scores, screened_logits
 
     x = image.float()
     if x.shape[1] == 1:
@@ -191,7 +191,7 @@ def anywhere_logits(decoder: torch.nn.Module, image: torch.Tensor, size: int, hy
         groups.setdefault(k, []).append((i, jx, jy, round(float(h["ox"]) - win * jx, 9),
                                          round(float(h["oy"]) - win * jy, 9)))
     logits = torch.empty(len(hyps), decoder.n_bits, dtype=torch.float32, device=x.device)
-    bf16 = x.device.type == "cuda" or (x.device.type == "cpu" and _cpu_bf16())
+    bf16 = native_bf16(x.device)
     for k, rows in groups.items():
         lx, ly = max(r[1] for r in rows), max(r[2] for r in rows)
         phases = sorted({(r[3], r[4]) for r in rows})
