@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from robusthide import RobustHideError
-from robusthide.evaluation.reproduce import column_config, get_reproduction, variant, warm_config
+from robusthide.evaluation.reproduce import get_reproduction, variant
+from robusthide.evaluation.reproduce_columns import column_config, warm_config
 from robusthide.evaluation.reproduce_specs import NET_RECIPES
 from robusthide.training.config import load_config
 from robusthide.training.trainer import bit_errors, message_loss

@@ -432,8 +432,8 @@ def test_ablation_variants_change_one_component_each(tmp_path, photo_dir):
 def test_ablation_trains_measures_and_resumes(tmp_path, photo_dir):
     """Two variants, 2 steps each: the table has the paper's row and ours; a rerun does not train again and
     keeps a hand-written reading."""
-    from robusthide.evaluation.reproduce import READING_HEADING
     from robusthide.imagehiding.ablation import ablate, write_results
+    from robusthide.io.results import READING_HEADING
 
     cfg = tiny_cfg(tmp_path, photo_dir)
     kw = dict(variants=["no-disc", "full"], steps=2, size=None, data=photo_dir, n=2, attacks=("none",))

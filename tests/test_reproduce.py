@@ -13,15 +13,8 @@ from PIL import Image
 from robusthide import RobustHideError
 from robusthide.cli.main import main
 from robusthide.evaluation.claims import classify, diff_se, judge, relation, sentence, verdict
-from robusthide.evaluation.reproduce import (
-    column_config,
-    get_reproduction,
-    list_reproductions,
-    shared_prefix,
-    train_column,
-    variant,
-    warm_config,
-)
+from robusthide.evaluation.reproduce import get_reproduction, list_reproductions, variant
+from robusthide.evaluation.reproduce_columns import column_config, shared_prefix, train_column, warm_config
 from robusthide.evaluation.reproduce_specs import REPRODUCTIONS, Claim
 from robusthide.training.data import split_of
 from robusthide.training.strategies import build_strategy

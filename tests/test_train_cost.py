@@ -18,7 +18,8 @@ from PIL import Image
 
 from robusthide import RobustHideError
 from robusthide.cli.main import main
-from robusthide.evaluation.reproduce import get_reproduction, train_column, variant, warm_config, warm_steps
+from robusthide.evaluation.reproduce import get_reproduction, variant
+from robusthide.evaluation.reproduce_columns import train_column, warm_config, warm_steps
 from robusthide.nets.hidden import HiddenDiscriminator
 from robusthide.training.adversary import adversarial_losses
 from robusthide.training.config import load_config
@@ -146,7 +147,7 @@ def test_carried_runs_resume_exactly(tmp_path):
     import sys
     from pathlib import Path
 
-    from robusthide.evaluation.reproduce import column_config
+    from robusthide.evaluation.reproduce_columns import column_config
     from robusthide.training.trainer import Trainer
 
     data = _photos(tmp_path)

@@ -23,7 +23,8 @@ def sizes(name: str, net: str) -> dict[str, float]:
     import torch
 
     import robusthide.training.trainer as trainer_mod
-    from robusthide.evaluation.reproduce import column_config, get_reproduction, variant
+    from robusthide.evaluation.reproduce import get_reproduction, variant
+    from robusthide.evaluation.reproduce_columns import column_config
 
     original = trainer_mod.image_banks
     trainer_mod.image_banks = lambda *a, **k: (None, None)  # the checkpoint does not depend on the photos

@@ -24,14 +24,15 @@ variant (runs in ``RUNS/NAME-TAG``, results in ``OUT/NAME-TAG.md``), and ``--col
 the shared warm start) without evaluating, so that each column can run alone in the background and resume
 after an interruption; a last run without ``--column`` finds every column finished and evaluates them all.
 See :func:`variant`.
+
+The columns' training runs are :mod:`robusthide.evaluation.reproduce_columns`, the results file
+:mod:`robusthide.evaluation.reproduce_report`.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime
-import json
 import math
 import re
 import shlex
@@ -44,7 +45,16 @@ import numpy as np
 
 from robusthide import RobustHideError, __version__
 from robusthide.evaluation.claims import judge, sentence
-from robusthide.evaluation.reproduce_curves import column_curve, plot_curves
+from robusthide.evaluation.reproduce_columns import (
+    WARM,
+    column_config,
+    load_column_model,
+    train_column,
+    warm_config,
+    warm_steps,
+)
+from robusthide.evaluation.reproduce_curves import column_curve
+from robusthide.evaluation.reproduce_report import write_results
 from robusthide.evaluation.reproduce_specs import (
     NET_RECIPES,
     NETS,
@@ -54,7 +64,6 @@ from robusthide.evaluation.reproduce_specs import (
     Column,
     Reproduction,
 )
-from robusthide.io.results import READING_HEADING, write_keeping_reading  # noqa: F401 (READING_HEADING: re-export)
 
 #: wall seconds per step at 128x128, batch 16, on 2 free CPU cores: ``lean`` measured (~1 step/s; video codecs a bit
 #: more), the papers' nets from their CPU seconds per step in docs/results/reproduce-plan-speed.json (HiDDeN 7.3,
@@ -180,217 +189,6 @@ def test_images(data: str | Path, n: int, size: int, seed: int = 0, max_side: in
             crop = np.asarray(Image.fromarray(crop).resize((size, size), Image.BICUBIC))
         out.append(np.ascontiguousarray(crop))
     return out
-
-
-# -- training -----------------------------------------------------------------------------------------------
-
-
-WARM = Column("warm start", {"train": {"strategy": "identity"}},
-              "shared by every column: no attack; the message path alone, or the whole recipe (--warm-mode full)")
-
-
-def warm_steps(rep: Reproduction, steps: int | None = None, fixed: int | None = None) -> int:
-    """Warm-start steps: ``fixed`` (``--warm-steps``) when given, else the budget's, scaled with ``--steps`` (at
-    least 1 when the budget has a warm start)."""
-    b = rep.budget
-    if fixed is not None and b.warm_steps:
-        return fixed
-    if not b.warm_steps or steps is None or steps == b.steps:
-        return b.warm_steps
-    return max(1, round(b.warm_steps * steps / b.steps))
-
-
-def warm_config(rep: Reproduction, data: str | Path, runs: str | Path, steps: int | None = None,
-                warm: int | None = None) -> dict[str, Any]:
-    """The shared warm start of a reproduction: ``budget.warm_steps`` steps (scaled with ``steps``, or ``warm``
-    when given: :func:`warm_steps`) on clean (uint8-rounded) images, of the message path alone
-    (``budget.warm_mode`` ``message``) or of the net's whole recipe (``full``: a shared pretraining).
-
-    The lesson of our first default model: from scratch, a network under a JPEG layer and an image loss sits
-    at chance for hundreds of steps. Every column therefore starts from one checkpoint whose message path
-    has learned on clean images with the image loss off; the columns then differ only in what they train
-    afterwards, for the same number of steps. HiDDeN's message path alone levels off near 35 % BER
-    (docs/results/hidden-learns.md), so its columns start from ``full``: the paper's losses on identity.
-    """
-    cfg = column_config(rep, WARM, warm_steps(rep, steps, warm), data, runs, warm=False)
-    if rep.budget.warm_mode == "full":
-        return cfg
-    if cfg["train"].get("img_weight_fixed") is not None:  # a paper recipe: its fixed image weight off too
-        cfg["train"]["img_weight_fixed"] = 0.0
-        cfg["train"]["adv_weight"] = 0.0
-    cfg["train"]["warmup_msg_steps"] = cfg["train"]["steps"]
-    return cfg
-
-
-def column_config(rep: Reproduction, col: Column, steps: int, data: str | Path, runs: str | Path,
-                  warm: bool = True) -> dict[str, Any]:
-    """The training config of one column: the budget, then the column's overrides. With ``warm`` (and a
-    budget with ``warm_steps``) the column starts from the shared warm start and ramps the image loss in
-    over its first third. Columns that train identically for their first steps (:func:`shared_prefix`)
-    train them once: the earliest such column keeps its checkpoint at that step (``ckpt.keep``), the later
-    ones start from it (``ckpt.fork_from``, ``ckpt.fork_step``; :func:`train_column`)."""
-    slugs = [c.slug for c in rep.columns]
-    if col.slug not in slugs:  # the shared warm start
-        return _column_config(rep, col, steps, data, runs, warm)
-    bases = [_column_config(rep, c, steps, data, runs, warm) for c in rep.columns]
-    i = slugs.index(col.slug)
-    cfg = bases[i]
-    donors = [_donor(bases, j) for j in range(len(bases))]
-    keep = {d[1] for d in donors if d is not None and d[0] == i}
-    mine = donors[i]
-    if keep:
-        cfg["ckpt"]["keep"] = sorted(keep)
-    if mine is not None:
-        cfg["ckpt"].update(fork_from=str(Path(bases[mine[0]]["out"]) / bases[mine[0]]["name"]), fork_step=mine[1])
-    return cfg
-
-
-def shared_prefix(a: dict[str, Any], b: dict[str, Any]) -> int:
-    """How many first steps two column configs train identically: as long as both strategies' first stages
-    last when those stages apply the same thing (:func:`robusthide.training.strategies.first_stage`) and the
-    configs differ in nothing else but where the runs live; else 0."""
-    from robusthide.training.strategies import first_stage
-
-    def rest(c: dict[str, Any]) -> dict[str, Any]:
-        out = {k: v for k, v in c.items() if k not in _IGNORED}
-        out["train"] = {k: v for k, v in c["train"].items() if k != "strategy"}
-        return out
-
-    if _differences(rest(a), rest(b)):
-        return 0
-    (na, wa), (nb, wb) = first_stage(a), first_stage(b)
-    return min(na, nb) if wa == wb else 0
-
-
-def _donor(bases: list[dict[str, Any]], i: int) -> tuple[int, int] | None:
-    """(index, step) of the earliest column whose first steps column ``i`` shares, when they are fewer than its
-    run; None when it shares none."""
-    for j in range(i):
-        k = shared_prefix(bases[j], bases[i])
-        if 0 < k < bases[i]["train"]["steps"]:
-            return j, k
-    return None
-
-
-def _column_config(rep: Reproduction, col: Column, steps: int, data: str | Path, runs: str | Path,
-                   warm: bool = True) -> dict[str, Any]:
-    from robusthide.training.config import DEFAULTS, SCHEMA, check_config, deep_update
-
-    b: Budget = rep.budget
-    cfg = copy.deepcopy(DEFAULTS)
-    model: dict[str, Any] = {"arch": b.net, "n_bits": b.n_bits, "size": b.size}
-    if b.net == "lean":
-        model["amplitude"] = DEFAULTS["model"]["amplitude"]
-    cfg["model"] = model
-    deep_update(cfg, {
-        "name": col.slug, "seed": b.seed if b.train_seed is None else b.train_seed,
-        "out": str(Path(runs) / rep.name),
-        "data": {"train": str(Path(data).resolve()), "val": None, "split": True, "max_side": b.max_side},
-        "train": {"steps": steps, "batch": b.batch, "full_size": [b.size],
-                  "warmup_msg_steps": steps // 6, "ramp_steps": max(1, steps // 6),
-                  "target_psnr": b.psnr if b.psnr is not None else DEFAULTS["train"]["target_psnr"]},
-        "noise": {"slices": 1, "pool": [{"name": "identity", "p": 1.0}]},
-        "val": {"every": 0},
-        "ckpt": {"every": max(1, min(50, steps))},
-    })
-    if b.net in NET_RECIPES:
-        deep_update(cfg, copy.deepcopy(NET_RECIPES[b.net]))
-    if warm and b.warm_steps:
-        deep_update(cfg, {"train": {"init_from": str(Path(runs) / rep.name / WARM.slug), "warmup_msg_steps": 0,
-                                    "ramp_steps": max(1, steps // 3)}})
-    deep_update(cfg, copy.deepcopy(col.overrides))
-    return check_config(json.loads(json.dumps(cfg)), SCHEMA)  # plain JSON types, as the checkpoint stores it
-
-
-def _differences(a: Any, b: Any, path: str = "") -> list[str]:
-    """``key: old there, new now`` for every leaf where config ``a`` (new) differs from ``b`` (stored)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return [d for k in sorted(set(a) | set(b))
-                for d in _differences(a.get(k), b.get(k), f"{path}.{k}" if path else k)]
-    return [] if a == b else [f"{path}: {b!r} there, {a!r} now"]
-
-
-_IGNORED = ("out", "name", "ckpt")  # where the run lives and how often it saves do not change the result
-
-
-def _with_new_defaults(stored: dict[str, Any]) -> dict[str, Any]:
-    """A stored run config with the ``train`` keys added to the schema since it was saved, at their defaults
-    (which train as the run did before the key existed): such a key is no difference."""
-    from robusthide.training.config import DEFAULTS
-
-    out = copy.deepcopy(stored)
-    if isinstance(out.get("train"), dict):
-        for k, v in DEFAULTS["train"].items():
-            out["train"].setdefault(k, v)
-    return out
-
-
-def train_column(cfg: dict[str, Any], progress: bool = True, device: str | None = None,
-                 compile: bool = False) -> dict[str, Any]:
-    """Train (or resume, or skip when finished) one column; returns ``status``, ``step``, ``train_seconds``.
-    ``device``: ``cpu``, ``cuda`` or None (CUDA when present, else the CPU; the trainer's rule). ``compile``:
-    the nets through ``torch.compile`` (:func:`robusthide.training.loop.compile_nets`; the same run either
-    way, so a column may resume with or without it)."""
-    from robusthide.training.trainer import Trainer
-
-    run_dir = Path(cfg["out"]) / cfg["name"]
-    status = "trained"
-    latest = run_dir / "latest.json"
-    if latest.exists():
-        doc = json.loads(latest.read_text())
-        diff = _differences({k: v for k, v in cfg.items() if k not in _IGNORED},
-                            {k: v for k, v in _with_new_defaults(doc["config"]).items() if k not in _IGNORED})
-        if diff:
-            more = f" and {len(diff) - 2} more" if len(diff) > 2 else ""
-            raise RobustHideError(f"{run_dir} holds a run with another config ({'; '.join(diff[:2])}{more}); "
-                                  "delete it or pass --runs DIR")
-        if doc["state"]["step"] >= cfg["train"]["steps"]:
-            return {"status": "skipped (finished)", "step": doc["state"]["step"],
-                    "train_seconds": float(doc["state"].get("train_seconds", 0.0))}
-        status = "resumed"
-    else:
-        if (run_dir / "metrics.jsonl").exists():
-            (run_dir / "metrics.jsonl").unlink()  # a run that died before its first checkpoint
-        if fork_run(cfg, run_dir):
-            status = "forked"
-    info = {"forked_from": f"{Path(cfg['ckpt']['fork_from']).name} at step {cfg['ckpt']['fork_step']}"} if (
-        status == "forked") else {}
-    tr = Trainer(cfg, resume=status != "trained", device=device, progress=progress, compile=compile)
-    tr.run()
-    if tr.state["step"] < cfg["train"]["steps"]:  # stopped by SIGTERM: saved, not finished
-        raise RobustHideError(f"training of {run_dir} stopped at step {tr.state['step']}; run the same command "
-                              "again to resume")
-    return {"status": status, "step": tr.state["step"], "train_seconds": float(tr.state["train_seconds"]), **info}
-
-
-def fork_run(cfg: dict[str, Any], run_dir: Path) -> bool:
-    """Start the run of ``cfg`` in ``run_dir`` from the checkpoint its donor kept at ``ckpt.fork_step``
-    (:func:`column_config`): the donor's weights, optimiser and state at that step, its log up to that step,
-    and ``cfg`` as the run's config. False (nothing written) when ``cfg`` has no donor or the donor has not
-    reached that step yet: the column then trains from its start, to the same result."""
-    from robusthide.training.checkpoint import read_checkpoint, write_checkpoint
-
-    donor, k = cfg["ckpt"].get("fork_from"), cfg["ckpt"].get("fork_step")
-    if not donor or not (Path(donor) / f"step-{k}.json").exists():
-        return False
-    doc, tensors = read_checkpoint(donor, f"step-{k}")
-    doc["config"] = cfg
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = Path(donor) / "metrics.jsonl"
-    rows = [ln for ln in (log.read_text().splitlines() if log.exists() else [])
-            if ln.strip() and json.loads(ln).get("step", 0) <= k]
-    (run_dir / "metrics.jsonl").write_text("".join(r + "\n" for r in rows))
-    write_checkpoint(run_dir, tensors, doc)
-    return True
-
-
-def load_column_model(cfg: dict[str, Any]) -> Any:
-    from robusthide.training.checkpoint import load_checkpoint
-    from robusthide.training.trainer import model_from_config
-
-    model = model_from_config(cfg)
-    load_checkpoint(Path(cfg["out"]) / cfg["name"], model, None)
-    return model.eval()
 
 
 # -- measuring ----------------------------------------------------------------------------------------------
@@ -633,129 +431,3 @@ def _variant_notes(rep: Reproduction, base: Reproduction, b: Budget) -> list[str
             + ".")
     return [head] + [n for n in rep.notes if not (other_net and n.startswith("Network:"))]
 
-
-# -- writing ------------------------------------------------------------------------------------------------
-
-
-def _num(v: Any, digits: int = 2) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if isinstance(v, str):
-        return v
-    if isinstance(v, float) and math.isinf(v):
-        return "inf"
-    if v != 0 and abs(v) < 0.01:
-        return f"{v:.2g}"
-    return f"{v:.{digits}f}"
-
-
-def _paper_num(v: Any) -> str:
-    """A paper's number as printed, without trailing zeros (12.63, 0.00063, 0)."""
-    return v if isinstance(v, str) else ("-" if v is None else f"{v:.6g}")
-
-
-def _table(head: list[str], body: list[list[str]], align: str = "") -> list[str]:
-    """A markdown table; ``align``: one of ``l`` / ``r`` per column after the first (default: all ``r``)."""
-    align = align or "r" * (len(head) - 1)
-    return ["| " + " | ".join(head) + " |", "|---|" + "".join("---:|" if a == "r" else "---|" for a in align),
-            *("| " + " | ".join(r) + " |" for r in body)]
-
-
-def _column_bits(doc: dict[str, Any]) -> list[int]:
-    """The payloads of the columns, largest first, when some column's differs from the budget's (``mbrs-table2``:
-    64 and 30 bits); else empty."""
-    n = {int(c.get("n_bits", doc["budget"]["n_bits"])) for c in doc["columns"]}
-    return sorted(n, reverse=True) if n != {int(doc["budget"]["n_bits"])} else []
-
-
-def render_markdown(doc: dict[str, Any], rep: Reproduction) -> str:
-    b = doc["budget"]
-    labels = [c["label"] for c in doc["columns"]]
-    ber_rows = [r for r in rep.rows if r.attack is not None]
-    q_rows = ["PSNR", "SSIM"]
-    lines = [f"# Reproduction `{rep.name}`: {rep.title}", "", f"Source: {rep.source}.", "",
-             "Command" + (" (resumable: finished columns are skipped):" if rep.kind == "train" else ":"), "",
-             "```", doc["command"], "```", ""]
-    lines += ["## Budget (the same for every column)", ""]
-    if rep.kind == "train":
-        payload = "a payload per column (below)" if _column_bits(doc) else f"payload {b['n_bits']} bits"
-        lines.append(f"Net `{b['net']}`, {payload}, images {b['size']}x{b['size']}, batch "
-                     f"{b['batch']}, **{b['steps']} steps per column** on the train split of `{b['data']}` "
-                     f"(photos downscaled to {b['max_side']} px), evaluated on {b['threads']} CPU thread(s). "
-                     f"Training time measured by the trainer (`train_seconds`, wall clock of the steps): "
-                     f"{b['train_minutes_total']:.1f} min in all.")
-        if b.get("warm_steps"):
-            then = ("with its paper's fixed loss weights" if b["net"] in NET_RECIPES else
-                    "with the image loss ramped in over the first third")
-            what = ("of the net's whole recipe, its paper's losses and weights, on identity (a shared "
-                    "pretraining: the columns are fine-tunes of it)" if b.get("warm_mode") == "full" else
-                    "of the message path alone (no image loss, no attack")
-            lines.append(f"Every column starts from one shared warm start: {b['warm_steps']} steps {what}; "
-                         f"{b['warm_minutes']:.1f} min), then trains its {b['steps']} steps {then}.")
-        lines.append("")
-        bits = _column_bits(doc)
-        lines += _table(["column", *(["bits"] if bits else []), "training (min)", "status", "strength factor", "note"],
-                        [[c["label"], *([str(c["n_bits"])] if bits else []), _num(c["train_minutes"], 1), c["status"],
-                          _num(c["strength"], 3), c.get("note", "")] for c in doc["columns"]],
-                        ("r" if bits else "") + "rlrl")
-        lines.append("")
-        lines.append(f"Test: {b['n_test']} crops of the validation photos ({b['size']}x{b['size']}), the same "
-                     f"images and messages for every column; each column's test-time strength factor is "
-                     f"calibrated to PSNR {b['psnr_target']} dB (marked vs cover) before the codecs are applied.")
-    else:
-        lines.append(f"No training: model `{rep.model}` from the zoo; {b['n_bits']} bits; test on {b['n_test']} "
-                     f"crops of the validation photos ({b['size']}x{b['size']}).")
-    res = ", ".join(f"one bit in {b['n_test']} x {n} = {100.0 / (b['n_test'] * n):.3g} %"
-                    for n in (_column_bits(doc) or [b["n_bits"]]))
-    lines += ["", f"BER resolution: {res}. Our cells are "
-              "mean ± standard error over images. The images and messages are the same in every column, so a "
-              "claim compares two cells by their per-image differences: a difference within two standard errors "
-              "of that paired difference counts as a tie (≈).", ""]
-    lines += ["## Ours (BER %)", ""]
-    body = []
-    for r in ber_rows:
-        cells = [f"{_num(doc['ours'][c][r.label]['value'])} ± {_num(doc['ours'][c][r.label]['se'])}" for c in labels]
-        cd = doc["codec"].get(r.label, {})
-        body.append([f"{r.label} (`{r.attack}`)", *cells, f"{_num(cd.get('psnr'), 1)} / {_num(cd.get('bpp'))}"])
-    for q in q_rows:
-        body.append([f"{q} marked vs cover", *[_num(doc["ours"][c][q]["value"], 4 if q == "SSIM" else 2)
-                                               for c in labels], ""])
-    lines += _table(["test", *labels, "codec PSNR (dB) / bpp"], body)
-    if any(doc.get("curves", {}).values()):
-        lines += ["", f"Learning curves: `{rep.name}.png` (training BER under each column's noise pool, and PSNR, "
-                  "against step; from each column's `metrics.jsonl`, kept in the JSON's `curves`)."]
-    lines += ["", "## Paper", ""]
-    paper_rows = [r.label for r in rep.rows if r.label in rep.paper] + [r for r in rep.paper
-                                                                         if r not in {x.label for x in rep.rows}]
-    lines += _table(["test", *labels], [[r, *[_paper_num(rep.paper[r].get(c)) for c in labels]] for r in paper_rows])
-    lines += ["", "`-`: not reported; `lost`: lost in the text conversion of the paper; `≈`: stated in the prose.",
-              "", "## Claims: does our ordering agree with the paper's?", ""]
-    lines += [f"- {c['sentence']}" for c in doc["claims"]]
-    n_ag = sum(c["verdict"] in ("agrees", "agrees where resolved") for c in doc["claims"])
-    lines += ["", f"{n_ag} of {len(doc['claims'])} claims agree (at least where resolved)."]
-    lines += ["", "## Notes: substitutions, and why ours may differ", ""]
-    lines += [f"- {t}" for t in doc.get("notes", rep.notes)]
-    if rep.kind == "train":
-        lines.append(f"- Budget: {b['steps']} steps per column is a small fraction of the papers' training "
-                     "(tens of thousands of steps on 10k images); orderings that depend on long training "
-                     "(e.g. simulators over-fitting) may not have formed yet.")
-    lines += ["", f"robusthide {doc['robusthide']}, {doc['date']}, {doc['seconds']:.0f} s in all.", ""]
-    return "\n".join(lines)
-
-
-def write_results(doc: dict[str, Any], rep: Reproduction, out: str | Path) -> dict[str, str]:
-    """Write ``OUT/NAME.md``, ``.json`` and, when the columns have training logs, ``NAME.png`` (their learning
-    curves). A section headed :data:`READING_HEADING` at the end of an existing ``NAME.md`` (a person's
-    interpretation of the numbers) is kept below the regenerated tables."""
-    from robusthide.evaluation.matrix import _jsonable
-
-    d = Path(out)
-    d.mkdir(parents=True, exist_ok=True)
-    md, js = d / f"{rep.name}.md", d / f"{rep.name}.json"
-    write_keeping_reading(md, render_markdown(doc, rep))
-    js.write_text(json.dumps(_jsonable(doc), indent=1, ensure_ascii=False) + "\n")
-    written = {"md": str(md), "json": str(js)}
-    png = plot_curves(doc.get("curves", {}), f"{rep.name}: learning curves", d / f"{rep.name}.png")
-    if png:
-        written["png"] = png
-    return written
