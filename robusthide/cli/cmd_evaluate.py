@@ -253,6 +253,8 @@ def _reproduce(a: argparse.Namespace) -> int:
         return 0
     if not a.name:
         raise RobustHideError("give a reproduction NAME (robusthide reproduce --list shows them)")
+    if a.combine:
+        return _combine_seeds(a)
     doc = run_reproduction(a.name, steps=a.steps, n_test=a.n_test, data=a.data, runs=a.runs, out=a.out,
                            progress=not a.no_progress, command_defaults=REPRODUCE_DEFAULTS, net=a.net,
                            size=a.size, seed=a.seed, tag=a.tag, columns=a.column,
@@ -274,6 +276,36 @@ def _reproduce(a: argparse.Namespace) -> int:
         for c in doc["claims"]:
             print(f"- {c['sentence']}")
         print(f"wrote {Path(a.out) / (doc['name'] + '.md')}, {Path(a.out) / (doc['name'] + '.json')}")
+    return 0
+
+
+def _combine_seeds(a: argparse.Namespace) -> int:
+    """``robusthide reproduce NAME --combine A.json B.json``: the seeds' results side by side."""
+    import shlex
+
+    from robusthide.evaluation.reproduce import get_reproduction, variant
+    from robusthide.evaluation.reproduce_seeds import combine_seeds, read_seed_results, write_seeds
+
+    training = [f for f, v in (("--column", a.column), ("--steps", a.steps), ("--net", a.net), ("--size", a.size),
+                                ("--seed", a.seed), ("--warm-steps", a.warm_steps), ("--warm-mode", a.warm_mode))
+                if v is not None]
+    if training:
+        raise RobustHideError(f"--combine reads finished results and trains nothing: {', '.join(training)} "
+                              f"{'does' if len(training) == 1 else 'do'} not apply")
+    rep = get_reproduction(a.name)
+    name = variant(rep, tag=a.tag or "seeds").name
+    doc = combine_seeds(read_seed_results(a.combine), rep)
+    words = ["robusthide", "reproduce", a.name, "--combine", *a.combine]
+    words += ["--tag", a.tag] if a.tag else []
+    words += ["--out", a.out] if a.out != REPRODUCE_DEFAULTS["out"] else []
+    paths = write_seeds(doc, a.out, name, shlex.join(words))
+    if a.json:
+        print(json.dumps(doc, indent=1, ensure_ascii=False))
+    else:
+        for c in doc["claims"]:
+            print(f"- {c['claim']}: {c['verdict']} across seeds {', '.join(map(str, doc['seeds']))} "
+                  f"(each: {'; '.join(c['seeds'])})")
+        print(f"wrote {paths['md']}, {paths['json']}")
     return 0
 
 
@@ -394,6 +426,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--compile", action="store_true",
                    help="train the columns' nets through torch.compile (a CPU needs g++; the MBRS net's step 1.27x "
                         "faster on one thread, the same on two; a column resumes with or without it)")
+    r.add_argument("--combine", nargs="+", default=None, metavar="JSON",
+                   help="train nothing: combine the results files of two or more training seeds of NAME (each "
+                        "OUT/NAME-TAG.json) into OUT/NAME-TAG.md/.json (TAG from --tag, default 'seeds'): each cell's "
+                        "mean and seed values, each claim judged in every seed and across them")
     r.add_argument("--json", action="store_true", help="print the result document as JSON")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=_reproduce)
