@@ -317,7 +317,7 @@ def cached_models():
     from robusthide.cli import cmd_watermark
 
     cache: dict = {}
-    original = cmd_watermark._wm
+    original = cmd_watermark.load_watermarker
 
     def wm(a):
         key = (str(a.model), a.schema)
@@ -325,9 +325,9 @@ def cached_models():
             cache[key] = original(a)
         return cache[key]
 
-    cmd_watermark._wm = wm
+    cmd_watermark.load_watermarker = wm
     yield
-    cmd_watermark._wm = original
+    cmd_watermark.load_watermarker = original
 
 
 def test_corpus_is_large_enough(corpus):

@@ -213,3 +213,16 @@ def test_residual_stats_split_flat_and_texture():
     r = residual_stats(cover, marked.astype(np.uint8))
     assert r["rms_flat"] == pytest.approx(np.sqrt(30 / 38), abs=1e-3)  # columns 0-37 are flat (5x5 window)
     assert 3.9 < r["rms_texture"] <= 4.0 and r["max"] == 4
+
+
+def test_contact_sheet_refuses_a_bad_out_or_photo_in_one_line(capsys, tmp_path, photos):
+    """A wrong --out suffix is refused before any photo is marked; a damaged photo is named, with no traceback."""
+    data = tmp_path / "photos"
+    data.mkdir()
+    Image.fromarray(photos["coffee"]).save(data / "coffee.png")
+    rc, _, err = run(capsys, "contact-sheet", "--data", str(data), "--out", str(tmp_path / "sheet.txt"))
+    assert rc == 2 and "--out must end in .png, .jpg or .webp" in err and err.count("\n") == 1
+    (data / "broken.png").write_bytes((data / "coffee.png").read_bytes()[:500])
+    rc, _, err = run(capsys, "contact-sheet", "--data", str(data), "--out", str(tmp_path / "sheet.png"))
+    assert rc == 2 and "broken.png" in err and "Traceback" not in err and err.count("\n") == 1
+    assert not (tmp_path / "sheet.png").exists()

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "cmd_data",      # data photos
     "cmd_train",     # train, plot
     "cmd_watermark", # embed, extract, detect, capacity
+    "cmd_checks",    # fpr, contact-sheet
     "cmd_models",    # models
     "cmd_evaluate",  # evaluate, reproduce
     "cmd_demo",      # demo
