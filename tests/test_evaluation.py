@@ -22,7 +22,8 @@ from robusthide.evaluation import (
     write_matrix,
     write_sweep,
 )
-from robusthide.evaluation.matrix import _chunks, write_comparison
+from robusthide.evaluation.matrix import _chunks
+from robusthide.evaluation.matrix_report import write_comparison
 
 # -- grammar ------------------------------------------------------------------------------------------------
 

@@ -66,7 +66,7 @@ def _default_out(model: str, suffix: str) -> Path:
 
 
 def _norm_out(text: str) -> Path:
-    from robusthide.evaluation.matrix import out_paths
+    from robusthide.evaluation.matrix_report import out_paths
 
     return out_paths(text)["md"].with_suffix("")
 
@@ -89,7 +89,7 @@ def _load(a: argparse.Namespace) -> Any:
 
 def _check_out(prefix: Path, model: str, data: str) -> None:
     """Refuse output prefixes that could overwrite an input (the weights file, images in --data)."""
-    from robusthide.evaluation.matrix import out_paths
+    from robusthide.evaluation.matrix_report import out_paths
 
     m = Path(model).resolve()
     if any(p.resolve() == m for p in out_paths(prefix).values()):
@@ -100,9 +100,9 @@ def _check_out(prefix: Path, model: str, data: str) -> None:
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
-    from robusthide.evaluation.matrix import _jsonable
+    from robusthide.io.results import jsonable
 
-    return _jsonable({k: v for k, v in result.items() if k != "per_image"})
+    return jsonable({k: v for k, v in result.items() if k != "per_image"})
 
 
 _FLAGS = (("data", "--data", None), ("split", "--split", None), ("n", "--n", None), ("size", "--size", "full"),
@@ -121,12 +121,8 @@ def _command(sub: str, a: argparse.Namespace) -> str:
 def _evaluate(a: argparse.Namespace) -> int:
     from robusthide.evaluation.attacks_grammar import expand_attacks, validate_attacks
     from robusthide.evaluation.images import image_set
-    from robusthide.evaluation.matrix import (
-        matrix_markdown,
-        robustness_matrix,
-        write_comparison,
-        write_matrix,
-    )
+    from robusthide.evaluation.matrix import robustness_matrix
+    from robusthide.evaluation.matrix_report import matrix_markdown, write_comparison, write_matrix
     from robusthide.evaluation.peers import get_peer, parse_peers
 
     attacks = expand_attacks(a.attacks)
@@ -163,7 +159,8 @@ def _evaluate(a: argparse.Namespace) -> int:
 def _sweep(a: argparse.Namespace) -> int:
     from robusthide.evaluation.attacks_grammar import expand_attacks, validate_attacks
     from robusthide.evaluation.images import image_set
-    from robusthide.evaluation.matrix import strength_sweep, sweep_markdown, write_sweep
+    from robusthide.evaluation.matrix import strength_sweep
+    from robusthide.evaluation.matrix_report import sweep_markdown, write_sweep
 
     attacks = expand_attacks(a.attack)
     validate_attacks(attacks)
@@ -181,9 +178,9 @@ def _sweep(a: argparse.Namespace) -> int:
 def _report(a: argparse.Namespace, res: dict[str, Any], paths: dict[str, str], markdown: Any) -> int:
     """Print a written result: JSON with ``--json``, else its markdown and the files written."""
     if a.json:
-        from robusthide.evaluation.matrix import _jsonable
+        from robusthide.io.results import jsonable
 
-        print(json.dumps({"result": _jsonable(res), "files": paths}, indent=1))
+        print(json.dumps({"result": jsonable(res), "files": paths}, indent=1))
     else:
         sys.stdout.write(markdown(res) + "\n")
         print("wrote " + ", ".join(paths.values()))
@@ -269,9 +266,9 @@ def _reproduce(a: argparse.Namespace) -> int:
                       f"training), {t['run_dir']}")
         return 0
     if a.json:
-        from robusthide.evaluation.matrix import _jsonable
+        from robusthide.io.results import jsonable
 
-        print(json.dumps(_jsonable(doc), indent=1, ensure_ascii=False))
+        print(json.dumps(jsonable(doc), indent=1, ensure_ascii=False))
     else:
         for c in doc["claims"]:
             print(f"- {c['sentence']}")

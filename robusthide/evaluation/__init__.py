@@ -15,15 +15,12 @@ from robusthide.evaluation.attacks_grammar import (
     validate_attacks,
 )
 from robusthide.evaluation.images import ImageItem, image_set, list_image_files
-from robusthide.evaluation.matrix import (
-    ModelMethod,
-    as_method,
+from robusthide.evaluation.matrix import ModelMethod, as_method, robustness_matrix, strength_sweep
+from robusthide.evaluation.matrix_report import (
     compare_markdown,
     matrix_markdown,
     plot_matrix,
     plot_sweep,
-    robustness_matrix,
-    strength_sweep,
     sweep_markdown,
     write_comparison,
     write_matrix,

@@ -62,7 +62,8 @@ def curves_markdown(res: dict[str, Any]) -> str:
 
 def write_curves(res: dict[str, Any], out_prefix: str | Path) -> dict[str, str]:
     """``PREFIX.md``, ``PREFIX.json`` and ``PREFIX.png`` (one panel per curve)."""
-    from robusthide.evaluation.matrix import _jsonable, _pyplot
+    from robusthide.evaluation.matrix_report import pyplot
+    from robusthide.io.results import jsonable
     from robusthide.io.safe import atomic_output
 
     prefix = Path(out_prefix)
@@ -71,8 +72,8 @@ def write_curves(res: dict[str, Any], out_prefix: str | Path) -> dict[str, str]:
     with atomic_output(paths["md"]) as tmp:
         Path(tmp).write_text(curves_markdown(res))
     with atomic_output(paths["json"]) as tmp:
-        Path(tmp).write_text(json.dumps(_jsonable(res), indent=1) + "\n")
-    plt = _pyplot()
+        Path(tmp).write_text(json.dumps(jsonable(res), indent=1) + "\n")
+    plt = pyplot()
     fams = list(res["curves"])
     fig, axes = plt.subplots(1, len(fams), figsize=(4.2 * len(fams), 3.4), squeeze=False)
     for ax, fam in zip(axes[0], fams):
@@ -103,7 +104,7 @@ def overlay_curves(results: Sequence[dict[str, Any]], out_prefix: str | Path, co
     """One figure of several :func:`geometry_curves` results (a line per result and search, one panel per
     family; message exact only) and a markdown table of them: ``PREFIX.png`` and ``PREFIX.md``."""
     from robusthide import RobustHideError
-    from robusthide.evaluation.matrix import _pyplot
+    from robusthide.evaluation.matrix_report import pyplot
     from robusthide.io.safe import atomic_output
 
     if not results:
@@ -134,7 +135,7 @@ def overlay_curves(results: Sequence[dict[str, Any]], out_prefix: str | Path, co
         lines.append("")
     with atomic_output(paths["md"]) as tmp:
         Path(tmp).write_text("\n".join(lines))
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(fams), figsize=(4.2 * len(fams), 3.4), squeeze=False)
     for ax, fam in zip(axes[0], fams):
         for r in results:

@@ -12,7 +12,7 @@ from typing import Any
 
 from robusthide.evaluation.reproduce_curves import plot_curves
 from robusthide.evaluation.reproduce_specs import NET_RECIPES, Reproduction
-from robusthide.io.results import write_keeping_reading
+from robusthide.io.results import jsonable, write_keeping_reading
 
 
 def _num(v: Any, digits: int = 2) -> str:
@@ -125,13 +125,12 @@ def write_results(doc: dict[str, Any], rep: Reproduction, out: str | Path) -> di
     """Write ``OUT/NAME.md``, ``.json`` and, when the columns have training logs, ``NAME.png`` (their learning
     curves). A section headed :data:`robusthide.io.results.READING_HEADING` at the end of an existing ``NAME.md``
     (a person's interpretation of the numbers) is kept below the regenerated tables."""
-    from robusthide.evaluation.matrix import _jsonable
 
     d = Path(out)
     d.mkdir(parents=True, exist_ok=True)
     md, js = d / f"{rep.name}.md", d / f"{rep.name}.json"
     write_keeping_reading(md, render_markdown(doc, rep))
-    js.write_text(json.dumps(_jsonable(doc), indent=1, ensure_ascii=False) + "\n")
+    js.write_text(json.dumps(jsonable(doc), indent=1, ensure_ascii=False) + "\n")
     written = {"md": str(md), "json": str(js)}
     png = plot_curves(doc.get("curves", {}), f"{rep.name}: learning curves", d / f"{rep.name}.png")
     if png:

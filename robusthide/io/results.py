@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 #: the heading of the hand-written section kept at the end of a regenerated results file
 READING_HEADING = "## Reading (hand-written)"
@@ -21,3 +25,16 @@ def write_keeping_reading(md: str | Path, text: str) -> None:
         if found:
             text = text.rstrip("\n") + "\n\n" + found.string[found.start():]
     md.write_text(text)
+
+
+def jsonable(x: Any) -> Any:
+    """``x`` as plain JSON types: numpy numbers as Python ones, non-finite floats as None, keys as strings."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
