@@ -91,6 +91,8 @@ def test_cli_writes_the_table_and_keeps_a_reading(tmp_path, capsys):
     ("not-json", "not a results file of robusthide reproduce"),
     ("other-table", "not a variant of mbrs-table6"),
     ("column", "trains nothing: --column does not apply"),
+    ("onto-a-seed", "is one of the seeds' results: give another --tag"),
+    ("onto-results", "exists and does not hold combined seeds"),
 ])
 def test_combine_errors_are_one_line(tmp_path, capsys, case, message):
     a, b = seed_doc(1, levels(18.0)), seed_doc(2, levels(18.0))
@@ -111,7 +113,14 @@ def test_combine_errors_are_one_line(tmp_path, capsys, case, message):
         paths[1] = str(tmp_path / "bad.json")
     elif case == "column":
         extra = ["--column", "oeds"]
-    assert main(["reproduce", "mbrs-table6", "--combine", *paths, "--out", str(tmp_path / "out"), *extra]) == 2
+    out = tmp_path / "out"
+    if case == "onto-a-seed":  # the combination would be written over seed 1's own results
+        out, extra = tmp_path, ["--tag", "t-s1"]
+    elif case == "onto-results":
+        out.mkdir()
+        (out / "mbrs-table6-seeds.json").write_text(json.dumps(a))
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert main(["reproduce", "mbrs-table6", "--combine", *paths, "--out", str(out), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and "Traceback" not in err
-    assert not (tmp_path / "out").exists()
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # nothing written

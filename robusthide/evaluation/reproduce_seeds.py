@@ -167,10 +167,21 @@ def seeds_markdown(doc: dict[str, Any], command: str) -> str:
 
 
 def write_seeds(doc: dict[str, Any], out: str | Path, name: str, command: str) -> dict[str, str]:
-    """Write ``OUT/NAME.md`` (keeping a hand-written reading at its end) and ``OUT/NAME.json``."""
+    """Write ``OUT/NAME.md`` (keeping a hand-written reading at its end) and ``OUT/NAME.json``. Refuses (one line,
+    nothing written) when ``NAME.json`` is one of the seeds' results or another results file than a combination:
+    a seed's own table is never overwritten."""
     d = Path(out)
-    d.mkdir(parents=True, exist_ok=True)
     md, js = d / f"{name}.md", d / f"{name}.json"
+    if js.resolve() in {Path(p).resolve() for p in doc["results"]}:
+        raise RobustHideError(f"{js} is one of the seeds' results: give another --tag")
+    if js.exists():
+        try:
+            old = json.loads(js.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            old = None
+        if not (isinstance(old, dict) and {"cells", "seeds", "results"} <= set(old)):
+            raise RobustHideError(f"{js} exists and does not hold combined seeds: give another --tag")
+    d.mkdir(parents=True, exist_ok=True)
     write_keeping_reading(md, seeds_markdown(doc, command))
     js.write_text(json.dumps({**doc, "command": command}, indent=1, ensure_ascii=False) + "\n")
     return {"md": str(md), "json": str(js)}
