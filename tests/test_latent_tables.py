@@ -10,7 +10,7 @@ import torch
 
 pytest.importorskip("constriction")
 
-from robusthide.latent import tables  # noqa: E402
+from robusthide.latent import tables, tables_report  # noqa: E402
 from robusthide.latent.editing import EditConfig  # noqa: E402
 from robusthide.latent.fnns import FnnsConfig  # noqa: E402
 
@@ -160,7 +160,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(val_photos, models, tmp_pat
     assert _numbers(resumed) == _numbers(whole)
 
     md = part / "latent-table2.md"
-    md.write_text(md.read_text().replace(tables.READING_PLACEHOLDER, "Hand-written: FNNS-png reads every bit."))
+    md.write_text(md.read_text().replace(tables_report.READING_PLACEHOLDER, "Hand-written: FNNS-png reads every bit."))
     calls.update(edit=0, fnns=0)
     again = tables.run(2, _setup(models), val_photos, part, n=N, size=SIZE, progress=False)
     assert (calls["edit"], calls["fnns"]) == (0, 0) and _numbers(again) == _numbers(whole)
