@@ -172,6 +172,12 @@ def test_carried_runs_resume_exactly(tmp_path):
 
     assert not any(k.startswith("optim") for k in load_file(str(carried / "warm-start" / "latest.safetensors")))
     assert any(k.startswith("d_optim") for k in load_file(str(carried / col.slug / "latest.safetensors")))
+    only = subprocess.run([*base, "save", "p000-table1-c", "--runs", str(tmp_path / "a"), "--resume",
+                           str(tmp_path / "only"), "--only", "warm-start"], capture_output=True, text=True)
+    assert only.returncode == 0 and [p.name for p in (tmp_path / "only" / "p000-table1-c").iterdir()] == ["warm-start"]
+    none = subprocess.run([*base, "save", "p000-table1-c", "--runs", str(tmp_path / "a"), "--resume",
+                           str(tmp_path / "only"), "--only", "no-such-run"], capture_output=True, text=True)
+    assert none.returncode != 0 and "named no-such-run" in none.stderr
     # the next session: runs/ is empty; restore, then the same training resumes
     run = subprocess.run([*base, "restore", "p000-table1-c", "--runs", str(tmp_path / "b"),
                           "--resume", str(tmp_path / "resume")], capture_output=True, text=True)

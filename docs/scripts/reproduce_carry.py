@@ -4,6 +4,7 @@ runs/ is git-ignored, so a table trained over several sessions is carried in res
 
     .venv/bin/python docs/scripts/reproduce_carry.py save mbrs-table6-mbrs64-10x-s1      # runs/ -> resume/
     .venv/bin/python docs/scripts/reproduce_carry.py restore mbrs-table6-mbrs64-10x-s1   # resume/ -> runs/
+    .venv/bin/python docs/scripts/reproduce_carry.py save NAME --only warm-start --only oeds  # some runs only
 
 ``save`` copies each run folder of ``runs/reproduce/NAME`` (the warm start and the columns) to
 ``resume/reproduce/NAME``: a run still training as it is (weights, both Adam optimisers' moments, the JSON with
@@ -33,12 +34,13 @@ def _size(run: Path) -> float:
     return sum(f.stat().st_size for f in run.iterdir() if f.is_file()) / 2**20
 
 
-def save(src: Path, dst: Path) -> None:
+def save(src: Path, dst: Path, only: list[str] | None = None) -> None:
     from robusthide.training.checkpoint import read_checkpoint, write_checkpoint
 
-    runs = sorted(p for p in src.iterdir() if (p / "latest.json").exists())
+    runs = sorted(p for p in src.iterdir() if (p / "latest.json").exists() and (not only or p.name in only))
     if not runs:
-        sys.exit(f"reproduce_carry: no run folder with a checkpoint in {src}")
+        sys.exit(f"reproduce_carry: no run folder with a checkpoint in {src}" + (f" named {', '.join(only)}" if only
+                                                                                   else ""))
     for run in runs:
         out = dst / run.name
         doc, tensors = read_checkpoint(run)
@@ -81,10 +83,13 @@ def main() -> None:
     ap.add_argument("name", help="the variant's folder name: NAME-TAG (e.g. mbrs-table6-mbrs64-10x-s1)")
     ap.add_argument("--runs", default="runs/reproduce")
     ap.add_argument("--resume", default="resume/reproduce")
+    ap.add_argument("--only", action="append", default=None, metavar="RUN",
+                    help="save: only this run folder (warm-start or a column's slug; repeatable), e.g. the finished "
+                         "columns of a table whose column in progress is too large to carry")
     a = ap.parse_args()
     runs, carried = Path(a.runs) / a.name, Path(a.resume) / a.name
     if a.action == "save":
-        save(runs, carried)
+        save(runs, carried, a.only)
     else:
         restore(carried, runs)
 
