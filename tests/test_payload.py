@@ -397,3 +397,22 @@ def test_decoding_is_thread_safe():
         jobs.append((m, cw))
     with ThreadPoolExecutor(4) as ex:
         assert all(ex.map(lambda j: decode_bits(j[1]).message == j[0], jobs))
+
+
+def test_message_too_long_names_its_schema_and_where_it_fits():
+    """The error carries the schema it missed; ``where_it_fits`` gives the most robust schema that holds the
+    message, then the zoo's models of other payload sizes (their own most robust schema that does)."""
+    from robusthide.payload import MessageTooLongError
+    from robusthide.zoo.payload_fit import first_fitting, where_it_fits
+
+    with pytest.raises(MessageTooLongError, match="11 data bits") as e:
+        encode_message(2**20, 64)
+    assert e.value.schema == get_schema(64, 0)
+    assert first_fitting(2**20, None, 64).name == "balanced"     # 21 bits: 25 holds them, 11 does not
+    assert first_fitting(2**39, None, 64) is None               # 40 bits: more than max (39)
+    fits = where_it_fits(2**20, None, e.value.schema)
+    assert fits[0] == (None, get_schema(64, 1), False)
+    assert {name for name, _, _ in fits[1:]} == {"lean128", "lean128-r6", "geo256"}
+    assert all(default for _, _, default in fits[1:])          # each model's own default schema holds 21 bits
+    assert where_it_fits(2**101, None, get_schema(64, 0)) == [("geo256", get_schema(256, 1), False)]
+    assert where_it_fits("x" * 60, None, get_schema(256, 3)) == []

@@ -137,6 +137,10 @@ def test_bad_requests_are_4xx_one_line(client, cover):
     assert r.status_code == 400 and r.json() == {"error": "give the message in the field 'message'"}
     r = client.get("/capacity", params={"schema": "nope"})
     assert r.status_code == 400 and r.json()["error"].startswith("unknown schema 'nope'")
+    r = post(client, "/embed", png(cover), message="987654")  # 20 bits: the default schema holds 11
+    assert r.status_code == 400 and r.json()["error"].endswith("got 987654; schema=balanced holds it")
+    r = post(client, "/embed", png(cover), message="9" * 31)  # 103 bits: only the 256-bit model's second schema
+    assert r.json()["error"].endswith("a service started with --model geo256 does")
 
 
 def test_upload_byte_limit_is_413(client):

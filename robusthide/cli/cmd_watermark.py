@@ -183,6 +183,30 @@ def _message(a: argparse.Namespace) -> Any:
     return message_value(a.message, a.kind)
 
 
+def larger_payloads(message: Any, kind: str | None, schema: Any) -> str:
+    """Where a ``message`` too long for ``schema`` fits (:func:`robusthide.zoo.payload_fit.where_it_fits`), as
+    the options that choose it: one clause for the one-line error."""
+    from robusthide.zoo.payload_fit import where_it_fits
+
+    options = []
+    for name, s, default in where_it_fits(message, kind, schema):
+        if name is None:
+            options.append(f"--schema {s.name} ({s.data_bits} data bits, {s.t} errors corrected)")
+        else:
+            options.append(f"--model {name}" + ("" if default else f" --schema {s.name}"))
+    return "it fits with " + "; or ".join(options) if options else "no model here holds it: shorten it"
+
+
+def _encode(wm: Any, a: argparse.Namespace) -> Any:
+    """The payload bits of ``-m``; a message too long says where it would fit."""
+    from robusthide.payload import MessageTooLongError
+
+    try:
+        return wm.encode_message(_message(a), kind=a.kind)
+    except MessageTooLongError as e:
+        raise RobustHideError(f"{e}; {larger_payloads(_message(a), a.kind, e.schema)}") from None
+
+
 def _file_psnr(orig: Any, back: Any) -> float:
     """PSNR (dB) of the file as saved against the cover: :func:`robusthide.metrics.psnr` for 8-bit RGB, the
     same formula with the right peak for gray, alpha and 16-bit images."""
@@ -339,7 +363,7 @@ def _embed(a: argparse.Namespace) -> int:
     # with -o - the image goes to stdout: every human (or JSON) line goes to stderr
     say = sys.stderr if is_stdio(a.output) else sys.stdout
     wm = load_watermarker(a)
-    bits = wm.encode_message(_message(a), kind=a.kind)
+    bits = _encode(wm, a)
     todo = [(s, d) for s, d in zip(files, dests) if a.overwrite or a.in_place or not d.exists() or len(files) == 1]
     skipped = len(files) - len(todo)
     rows: list[dict[str, Any]] = []

@@ -21,6 +21,7 @@ from robusthide.payload.detection import (
 from robusthide.payload.schemas import (
     KINDS,
     SUPPORTED_N,
+    MessageTooLongError,
     PayloadError,
     Schema,
     default_schema,
@@ -31,9 +32,9 @@ from robusthide.payload.schemas import (
 from robusthide.payload.soft_detection import combined_p_value, soft_ball_counts, soft_p_value
 
 __all__ = [
-    "DEFAULT_FPR", "KINDS", "MIRROR_SHARE", "SUPPORTED_N", "DecodeResult", "Detection", "PayloadError", "Schema",
-    "Verification", "ball_volume", "binomial_tail_p_value", "capacity", "combined_p_value", "confidence_from_p",
-    "decode_bits", "decode_hypotheses", "default_schema", "detect", "encode_message", "false_accept_probability",
-    "get_schema", "list_schemas", "max_detectable_errors", "mirror_weights", "p_value", "schema_table",
-    "soft_ball_counts", "soft_p_value", "verify_bits", "whitening_key",
+    "DEFAULT_FPR", "KINDS", "MIRROR_SHARE", "SUPPORTED_N", "DecodeResult", "Detection", "MessageTooLongError",
+    "PayloadError", "Schema", "Verification", "ball_volume", "binomial_tail_p_value", "capacity",
+    "combined_p_value", "confidence_from_p", "decode_bits", "decode_hypotheses", "default_schema", "detect",
+    "encode_message", "false_accept_probability", "get_schema", "list_schemas", "max_detectable_errors",
+    "mirror_weights", "p_value", "schema_table", "soft_ball_counts", "soft_p_value", "verify_bits", "whitening_key",
 ]

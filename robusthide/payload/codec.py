@@ -27,6 +27,7 @@ from robusthide.payload.schemas import (
     KIND_BITS,
     KINDS,
     SCHEMA_BITS,
+    MessageTooLongError,
     PayloadError,
     Schema,
     bch_for,
@@ -93,9 +94,9 @@ def _infer_kind(message: Any) -> str:
                        "hex (kind='hex') or an int")
 
 
-def _too_long(s: Schema, what: str, limit: str, got: str) -> PayloadError:
-    return PayloadError(f"message too long for the {s.n_bits}-bit payload, schema {s.id} '{s.name}' "
-                        f"({s.data_bits} data bits): {what} holds at most {limit}, got {got}")
+def _too_long(s: Schema, what: str, limit: str, got: str) -> MessageTooLongError:
+    return MessageTooLongError(f"message too long for the {s.n_bits}-bit payload, schema {s.id} '{s.name}' "
+                               f"({s.data_bits} data bits): {what} holds at most {limit}, got {got}", s)
 
 
 def _pad(content: np.ndarray, width: int) -> np.ndarray:

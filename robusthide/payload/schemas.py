@@ -37,6 +37,14 @@ class PayloadError(RobustHideError):
     """Bad message, unsupported payload size or schema (one-line message for the user)."""
 
 
+class MessageTooLongError(PayloadError):
+    """A message longer than its schema's data bits hold; ``schema`` is that schema."""
+
+    def __init__(self, message: str, schema: Schema) -> None:
+        super().__init__(message)
+        self.schema = schema
+
+
 SCHEMA_BITS = 2
 KIND_BITS = 2
 HEADER_BITS = SCHEMA_BITS + KIND_BITS

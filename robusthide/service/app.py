@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from robusthide import RobustHideError, __version__
+from robusthide.payload import MessageTooLongError
 from robusthide.payload.codec import message_value
 from robusthide.service import images
 from robusthide.service.jobs import Jobs
@@ -39,6 +40,7 @@ from robusthide.service.models import (
 from robusthide.service.settings import Busy, ServiceError, Settings
 from robusthide.service.uploads import Upload, read_upload
 from robusthide.watermark.files import encode_image, output_format
+from robusthide.zoo.payload_fit import where_it_fits
 
 STATIC = Path(__file__).parent / "static"
 MEDIA = {"PNG": ("image/png", "png"), "JPEG": ("image/jpeg", "jpg"), "WEBP": ("image/webp", "webp"),
@@ -53,6 +55,22 @@ def _message(message: int | str | None, kind: str | None) -> int | str:
     if message is None or message == "":
         raise RobustHideError("give the message in the field 'message'")
     return message if isinstance(message, int) else message_value(message, kind)
+
+
+def _encode(wm: Any, message: Any, kind: str | None, schema: int | str | None) -> Any:
+    """The payload bits of a request's message; one too long says which ``schema`` holds it, or which model a
+    service would need (:func:`robusthide.zoo.payload_fit.where_it_fits`)."""
+    try:
+        return wm.encode_message(message, kind=kind, schema=schema)
+    except MessageTooLongError as e:
+        fits = where_it_fits(message, kind, e.schema)
+        if fits and fits[0][0] is None:
+            hint = f"schema={fits[0][1].name} holds it"
+        elif fits:
+            hint = f"this service's model holds it in no schema; a service started with --model {fits[0][0]} does"
+        else:
+            hint = "no model here holds it: shorten it"
+        raise RobustHideError(f"{e}; {hint}") from None
 
 
 def _schema(s: int | str | None) -> int | str | None:
@@ -131,7 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if p.response not in ("json", "image"):
             raise RobustHideError(f"response must be json or image, got {p.response!r}")
         message = _message(p.message, p.kind)
-        bits = wm.encode_message(message, kind=p.kind, schema=_schema(p.schema_))
+        bits = _encode(wm, message, p.kind, _schema(p.schema_))
         f = images.decode_upload(up.data or b"", up.name, s.max_pixels)
         marked = wm.embed_bits(f.array, bits, strength=p.strength, refine=p.refine)
         data = encode_image(marked, fmt, p.quality, f.icc, f.exif)
