@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/robusthide demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check robusthide tests

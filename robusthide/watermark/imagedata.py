@@ -46,6 +46,25 @@ def _check_size(h: int, w: int) -> None:
         raise RobustHideError(f"image too small ({w}x{h}); the smallest side must be at least {MIN_SIDE} px")
 
 
+def uint8_view(image: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """(RGB or gray uint8 array, alpha or None) for 8-bit numpy/PIL images; None for other kinds."""
+    if isinstance(image, Image.Image):
+        if image.mode not in ("RGB", "L", "RGBA", "LA"):
+            return None
+        image = np.asarray(image)
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        return None
+    if image.ndim == 2:
+        return np.ascontiguousarray(image), None
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        return np.ascontiguousarray(image[..., :3]), (image[..., 3:].copy() if image.shape[2] == 4 else None)
+    if image.ndim == 3 and image.shape[2] == 2:
+        return np.ascontiguousarray(image[..., 0]), image[..., 1:].copy()
+    if image.ndim == 3 and image.shape[2] == 1:
+        return None
+    return None
+
+
 def _from_numpy(a: np.ndarray, kind: str = "numpy") -> ImageData:
     if a.ndim == 2:
         mode, layout, rgb_a, alpha = "L", "HW", np.repeat(a[..., None], 3, axis=2), None

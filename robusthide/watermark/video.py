@@ -189,8 +189,8 @@ def extract_video(wm, src: Path, max_frames: int = 60, search: str | None = None
     cropped, reframed or mirrored clip reads. The crop and rotation searches alone are refused, not ignored.
     ``progress`` (staged search): called with the name of each stage after the plain read as it starts."""
     from robusthide.nets.watermark_model import resize
+    from robusthide.watermark.frames import INSET_FRAMES
     from robusthide.watermark.sync import check_search
-    from robusthide.watermark.watermarker import INSET_FRAMES
 
     try:
         mode = check_search(wm.default_search if search is None else search)

@@ -13,12 +13,13 @@ The Watermarker is the one embed path: the network gives the working-size residu
 decoder by :mod:`robusthide.watermark.refine` when the model's :class:`~robusthide.watermark.refine.RefineConfig`
 asks for it), and the residual is applied at ``strength`` in one place per image kind: 8-bit images by
 :meth:`Watermarker._apply_small_residual`, float images and video frames by :meth:`Watermarker.apply_residual`.
-The video embedder and the evaluation call these methods.
+The video embedder and the evaluation call these methods. Batches of images are :mod:`robusthide.watermark.batch`,
+the frames of one video read together :mod:`robusthide.watermark.frames` (mixins of :class:`Watermarker`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,40 +28,10 @@ import torch
 from PIL import Image
 
 from robusthide import RobustHideError
-from robusthide.watermark.imagedata import from_image_data, to_image_data
+from robusthide.watermark.batch import BatchMixin
+from robusthide.watermark.frames import FramesMixin
+from robusthide.watermark.imagedata import from_image_data, to_image_data, uint8_view
 from robusthide.watermark.refine import RefineConfig, Refiner, at_strength
-
-#: how many of a video's frames the staged search's reframing stage reads (evenly spaced; about 0.13 s each
-#: for the default model on one core): the plain read pools every frame read, the reframing stage these
-REFRAME_FRAMES = 16
-#: where the reframing bands of a video's frames sit: the centre only (a platform reframes a clip about its
-#: centre; the bands at either end, for one side cut off a photo, would triple the cost per frame)
-VIDEO_REFRAME_ANCHORS = ("centre",)
-#: at most this many frames of a video, evenly spaced, are kept at full size for the staged search's inset stage
-#: (a clip letterboxed or pillarboxed in another frame: the box must be cut from the frame as it is)
-INSET_FRAMES = 8
-#: how many of a video's frames (evenly spaced) the staged search's geometric stages read, pooled per hypothesis:
-#: the slide, rotation, crop, corner, turn and anywhere stages (each costs about an image's search per frame)
-GEOMETRY_FRAMES = 8
-
-
-def _uint8_view(image: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """(RGB or gray uint8 array, alpha or None) for 8-bit numpy/PIL images; None for other kinds."""
-    if isinstance(image, Image.Image):
-        if image.mode not in ("RGB", "L", "RGBA", "LA"):
-            return None
-        image = np.asarray(image)
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        return None
-    if image.ndim == 2:
-        return np.ascontiguousarray(image), None
-    if image.ndim == 3 and image.shape[2] in (3, 4):
-        return np.ascontiguousarray(image[..., :3]), (image[..., 3:].copy() if image.shape[2] == 4 else None)
-    if image.ndim == 3 and image.shape[2] == 2:
-        return np.ascontiguousarray(image[..., 0]), image[..., 1:].copy()
-    if image.ndim == 3 and image.shape[2] == 1:
-        return None
-    return None
 
 
 @dataclass
@@ -96,7 +67,7 @@ class ExtractResult:
         return d
 
 
-class Watermarker:
+class Watermarker(BatchMixin, FramesMixin):
     """Embed and extract robust watermarks with a trained model (see :mod:`robusthide.zoo`)."""
 
     def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu", schema: int | None = None,
@@ -163,7 +134,7 @@ class Watermarker:
         the embed-time refinement against the decoder (None: the model's setting, 0: the fast path)."""
         self._check_strength(strength)
         self.refine_config(refine)  # a bad refine is an error before any work
-        fast = _uint8_view(image) if self._working_size else None
+        fast = uint8_view(image) if self._working_size else None
         if fast is not None and self.device.type == "cpu":
             return self._embed_uint8(fast, image, self.bits_tensor(bits), strength, refine)
         d = to_image_data(image)
@@ -202,7 +173,6 @@ class Watermarker:
 
     def _small(self, rgb: np.ndarray) -> torch.Tensor:
         """The S x S antialiased bilinear resize (Pillow's, which torch's antialias mode matches)."""
-        from PIL import Image
 
         s = self.model.size
         mode = "L" if rgb.ndim == 2 else "RGB"
@@ -265,7 +235,7 @@ class Watermarker:
             mode = check_search(self.default_search if search is None else search)
         except ValueError as e:
             raise RobustHideError(str(e)) from None
-        fast = _uint8_view(image)
+        fast = uint8_view(image)
         if fast is not None:
             from robusthide.watermark.imagedata import _check_size
 
@@ -390,98 +360,6 @@ class Watermarker:
         return ((lg.cpu(), h) for lg, h in stages)
 
     @torch.no_grad()
-    def extract_frames(self, frames: list[torch.Tensor]) -> ExtractResult:
-        """:meth:`extract` with the geometry search of a periodic ``geo`` model over several frames of one
-        video (each 1 x C x H x W float in [0, 1]), their evidence pooled
-        (:func:`robusthide.watermark.sync.search_stages`): a crop or reframing of a clip is the same in every
-        frame, so the frames' folds add up."""
-        from robusthide.watermark.sync import decode_stages, search_stages
-
-        if not hasattr(self.model.decoder, "feature_maps"):
-            raise RobustHideError("pooled frames are read by the geometry search of a periodic geo model only")
-        if not frames:
-            raise RobustHideError("no frames to read")
-        xs = [f.to(self.device, torch.float32) for f in frames]
-        stages = ((lg.cpu(), h) for lg, h in search_stages(self.model.decoder, xs, self.model.size, "geometry"))
-        return self._result(*decode_stages(stages, self.n_bits, soft_share=self.soft_share))
-
-    @torch.no_grad()
-    def decide_frames_staged(self, plain: torch.Tensor, hyps: list[dict], frames: list[torch.Tensor],
-                             reframe_frames: int = REFRAME_FRAMES,
-                             inset_frames: list[torch.Tensor] | None = None,
-                             progress: Callable[[str], None] | None = None) -> ExtractResult:
-        """The staged search of a whole-image model over the frames of one video: the frames' pooled plain read
-        (``plain``: their mean logits, and ``hyps``, from :meth:`frame_hypothesis_logits`), then, only when it
-        does not detect, the inset search on ``inset_frames`` (full-size frames, 1 x C x H x W each, uint8 or
-        float in [0, 1]; a clip letterboxed or pillarboxed in another frame: the boxes found on their mean,
-        :mod:`robusthide.watermark.inset`, the logits of every frame averaged per box), then the reframing search
-        (:func:`robusthide.watermark.sync.reframe_hypotheses`, the centred bands: :data:`VIDEO_REFRAME_ANCHORS`)
-        on up to ``reframe_frames`` of ``frames`` (1 x C x h x w each, at the aspect of the video; evenly
-        spaced), their logits averaged per hypothesis: a platform reframes every frame of a clip the same way;
-        then, on up to :data:`GEOMETRY_FRAMES` of ``frames`` (evenly spaced), every other stage of the image's staged
-        search in its order (slide, rotation, centred crop, corner, turn, anywhere;
-        :func:`robusthide.watermark.sync.frames_stage_logits`), each hypothesis' logits averaged over those frames:
-        a clip cropped off the centre, straightened or turned in an editor is edited alike in every frame.
-        Each stage pays its share of the staged search (:data:`robusthide.watermark.sync.STAGED_SHARES`), as for
-        an image. ``progress``: called with each later stage's name as it starts (a progress bar's hook)."""
-        from robusthide.watermark.inset import inset_hypotheses
-        from robusthide.watermark.sync import (
-            STAGED_SHARES,
-            decode_stages,
-            frames_stage_logits,
-            search_logits,
-            staged_hypotheses,
-        )
-
-        if isinstance(reframe_frames, bool) or not isinstance(reframe_frames, int) or reframe_frames < 1:
-            raise RobustHideError(f"reframe_frames must be a positive integer, got {reframe_frames!r}")
-
-        def unit(f: torch.Tensor) -> torch.Tensor:  # a frame as float in [0, 1], from uint8 or float
-            return f.float().div(255) if f.dtype == torch.uint8 else f.float()
-
-        def spaced(n: int) -> list[torch.Tensor]:  # up to n of the frames, evenly spaced, on the model's device
-            pick = np.unique(np.linspace(0, len(frames) - 1, min(n, len(frames))).round().astype(int))
-            return [frames[i].to(self.device, torch.float32) for i in pick]
-
-        def inset() -> Iterator[tuple[torch.Tensor, list[dict]]]:
-            mean = sum(unit(f) for f in inset_frames) / len(inset_frames) if inset_frames else None
-            boxes = inset_hypotheses(mean) if mean is not None else []
-            if boxes:
-                total, ih = None, []
-                for f in inset_frames:
-                    lg, ih = search_logits(self.model.decoder, unit(f).to(self.device), self.model.size,
-                                           "inset", self.mirror, staged=True, boxes=boxes)
-                    total = lg if total is None else total + lg
-                yield (total / len(inset_frames)).float().cpu(), ih
-
-        def reframe() -> Iterator[tuple[torch.Tensor, list[dict]]]:
-            rows = [search_logits(self.model.decoder, f, self.model.size, "reframe", self.mirror,
-                                  reframe_anchors=VIDEO_REFRAME_ANCHORS) for f in spaced(reframe_frames)]
-            if rows[0][1]:
-                yield sum((lg for lg, _ in rows[1:]), rows[0][0]) / len(rows), rows[0][1]
-
-        def stages() -> Iterator[tuple[torch.Tensor, list[dict]]]:
-            yield plain, staged_hypotheses(hyps, "none")
-            if not frames:
-                return
-            geo: list[torch.Tensor] = []  # the frames the geometric stages read, once one of them runs
-            for stage, _ in STAGED_SHARES:
-                if stage == "none":
-                    continue
-                if progress is not None:
-                    progress(stage)
-                if stage == "inset":
-                    rows: Iterator[tuple[torch.Tensor, list[dict]]] = inset()
-                elif stage == "reframe":
-                    rows = reframe()
-                else:  # frames of the first one's size (a stream that changes size mid-way is read at its first)
-                    geo = geo or [f for f in spaced(GEOMETRY_FRAMES) if f.shape == frames[0].shape]
-                    rows = iter([frames_stage_logits(self.model.decoder, geo, self.model.size, stage, self.mirror)])
-                for lg, h in rows:
-                    yield lg.float().cpu(), staged_hypotheses(h, stage)
-
-        return self._result(*decode_stages(stages(), self.n_bits, soft_share=self.soft_share))
-
     def decide(self, logits: torch.Tensor, hyps: list[dict]) -> ExtractResult:
         """The :class:`ExtractResult` of one image's (or pooled frames') hypotheses: logits H x L and the
         hypotheses, as :meth:`frame_hypothesis_logits` gives them; the p-value pays for all of them."""
@@ -501,181 +379,6 @@ class Watermarker:
     def detect(self, image: Any, search: str | None = None) -> bool:
         """True when a watermark of this model is present (calibrated: p-value <= 1e-6 by design)."""
         return self.extract(image, search).detected
-
-    # -- batches ---------------------------------------------------------------------------------------
-    # The networks run at the working size S x S, so 8-bit images of any size share one network call on
-    # the fast path; other images (16-bit, float, torch, or a run with embed-time refinement, whose
-    # per-batch early stop would couple the images) are processed one at a time. Results equal the
-    # one-at-a-time calls': the same bits, and the same pixels except where the batched convolution's
-    # last-ulp differences (about 1e-8 of a grey level's float) cross a rounding boundary.
-    BATCH_SIZE = 64
-
-    @staticmethod
-    def _batch_list(images: Any) -> list[Any]:
-        """A list of images from a list/tuple or an N x H x W (x C) numpy array / N x C x H x W tensor."""
-        if isinstance(images, np.ndarray):
-            if images.ndim not in (3, 4):
-                raise RobustHideError(f"a batch array must be N x H x W or N x H x W x C, got shape {images.shape}")
-            return list(images)
-        if isinstance(images, torch.Tensor):
-            if images.ndim != 4:
-                raise RobustHideError(f"a batch tensor must be N x C x H x W, got shape {tuple(images.shape)}")
-            return list(images)
-        if isinstance(images, (list, tuple)):
-            return list(images)
-        raise RobustHideError(f"a batch is a list of images or an N x H x W x C array, got {type(images).__name__}")
-
-    def _batchable(self, image: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """The uint8 view of ``image`` when it can share a network call (the single-image fast path's test)."""
-        return _uint8_view(image) if self.device.type == "cpu" and self._working_size else None
-
-    @property
-    def _working_size(self) -> bool:
-        """Whether the model marks at a working size (a :class:`~robusthide.nets.watermark_model.WatermarkModel`:
-        ``small_residual``), which the 8-bit fast path needs; other models mark at full resolution."""
-        return hasattr(self.model, "small_residual")
-
-    @torch.no_grad()
-    def embed_bits_batch(self, images: Any, bits: Any, strength: float = 1.0, refine: int | RefineConfig | None = None,
-                         batch_size: int = BATCH_SIZE) -> list[Any]:
-        """:meth:`embed_bits` of every image (a list of any sizes and kinds, or an N x H x W x C array) with
-        its row of ``bits`` (N x L, or one row for all); 8-bit images on the fast path share network calls
-        of up to ``batch_size`` images. An error names the image: ``image 3: ...``."""
-        from robusthide.watermark.imagedata import _check_size
-
-        imgs = self._batch_list(images)
-        rows = np.asarray(bits, dtype=np.float32)
-        rows = rows if rows.ndim == 2 else np.broadcast_to(rows.reshape(1, -1), (len(imgs), rows.size))
-        if len(rows) != len(imgs):
-            raise RobustHideError(f"{len(imgs)} images but {len(rows)} rows of bits")
-        self._check_strength(strength)
-        self.refine_config(refine)  # a bad refine is an error before any work
-        out: list[Any] = [None] * len(imgs)
-        fast: list[tuple[int, tuple[np.ndarray, np.ndarray | None], torch.Tensor]] = []
-        for i, (img, b) in enumerate(zip(imgs, rows)):
-            try:
-                view = self._batchable(img) if self.refine_config(refine).steps == 0 else None
-                if view is None:
-                    out[i] = self.embed_bits(img, b, strength, refine)
-                else:
-                    _check_size(*view[0].shape[:2])
-                    fast.append((i, view, self.bits_tensor(b)))
-            except RobustHideError as e:
-                raise RobustHideError(f"image {i}: {e}") from None
-        step = max(1, int(batch_size))
-        for k in range(0, len(fast), step):
-            chunk = fast[k:k + step]
-            small = torch.cat([self._small(v[0]) for _, v, _ in chunk])
-            res = self.small_residual(small, torch.cat([b for _, _, b in chunk]), strength, 0)
-            for (i, view, _), r in zip(chunk, res):
-                out[i] = self._apply_small_residual(view, imgs[i], r[None], strength)
-        return out
-
-    def _apply_small_residual(self, view: tuple[np.ndarray, np.ndarray | None], original: Any, r: torch.Tensor,
-                              strength: float) -> Any:
-        """Where an 8-bit image gets its mark: upsample the working-size residual ``r`` (1 x 1 x S x S), add it
-        at ``strength``, round to 8 bits, put alpha back, return the caller's kind (PIL or numpy)."""
-        import torch.nn.functional as F
-
-        rgb, alpha = view
-        h, w = rgb.shape[:2]
-        x = torch.from_numpy(rgb if rgb.flags.writeable else rgb.copy()).float()
-        r = F.interpolate(r, size=(h, w), mode="bilinear", align_corners=False)[0, 0].mul_(255 * strength)
-        out = (x.add_(r[..., None]) if rgb.ndim == 3 else x.add_(r)).round_().clamp_(0, 255).to(torch.uint8).numpy()
-        if alpha is not None:
-            out = np.concatenate([out if out.ndim == 3 else out[..., None], alpha], axis=2)
-        return Image.fromarray(out) if isinstance(original, Image.Image) else out
-
-    def embed_batch(self, images: Any, messages: Any, strength: float = 1.0, kind: str | None = None,
-                    schema: int | None = None, refine: int | RefineConfig | None = None,
-                    batch_size: int = BATCH_SIZE) -> list[Any]:
-        """:meth:`embed` of every image: ``images`` a list (mixed sizes and kinds) or an N x H x W x C array,
-        ``messages`` a list of N messages or one message for all. Returns a list of marked images, each of
-        its input's kind. With ``refine=0`` (the fast path) 8-bit images share network calls."""
-        imgs = self._batch_list(images)
-        msgs = list(messages) if isinstance(messages, (list, tuple)) else [messages] * len(imgs)
-        if len(msgs) != len(imgs):
-            raise RobustHideError(f"{len(imgs)} images but {len(msgs)} messages")
-        if not imgs:
-            return []
-        bits = np.stack([self.encode_message(m, kind, schema) for m in msgs])
-        return self.embed_bits_batch(imgs, bits, strength, refine, batch_size)
-
-    def _batch_search(self, search: str | None) -> bool:
-        """True when ``search`` (None: the model's default) is a search: its images are read one at a time."""
-        return (self.default_search if search is None else search) != "none"
-
-    @torch.no_grad()
-    def _batch_logits(self, images: Any, search: str | None, batch_size: int) -> tuple[list[torch.Tensor], list[dict]]:
-        """Per image, the logits (H x L) of every hypothesis of ``search``, and the hypotheses of the ``none``
-        search (the same for every image; for other searches each image's are returned by
-        :meth:`_search_logits`, so the list is theirs). Without a search, 8-bit images share decoder calls of
-        up to ``batch_size`` images (with their mirror images)."""
-        from robusthide.watermark.sync import mirror_hypotheses
-
-        imgs = self._batch_list(images)
-        out: list[Any] = [None] * len(imgs)
-        hyps: list[dict] = []
-        fast: list[tuple[int, np.ndarray]] = []
-        searching = self._batch_search(search)
-        for i, img in enumerate(imgs):
-            try:
-                view = None if searching else self._batchable(img)
-                if view is None:
-                    out[i], hyps = self._search_logits(img, search)
-                else:
-                    from robusthide.watermark.imagedata import _check_size
-
-                    _check_size(*view[0].shape[:2])
-                    fast.append((i, view[0]))
-            except RobustHideError as e:
-                raise RobustHideError(f"image {i}: {e}") from None
-        if fast:
-            hyps = mirror_hypotheses([{}]) if self.mirror else [{}]
-        step = max(1, int(batch_size))
-        for k in range(0, len(fast), step):
-            chunk = fast[k:k + step]
-            logits = self.model.decoder(self._mirrored(torch.cat([self._small(rgb) for _, rgb in chunk]))).float()
-            rows = logits.view(len(hyps), len(chunk), -1)  # hypothesis-major: [views..., mirrored views...]
-            for j, (i, _) in enumerate(chunk):
-                out[i] = rows[:, j]
-        return out, hyps
-
-    @torch.no_grad()
-    def decode_bits_batch(self, images: Any, search: str | None = None,
-                          batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
-        """(hard bits N x L uint8, soft P(bit=1) N x L) of every image, as :meth:`decode_bits` reads them;
-        without a search, 8-bit images share decoder calls of up to ``batch_size`` images."""
-        from robusthide.watermark.sync import most_confident
-
-        if self._batch_search(search):  # each image's own hypotheses
-            rows = [self.decode_bits(img, search) for img in self._batch_list(images)]
-            soft = np.stack([p for _, p in rows]) if rows else np.zeros((0, self.n_bits), np.float32)
-            return (soft > 0.5).astype(np.uint8), soft.astype(np.float32)
-        logits, _ = self._batch_logits(images, search, batch_size)
-        soft = np.zeros((len(logits), self.n_bits), np.float32)
-        for i, lg in enumerate(logits):
-            soft[i] = torch.sigmoid(lg[most_confident(lg)]).numpy()
-        return (soft > 0.5).astype(np.uint8), soft
-
-    def extract_batch(self, images: Any, search: str | None = None,
-                      batch_size: int = BATCH_SIZE) -> list[ExtractResult]:
-        """:meth:`extract` of every image (a list of any sizes and kinds, or an N x H x W x C array); without a
-        search (``search='none'``, or None for a model whose default is none) 8-bit images share decoder calls
-        of up to ``batch_size`` images; with one, each image is searched on its own."""
-        from robusthide.watermark.sync import staged_hypotheses
-
-        mode = self.default_search if search is None else search
-        if mode == "staged" and not hasattr(self.model.decoder, "feature_maps"):  # plain reads batched first
-            imgs = self._batch_list(images)
-            logits, hyps = self._batch_logits(imgs, "none", batch_size)
-            first = [(lg, staged_hypotheses(hyps, "none")) for lg in logits]
-            out = [self.decide(*f) for f in first]
-            return [r if r.detected else self._extract_staged(img, f) for r, img, f in zip(out, imgs, first)]
-        if self._batch_search(search):
-            return [self.extract(img, search) for img in self._batch_list(images)]
-        logits, hyps = self._batch_logits(images, "none", batch_size)
-        return [self.decide(lg, hyps) for lg in logits]
 
     def _extract_staged(self, image: Any, first: tuple[torch.Tensor, list[dict]]) -> ExtractResult:
         """:meth:`extract` with the staged search, its plain read (``first``) already made."""
