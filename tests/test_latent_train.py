@@ -98,7 +98,7 @@ def test_shipped_latent_configs_load(path):
     """configs/latent/*.yaml: the plan's settings (128 px crops, bf16, checkpoints), valid for train_codec."""
     import argparse
 
-    from robusthide.cli.cmd_latent import CODEC_CLI_DEFAULTS, codec_settings
+    from robusthide.cli.cmd_latent_lab import CODEC_CLI_DEFAULTS, codec_settings
     from robusthide.latent.models import COMPRESSAI_LAMBDAS
     from robusthide.latent.train import CODEC_SCHEMA
     from robusthide.training.config import load_with_schema
