@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from robusthide import RobustHideError
 from robusthide.payload import (
     PayloadError,
     ball_volume,
@@ -110,3 +111,12 @@ def test_fpr_of_a_soft_test_model_decides_with_both_tests_and_says_so(tmp_path, 
     assert "soft share 0.5 of the budget" in (tmp_path / "out" / "fpr.md").read_text()
     assert "soft_share" not in measure_fpr("default", str(tmp_path), None, n_photo=2, n_synth=0, progress=False,
                                            search="none")
+    # a share given instead of the weights' own (measured before a model ships with it): said, and in the command
+    given = measure_fpr("default", str(tmp_path), None, n_photo=2, n_synth=0, progress=False, search="none",
+                        soft_share=0.5)
+    assert given["soft_share"] == given["soft_share_given"] == 0.5
+    write_fpr(given, str(tmp_path / "out" / "given"))
+    md = (tmp_path / "out" / "given.md").read_text()
+    assert "--soft-share 0.5 --out" in md and "as given by `--soft-share`, not the weights' own" in md
+    with pytest.raises(RobustHideError, match="soft share must be in"):
+        measure_fpr("default", str(tmp_path), None, n_photo=1, n_synth=0, progress=False, soft_share=1.0)

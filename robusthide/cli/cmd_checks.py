@@ -22,7 +22,7 @@ def _fpr(a: argparse.Namespace) -> int:
     from robusthide.watermark.fpr import measure_fpr, write_fpr
 
     res = measure_fpr(a.model, a.data, a.split if a.split != "all" else None, a.n, a.synthetic, a.seed,
-                      search=a.search)
+                      search=a.search, soft_share=a.soft_share)
     write_fpr(res, a.out)
     print(json.dumps(res) if a.json else f"{res['false_positives']} false positives in {res['clean_images']} "
           f"clean images -> {a.out}.md")
@@ -39,6 +39,9 @@ def _register_fpr(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--search", choices=SEARCHES, default=None,
                    help="decode through a search, as extract --search does (default: the model's own)")
+    f.add_argument("--soft-share", type=float, default=None, metavar="F",
+                   help="decide with the soft-decision test at this share of the budget (0 <= F < 1) instead of "
+                        "the weights' own: measure a share before a model ships with it")
     f.add_argument("--out", default="docs/results/fpr")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=_fpr)

@@ -66,12 +66,14 @@ def photo_patches(folder: str, split: str | None, n: int, rng: np.random.Generat
 
 def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo: int = 10000,
                 n_synth: int = 600, seed: int = 0, progress: bool = True, search: str | None = None,
-                mirror: bool = True) -> dict:
+                mirror: bool = True, soft_share: float | None = None) -> dict:
     """Detections among clean images, each decoded as ``Watermarker.extract`` does: the image as it is and
     its mirror image (``mirror``, the default of extraction; ``search='crop'`` / ``'rotate'`` / ``'geometry'``:
     through that search's stages, mirrored too, :func:`robusthide.watermark.sync.decode_stages`), the p-values
     paying for every hypothesis (:func:`robusthide.watermark.sync.decode_search`). ``search`` None: the
-    model's own, as ``extract`` reads by default (``geometry`` for the ``geo`` models)."""
+    model's own, as ``extract`` reads by default (``geometry`` for the ``geo`` models). ``soft_share``: the
+    soft-decision test's share of the budget (docs/payload.md) instead of the weights' own (None), to measure a
+    share before a model ships with it."""
     from robusthide.watermark.sync import (
         check_search,
         decode_search,
@@ -92,7 +94,9 @@ def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo
     items = photo_patches(folder, split, n_photo, rng)
     items += [torch.from_numpy(s).permute(2, 0, 1) for s in synthetic(rng, n_synth)]
     size = model.size
-    soft = float(getattr(model, "soft_share", 0.0))  # decided as the model's extractor decides
+    soft = float(getattr(model, "soft_share", 0.0)) if soft_share is None else float(soft_share)
+    if not 0 <= soft < 1:
+        raise RobustHideError(f"soft share must be in [0, 1), got {soft}")
 
     def decoded():
         """One payload decode per clean image, as ``Watermarker.extract`` does it."""
@@ -122,8 +126,10 @@ def measure_fpr(model_name: str, folder: str, split: str | None = "val", n_photo
            "upper_95": (3.0 / n) if positives == 0 else None, "ecc_decoded_but_rejected": int(sum(kinds)) - positives,
            "min_p_value": pmin, "design_fpr": 1e-6, "seed": seed, "data": folder, "split": split,
            "search": search, "mirror": bool(mirror)}
-    if soft > 0:  # the weights' share of the budget for the soft-decision test (both tests decided each image)
+    if soft > 0:  # the share of the budget for the soft-decision test (both tests decided each image)
         res["soft_share"] = soft
+    if soft_share is not None:  # given, not the weights' own
+        res["soft_share_given"] = soft
     if search == "staged" and not hasattr(model.decoder, "feature_maps"):  # which stages this version reads
         from robusthide.watermark.sync import STAGED_SHARES
 
@@ -137,7 +143,8 @@ def write_fpr(res: dict, out: str) -> None:
     p.with_suffix(".json").write_text(json.dumps(res, indent=1))
     cmd = (f"robusthide fpr --model {res['model']} --data {res['data']} --split {res['split'] or 'all'} "
            f"--n {res['photo_patches']} --synthetic {res['synthetic']} --seed {res['seed']}"
-           + (f" --search {res['search']}" if res.get("search", "none") != "none" else "") + f" --out {out}")
+           + (f" --search {res['search']}" if res.get("search", "none") != "none" else "")
+           + (f" --soft-share {res['soft_share_given']:g}" if "soft_share_given" in res else "") + f" --out {out}")
     ub = "-" if res["upper_95"] is None else f"{res['upper_95']:.1e}"
     p.with_suffix(".md").write_text(
         f"# False positives on clean images ({res['model']})\n\nCommand: `{cmd}`\n\n"
@@ -154,5 +161,7 @@ def write_fpr(res: dict, out: str) -> None:
            if res.get("search", "none") != "none" else
            "Each image was read as it is and mirrored, as `extract` reads it; the p-values pay for both "
            "(the mirror images get 1/8 of the false-positive budget).\n" if res.get("mirror") else "")
-        + (f"Decided by the hard and the soft-decision test together, as the model's extractor decides (soft "
-           f"share {res['soft_share']:g} of the budget; docs/payload.md).\n" if res.get("soft_share") else ""))
+        + (f"Decided by the hard and the soft-decision test together (soft share {res['soft_share']:g} of the "
+           "budget; docs/payload.md), " + ("as given by `--soft-share`, not the weights' own.\n"
+                                           if "soft_share_given" in res else "as the model's extractor decides.\n")
+           if res.get("soft_share") else ""))
