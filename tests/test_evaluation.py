@@ -294,7 +294,7 @@ def tiny_weights(tmp_path_factory, tiny_model):
     return p
 
 
-def test_cli_evaluate(tiny_weights, photo_dir, tmp_path, capsys):
+def test_cli_evaluate(tiny_weights, photo_dir, tmp_path, capsys, monkeypatch):
     from robusthide.cli.main import main
 
     out = tmp_path / "res" / "tiny"
@@ -317,6 +317,17 @@ def test_cli_evaluate(tiny_weights, photo_dir, tmp_path, capsys):
                "--no-progress"])
     assert rc == 0 and "| strength | 10 | 30 |" in capsys.readouterr().out
     assert (tmp_path / "sw.png").exists()
+    # a soft-decision share given on the command line is the model's for this run, and in the command
+    import robusthide.evaluation.matrix as matrix
+
+    seen, real = [], matrix.robustness_matrix
+    monkeypatch.setattr(matrix, "robustness_matrix",
+                        lambda method, *x, **k: seen.append(method.model.soft_share) or real(method, *x, **k))
+    assert main(["evaluate", str(tiny_weights), "--data", str(photo_dir), "--attacks", "identity", "--n", "1",
+                 "--size", "64", "--soft-share", "0.5", "--out", str(tmp_path / "soft"), "--json",
+                 "--no-progress", "--device", "cpu"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert seen == [0.5] and "--soft-share 0.5 --out" in doc["results"][0]["command"]
     assert (f"Command: `robusthide evaluate-sweep {tiny_weights} --data {photo_dir} --n 2 --size 64 "
             f"--strengths 10,30 --out {tmp_path / 'sw'}`") in (tmp_path / "sw.md").read_text()
 
@@ -327,6 +338,7 @@ def test_cli_evaluate(tiny_weights, photo_dir, tmp_path, capsys):
     (["--attacks", "identity", "--peers", "foo"], "unknown peer"),
     (["--attacks", "identity", "--n", "0"], "at least 1"),
     (["--attacks", "identity", "--strength", "-1"], "strength"),
+    (["--attacks", "identity", "--soft-share", "1"], "--soft-share must be in [0, 1), got 1"),
 ])
 def test_cli_user_errors(tiny_weights, photo_dir, tmp_path, capsys, extra, words):
     from robusthide.cli.main import main

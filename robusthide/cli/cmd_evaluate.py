@@ -81,10 +81,16 @@ def _load(a: argparse.Namespace) -> Any:
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     name = Path(a.model).stem if Path(a.model).suffix else a.model
+    soft = getattr(a, "soft_share", None)
+    if soft is not None and not 0 <= soft < 1:
+        raise RobustHideError(f"--soft-share must be in [0, 1), got {soft:g}")
     try:
-        return ModelMethod(load_model(a.model, device=device), name=name)
+        model = load_model(a.model, device=device)
     except (RuntimeError, AssertionError) as e:  # e.g. a CUDA device that is not there
         raise RobustHideError(f"cannot load {a.model} on {device}: {str(e).splitlines()[0]}") from None
+    if soft is not None:  # the soft-decision test's share, instead of the weights' own (docs/payload.md)
+        model.meta = {**(getattr(model, "meta", None) or {}), "soft_share": f"{soft:g}"}
+    return ModelMethod(model, name=name)
 
 
 def _check_out(prefix: Path, model: str, data: str) -> None:
@@ -109,7 +115,7 @@ _FLAGS = (("data", "--data", None), ("split", "--split", None), ("n", "--n", Non
           ("crop", "--crop", "random"), ("seed", "--seed", 0), ("attacks", "--attacks", None),
           ("attack", "--attack", "jpeg:q=50"), ("strengths", "--strengths", None), ("strength", "--strength", 1.0),
           ("peers", "--peers", None), ("search", "--search", None), ("payload", "--payload", False),
-          ("out", "--out", None))
+          ("soft_share", "--soft-share", None), ("out", "--out", None))
 
 
 def _command(sub: str, a: argparse.Namespace) -> str:
@@ -322,6 +328,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--soft-share", type=float, default=None, metavar="F",
+                   help="decide message reads (--payload) with the soft-decision test at this share of the "
+                        "detection budget (0 <= F < 1) instead of the weights' own (docs/payload.md)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
