@@ -377,10 +377,10 @@ def test_messages_say_why(corpus, cached_models, capsys):
         ("embed", str(d / "good.png"), "-o", str(d / "x.png"), "-m", "H", "--model",
          str(d / "weights" / "refine-steps-1e9.safetensors")): "refine.steps",
         # a message too long says which schema or model holds it: the default's next schema that does, ...
-        ("embed", str(d / "good.png"), "-o", str(d / "x.png"), "-m", "987654"): "it fits with --schema balanced (25",
+        ("embed", str(d / "good.png"), "-o", str(d / "x.png"), "-m", "987654"): "it fits with schema balanced (25",
         # ... only the 256-bit model at its second schema (103 bits), ...
         ("embed", str(d / "good.png"), "-o", str(d / "x.png"), "-m", "9" * 31):
-            "it fits with --model geo256 --schema balanced\n",
+            "it fits with model geo256 at schema balanced\n",
         # ... or none (60 characters)
         ("embed", str(d / "good.png"), "-o", str(d / "x.png"), "-m", "x" * 60): "no model here holds it",
     }

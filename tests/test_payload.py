@@ -416,3 +416,7 @@ def test_message_too_long_names_its_schema_and_where_it_fits():
     assert all(default for _, _, default in fits[1:])          # each model's own default schema holds 21 bits
     assert where_it_fits(2**101, None, get_schema(64, 0)) == [("geo256", get_schema(256, 1), False)]
     assert where_it_fits("x" * 60, None, get_schema(256, 3)) == []
+    from robusthide.zoo.payload_fit import where_it_fits_text
+
+    assert where_it_fits_text(2**101, None, get_schema(64, 0)) == "it fits with model geo256 at schema balanced"
+    assert where_it_fits_text("x" * 60, None, get_schema(256, 3)) == "no model here holds it: shorten it"

@@ -138,9 +138,11 @@ def test_bad_requests_are_4xx_one_line(client, cover):
     r = client.get("/capacity", params={"schema": "nope"})
     assert r.status_code == 400 and r.json()["error"].startswith("unknown schema 'nope'")
     r = post(client, "/embed", png(cover), message="987654")  # 20 bits: the default schema holds 11
-    assert r.status_code == 400 and r.json()["error"].endswith("got 987654; schema=balanced holds it")
+    assert r.status_code == 400 and r.json()["error"].endswith(
+        "got 987654; it fits with schema balanced (25 data bits, 5 errors corrected); or model lean128; or model "
+        "lean128-r6; or model geo256")
     r = post(client, "/embed", png(cover), message="9" * 31)  # 103 bits: only the 256-bit model's second schema
-    assert r.json()["error"].endswith("a service started with --model geo256 does")
+    assert r.json()["error"].endswith("it fits with model geo256 at schema balanced")
 
 
 def test_upload_byte_limit_is_413(client):

@@ -183,28 +183,15 @@ def _message(a: argparse.Namespace) -> Any:
     return message_value(a.message, a.kind)
 
 
-def larger_payloads(message: Any, kind: str | None, schema: Any) -> str:
-    """Where a ``message`` too long for ``schema`` fits (:func:`robusthide.zoo.payload_fit.where_it_fits`), as
-    the options that choose it: one clause for the one-line error."""
-    from robusthide.zoo.payload_fit import where_it_fits
-
-    options = []
-    for name, s, default in where_it_fits(message, kind, schema):
-        if name is None:
-            options.append(f"--schema {s.name} ({s.data_bits} data bits, {s.t} errors corrected)")
-        else:
-            options.append(f"--model {name}" + ("" if default else f" --schema {s.name}"))
-    return "it fits with " + "; or ".join(options) if options else "no model here holds it: shorten it"
-
-
 def _encode(wm: Any, a: argparse.Namespace) -> Any:
     """The payload bits of ``-m``; a message too long says where it would fit."""
     from robusthide.payload import MessageTooLongError
+    from robusthide.zoo.payload_fit import where_it_fits_text
 
     try:
         return wm.encode_message(_message(a), kind=a.kind)
-    except MessageTooLongError as e:
-        raise RobustHideError(f"{e}; {larger_payloads(_message(a), a.kind, e.schema)}") from None
+    except MessageTooLongError as e:  # --schema and --model choose what the hint names
+        raise RobustHideError(f"{e}; {where_it_fits_text(_message(a), a.kind, e.schema)}") from None
 
 
 def _file_psnr(orig: Any, back: Any) -> float:

@@ -40,7 +40,7 @@ from robusthide.service.models import (
 from robusthide.service.settings import Busy, ServiceError, Settings
 from robusthide.service.uploads import Upload, read_upload
 from robusthide.watermark.files import encode_image, output_format
-from robusthide.zoo.payload_fit import where_it_fits
+from robusthide.zoo.payload_fit import where_it_fits_text
 
 STATIC = Path(__file__).parent / "static"
 MEDIA = {"PNG": ("image/png", "png"), "JPEG": ("image/jpeg", "jpg"), "WEBP": ("image/webp", "webp"),
@@ -58,19 +58,12 @@ def _message(message: int | str | None, kind: str | None) -> int | str:
 
 
 def _encode(wm: Any, message: Any, kind: str | None, schema: int | str | None) -> Any:
-    """The payload bits of a request's message; one too long says which ``schema`` holds it, or which model a
-    service would need (:func:`robusthide.zoo.payload_fit.where_it_fits`)."""
+    """The payload bits of a request's message; one too long says where it fits, in the command line's words (the
+    request's ``schema`` field, or a service started with ``--model``; :mod:`robusthide.zoo.payload_fit`)."""
     try:
         return wm.encode_message(message, kind=kind, schema=schema)
     except MessageTooLongError as e:
-        fits = where_it_fits(message, kind, e.schema)
-        if fits and fits[0][0] is None:
-            hint = f"schema={fits[0][1].name} holds it"
-        elif fits:
-            hint = f"this service's model holds it in no schema; a service started with --model {fits[0][0]} does"
-        else:
-            hint = "no model here holds it: shorten it"
-        raise RobustHideError(f"{e}; {hint}") from None
+        raise RobustHideError(f"{e}; {where_it_fits_text(message, kind, e.schema)}") from None
 
 
 def _schema(s: int | str | None) -> int | str | None:

@@ -39,3 +39,16 @@ def where_it_fits(message: Any, kind: str | None, schema: Schema) -> list[tuple[
         if s is not None:
             out.append((name, s, s.id == default.id))
     return out
+
+
+def where_it_fits_text(message: Any, kind: str | None, schema: Schema) -> str:
+    """:func:`where_it_fits` as one clause for a one-line error, the same from the command line and the service:
+    ``it fits with schema balanced (25 data bits, 5 errors corrected); or model lean128; ...`` (``--schema`` and
+    ``--model`` on the command line; the request's ``schema`` field, or a service started with ``--model``)."""
+    options = []
+    for name, s, default in where_it_fits(message, kind, schema):
+        if name is None:
+            options.append(f"schema {s.name} ({s.data_bits} data bits, {s.t} errors corrected)")
+        else:
+            options.append(f"model {name}" + ("" if default else f" at schema {s.name}"))
+    return "it fits with " + "; or ".join(options) if options else "no model here holds it: shorten it"
